@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what conch's tests run against: the real peers (Debian packages)
+# and the npm dependencies. Safe to run again; used by scripts/test and CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBS=(socat ser2net conman openipmi ipmitool freeipmi-tools expect tmux python3 procps)
+
+missing=()
+for p in "${DEBS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "Installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y "${missing[@]}"
+fi
+
+# ser2net and conmand come with services; the tests start their own copies.
+for svc in ser2net conman; do
+  systemctl stop "$svc" >/dev/null 2>&1 || true
+done
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci
+fi

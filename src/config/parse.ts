@@ -1,0 +1,427 @@
+// Reads conman.conf (conman.conf(5) of upstream conman) into a validated
+// Config. Directives are SERVER, GLOBAL and CONSOLE, each followed by
+// key=value pairs up to the end of the (possibly continued) line. GLOBAL
+// options are defaults for the CONSOLE lines after them, as in conman.
+// The first problem throws a ConfigError naming file:line:column; there is
+// never a half-built Config.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseDev, type DevContext } from './devspec.js';
+import { describeToken, tokenize, type Token } from './lexer.js';
+import {
+  DEFAULT_LOG_OPTS,
+  DEFAULT_SER_OPTS,
+  DEFAULT_TEST_OPTS_SPEC,
+  OptError,
+  defaultIpmiOpts,
+  parseIpmiOpts,
+  parseLogOpts,
+  parseSerOpts,
+  parseTestOpts,
+  type TestOptsSpec,
+} from './opts.js';
+import { deviceSpecifier, expandSpecifiers } from './specifiers.js';
+import {
+  ConfigError,
+  type Config,
+  type ConsoleConfig,
+  type IpmiOpts,
+  type Loc,
+  type LogOpts,
+  type SerOpts,
+  type ServerConfig,
+} from './types.js';
+import { byteSize, intIn, interval, onOff, syslogFacility, syslogPriority } from './values.js';
+
+export interface ParseOptions {
+  /** false: accept process consoles whose program is missing (default true) */
+  execpathCheck?: boolean;
+  /** base for relative paths (default: process.cwd(), as conmand) */
+  cwd?: string;
+}
+
+export function defaultServerConfig(): ServerConfig {
+  return {
+    coredump: false,
+    coredumpdir: null,
+    execpath: [],
+    keepalive: true,
+    logdir: null,
+    logfile: null,
+    loopback: true,
+    nofile: null,
+    pidfile: null,
+    port: 7890,
+    resetcmd: null,
+    syslog: null,
+    tcpwrappers: false,
+    timestamp: 0,
+    replayBytes: 16384,
+    clientBufferBytes: 262144,
+    handshakeTimeout: 30,
+  };
+}
+
+/** Settings of GLOBAL lines seen so far. */
+interface Globals {
+  /** raw log pattern; logdir is applied per console */
+  log: string | null;
+  logOpts: LogOpts;
+  serOpts: SerOpts;
+  testOpts: TestOptsSpec;
+  ipmiOpts: IpmiOpts;
+}
+
+interface State {
+  file: string;
+  cwd: string;
+  execpathCheck: boolean;
+  server: ServerConfig;
+  globals: Globals;
+  consoles: ConsoleConfig[];
+  /** uniqueness: kind → key → console that claimed it */
+  claimed: Map<string, Map<string, ConsoleConfig>>;
+}
+
+/** A key's handler gets its value token and the parser (to read a unit word). */
+type KeyHandler = (v: Token, p: Parser, s: State) => void;
+
+const EXPANSION_DATE = new Date(2000, 0, 1, 0, 0, 0);
+
+class Parser {
+  private i = 0;
+  constructor(
+    private readonly toks: Token[],
+    readonly file: string,
+  ) {}
+  peek(): Token {
+    return this.toks[this.i];
+  }
+  next(): Token {
+    const t = this.toks[this.i];
+    if (t.kind !== 'eof') this.i++;
+    return t;
+  }
+  loc(t: Token, offset = 0): Loc {
+    return { file: this.file, line: t.line, col: t.col + offset };
+  }
+  fail(t: Token, detail: string, offset = 0): never {
+    throw new ConfigError(this.loc(t, offset), detail);
+  }
+}
+
+/** Runs `fn`, turning a thrown message into a ConfigError at `t`. */
+function at<T>(p: Parser, t: Token, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    if (e instanceof OptError) {
+      // column of the offending part inside a quoted string (strings have no escapes)
+      p.fail(t, e.message, t.kind === 'string' ? 1 + e.offset : 0);
+    }
+    p.fail(t, e instanceof Error ? e.message : String(e));
+  }
+}
+
+function nonEmpty(p: Parser, v: Token, key: string): string {
+  if (v.text === '') p.fail(v, `${key} must not be empty`);
+  return v.text;
+}
+
+/** Prefix a relative path with `base` (not normalised: it may hold %-specifiers). */
+function under(base: string, file: string): string {
+  return file.startsWith('/') ? file : `${base.replace(/\/+$/, '')}/${file}`;
+}
+
+// ------------------------------------------------------------ SERVER keys
+
+const onOffKey =
+  (k: 'coredump' | 'keepalive' | 'loopback'): KeyHandler =>
+  (v, p, s) => {
+    s.server[k] = at(p, v, () => onOff(k, v.text));
+  };
+
+export const SERVER_KEYS: Record<string, KeyHandler> = {
+  coredump: onOffKey('coredump'),
+  coredumpdir: (v, p, s) => {
+    if (v.text === '') {
+      s.server.coredumpdir = null;
+      return;
+    }
+    const dir = path.resolve(s.cwd, v.text);
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(dir);
+    } catch {
+      p.fail(v, `coredumpdir "${dir}" does not exist`);
+    }
+    if (!st.isDirectory()) p.fail(v, `coredumpdir "${dir}" is not a directory`);
+    s.server.coredumpdir = dir;
+  },
+  execpath: (v, _p, s) => {
+    s.server.execpath = v.text.split(':').filter((d) => d !== '');
+  },
+  keepalive: onOffKey('keepalive'),
+  logdir: (v, _p, s) => {
+    s.server.logdir = v.text === '' ? s.cwd : path.resolve(s.cwd, v.text);
+  },
+  logfile: (v, p, s) => {
+    let file = nonEmpty(p, v, 'logfile');
+    let priority = 'info';
+    const comma = file.lastIndexOf(',');
+    if (comma >= 0) {
+      priority = file.slice(comma + 1);
+      file = file.slice(0, comma);
+    }
+    const prio = at(p, v, () => syslogPriority('logfile', priority));
+    if (file === '') p.fail(v, 'logfile needs a file name before the comma');
+    s.server.logfile = { path: under(s.server.logdir ?? s.cwd, file), priority: prio };
+  },
+  loopback: onOffKey('loopback'),
+  nofile: (v, p, s) => {
+    s.server.nofile = at(p, v, () =>
+      intIn('nofile', v.text, -1, 0x7fffffff, ' (0 = keep the soft limit, -1 = raise it to the hard limit)'),
+    );
+  },
+  pidfile: (v, p, s) => {
+    s.server.pidfile = path.resolve(s.cwd, nonEmpty(p, v, 'pidfile'));
+  },
+  port: (v, p, s) => {
+    s.server.port = at(p, v, () => intIn('port', v.text, 0, 65535, ' (0 = any free port)'));
+  },
+  resetcmd: (v, p, s) => {
+    s.server.resetcmd = nonEmpty(p, v, 'resetcmd');
+  },
+  syslog: (v, p, s) => {
+    s.server.syslog = at(p, v, () => syslogFacility('syslog', v.text));
+  },
+  tcpwrappers: (v, p, s) => {
+    if (at(p, v, () => onOff('tcpwrappers', v.text))) {
+      p.fail(
+        v,
+        'conch does not support TCP wrappers (tcpwrappers=on); bind to loopback (server loopback=on) ' +
+          'or restrict access to the port with a firewall',
+      );
+    }
+    s.server.tcpwrappers = false;
+  },
+  timestamp: (v, p, s) => {
+    // "5", "5m", "1h", or conman's "1 h" (number and unit as separate words)
+    const m = /^(\d*)(\D*)$/.exec(v.text);
+    let num = m ? m[1] : v.text;
+    let unit = m ? m[2] : '';
+    if (v.kind === 'word' && unit === '') {
+      const u = p.peek();
+      if (u.kind === 'word' && /^[mhd]$/i.test(u.text)) unit = p.next().text;
+    }
+    if (!m) num = v.text;
+    s.server.timestamp = at(p, v, () => interval('timestamp', num, unit));
+  },
+  // ---- conch extensions ----
+  replaybuffer: (v, p, s) => {
+    s.server.replayBytes = at(p, v, () => byteSize('replaybuffer', v.text, 4096, 64 * 1024 * 1024));
+  },
+  clientbuffer: (v, p, s) => {
+    s.server.clientBufferBytes = at(p, v, () => byteSize('clientbuffer', v.text, 4096, 1024 * 1024 * 1024));
+  },
+  handshaketimeout: (v, p, s) => {
+    s.server.handshakeTimeout = at(p, v, () => intIn('handshaketimeout', v.text, 1, 3600, ' seconds'));
+  },
+};
+
+// ------------------------------------------------------------ GLOBAL keys
+
+export const GLOBAL_KEYS: Record<string, KeyHandler> = {
+  log: (v, p, s) => {
+    if (v.text === '') {
+      s.globals.log = null;
+      return;
+    }
+    if (!v.text.includes('%N') && !v.text.includes('%D')) {
+      p.fail(v, `global log "${v.text}" must contain %N or %D, or every console would write to the same file`);
+    }
+    s.globals.log = v.text;
+  },
+  logopts: (v, p, s) => {
+    s.globals.logOpts = at(p, v, () => parseLogOpts(v.text, s.globals.logOpts));
+  },
+  seropts: (v, p, s) => {
+    s.globals.serOpts = at(p, v, () => parseSerOpts(v.text, s.globals.serOpts));
+  },
+  testopts: (v, p, s) => {
+    s.globals.testOpts = at(p, v, () => parseTestOpts(v.text, s.globals.testOpts));
+  },
+  ipmiopts: (v, p, s) => {
+    s.globals.ipmiOpts = at(p, v, () => parseIpmiOpts(v.text, s.globals.ipmiOpts));
+  },
+};
+
+// ----------------------------------------------------------- CONSOLE keys
+
+export const CONSOLE_KEYS = ['name', 'dev', 'log', 'logopts', 'seropts', 'ipmiopts', 'testopts'] as const;
+type ConsoleKey = (typeof CONSOLE_KEYS)[number];
+interface Given {
+  key: Token;
+  value: Token;
+}
+
+/** Reads `key = value` pairs to the end of the directive, calling `each`. */
+function readPairs(p: Parser, directive: Token, known: readonly string[], each: (k: Token, v: Token) => void): void {
+  const dname = directive.text.toUpperCase();
+  let count = 0;
+  for (;;) {
+    const k = p.next();
+    if (k.kind === 'eol' || k.kind === 'eof') break;
+    if (k.kind !== 'word') p.fail(k, `expected a ${dname} key, got ${describeToken(k)}`);
+    const key = k.text.toLowerCase();
+    if (!known.includes(key)) {
+      p.fail(k, `unknown ${dname} key "${k.text}"; expected one of ${known.join(', ')}`);
+    }
+    const eq = p.next();
+    if (eq.kind !== 'eq') p.fail(eq, `expected "=" after "${k.text}", got ${describeToken(eq)}`);
+    const v = p.next();
+    if (v.kind !== 'word' && v.kind !== 'string') p.fail(v, `expected a value after "${k.text}=", got ${describeToken(v)}`);
+    each(k, v);
+    count++;
+  }
+  if (count === 0) p.fail(directive, `${dname} needs at least one key=value pair on the same line`);
+}
+
+function claim(p: Parser, s: State, at: Token, kind: string, key: string, what: string, con: ConsoleConfig): void {
+  let m = s.claimed.get(kind);
+  if (!m) s.claimed.set(kind, (m = new Map()));
+  const prev = m.get(key);
+  if (prev) {
+    const l = prev.loc;
+    p.fail(at, `duplicate ${what} (first used by console "${prev.name}" at ${l.file}:${l.line}:${l.col})`);
+  }
+  m.set(key, con);
+}
+
+function parseConsole(p: Parser, s: State, directive: Token): void {
+  const given = new Map<ConsoleKey, Given>();
+  readPairs(p, directive, CONSOLE_KEYS, (k, v) => {
+    const key = k.text.toLowerCase() as ConsoleKey;
+    const prev = given.get(key);
+    if (prev) p.fail(k, `"${k.text}" given twice in one CONSOLE directive (first at column ${prev.key.col})`);
+    given.set(key, { key: k, value: v });
+  });
+  const name = given.get('name');
+  const dev = given.get('dev');
+  if (!name) p.fail(directive, 'CONSOLE needs name="..."');
+  if (!dev) p.fail(directive, `CONSOLE "${name.value.text}" needs dev="..."`);
+  if (name.value.text === '') p.fail(name.value, 'console name must not be empty');
+  const bad = /[^\x20-\x7e]/.exec(name.value.text);
+  if (bad) p.fail(name.value, 'console name must be printable 7-bit ASCII (the conman protocol cannot carry other bytes)');
+  if (dev.value.text.trim() === '') p.fail(dev.value, 'dev must not be empty');
+
+  const g = s.globals;
+  const opt = <T>(key: ConsoleKey, base: T, parse: (str: string, base: T) => T): T => {
+    const o = given.get(key);
+    return o ? at(p, o.value, () => parse(o.value.text, base)) : base;
+  };
+  const logOpts = opt('logopts', g.logOpts, parseLogOpts);
+  const ctx: DevContext = {
+    name: name.value.text,
+    cwd: s.cwd,
+    execpath: s.server.execpath,
+    execpathCheck: s.execpathCheck,
+    serOpts: opt('seropts', g.serOpts, parseSerOpts),
+    testOpts: opt('testopts', g.testOpts, parseTestOpts),
+    ipmiOpts: opt('ipmiopts', g.ipmiOpts, parseIpmiOpts),
+  };
+  if (!given.has('ipmiopts')) ctx.ipmiOpts = parseIpmiOpts('', g.ipmiOpts); // a private copy
+  const spec = at(p, dev.value, () => parseDev(dev.value.text, ctx));
+
+  const logdir = s.server.logdir ?? s.cwd;
+  let log: string | null;
+  const l = given.get('log');
+  if (l) log = l.value.text === '' ? null : under(logdir, l.value.text);
+  else log = g.log === null ? null : under(logdir, g.log);
+
+  const con: ConsoleConfig = {
+    name: name.value.text,
+    dev: dev.value.text,
+    spec,
+    log,
+    logOpts,
+    loc: p.loc(name.key),
+  };
+  claim(p, s, name.key, 'name', con.name, `console name "${con.name}"`, con);
+  if (spec.type === 'serial') claim(p, s, dev.value, 'serial', spec.path, `serial device "${spec.path}"`, con);
+  if (spec.type === 'unix') claim(p, s, dev.value, 'unix', spec.path, `unix socket "${spec.path}"`, con);
+  if (spec.type === 'ipmi') {
+    const hp = `${spec.host.toLowerCase()}:${spec.port}`;
+    claim(p, s, dev.value, 'ipmi', hp, `IPMI host "${spec.host}" port ${spec.port}`, con);
+  }
+  if (log !== null) {
+    const file = path.resolve(
+      expandSpecifiers(log, { name: con.name, dev: deviceSpecifier(spec), pid: 1, now: EXPANSION_DATE }),
+    );
+    claim(p, s, l ? l.value : name.key, 'log', file, `log file "${file}"`, con);
+  }
+  s.consoles.push(con);
+}
+
+/** Parses conman.conf text. `file` is used in error messages. */
+export function parseConfig(text: string, file: string, opts: ParseOptions = {}): Config {
+  const p = new Parser(tokenize(text, file), file);
+  const s: State = {
+    file,
+    cwd: opts.cwd ?? process.cwd(),
+    execpathCheck: opts.execpathCheck ?? true,
+    server: defaultServerConfig(),
+    globals: {
+      log: null,
+      logOpts: { ...DEFAULT_LOG_OPTS },
+      serOpts: { ...DEFAULT_SER_OPTS },
+      testOpts: { ...DEFAULT_TEST_OPTS_SPEC },
+      ipmiOpts: defaultIpmiOpts(),
+    },
+    consoles: [],
+    claimed: new Map(),
+  };
+  const keyed = (table: Record<string, KeyHandler>, d: Token): void => {
+    readPairs(p, d, Object.keys(table), (k, v) => table[k.text.toLowerCase()](v, p, s));
+  };
+  for (;;) {
+    const t = p.next();
+    if (t.kind === 'eof') break;
+    if (t.kind === 'eol') continue;
+    if (t.kind !== 'word') p.fail(t, `expected a directive (CONSOLE, GLOBAL or SERVER), got ${describeToken(t)}`);
+    switch (t.text.toLowerCase()) {
+      case 'server':
+        keyed(SERVER_KEYS, t);
+        break;
+      case 'global':
+        keyed(GLOBAL_KEYS, t);
+        break;
+      case 'console':
+        parseConsole(p, s, t);
+        break;
+      default:
+        p.fail(t, `unknown directive "${t.text}"; expected CONSOLE, GLOBAL or SERVER`);
+    }
+  }
+  return { file: path.resolve(s.cwd, file), server: s.server, consoles: s.consoles };
+}
+
+/** Reads and parses a conman.conf file; a read failure is a ConfigError too. */
+export function loadConfig(file: string, opts: ParseOptions = {}): Config {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? String(e);
+    throw new ConfigError({ file, line: 0, col: 0 }, `cannot read config file: ${code}`);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(buf);
+  } catch {
+    text = buf.toString('latin1'); // an old non-UTF-8 file: keep every byte as one character
+  }
+  return parseConfig(text, file, opts);
+}

@@ -1,0 +1,114 @@
+// The parsed, validated configuration. Everything the daemon needs is here;
+// nothing downstream re-reads conman.conf text.
+
+/** A place in a config file, 1-based, for error messages. */
+export interface Loc {
+  file: string;
+  line: number;
+  col: number;
+}
+
+export interface LogOpts {
+  /** conman: fcntl write lock on the log file (see README: conch locks the config instead). */
+  lock: boolean;
+  /** reduce to 7-bit printable; control chars as ^X, CR/LF normalised to CRLF. */
+  sanitize: boolean;
+  /** prefix every line with `YYYY-MM-DD HH:MM:SS `. */
+  timestamp: boolean;
+}
+
+export interface SerOpts {
+  bps: number;
+  dataBits: 5 | 6 | 7 | 8;
+  parity: 'none' | 'even' | 'odd';
+  stopBits: 1 | 2;
+}
+
+export interface TestOpts {
+  /** bytes per burst */
+  bytes: number;
+  /** max / min milliseconds between bursts */
+  maxMs: number;
+  minMs: number;
+  /** probability (0..100) that a burst is emitted at each tick */
+  prob: number;
+}
+
+export interface IpmiOpts {
+  user: string;
+  /** never logged; Buffer so that 0x… hex passwords are exact */
+  password: Buffer;
+  kg: Buffer | null;
+  cipherSuite: number | null;
+  privilege: 'user' | 'operator' | 'admin';
+  workarounds: string[];
+}
+
+/** What the dev= string turned into. */
+export type DevSpec =
+  | { type: 'telnet'; host: string; port: number }
+  | { type: 'unix'; path: string }
+  | { type: 'serial'; path: string; opts: SerOpts }
+  | { type: 'process'; argv: string[] }
+  | { type: 'test'; opts: TestOpts }
+  | { type: 'ipmi'; host: string; port: number; opts: IpmiOpts };
+
+export type DevType = DevSpec['type'];
+
+export interface ConsoleConfig {
+  name: string;
+  /** dev= exactly as written */
+  dev: string;
+  spec: DevSpec;
+  /** log file pattern with %-specifiers unexpanded (logdir already applied); null = no log */
+  log: string | null;
+  logOpts: LogOpts;
+  loc: Loc;
+}
+
+export interface ServerConfig {
+  coredump: boolean;
+  coredumpdir: string | null;
+  execpath: string[];
+  keepalive: boolean;
+  logdir: string | null;
+  /** daemon log file pattern and minimum priority */
+  logfile: { path: string; priority: Priority } | null;
+  loopback: boolean;
+  nofile: number | null;
+  pidfile: string | null;
+  port: number;
+  resetcmd: string | null;
+  syslog: string | null;
+  tcpwrappers: boolean;
+  /** seconds between `log at` marks in console logs; 0 = off */
+  timestamp: number;
+  // ---- conch extensions ----
+  /** bytes of recent output kept per console for &L replay (conman: 4096) */
+  replayBytes: number;
+  /** bytes buffered per client before it starts losing data */
+  clientBufferBytes: number;
+  /** seconds a new client has to complete the handshake */
+  handshakeTimeout: number;
+}
+
+export type Priority = 'emerg' | 'alert' | 'crit' | 'err' | 'warning' | 'notice' | 'info' | 'debug';
+export const PRIORITIES: Priority[] = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'];
+
+export interface Config {
+  /** absolute path of the file read */
+  file: string;
+  server: ServerConfig;
+  consoles: ConsoleConfig[];
+}
+
+/** A config error: always names file:line:column. */
+export class ConfigError extends Error {
+  constructor(
+    public readonly loc: Loc,
+    public readonly detail: string,
+  ) {
+    super(`${loc.file}:${loc.line}:${loc.col}: ${detail}`);
+    this.name = 'ConfigError';
+  }
+}

@@ -1,0 +1,71 @@
+// The running daemon: builds a Console per config entry, starts the client
+// listener, reopens logs on SIGHUP and releases everything on shutdown.
+
+import type { Config } from '../config/types.js';
+import { ConfigError } from '../config/types.js';
+import { Console } from '../engine/console.js';
+import { ConsoleRegistry } from '../engine/registry.js';
+import { createDevice } from '../devices/index.js';
+import { ConsoleLog } from '../logging/console-log.js';
+import type { DaemonLog } from '../logging/daemon-log.js';
+import { ConmanServer } from '../protocol/server.js';
+import { TimestampMarks } from './timestamp-marks.js';
+
+export interface DaemonOptions {
+  /** -z: truncate console logs on the first open */
+  truncateLogs: boolean;
+}
+
+export class Daemon {
+  readonly registry = new ConsoleRegistry();
+  private server: ConmanServer | null = null;
+  private marks: TimestampMarks | null = null;
+  port = 0;
+
+  constructor(
+    readonly cfg: Config,
+    readonly dlog: DaemonLog,
+    opts: DaemonOptions,
+  ) {
+    // Build every console before starting any: a bad entry fails the whole start.
+    for (const c of cfg.consoles) {
+      let device;
+      try {
+        device = createDevice(c, cfg.server);
+      } catch (e) {
+        throw new ConfigError(c.loc, (e as Error).message);
+      }
+      const log = c.log ? new ConsoleLog(c.log, c.logOpts, { name: c.name, dev: c.dev }, dlog, opts.truncateLogs) : null;
+      this.registry.add(new Console(c, device, log, dlog, cfg.server.replayBytes));
+    }
+  }
+
+  async start(): Promise<void> {
+    this.server = new ConmanServer({ registry: this.registry, server: this.cfg.server, dlog: this.dlog });
+    this.port = await this.server.listen();
+    this.dlog.notice(`Listening on TCP port ${this.port}`);
+    for (const c of this.registry.list()) c.start();
+    if (this.cfg.server.timestamp > 0) {
+      this.marks = new TimestampMarks(this.cfg.server.timestamp, () => {
+        const now = new Date();
+        for (const c of this.registry.list()) c.log?.mark(now);
+      });
+    }
+    this.dlog.notice(`conchd started with ${this.registry.size} console${this.registry.size === 1 ? '' : 's'}`);
+  }
+
+  /** SIGHUP: reopen the daemon log and every console log, re-evaluating specifiers. */
+  reopenLogs(): void {
+    this.dlog.reopen();
+    for (const c of this.registry.list()) c.log?.open();
+    this.dlog.info('Reopened logs');
+  }
+
+  /** SIGTERM/SIGINT: stop listening, release every device, flush every log. */
+  async stop(): Promise<void> {
+    this.marks?.stop();
+    await this.server?.close();
+    await Promise.all(this.registry.list().map((c) => c.stop()));
+    this.dlog.notice('conchd stopped');
+  }
+}

@@ -1,0 +1,149 @@
+// conchd's entry: options, config check, signalling a running daemon,
+// daemonizing, pidfile, signals.
+
+import * as path from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../config/parse.js';
+import { ConfigError, type Config } from '../config/types.js';
+import { expandSpecifiers } from '../config/specifiers.js';
+import { DaemonLog } from '../logging/daemon-log.js';
+import { parseDaemonArgs, UsageError, USAGE, type DaemonArgs } from './cli.js';
+import { Daemon } from './daemon.js';
+import { defaultPidfile, removePidfile, runningPid, writePidfile } from './pidfile.js';
+import { VERSION } from '../util/version.js';
+
+const LICENSE = `conch ${VERSION}: GNU General Public License v3 or later.
+This is free software: you are free to change and redistribute it.
+There is NO WARRANTY, to the extent permitted by law.
+`;
+
+/** Set in the re-spawned child when conchd daemonizes itself. */
+const CHILD_ENV = 'CONCHD_DAEMON_CHILD';
+
+export async function main(argv: string[]): Promise<number> {
+  let args: DaemonArgs;
+  try {
+    args = parseDaemonArgs(argv);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`conchd: ${e.message}\n${USAGE}`);
+      return 1;
+    }
+    throw e;
+  }
+  if (args.help) return out(USAGE, 0);
+  if (args.version) return out(`conch-${VERSION}\n`, 0);
+  if (args.license) return out(LICENSE, 0);
+
+  let cfg: Config;
+  try {
+    cfg = loadConfig(args.config);
+  } catch (e) {
+    if (e instanceof ConfigError || (e as NodeJS.ErrnoException).code) {
+      process.stderr.write(`conchd: ${(e as Error).message}\n`);
+      if (args.check) process.stderr.write(`conchd: configuration ${args.config} is invalid\n`);
+      return 1;
+    }
+    throw e;
+  }
+  if (args.port !== null) cfg.server.port = args.port;
+  if (args.check) return out(`conchd: configuration ${args.config} is valid (${cfg.consoles.length} consoles)\n`, 0);
+
+  const pidfile = path.resolve(args.pidfile ?? cfg.server.pidfile ?? defaultPidfile(cfg.file));
+  const pid = runningPid(pidfile);
+  if (args.kill || args.reconfig || args.query) {
+    if (pid === null) {
+      process.stderr.write(`conchd: no daemon running for ${cfg.file}\n`);
+      return 1;
+    }
+    if (args.kill) process.kill(pid, 'SIGTERM');
+    else if (args.reconfig) process.kill(pid, 'SIGHUP');
+    else process.stdout.write(`${pid}\n`);
+    return 0;
+  }
+  if (pid !== null && pid !== process.pid) {
+    process.stderr.write(`conchd: a daemon (pid ${pid}) is already running for ${cfg.file}\n`);
+    return 1;
+  }
+
+  if (!args.foreground && !process.env[CHILD_ENV]) return daemonize(argv);
+  return runForeground(cfg, args, pidfile);
+}
+
+function out(s: string, code: number): number {
+  process.stdout.write(s);
+  return code;
+}
+
+/** Re-run ourselves detached in the foreground; exit once it reports ready. */
+async function daemonize(argv: string[]): Promise<number> {
+  const script = fileURLToPath(new URL('../bin/conchd.js', import.meta.url));
+  const child = spawn(process.execPath, [script, ...argv], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    env: { ...process.env, [CHILD_ENV]: '1' },
+    cwd: '/',
+  });
+  let errText = '';
+  child.stderr!.on('data', (d: Buffer) => (errText += d.toString()));
+  return new Promise((resolve) => {
+    child.once('message', () => {
+      child.disconnect();
+      child.stderr!.destroy();
+      child.unref();
+      resolve(0);
+    });
+    child.once('exit', (code) => {
+      process.stderr.write(errText);
+      resolve(code ?? 1);
+    });
+  });
+}
+
+async function runForeground(cfg: Config, args: DaemonArgs, pidfile: string): Promise<number> {
+  const lf = cfg.server.logfile;
+  const daemonized = !!process.env[CHILD_ENV];
+  const dlog = new DaemonLog({
+    file: lf ? expandSpecifiers(lf.path, { pid: process.pid, now: new Date() }) : null,
+    priority: args.verbose ? 'debug' : (lf?.priority ?? 'info'),
+    echo: !daemonized && (!lf || args.verbose),
+  });
+  process.title = 'conchd';
+  let daemon: Daemon;
+  try {
+    daemon = new Daemon(cfg, dlog, { truncateLogs: args.truncate });
+    await daemon.start();
+  } catch (e) {
+    process.stderr.write(`conchd: ${(e as Error).message}\n`);
+    return 1;
+  }
+  writePidfile(pidfile);
+
+  let stopping = false;
+  const stop = async (sig: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    dlog.notice(`Exiting on signal ${sig}`);
+    await daemon.stop();
+    removePidfile(pidfile);
+    dlog.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGHUP', () => daemon.reopenLogs());
+  process.on('SIGPIPE', () => {});
+  // A bug in one console must not take the others down: log it and carry on.
+  process.on('uncaughtException', (e) => dlog.err(`internal error: ${e.stack ?? e.message}`));
+  process.on('unhandledRejection', (e) => dlog.err(`internal error: ${String(e)}`));
+
+  if (daemonized && process.send) {
+    process.send({ ready: true });
+    process.disconnect?.();
+    process.stderr.write = () => true;
+  }
+  return new Promise<number>(() => {
+    /* runs until a signal */
+  });
+}

@@ -1,0 +1,27 @@
+// dev= spec → device module. One module per console type lives beside this file.
+
+import type { ConsoleConfig, ServerConfig } from '../config/types.js';
+import type { Device } from './device.js';
+import { TelnetDevice } from './telnet.js';
+import { UnixDevice } from './unix.js';
+import { SerialDevice } from './serial.js';
+import { ProcessDevice } from './process.js';
+import { TestDevice } from './test-device.js';
+
+export function createDevice(c: ConsoleConfig, server: ServerConfig): Device {
+  const spec = c.spec;
+  switch (spec.type) {
+    case 'telnet':
+      return new TelnetDevice(spec, { keepalive: server.keepalive });
+    case 'unix':
+      return new UnixDevice(spec);
+    case 'serial':
+      return new SerialDevice(spec);
+    case 'process':
+      return new ProcessDevice(spec, { consoleName: c.name });
+    case 'test':
+      return new TestDevice(spec);
+    case 'ipmi':
+      throw new Error(`console "${c.name}": IPMI SOL consoles are not supported yet`);
+  }
+}

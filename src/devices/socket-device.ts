@@ -1,0 +1,135 @@
+// The part of a socket console device that telnet and unix share: one
+// connection attempt per connect(), a connect timeout, exactly one onDown per
+// attempt, no handler calls after close(), and no exception ever escaping a
+// socket callback.
+
+import type * as net from 'node:net';
+import type { DeviceHandler } from './device.js';
+import { guarded, socketErrorReason } from './socket-util.js';
+
+/** How long a connect may take before the attempt is given up. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 30000;
+
+interface Attempt {
+  sock: net.Socket;
+  h: DeviceHandler;
+  up: boolean;
+  done: boolean;
+  timer: NodeJS.Timeout | null;
+  closed: Promise<void>;
+}
+
+export abstract class SocketDevice {
+  private cur: Attempt | null = null;
+
+  constructor(protected readonly connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS) {}
+
+  abstract label(): string;
+
+  /** Start connecting (net.connect); may throw on invalid parameters. */
+  protected abstract open(): net.Socket;
+
+  /** The socket is connected; runs before onUp (telnet sends its requests here). */
+  protected opened(_sock: net.Socket): void {}
+
+  /** Bytes from the peer → console data (telnet strips its commands). */
+  protected received(chunk: Buffer, _sock: net.Socket): Buffer {
+    return chunk;
+  }
+
+  /** Console data → bytes for the peer (telnet doubles 0xFF). */
+  protected encode(data: Buffer): Buffer {
+    return data;
+  }
+
+  /** True while an attempt is in flight or the connection is up. */
+  protected get busy(): boolean {
+    return this.cur !== null;
+  }
+
+  /** Send raw bytes if up; dropped otherwise. */
+  protected sendRaw(buf: Buffer): void {
+    const a = this.cur;
+    if (a && a.up && !a.done && buf.length > 0) a.sock.write(buf);
+  }
+
+  connect(h: DeviceHandler): void {
+    if (this.cur) return; // one attempt at a time; the live one will report
+    const where = `${this.label()}`;
+    const report = (t: string) => h.onNotice(t);
+    let sock: net.Socket;
+    try {
+      sock = this.open();
+    } catch (e) {
+      // bad parameters (e.g. a port out of range): still report asynchronously
+      const reason = (e as Error)?.message ?? String(e);
+      setImmediate(guarded(where, report, () => h.onDown(reason)));
+      return;
+    }
+    const a: Attempt = {
+      sock,
+      h,
+      up: false,
+      done: false,
+      timer: null,
+      closed: new Promise((resolve) => sock.once('close', () => resolve())),
+    };
+    this.cur = a;
+    const end = guarded(where, report, (reason: string) => this.end(a, reason));
+
+    a.timer = setTimeout(() => end('connect timed out'), this.connectTimeoutMs);
+    sock.once(
+      'connect',
+      guarded(where, report, () => {
+        if (a.done) return;
+        if (a.timer) clearTimeout(a.timer);
+        a.timer = null;
+        a.up = true;
+        this.opened(sock);
+        h.onUp();
+      }),
+    );
+    sock.on(
+      'data',
+      guarded(where, report, (chunk: Buffer) => {
+        if (a.done || !a.up) return;
+        const data = this.received(chunk, sock);
+        if (data.length > 0) h.onData(data);
+      }),
+    );
+    sock.on('error', (err: Error) => end(socketErrorReason(err)));
+    sock.on('end', () => end('connection closed by peer'));
+    sock.on('close', () => end(a.up ? 'connection closed' : 'connection failed'));
+  }
+
+  write(buf: Buffer): void {
+    const a = this.cur;
+    if (!a || !a.up || a.done) return;
+    try {
+      this.sendRaw(this.encode(buf));
+    } catch (e) {
+      this.end(a, `write failed: ${(e as Error)?.message ?? String(e)}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    const a = this.cur;
+    this.cur = null;
+    if (!a) return;
+    a.done = true; // close() is the engine's doing: no onDown for it
+    if (a.timer) clearTimeout(a.timer);
+    a.sock.destroy();
+    await a.closed;
+  }
+
+  /** End an attempt: exactly once, resources first, then the handler. */
+  private end(a: Attempt, reason: string): void {
+    if (a.done) return;
+    a.done = true;
+    if (a.timer) clearTimeout(a.timer);
+    a.timer = null;
+    a.sock.destroy();
+    if (this.cur === a) this.cur = null;
+    a.h.onDown(reason);
+  }
+}

@@ -1,0 +1,184 @@
+// Telnet option negotiation by the "Q method" of RFC 1143. Each option has
+// two independent sides: `us` (WILL/WONT, what we do) and `him` (DO/DONT,
+// what the peer does). Each side is NO, YES, WANTNO or WANTYES plus a queue
+// bit (`opposite`) for a request made while another one is pending.
+//
+// Why: conman#9 burned 15 % CPU in a negotiation loop between conmand and a
+// terminal server. The Q method never answers an acknowledgment with a new
+// request, so two compliant ends cannot loop.
+//
+// Pure logic: every call returns the bytes to send to the peer.
+
+export const IAC = 0xff;
+export const DONT = 0xfe;
+export const DO = 0xfd;
+export const WONT = 0xfc;
+export const WILL = 0xfb;
+export const SB = 0xfa;
+export const BRK = 0xf3;
+export const SE = 0xf0;
+
+export const OPT_BINARY = 0;
+export const OPT_ECHO = 1;
+export const OPT_SGA = 3;
+
+export type QState = 'NO' | 'YES' | 'WANTNO' | 'WANTYES';
+
+interface Side {
+  state: QState;
+  /** the queue bit: a request for the opposite state is pending */
+  opposite: boolean;
+}
+
+export interface OptionPolicy {
+  /** options we agree to perform (peer's DO x is answered with WILL x) */
+  us: readonly number[];
+  /** options we agree the peer performs (peer's WILL x is answered with DO x) */
+  him: readonly number[];
+}
+
+/** What conman HEAD asks for: DO BINARY, DO ECHO, DO SGA, WILL BINARY, WILL SGA. */
+export const CONMAN_POLICY: OptionPolicy = {
+  us: [OPT_BINARY, OPT_SGA],
+  him: [OPT_BINARY, OPT_ECHO, OPT_SGA],
+};
+
+export class TelnetOptions {
+  private readonly usSides = new Map<number, Side>();
+  private readonly himSides = new Map<number, Side>();
+  private readonly okUs: Set<number>;
+  private readonly okHim: Set<number>;
+
+  constructor(private readonly policy: OptionPolicy = CONMAN_POLICY) {
+    this.okUs = new Set(policy.us);
+    this.okHim = new Set(policy.him);
+  }
+
+  /** The requests to send when the connection opens (DO ... first, then WILL ...). */
+  start(): number[] {
+    const out: number[] = [];
+    for (const opt of this.policy.him) out.push(...this.askHim(opt, true));
+    for (const opt of this.policy.us) out.push(...this.askUs(opt, true));
+    return out;
+  }
+
+  /** Is the option enabled on our side (we sent/acknowledged WILL)? */
+  usState(opt: number): QState {
+    return this.side(this.usSides, opt).state;
+  }
+
+  /** Is the option enabled on the peer's side (it sent/acknowledged WILL)? */
+  himState(opt: number): QState {
+    return this.side(this.himSides, opt).state;
+  }
+
+  /** Ask the peer to enable (DO) or disable (DONT) an option. */
+  askHim(opt: number, enable: boolean): number[] {
+    return this.ask(this.side(this.himSides, opt), enable, enable ? DO : DONT, opt);
+  }
+
+  /** Offer (WILL) or withdraw (WONT) an option on our side. */
+  askUs(opt: number, enable: boolean): number[] {
+    return this.ask(this.side(this.usSides, opt), enable, enable ? WILL : WONT, opt);
+  }
+
+  /** The peer sent `cmd` (WILL/WONT/DO/DONT) for `opt`; returns our reply. */
+  receive(cmd: number, opt: number): number[] {
+    switch (cmd) {
+      case WILL:
+        return this.gotYes(this.side(this.himSides, opt), this.okHim.has(opt), DO, DONT, opt);
+      case WONT:
+        return this.gotNo(this.side(this.himSides, opt), DO, DONT, opt);
+      case DO:
+        return this.gotYes(this.side(this.usSides, opt), this.okUs.has(opt), WILL, WONT, opt);
+      case DONT:
+        return this.gotNo(this.side(this.usSides, opt), WILL, WONT, opt);
+      default:
+        return [];
+    }
+  }
+
+  private side(map: Map<number, Side>, opt: number): Side {
+    let s = map.get(opt);
+    if (!s) {
+      s = { state: 'NO', opposite: false };
+      map.set(opt, s);
+    }
+    return s;
+  }
+
+  // RFC 1143 §7, "we want to enable / disable the option"
+  private ask(s: Side, enable: boolean, verb: number, opt: number): number[] {
+    const want: QState = enable ? 'WANTYES' : 'WANTNO';
+    const other: QState = enable ? 'WANTNO' : 'WANTYES';
+    const done: QState = enable ? 'YES' : 'NO';
+    if (s.state === done) return [];
+    if (s.state === (enable ? 'NO' : 'YES')) {
+      s.state = want;
+      return [IAC, verb, opt];
+    }
+    if (s.state === other) {
+      // a request the other way is in flight: queue ours (or cancel a queued one)
+      s.opposite = true;
+      return [];
+    }
+    // already asking for what we want: drop a queued reversal, if any
+    s.opposite = false;
+    return [];
+  }
+
+  // RFC 1143 §7, "upon receipt of WILL" (him) / "upon receipt of DO" (us)
+  private gotYes(s: Side, agree: boolean, yes: number, no: number, opt: number): number[] {
+    switch (s.state) {
+      case 'NO':
+        if (agree) {
+          s.state = 'YES';
+          return [IAC, yes, opt];
+        }
+        return [IAC, no, opt];
+      case 'YES':
+        return []; // acknowledgment of what is already true: never answered
+      case 'WANTNO':
+        // peer answered our disable request by enabling: an error by the peer; accept its word
+        if (s.opposite) {
+          s.state = 'YES';
+          s.opposite = false;
+        } else {
+          s.state = 'NO';
+        }
+        return [];
+      case 'WANTYES':
+        if (s.opposite) {
+          s.state = 'WANTNO';
+          s.opposite = false;
+          return [IAC, no, opt];
+        }
+        s.state = 'YES';
+        return [];
+    }
+  }
+
+  // RFC 1143 §7, "upon receipt of WONT" (him) / "upon receipt of DONT" (us)
+  private gotNo(s: Side, yes: number, no: number, opt: number): number[] {
+    switch (s.state) {
+      case 'NO':
+        return [];
+      case 'YES':
+        s.state = 'NO';
+        return [IAC, no, opt]; // the required acknowledgment of a disable
+      case 'WANTNO':
+        if (s.opposite) {
+          s.state = 'WANTYES';
+          s.opposite = false;
+          return [IAC, yes, opt];
+        }
+        s.state = 'NO';
+        return [];
+      case 'WANTYES':
+        // refused: stay off and forget any queued request
+        s.state = 'NO';
+        s.opposite = false;
+        return [];
+    }
+  }
+}

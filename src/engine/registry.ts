@@ -1,0 +1,28 @@
+// All consoles of the daemon, by name, and in conman's natural order.
+
+import type { Console } from './console.js';
+import { naturalCompare } from './natural-sort.js';
+
+export class ConsoleRegistry {
+  private readonly byName = new Map<string, Console>();
+  private sorted: Console[] | null = null;
+
+  add(c: Console): void {
+    this.byName.set(c.name, c);
+    this.sorted = null;
+  }
+
+  get(name: string): Console | undefined {
+    return this.byName.get(name);
+  }
+
+  get size(): number {
+    return this.byName.size;
+  }
+
+  /** Every console, natural order (n1 < n2 < n10). */
+  list(): Console[] {
+    this.sorted ??= [...this.byName.values()].sort((a, b) => naturalCompare(a.name, b.name));
+    return this.sorted;
+  }
+}

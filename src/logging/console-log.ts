@@ -1,0 +1,85 @@
+// One console's log file. Bytes are appended in order through a write
+// stream; reopen() (SIGHUP) switches to a freshly expanded path while the old
+// stream drains into the old (possibly renamed) file, so nothing is lost.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { LogOpts } from '../config/types.js';
+import { expandSpecifiers } from '../config/specifiers.js';
+import { frameNotice, longTime } from '../engine/notice.js';
+import { LineFilter } from './line-filter.js';
+import type { DaemonLog } from './daemon-log.js';
+
+export interface ConsoleLogContext {
+  name: string;
+  dev: string;
+}
+
+export class ConsoleLog {
+  private stream: fs.WriteStream | null = null;
+  private filter: LineFilter;
+  private truncateNext: boolean;
+  /** the expanded path currently written */
+  current = '';
+  /** bytes accepted for writing (after filtering) since start */
+  written = 0;
+
+  constructor(
+    private readonly pattern: string,
+    private readonly opts: LogOpts,
+    private readonly ctx: ConsoleLogContext,
+    private readonly dlog: DaemonLog,
+    truncate = false,
+  ) {
+    this.filter = new LineFilter(opts.sanitize, opts.timestamp);
+    this.truncateNext = truncate;
+  }
+
+  /** Open (or reopen) the file, re-evaluating %-specifiers. */
+  open(): void {
+    const file = expandSpecifiers(this.pattern, { name: this.ctx.name, dev: this.ctx.dev, pid: process.pid, now: new Date() });
+    const old = this.stream;
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      const fd = fs.openSync(file, this.truncateNext ? 'w' : 'a', 0o600);
+      this.stream = fs.createWriteStream('', { fd, highWaterMark: 64 * 1024 });
+      this.stream.on('error', (e) => this.dlog.err(`Console [${this.ctx.name}] log ${file}: ${e.message}`));
+      this.current = file;
+    } catch (e) {
+      // keep writing to the old file rather than dropping data
+      this.dlog.err(`Console [${this.ctx.name}] cannot open log ${file}: ${(e as Error).message}`);
+      return;
+    }
+    this.truncateNext = false;
+    old?.end();
+    this.writeRaw(frameNotice(`Console [${this.ctx.name}] log opened at ${longTime()}`));
+  }
+
+  /** Console bytes (and in-band notices), filtered per logopts. */
+  write(data: Buffer): void {
+    if (!this.stream) return;
+    this.writeRaw(this.filter.apply(data));
+  }
+
+  /** The periodic `server timestamp=` mark. */
+  mark(now = new Date()): void {
+    this.write(frameNotice(`Console [${this.ctx.name}] log at ${longTime(now)}`));
+  }
+
+  private writeRaw(b: Buffer): void {
+    if (!this.stream || b.length === 0) return;
+    this.written += b.length;
+    this.stream.write(b);
+  }
+
+  /** Flush and close; resolves when every byte is on disk. */
+  close(): Promise<void> {
+    const s = this.stream;
+    this.stream = null;
+    if (!s) return Promise.resolve();
+    return new Promise((resolve) => {
+      s.end(() => resolve());
+      s.once('error', () => resolve());
+    });
+  }
+}

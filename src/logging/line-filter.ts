@@ -1,0 +1,70 @@
+// The per-line transformations of conman's logopts: `sanitize` (7-bit
+// printable, CR/LF normalised to CRLF) and `timestamp` (a stamp before the
+// first character of each line). State survives across chunks.
+
+import { stampTime } from '../engine/notice.js';
+
+export class LineFilter {
+  private atLineStart = true;
+  private lastWasCR = false;
+
+  constructor(
+    private readonly sanitize: boolean,
+    private readonly timestamp: boolean,
+  ) {}
+
+  get identity(): boolean {
+    return !this.sanitize && !this.timestamp;
+  }
+
+  /** Transform one chunk. Returns the input itself when no option is on. */
+  apply(data: Buffer, now: () => Date = () => new Date()): Buffer {
+    if (this.identity) return data;
+    const out: number[] = [];
+    let stamp: number[] | null = null;
+    const pushStamp = (): void => {
+      stamp ??= [...Buffer.from(stampTime(now()) + ' ', 'latin1')];
+      for (const b of stamp) out.push(b);
+    };
+    for (const c of data) {
+      if (this.sanitize && (c === 0x0d || c === 0x0a)) {
+        // CR, LF, CRLF and LFCR each make one CRLF.
+        if (c === 0x0a && this.lastWasCR) {
+          this.lastWasCR = false;
+          continue;
+        }
+        this.lastWasCR = c === 0x0d;
+        out.push(0x0d, 0x0a);
+        this.atLineStart = true;
+        continue;
+      }
+      this.lastWasCR = false;
+      if (this.timestamp) {
+        if (c === 0x0a) {
+          out.push(c);
+          this.atLineStart = true;
+          continue;
+        }
+        if (this.atLineStart && c !== 0x0d) {
+          pushStamp();
+          this.atLineStart = false;
+        }
+      }
+      if (!this.sanitize) {
+        out.push(c);
+        continue;
+      }
+      const low = c & 0x7f;
+      if (c & 0x80) {
+        // high-bit: control as ~X, printable with a leading backtick
+        if (low < 0x20 || low === 0x7f) out.push(0x7e, low ^ 0x40);
+        else out.push(0x60, low);
+      } else if ((c < 0x20 && c !== 0x09) || c === 0x7f) {
+        out.push(0x5e, c ^ 0x40);
+      } else {
+        out.push(c);
+      }
+    }
+    return Buffer.from(out);
+  }
+}

@@ -1,0 +1,93 @@
+// Every text conch's conman protocol puts on the wire. conman clients and
+// site scripts (expect, CELL) match on these, so they are conman's, byte for
+// byte, unless marked as a conch addition.
+
+import { encodeQuoted } from './lex.js';
+import { timeDelta, shortTime } from '../engine/notice.js';
+
+/** conman's `enum err_type` (src/common.h). */
+export const ErrCode = {
+  NONE: 0,
+  LOCAL: 1,
+  BAD_REQUEST: 2,
+  BAD_REGEX: 3,
+  AUTHENTICATE: 4,
+  NO_CONSOLES: 5,
+  TOO_MANY_CONSOLES: 6,
+  BUSY_CONSOLES: 7,
+} as const;
+
+export const MSG = {
+  noUser: 'Invalid greeting: no user specified',
+  noConsoles: 'Found no matching consoles',
+  tooMany: (n: number) => `Found ${n} matching consoles`,
+  busy: (n: number) => (n === 1 ? 'Found console already in use' : `Found ${n} consoles already in use`),
+  // ---- conch additions (conman has no text for these cases) ----
+  noCommand: 'Invalid request: expected QUERY, MONITOR or CONNECT',
+  unterminated: (where: string) => `Invalid ${where}: unterminated quoted string`,
+  nonAsciiPattern: (p: string) =>
+    `Invalid console pattern "${printable(p)}": console names are 7-bit ASCII only`,
+  lineTooLong: (where: string, max: number) => `Invalid ${where}: line longer than ${max} bytes`,
+};
+
+/** `OK[ OPTION=RESET][ CONSOLE='name']...\n` */
+export function okLine(names: string[] = [], reset = false): Buffer {
+  const parts: Buffer[] = [Buffer.from('OK')];
+  if (names.length > 0 && reset) parts.push(Buffer.from(' OPTION=RESET'));
+  for (const n of names) parts.push(Buffer.from(' CONSOLE='), encodeQuoted(n));
+  parts.push(Buffer.from('\n'));
+  return Buffer.concat(parts);
+}
+
+/** `ERROR CODE=n MESSAGE='text'\n` */
+export function errorLine(code: number, text: string): Buffer {
+  return Buffer.concat([Buffer.from(`ERROR CODE=${code} MESSAGE=`), encodeQuoted(text), Buffer.from('\n')]);
+}
+
+/** Who a client is, as every notice shows it. */
+export interface Who {
+  user: string;
+  host: string;
+  tty: string | null;
+}
+
+/** `<user@host>[ on tty]` */
+export const who = (w: Who): string => `<${w.user}@${w.host}>${w.tty ? ` on ${w.tty}` : ''}`;
+
+/** A line after ERROR CODE=7: `Console [n1] open R/W by <u@h> on pts/1 (idle 1s).\n` */
+export function busyLine(console: string, w: Who, broadcast: boolean, idleMs: number): string {
+  return `Console [${console}] open ${broadcast ? 'B/C' : 'R/W'} by ${who(w)} (idle ${timeDelta(idleMs)}).\n`;
+}
+
+// ---- in-band notices (framed by the engine's frameNotice) ----
+
+export const NOTE = {
+  /** to the console's other clients (and its log) when a client gains write access */
+  arrived: (c: string, w: Who, stolen: boolean, bcast: boolean, now = new Date()) =>
+    `Console [${c}] ${stolen ? 'stolen' : 'joined'}${bcast ? ' for B/C' : ''} by ${who(w)} at ${shortTime(now)}`,
+  /** to the new writer, one per writer already there */
+  existing: (c: string, w: Who, stolen: boolean, now = new Date()) =>
+    `Console [${c}] ${stolen ? 'stolen from' : 'joined with'} ${who(w)} at ${shortTime(now)}`,
+  departed: (c: string, w: Who, now = new Date()) => `Console [${c}] departed by ${who(w)} at ${shortTime(now)}`,
+  down: (c: string, label: string) => `Console [${c}] is currently disconnected from ${label}`,
+  replayBegin: (c: string) => `Begin log replay of console [${c}]`,
+  replayEnd: (c: string) => `End log replay of console [${c}]`,
+  notLogged: (c: string) => `Console [${c}] is not being logged -- cannot replay`,
+  quiet: (on: boolean) =>
+    on ? 'Quiet-mode enabled -- info msgs will be suppressed' : 'Quiet-mode disabled -- info msgs will be displayed',
+  reset: (c: string, w: Who, pid: number) => `Console [${c}] reset by <${w.user}@${w.host}> (pid ${pid})`,
+  resetBusy: (c: string, pid: number) => `Ignoring reset of console [${c}]: pid ${pid} still active`,
+  resetFailed: (c: string, why: string) => `Unable to reset console [${c}]: ${why}`,
+  // conch addition: conman silently overwrites a slow client's buffer
+  lost: (c: string, n: number) => `Console [${c}] lost ${n} bytes for this client (slow reader)`,
+};
+
+/** For error texts: control and non-ASCII chars shown as \xNN. */
+export function printable(s: string): string {
+  let out = '';
+  for (const ch of s) {
+    const c = ch.codePointAt(0) ?? 0;
+    out += c >= 0x20 && c < 0x7f && ch !== "'" ? ch : c <= 0xff ? `\\x${c.toString(16).padStart(2, '0')}` : `\\u{${c.toString(16)}}`;
+  }
+  return out;
+}

@@ -1,0 +1,192 @@
+// The console engine on its own: state machine, backoff, fan-out, replay.
+// (Devices are tested against real peers in their own files; here a scripted
+// device lets the test drive every transition.)
+
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { Console, type Session } from '../src/engine/console.js';
+import { BackoffTimer } from '../src/engine/backoff.js';
+import { Ring } from '../src/engine/ring.js';
+import { naturalCompare } from '../src/engine/natural-sort.js';
+import { frameNotice, timeDelta } from '../src/engine/notice.js';
+import { LineFilter } from '../src/logging/line-filter.js';
+import { quietLog } from '../src/logging/daemon-log.js';
+import type { Device, DeviceHandler } from '../src/devices/device.js';
+import type { ConsoleConfig } from '../src/config/types.js';
+import { waitFor } from './helpers/wait.js';
+
+class ScriptedDevice implements Device {
+  readonly type = 'test' as const;
+  backoff = { minMs: 40, maxMs: 200, healthyMs: 100 };
+  h: DeviceHandler | null = null;
+  attempts = 0;
+  written: Buffer[] = [];
+  breaks = 0;
+  label(): string {
+    return '"scripted"';
+  }
+  connect(h: DeviceHandler): void {
+    this.h = h;
+    this.attempts++;
+  }
+  write(b: Buffer): void {
+    this.written.push(b);
+  }
+  sendBreak(): void {
+    this.breaks++;
+  }
+  async close(): Promise<void> {}
+}
+
+const cfg: ConsoleConfig = {
+  name: 'c1',
+  dev: 'scripted',
+  spec: { type: 'test', opts: { bytes: 1, maxMs: 1, minMs: 1, prob: 0 } },
+  log: null,
+  logOpts: { lock: true, sanitize: false, timestamp: false },
+  loc: { file: 'x', line: 1, col: 1 },
+};
+
+class Recorder implements Session {
+  out: Buffer[] = [];
+  notices: string[] = [];
+  output(_c: Console, d: Buffer): void {
+    this.out.push(d);
+  }
+  notice(_c: Console, f: Buffer, _info: boolean): void {
+    this.notices.push(f.toString('latin1'));
+  }
+}
+
+describe('console state machine', () => {
+  test('connecting → up → backoff → retry, with notices in conman wording', async () => {
+    const dev = new ScriptedDevice();
+    const c = new Console(cfg, dev, null, quietLog(), 4096);
+    const r = new Recorder();
+    c.readers.add(r);
+    c.start();
+    assert.equal(c.state, 'connecting');
+    dev.h!.onUp();
+    assert.equal(c.state, 'up');
+    assert.match(r.notices[0]!, /^\r\n<ConMan> Console \[c1\] connected to "scripted"\.\r\n$/);
+    dev.h!.onData(Buffer.from('hello'));
+    assert.equal(Buffer.concat(r.out).toString(), 'hello');
+    dev.h!.onDown('peer closed');
+    assert.equal(c.state, 'backoff');
+    assert.match(r.notices[1]!, /Console \[c1\] disconnected from "scripted" after 0s\./);
+    assert.ok(c.status().retryAt, 'a retry is scheduled');
+    await waitFor(() => dev.attempts === 2, 'the retry after backoff');
+    assert.equal(c.state, 'connecting');
+    await c.stop();
+    assert.equal(c.state, 'down');
+  });
+
+  test('a client attaching to a console in backoff triggers an immediate attempt', async () => {
+    const dev = new ScriptedDevice();
+    dev.backoff = { minMs: 60_000, maxMs: 120_000, healthyMs: 1000 };
+    const c = new Console(cfg, dev, null, quietLog(), 4096);
+    c.start();
+    dev.h!.onDown('refused');
+    assert.equal(c.state, 'backoff');
+    assert.equal(c.poke(), true);
+    assert.equal(dev.attempts, 2);
+    assert.equal(c.poke(), false, 'already connecting');
+    await c.stop();
+  });
+
+  test('onReady (e.g. a unix socket appeared) cuts the backoff short', async () => {
+    const dev = new ScriptedDevice();
+    dev.backoff = { minMs: 60_000, maxMs: 120_000, healthyMs: 1000 };
+    const c = new Console(cfg, dev, null, quietLog(), 4096);
+    c.start();
+    dev.h!.onDown('no such file');
+    dev.h!.onReady();
+    assert.equal(dev.attempts, 2);
+    await c.stop();
+  });
+
+  test('input and break reach the device only while up', async () => {
+    const dev = new ScriptedDevice();
+    const c = new Console(cfg, dev, null, quietLog(), 4096);
+    c.start();
+    c.input(Buffer.from('lost'));
+    c.sendBreak();
+    dev.h!.onUp();
+    c.input(Buffer.from('kept'));
+    c.sendBreak();
+    assert.deepEqual(dev.written.map(String), ['kept']);
+    assert.equal(dev.breaks, 1);
+    await c.stop();
+  });
+
+  test('replay holds output and notices, newest last', async () => {
+    const dev = new ScriptedDevice();
+    const c = new Console(cfg, dev, null, quietLog(), 4096);
+    c.start();
+    dev.h!.onUp();
+    dev.h!.onData(Buffer.from('x'.repeat(5000)));
+    dev.h!.onData(Buffer.from('END'));
+    const tail = c.replay.tail().toString();
+    assert.equal(tail.length, 4096);
+    assert.ok(tail.endsWith('END'));
+    await c.stop();
+  });
+});
+
+describe('backoff', () => {
+  test('doubles from min to max with ±10 % jitter, reset goes back to min', () => {
+    const fired: number[] = [];
+    const b = new BackoffTimer({ minMs: 1000, maxMs: 8000, healthyMs: 1 }, () => fired.push(1), () => 1);
+    const seen: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const before = Date.now();
+      b.schedule();
+      seen.push(Math.round((b.dueAt!.getTime() - before) / 100) * 100);
+      b.cancel();
+    }
+    assert.deepEqual(seen, [1100, 2200, 4400, 8800, 8800, 8800]);
+    b.reset();
+    assert.equal(b.nextDelayMs, 1000);
+    b.schedule(true);
+    assert.ok(b.dueAt!.getTime() - Date.now() <= 5);
+    b.cancel();
+    assert.equal(fired.length, 0);
+  });
+});
+
+describe('helpers', () => {
+  test('ring keeps the newest bytes across wrap-around', () => {
+    const r = new Ring(8);
+    r.push(Buffer.from('abcdef'));
+    r.push(Buffer.from('ghij'));
+    assert.equal(r.tail().toString(), 'cdefghij');
+    assert.equal(r.tail(3).toString(), 'hij');
+    r.push(Buffer.from('0123456789'));
+    assert.equal(r.tail().toString(), '23456789');
+  });
+
+  test('natural order: n1 < n2 < n10', () => {
+    assert.deepEqual(['n10', 'n2', 'b', 'n1', 'a9'].sort(naturalCompare), ['a9', 'b', 'n1', 'n2', 'n10']);
+  });
+
+  test('notice framing and durations as conman prints them', () => {
+    assert.equal(frameNotice('Console [x] joined').toString(), '\r\n<ConMan> Console [x] joined.\r\n');
+    assert.equal(timeDelta(3000), '3s');
+    assert.equal(timeDelta(303_000), '5m3s');
+    assert.equal(timeDelta(7_207_000), '2h0m7s');
+  });
+
+  test('log filter: timestamp stamps the first character of each line', () => {
+    const f = new LineFilter(false, true);
+    const now = () => new Date(2026, 0, 2, 3, 4, 5);
+    assert.equal(f.apply(Buffer.from('ab\r\ncd'), now).toString(), '2026-01-02 03:04:05 ab\r\n2026-01-02 03:04:05 cd');
+    assert.equal(f.apply(Buffer.from('e\n'), now).toString(), 'e\n');
+    assert.equal(f.apply(Buffer.from('\n'), now).toString(), '\n', 'an empty line gets no stamp until a character arrives');
+  });
+
+  test('log filter: sanitize makes 7-bit text and normalises line ends', () => {
+    const f = new LineFilter(true, false);
+    const out = f.apply(Buffer.from([0x61, 0x01, 0x0a, 0x62, 0x0d, 0x0d, 0x0a, 0xe1, 0x81, 0x7f, 0x09]));
+    assert.equal(out.toString('latin1'), 'a^A\r\nb\r\n\r\n`a~A^?\t');
+  });
+});
