@@ -3,6 +3,7 @@
 // bad string throws OptError, which the config parser turns into a
 // ConfigError pointing into the quoted string.
 
+import { inspect } from 'node:util';
 import type { IpmiOpts, LogOpts, SerOpts, TestOpts } from './types.js';
 
 export class OptError extends Error {
@@ -157,7 +158,7 @@ function parseCInt(s: string): number | null {
 // --------------------------------------------------------------- ipmiopts
 
 export function defaultIpmiOpts(): IpmiOpts {
-  return { user: '', password: Buffer.alloc(0), kg: null, cipherSuite: null, privilege: 'admin', workarounds: [] };
+  return cloneIpmi({ user: '', password: Buffer.alloc(0), kg: null, cipherSuite: null, privilege: 'admin', workarounds: [] });
 }
 
 /** libipmiconsole workaround names and their bits (for the numeric form). */
@@ -184,13 +185,23 @@ export const IPMI_CIPHER_SUITES = [0, 1, 2, 3, 6, 7, 8, 11, 12, 15, 16, 17];
 const IPMI_MAX_USER = 16;
 const IPMI_MAX_KEY = 20;
 
+/** Keeps the password and K_g out of JSON.stringify and console.log output. */
+function redacted(o: IpmiOpts): IpmiOpts {
+  const shown = (): object => ({ ...o, password: '<redacted>', kg: o.kg ? '<redacted>' : null });
+  Object.defineProperty(o, 'toJSON', { value: shown, enumerable: false });
+  Object.defineProperty(o, inspect.custom, { value: () => shown(), enumerable: false });
+  return o;
+}
+
 function cloneIpmi(o: IpmiOpts): IpmiOpts {
-  return {
-    ...o,
+  return redacted({
+    user: o.user,
     password: Buffer.from(o.password),
     kg: o.kg ? Buffer.from(o.kg) : null,
+    cipherSuite: o.cipherSuite,
+    privilege: o.privilege,
     workarounds: [...o.workarounds],
-  };
+  });
 }
 
 /** A password or K_g: ASCII, or "0x" + hex digits for binary. Never echoes the value. */
@@ -202,6 +213,8 @@ function parseKey(what: string, v: string, offset: number): Buffer {
     if (hex.length > IPMI_MAX_KEY * 2) throw new OptError(`IPMI ${what} exceeds ${IPMI_MAX_KEY * 2} hex digits`, offset);
     buf = Buffer.from(hex, 'hex');
   } else {
+    // ASCII only, so the bytes do not depend on the file's encoding
+    if (/[^\x00-\x7f]/.test(v)) throw new OptError(`IPMI ${what} has non-ASCII characters; write it as 0x followed by hex digits`, offset);
     buf = Buffer.from(v, 'latin1');
     if (buf.length > IPMI_MAX_KEY) throw new OptError(`IPMI ${what} exceeds ${IPMI_MAX_KEY} bytes`, offset);
   }
@@ -249,6 +262,7 @@ function setWorkaround(o: IpmiOpts, v: string, offset: number): void {
 function ipmiItem(o: IpmiOpts, tag: string, v: string, offset: number): void {
   switch (tag) {
     case 'U':
+      if (/[^\x00-\x7f]/.test(v)) throw new OptError('IPMI username must be ASCII', offset);
       if (Buffer.byteLength(v, 'latin1') > IPMI_MAX_USER) throw new OptError(`IPMI username exceeds ${IPMI_MAX_USER} bytes`, offset);
       o.user = v;
       break;

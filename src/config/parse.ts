@@ -151,13 +151,9 @@ export const SERVER_KEYS: Record<string, KeyHandler> = {
       return;
     }
     const dir = path.resolve(s.cwd, v.text);
-    let st: fs.Stats;
-    try {
-      st = fs.statSync(dir);
-    } catch {
-      p.fail(v, `coredumpdir "${dir}" does not exist`);
-    }
-    if (!st.isDirectory()) p.fail(v, `coredumpdir "${dir}" is not a directory`);
+    const st = fs.statSync(dir, { throwIfNoEntry: false });
+    if (!st) p.fail(v, `coredumpdir "${dir}" does not exist`);
+    else if (!st.isDirectory()) p.fail(v, `coredumpdir "${dir}" is not a directory`);
     s.server.coredumpdir = dir;
   },
   execpath: (v, _p, s) => {
@@ -209,15 +205,16 @@ export const SERVER_KEYS: Record<string, KeyHandler> = {
   },
   timestamp: (v, p, s) => {
     // "5", "5m", "1h", or conman's "1 h" (number and unit as separate words)
-    const m = /^(\d*)(\D*)$/.exec(v.text);
-    let num = m ? m[1] : v.text;
-    let unit = m ? m[2] : '';
-    if (v.kind === 'word' && unit === '') {
+    let text = v.text;
+    if (v.kind === 'word' && /^\d+$/.test(text)) {
       const u = p.peek();
-      if (u.kind === 'word' && /^[mhd]$/i.test(u.text)) unit = p.next().text;
+      if (u.kind === 'word' && /^[mhd]$/i.test(u.text)) text += p.next().text;
     }
-    if (!m) num = v.text;
-    s.server.timestamp = at(p, v, () => interval('timestamp', num, unit));
+    const m = /^(\d+)([A-Za-z]*)$/.exec(text);
+    s.server.timestamp = at(p, v, () => {
+      if (!m) throw new Error(`timestamp must be an integer with an optional m, h or d unit, got "${text}"`);
+      return interval('timestamp', m[1], m[2]);
+    });
   },
   // ---- conch extensions ----
   replaybuffer: (v, p, s) => {
@@ -289,13 +286,18 @@ function readPairs(p: Parser, directive: Token, known: readonly string[], each: 
   if (count === 0) p.fail(directive, `${dname} needs at least one key=value pair on the same line`);
 }
 
-function claim(p: Parser, s: State, at: Token, kind: string, key: string, what: string, con: ConsoleConfig): void {
+function claim(p: Parser, s: State, where: Token, kind: string, key: string, what: string, con: ConsoleConfig): void {
   let m = s.claimed.get(kind);
   if (!m) s.claimed.set(kind, (m = new Map()));
   const prev = m.get(key);
   if (prev) {
-    const l = prev.loc;
-    p.fail(at, `duplicate ${what} (first used by console "${prev.name}" at ${l.file}:${l.line}:${l.col})`);
+    const l = `${prev.loc.file}:${prev.loc.line}:${prev.loc.col}`;
+    p.fail(
+      where,
+      kind === 'name'
+        ? `duplicate ${what} (first defined at ${l})`
+        : `duplicate ${what} (first used by console "${prev.name}" at ${l})`,
+    );
   }
   m.set(key, con);
 }
@@ -384,7 +386,7 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
     claimed: new Map(),
   };
   const keyed = (table: Record<string, KeyHandler>, d: Token): void => {
-    readPairs(p, d, Object.keys(table), (k, v) => table[k.text.toLowerCase()](v, p, s));
+    readPairs(p, d, Object.keys(table), (k, v) => at(p, v, () => table[k.text.toLowerCase()](v, p, s)));
   };
   for (;;) {
     const t = p.next();

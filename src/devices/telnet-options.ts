@@ -28,7 +28,17 @@ interface Side {
   state: QState;
   /** the queue bit: a request for the opposite state is pending */
   opposite: boolean;
+  /** replies we sent to requests the peer started */
+  answered: number;
 }
+
+/**
+ * A peer that answers each of our acknowledgments with a fresh request (for
+ * example DONT → WILL → DO → WONT → DONT ...) would ping-pong forever even
+ * with the Q method. Past this many answers on one option side we follow the
+ * peer's word silently. Real negotiation needs a handful.
+ */
+export const MAX_ANSWERS_PER_OPTION = 20;
 
 export interface OptionPolicy {
   /** options we agree to perform (peer's DO x is answered with WILL x) */
@@ -101,7 +111,7 @@ export class TelnetOptions {
   private side(map: Map<number, Side>, opt: number): Side {
     let s = map.get(opt);
     if (!s) {
-      s = { state: 'NO', opposite: false };
+      s = { state: 'NO', opposite: false, answered: 0 };
       map.set(opt, s);
     }
     return s;
@@ -131,11 +141,8 @@ export class TelnetOptions {
   private gotYes(s: Side, agree: boolean, yes: number, no: number, opt: number): number[] {
     switch (s.state) {
       case 'NO':
-        if (agree) {
-          s.state = 'YES';
-          return [IAC, yes, opt];
-        }
-        return [IAC, no, opt];
+        if (agree) s.state = 'YES';
+        return answer(s, [IAC, agree ? yes : no, opt]);
       case 'YES':
         return []; // acknowledgment of what is already true: never answered
       case 'WANTNO':
@@ -165,7 +172,7 @@ export class TelnetOptions {
         return [];
       case 'YES':
         s.state = 'NO';
-        return [IAC, no, opt]; // the required acknowledgment of a disable
+        return answer(s, [IAC, no, opt]); // the required acknowledgment of a disable
       case 'WANTNO':
         if (s.opposite) {
           s.state = 'WANTYES';
@@ -181,4 +188,11 @@ export class TelnetOptions {
         return [];
     }
   }
+}
+
+/** Reply to a request the peer started, unless it has asked too often. */
+function answer(s: Side, reply: number[]): number[] {
+  if (s.answered >= MAX_ANSWERS_PER_OPTION) return [];
+  s.answered++;
+  return reply;
 }

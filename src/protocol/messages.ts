@@ -87,7 +87,7 @@ export function printable(s: string): string {
   let out = '';
   for (const ch of s) {
     const c = ch.codePointAt(0) ?? 0;
-    out += c >= 0x20 && c < 0x7f && ch !== "'" ? ch : c <= 0xff ? `\\x${c.toString(16).padStart(2, '0')}` : `\\u{${c.toString(16)}}`;
+    out += c >= 0x20 && c < 0x7f ? ch : c <= 0xff ? `\\x${c.toString(16).padStart(2, '0')}` : `\\u{${c.toString(16)}}`;
   }
   return out;
 }
