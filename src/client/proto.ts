@@ -21,7 +21,7 @@ const quoted = (key: string, value: string): Buffer =>
 
 /** `HELLO USER='u'[ TTY='t']\n` */
 export function greetingLine(user: string, tty?: string): Buffer {
-  const parts = [Buffer.from('HELLO', 'latin1'), quoted('USER', user)];
+  const parts: Buffer[] = [Buffer.from('HELLO', 'latin1'), quoted('USER', user)];
   if (tty) parts.push(quoted('TTY', tty));
   parts.push(Buffer.from('\n', 'latin1'));
   return Buffer.concat(parts);
@@ -37,7 +37,7 @@ export function requestLine(req: RequestOptions): Buffer {
     if (req.join) words.push('OPTION=JOIN');
     if (req.broadcast) words.push('OPTION=BROADCAST');
   }
-  const parts = [Buffer.from(words.join(' '), 'latin1')];
+  const parts: Buffer[] = [Buffer.from(words.join(' '), 'latin1')];
   for (const c of req.consoles) parts.push(quoted('CONSOLE', c));
   parts.push(Buffer.from('\n', 'latin1'));
   return Buffer.concat(parts);

@@ -7,6 +7,7 @@ import { Console } from '../engine/console.js';
 import { ConsoleRegistry } from '../engine/registry.js';
 import { createDevice } from '../devices/index.js';
 import { ConsoleLog } from '../logging/console-log.js';
+import { deviceSpecifier } from '../config/specifiers.js';
 import type { DaemonLog } from '../logging/daemon-log.js';
 import { ConmanServer } from '../protocol/server.js';
 import { TimestampMarks } from './timestamp-marks.js';
@@ -35,7 +36,7 @@ export class Daemon {
       } catch (e) {
         throw new ConfigError(c.loc, (e as Error).message);
       }
-      const log = c.log ? new ConsoleLog(c.log, c.logOpts, { name: c.name, dev: c.dev }, dlog, opts.truncateLogs) : null;
+      const log = c.log ? new ConsoleLog(c.log, c.logOpts, { name: c.name, dev: deviceSpecifier(c.spec) }, dlog, opts.truncateLogs) : null;
       this.registry.add(new Console(c, device, log, dlog, cfg.server.replayBytes));
     }
   }

@@ -118,9 +118,3 @@ export function encodeQuoted(value: string): Buffer {
   }
   return Buffer.concat([Buffer.from("'"), body, Buffer.from("'")]);
 }
-
-/** Is every char of `s` 7-bit ASCII? */
-export function isAscii(s: string): boolean {
-  // eslint-disable-next-line no-control-regex
-  return /^[\x00-\x7f]*$/.test(s);
-}

@@ -1,0 +1,104 @@
+// The two handshake lines a conman client sends, parsed as leniently as
+// conmand does (unknown tokens and KEY=value pairs are ignored, later USER/TTY
+// override earlier ones, CONSOLE values accumulate), but with clear errors
+// where conmand would silently mangle or ignore: unterminated quotes and
+// non-ASCII console patterns.
+
+import { lexLine, type Token } from './lex.js';
+import { MSG } from './messages.js';
+
+export interface Greeting {
+  user: string;
+  tty: string | null;
+}
+
+export type Command = 'QUERY' | 'MONITOR' | 'CONNECT';
+
+export interface Request {
+  command: Command;
+  patterns: string[];
+  quiet: boolean;
+  regex: boolean;
+  force: boolean;
+  join: boolean;
+  broadcast: boolean;
+}
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/** A name for notices and logs: no control characters, 7-bit only. */
+function clean(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\x00-\x1f\x7f-\uffff]/g, '?');
+}
+
+/** `KEY = STR` at tokens[i]; the string, or null. */
+function valueAt(t: Token[], i: number): (Token & { kind: 'str' }) | null {
+  const eq = t[i + 1];
+  const v = t[i + 2];
+  if (eq?.kind !== 'char' || eq.ch !== '=' || v?.kind !== 'str' || v.value === '') return null;
+  return v;
+}
+
+/** `HELLO USER='u' [TTY='t']` */
+export function parseGreeting(line: Buffer): Parsed<Greeting> {
+  const t = lexLine(line);
+  if (t.some((x) => x.kind === 'error')) return { ok: false, error: MSG.unterminated('greeting') };
+  let user: string | null = null;
+  let tty: string | null = null;
+  const hello = t.findIndex((x) => x.kind === 'kw' && x.kw === 'HELLO');
+  if (hello >= 0) {
+    for (let i = hello + 1; i < t.length; i++) {
+      const x = t[i];
+      if (x.kind !== 'kw' || (x.kw !== 'USER' && x.kw !== 'TTY')) continue;
+      const v = valueAt(t, i);
+      if (!v) continue;
+      if (x.kw === 'USER') user = clean(v.value);
+      else tty = clean(v.value);
+      i += 2;
+    }
+  }
+  if (user === null) return { ok: false, error: MSG.noUser };
+  return { ok: true, value: { user, tty } };
+}
+
+const COMMANDS = new Set(['QUERY', 'MONITOR', 'CONNECT']);
+
+/** `QUERY|MONITOR|CONNECT [OPTION=x]... [CONSOLE='pattern']...` */
+export function parseRequest(line: Buffer): Parsed<Request> {
+  const t = lexLine(line);
+  if (t.some((x) => x.kind === 'error')) return { ok: false, error: MSG.unterminated('request') };
+  const at = t.findIndex((x) => x.kind === 'kw' && COMMANDS.has(x.kw));
+  if (at < 0) return { ok: false, error: MSG.noCommand };
+  const req: Request = {
+    command: (t[at] as { kw: Command }).kw,
+    patterns: [],
+    quiet: false,
+    regex: false,
+    force: false,
+    join: false,
+    broadcast: false,
+  };
+  for (let i = at + 1; i < t.length; i++) {
+    const x = t[i];
+    if (x.kind !== 'kw') continue;
+    if (x.kw === 'CONSOLE') {
+      const v = valueAt(t, i);
+      if (!v) continue;
+      if (v.nonAscii) return { ok: false, error: MSG.nonAsciiPattern(v.value) };
+      req.patterns.push(v.value);
+      i += 2;
+    } else if (x.kw === 'OPTION') {
+      const eq = t[i + 1];
+      const opt = t[i + 2];
+      if (eq?.kind !== 'char' || eq.ch !== '=' || opt?.kind !== 'kw') continue;
+      if (opt.kw === 'BROADCAST') req.broadcast = true;
+      else if (opt.kw === 'FORCE') req.force = true;
+      else if (opt.kw === 'JOIN') req.join = true;
+      else if (opt.kw === 'QUIET') req.quiet = true;
+      else if (opt.kw === 'REGEX') req.regex = true;
+      i += 2;
+    }
+  }
+  return { ok: true, value: req };
+}

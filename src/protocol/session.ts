@@ -1,0 +1,313 @@
+// One attached client after a successful MONITOR or CONNECT: the raw byte
+// stream in both directions, conman's 0xFF escapes from the client, and the
+// reader/writer links with their joined/stolen/departed notices.
+//
+// Modes: MONITOR is a reader of one console (R/O); CONNECT to one console is
+// reader and writer (R/W); CONNECT with BROADCAST to several is a writer of
+// each (W/O) and so gets their notices but no output.
+
+import type * as net from 'node:net';
+import type { Console, Session } from '../engine/console.js';
+import { frameNotice } from '../engine/notice.js';
+import type { DaemonLog } from '../logging/daemon-log.js';
+import { NOTE, type Who, who as whoText } from './messages.js';
+import { OutBuf } from './outbuf.js';
+import type { ResetRunner } from './reset.js';
+
+/** conman's in-band escape byte and the commands that may follow it. */
+export const ESC = 0xff;
+const CMD = {
+  BREAK: 0x42, // B
+  DEL: 0x44, // D
+  FORCE: 0x46, // F
+  JOIN: 0x4a, // J
+  REPLAY: 0x4c, // L
+  MONITOR: 0x4d, // M
+  QUIET: 0x51, // Q
+  RESET: 0x52, // R
+  SUSPEND: 0x5a, // Z
+};
+/** conman's LOG_REPLAY_LEN */
+export const REPLAY_BYTES = 4096;
+const DEL = Buffer.from([0x7f]);
+
+export type Mode = 'monitor' | 'connect' | 'broadcast';
+
+/** Anything in a console's writers set that can be named and displaced. */
+export interface Attached extends Session {
+  readonly who: Who;
+  readonly broadcast: boolean;
+  /** ms since this client last sent anything (conman's "idle") */
+  idleMs(): number;
+  /** force-displaced: unlink from everything and close once flushed */
+  kick(): void;
+}
+
+export interface SessionOptions {
+  mode: Mode;
+  consoles: Console[];
+  quiet: boolean;
+  force: boolean;
+  join: boolean;
+  bufferBytes: number;
+  dlog: DaemonLog;
+  resets: ResetRunner;
+  /** for log lines: `<user@host:port>` */
+  peer: string;
+}
+
+export class ClientSession implements Attached {
+  readonly broadcast: boolean;
+  private readonly consoles: Console[];
+  private writing = false;
+  private quiet: boolean;
+  private force: boolean;
+  private join: boolean;
+  private gotEscape = false;
+  private lastInput = Date.now();
+  private readonly out: OutBuf;
+  private closed = false;
+  private readonly dlog: DaemonLog;
+
+  constructor(
+    private readonly sock: net.Socket,
+    readonly who: Who,
+    private readonly opts: SessionOptions,
+  ) {
+    this.broadcast = opts.mode === 'broadcast';
+    this.consoles = opts.consoles;
+    this.quiet = opts.quiet;
+    this.force = opts.force;
+    this.join = opts.join;
+    this.dlog = opts.dlog;
+    this.out = new OutBuf(sock, opts.bufferBytes, (tag, n) => frameNotice(NOTE.lost(tag, n)));
+  }
+
+  /**
+   * Link to the consoles (the OK line has been sent) and take over the
+   * socket. `early` = bytes the client sent right after its request line.
+   */
+  start(early: Buffer): void {
+    const sock = this.sock;
+    sock.on('data', (b: Buffer) => this.guard('input', () => this.input(b)));
+    // the client half-closed (`&.`): flush what is queued, then close
+    sock.on('end', () => this.guard('end', () => this.finish()));
+    sock.on('close', () => this.guard('close', () => this.detach()));
+    sock.on('error', (e) => this.guard('error', () => {
+      this.dlog.debug(`Client ${this.opts.peer}: ${e.message}`);
+      this.detach();
+    }));
+
+    const { mode } = this.opts;
+    if (mode === 'monitor') {
+      const c = this.consoles[0];
+      c.readers.add(this);
+      this.checkState(c);
+      this.dlog.info(`Client ${this.opts.peer} connected to [${c.name}] (read-only)`);
+    } else if (mode === 'connect') {
+      const c = this.consoles[0];
+      this.gainWrite(c);
+      c.readers.add(this);
+      this.checkState(c);
+      this.dlog.info(`Client ${this.opts.peer} connected to [${c.name}]`);
+    } else {
+      for (const c of this.consoles) {
+        this.gainWrite(c);
+        this.checkState(c);
+      }
+      this.dlog.info(`Client ${this.opts.peer} connected to ${this.consoles.length} consoles (broadcast)`);
+    }
+    if (early.length > 0) this.input(early);
+  }
+
+  // ---- engine → client ------------------------------------------------------
+
+  output(from: Console, data: Buffer): void {
+    if (!this.closed) this.out.write(data, from.name);
+  }
+
+  notice(from: Console, framed: Buffer, info: boolean): void {
+    if (this.closed || (info && this.quiet)) return;
+    this.out.write(framed, from.name);
+  }
+
+  idleMs(): number {
+    return Date.now() - this.lastInput;
+  }
+
+  kick(): void {
+    this.detach();
+    this.out.end();
+  }
+
+  /** Server shutdown: unlink and close once what is queued has been sent. */
+  shutdown(): void {
+    this.kick();
+  }
+
+  // ---- client → consoles ----------------------------------------------------
+
+  /** Un-stuff 0xFF escapes; the escape state survives across reads. */
+  private input(buf: Buffer): void {
+    if (this.closed) return;
+    this.lastInput = Date.now();
+    let from = 0; // start of the current run of plain data
+    let i = 0;
+    for (; i < buf.length; i++) {
+      const b = buf[i];
+      if (this.gotEscape) {
+        this.gotEscape = false;
+        if (b === ESC) {
+          from = i; // the second 0xFF starts the next run and is delivered as data
+          continue;
+        }
+        from = i + 1;
+        this.command(b);
+        if (this.closed) return;
+      } else if (b === ESC) {
+        this.deliver(buf.subarray(from, i));
+        this.gotEscape = true;
+      }
+    }
+    if (!this.gotEscape) this.deliver(buf.subarray(from, i));
+  }
+
+  /** Consoles this client may write to right now. */
+  private writable(): Console[] {
+    if (this.broadcast) return this.consoles;
+    return this.writing ? this.consoles : [];
+  }
+
+  private deliver(data: Buffer): void {
+    if (data.length === 0) return;
+    for (const c of this.writable()) c.input(data);
+  }
+
+  private command(b: number): void {
+    switch (b) {
+      case CMD.BREAK:
+        for (const c of this.writable()) c.sendBreak();
+        break;
+      case CMD.DEL:
+        for (const c of this.writable()) c.input(DEL);
+        break;
+      case CMD.FORCE:
+        this.toggleWrite(true, false);
+        break;
+      case CMD.JOIN:
+        this.toggleWrite(false, true);
+        break;
+      case CMD.MONITOR:
+        this.toggleWrite(false, false);
+        break;
+      case CMD.REPLAY:
+        this.replay();
+        break;
+      case CMD.QUIET:
+        this.quiet = !this.quiet;
+        // a confirmation quiet mode cannot suppress
+        this.out.write(frameNotice(NOTE.quiet(this.quiet)), this.consoles[0]?.name ?? '');
+        break;
+      case CMD.RESET:
+        for (const c of this.writable()) this.opts.resets.reset(c, this.who);
+        break;
+      case CMD.SUSPEND:
+        this.out.suspend(!this.out.suspended);
+        this.dlog.info(`Client ${this.opts.peer} ${this.out.suspended ? 'suspended' : 'resumed'}`);
+        break;
+      default:
+        this.dlog.warn(`Received invalid escape '${String.fromCharCode(b)}' from ${this.opts.peer}`);
+    }
+  }
+
+  /** &F, &J, &M: conman toggles write access whichever was typed. */
+  private toggleWrite(force: boolean, join: boolean): void {
+    if (this.broadcast) return;
+    const c = this.consoles[0];
+    this.force = force;
+    this.join = join;
+    if (this.writing) this.loseWrite(c);
+    else this.gainWrite(c);
+  }
+
+  private replay(): void {
+    if (this.broadcast) return;
+    const c = this.consoles[0];
+    const name = c.name;
+    if (c.replay.capacity <= 0) {
+      this.out.write(frameNotice(NOTE.notLogged(name)), name);
+      return;
+    }
+    const data = c.replay.tail(Math.min(REPLAY_BYTES, c.replay.capacity));
+    this.out.write(Buffer.concat([frameNotice(NOTE.replayBegin(name)), data, frameNotice(NOTE.replayEnd(name))]), name);
+  }
+
+  // ---- links ----------------------------------------------------------------
+
+  /**
+   * Become a writer of `c`, in conman's order: everyone already there (and
+   * the log) hears `joined by`/`stolen by`; this client hears one `joined
+   * with`/`stolen from` per writer; with force those writers are cut off.
+   */
+  private gainWrite(c: Console): void {
+    const others = [...c.writers].filter((w) => w !== this);
+    const stolen = this.force && others.length > 0;
+    const now = new Date();
+    c.notify(NOTE.arrived(c.name, this.who, stolen, this.broadcast, now));
+    for (const w of others) {
+      const ww = (w as Partial<Attached>).who;
+      if (ww) this.notice(c, frameNotice(NOTE.existing(c.name, ww, stolen, now)), true);
+    }
+    if (stolen) {
+      for (const w of others) {
+        const kick = (w as Partial<Attached>).kick;
+        if (kick) kick.call(w);
+        else c.writers.delete(w);
+      }
+    }
+    c.writers.add(this);
+    if (!this.broadcast) this.writing = true;
+  }
+
+  private loseWrite(c: Console): void {
+    if (!c.writers.delete(this)) return;
+    if (!this.broadcast) this.writing = false;
+    c.notify(NOTE.departed(c.name, this.who));
+  }
+
+  /** A down console: say so and let the engine retry at once. */
+  private checkState(c: Console): void {
+    if (c.poke()) this.notice(c, frameNotice(NOTE.down(c.name, c.status().label)), true);
+  }
+
+  /** Unlink from every console (departed notices for write access lost). */
+  private detach(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const c of this.consoles) {
+      c.readers.delete(this);
+      this.loseWrite(c);
+    }
+    this.dlog.info(`Client ${this.opts.peer} disconnected`);
+  }
+
+  private finish(): void {
+    this.detach();
+    this.out.end();
+  }
+
+  /** Socket handlers must never throw into the event loop. */
+  private guard(where: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.dlog.err(`Client ${this.opts.peer}: ${where}: ${(e as Error).stack ?? String(e)}`);
+      try {
+        this.detach();
+      } catch {
+        /* already logged */
+      }
+      this.out.destroy();
+    }
+  }
+}

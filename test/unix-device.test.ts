@@ -1,0 +1,164 @@
+// UnixDevice against socat UNIX-LISTEN (the way qemu -serial unix:...,server
+// behaves) and a node net.Server; the directory watch that makes a new
+// socket connect at once.
+
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { Cleanup, waitFor } from './helpers/wait.js';
+import { UnixDevice } from '../src/devices/unix.js';
+import type { DeviceHandler } from '../src/devices/device.js';
+
+class Recorder implements DeviceHandler {
+  data = '';
+  ups = 0;
+  downs: string[] = [];
+  notices: string[] = [];
+  readies = 0;
+  readyAt = 0;
+  onData(b: Buffer): void {
+    this.data += b.toString('latin1');
+  }
+  onUp(): void {
+    this.ups++;
+  }
+  onDown(r: string): void {
+    this.downs.push(r);
+  }
+  onReady(): void {
+    this.readies++;
+    this.readyAt = Date.now();
+  }
+  onNotice(t: string): void {
+    this.notices.push(t);
+  }
+}
+
+const cleanup = new Cleanup();
+after(() => cleanup.run());
+
+/** Within this the watch must fire: far below any backoff the engine would use after a few failures. */
+const PROMPT_MS = 5000;
+
+describe('unix socket device', () => {
+  test('socat: absent → down; socket appears → onReady at once; data both ways; server killed → down', async () => {
+    const dir = cleanup.dir('conch-unix-');
+    const sockPath = path.join(dir, 'vm1.sock');
+    const dev = new UnixDevice({ path: sockPath });
+    cleanup.add(() => dev.close());
+    assert.equal(dev.label(), `"${sockPath}"`);
+
+    const r = new Recorder();
+    dev.connect(r);
+    await waitFor(() => r.downs.length === 1, 'onDown with no server');
+    assert.equal(r.downs[0], 'no such file or directory');
+    dev.watch(r);
+
+    const started = Date.now();
+    const socat = cleanup.child('socat', [`UNIX-LISTEN:${sockPath}`, 'STDIO']);
+    await waitFor(() => r.readies === 1, 'onReady after the socket appeared', PROMPT_MS);
+    assert.ok(r.readyAt - started < PROMPT_MS);
+
+    dev.connect(r);
+    await waitFor(() => r.ups === 1 || r.downs.length > 1, 'an attempt after onReady');
+    assert.equal(r.ups, 1, `connected (downs: ${r.downs.join(', ')})`);
+    socat.proc.stdin!.write('console output \xff\r\n', 'latin1');
+    await waitFor(() => r.data === 'console output \xff\r\n', 'output at onData');
+    dev.write(Buffer.from('typed\r'));
+    await socat.waitOutput('typed\r');
+    dev.sendBreak(); // nothing for unix sockets; must not disturb the session
+    dev.write(Buffer.from('more'));
+    await socat.waitOutput('typed\rmore');
+    assert.equal(socat.stdout, 'typed\rmore');
+
+    await socat.stop();
+    await waitFor(() => r.downs.length === 2, 'onDown after the server was killed');
+    assert.deepEqual(r.notices, []);
+  });
+
+  test('stale socket: refused, not reported ready; re-created by a node server → onReady', async () => {
+    const dir = cleanup.dir('conch-unix-');
+    const sockPath = path.join(dir, 'vm2.sock');
+    // a dead VM leaves its socket file behind: socat killed with SIGKILL does not unlink
+    const socat = cleanup.child('socat', [`UNIX-LISTEN:${sockPath}`, 'STDIO']);
+    await waitFor(() => fs.existsSync(sockPath), 'socat socket');
+    process.kill(-socat.proc.pid!, 'SIGKILL');
+    await socat.exited;
+    assert.ok(fs.statSync(sockPath).isSocket());
+
+    const dev = new UnixDevice({ path: sockPath });
+    cleanup.add(() => dev.close());
+    const r = new Recorder();
+    dev.connect(r);
+    await waitFor(() => r.downs.length === 1, 'onDown');
+    assert.equal(r.downs[0], 'connection refused');
+    dev.watch(r); // the stale file is there now: not reported (it just failed)
+
+    fs.unlinkSync(sockPath); // what qemu does before binding again
+    const server = net.createServer((s) => {
+      s.write('hello from vm2\r\n');
+      s.on('data', (d) => s.write(`echo:${d.toString()}`));
+      s.on('error', () => {});
+    });
+    cleanup.add(() => new Promise<void>((res) => server.close(() => res())));
+    const started = Date.now();
+    await new Promise<void>((res) => server.listen(sockPath, res));
+    await waitFor(() => r.readies === 1, 'onReady', PROMPT_MS);
+    assert.ok(r.readyAt - started < PROMPT_MS);
+    dev.connect(r);
+    await waitFor(() => r.data.includes('hello from vm2\r\n'), 'greeting');
+    dev.write(Buffer.from('x'));
+    await waitFor(() => r.data.endsWith('echo:x'), 'echo');
+    assert.equal(r.ups, 1);
+    assert.equal(r.readies, 1);
+  });
+
+  test('a socket whose directory does not exist yet: watch follows the directories as they appear', async () => {
+    const base = cleanup.dir('conch-unix-');
+    const sockPath = path.join(base, 'run', 'qemu', 'vm3.sock');
+    const dev = new UnixDevice({ path: sockPath });
+    cleanup.add(() => dev.close());
+    const r = new Recorder();
+    dev.connect(r);
+    await waitFor(() => r.downs.length === 1, 'onDown');
+    dev.watch(r);
+    fs.mkdirSync(path.dirname(sockPath), { recursive: true });
+    const server = net.createServer((s) => s.end('vm3\r\n'));
+    cleanup.add(() => new Promise<void>((res) => server.close(() => res())));
+    await new Promise<void>((res) => server.listen(sockPath, res));
+    await waitFor(() => r.readies === 1, 'onReady', PROMPT_MS);
+    dev.connect(r);
+    await waitFor(() => r.data === 'vm3\r\n', 'data');
+    // the server closes its end: reported as a down
+    await waitFor(() => r.downs.length === 2, 'onDown after the server closed');
+    assert.equal(r.downs[1], 'connection closed by peer');
+  });
+
+  test('close() stops the watch; other files in the directory do not fire', async () => {
+    const dir = cleanup.dir('conch-unix-');
+    const sockPath = path.join(dir, 'vm4.sock');
+    const dev = new UnixDevice({ path: sockPath });
+    const r = new Recorder();
+    dev.connect(r);
+    await waitFor(() => r.downs.length === 1, 'onDown');
+    dev.watch(r);
+    // an unrelated file and an unrelated socket: no onReady
+    fs.writeFileSync(path.join(dir, 'vm4.sock.lock'), '');
+    const other = net.createServer();
+    cleanup.add(() => new Promise<void>((res) => other.close(() => res())));
+    await new Promise<void>((res) => other.listen(path.join(dir, 'other.sock'), res));
+    await dev.close();
+    // our own watcher proves the directory events were delivered before we look
+    const seen = new Set<string>();
+    const w = fs.watch(dir, (_e, name) => seen.add(String(name)));
+    cleanup.add(() => w.close());
+    const server = net.createServer();
+    cleanup.add(() => new Promise<void>((res) => server.close(() => res())));
+    await new Promise<void>((res) => server.listen(sockPath, res));
+    await waitFor(() => seen.has('vm4.sock'), 'the creation event');
+    await new Promise((res) => setImmediate(res));
+    assert.equal(r.readies, 0);
+  });
+});
