@@ -15,7 +15,7 @@ after(() => cleanup.run());
 
 /** Runs conmand in the foreground on `conf` until it reports its console count; returns its output. */
 async function conmandOutput(conf: string): Promise<string> {
-  const child = cleanup.child('/usr/sbin/conmand', ['-F', '-c', conf]);
+  const child = cleanup.child('/usr/sbin/conmand', ['-F', '-v', '-c', conf]);
   const out = await child.waitOutput(/Monitoring \d+ consoles?|exiting|No consoles/i, 30000);
   await child.stop();
   return out;
@@ -95,7 +95,7 @@ describe('a realistic conman.conf', () => {
     assert.deepEqual(byName.exp1.logOpts, { lock: true, sanitize: false, timestamp: false });
     assert.deepEqual(byName.serial0.logOpts, { lock: true, sanitize: true, timestamp: true });
     assert.equal(byName.exp2.log, `${dir}/log/exp2/%Y-%m-%d.log`);
-    assert.deepEqual(byName.exp2.loc, { file: conf, line: 32, col: 9 });
+    assert.deepEqual(byName.exp2.loc, { file: conf, line: 31, col: 9 });
   });
 
   test('conmand accepts it without complaint and monitors the same consoles', async () => {

@@ -2,7 +2,7 @@
 // QUERY/MONITOR/CONNECT request (options in conman's order) and parsing of
 // the OK / ERROR response line.
 
-import { lexDecode, lexEncode, tokenize, type Token } from './lex.js';
+import { encodeQuoted, lexLine, type Token } from '../protocol/lex.js';
 
 export type Command = 'connect' | 'monitor' | 'query';
 
@@ -16,8 +16,7 @@ export interface RequestOptions {
   consoles: string[];
 }
 
-const quoted = (key: string, value: string): Buffer =>
-  Buffer.concat([Buffer.from(` ${key}='`, 'latin1'), lexEncode(value), Buffer.from("'", 'latin1')]);
+const quoted = (key: string, value: string): Buffer => Buffer.concat([Buffer.from(` ${key}=`, 'latin1'), encodeQuoted(value)]);
 
 /** `HELLO USER='u'[ TTY='t']\n` */
 export function greetingLine(user: string, tty?: string): Buffer {
@@ -50,51 +49,55 @@ export type Response =
 
 /** Parse a response line the way conman's recv_rsp does: unknown tokens are skipped. */
 export function parseResponse(line: Buffer): Response {
-  const toks = tokenize(line);
+  const toks: Tok[] = [...lexLine(line), END];
   let i = 0;
-  const next = (): Token => toks[Math.min(i++, toks.length - 1)];
+  const next = (): Tok => toks[Math.min(i++, toks.length - 1)]!;
   for (;;) {
     const t = next();
-    if (t.kind === 'eol' || t.kind === 'eof') return { ok: false, code: 0 };
+    if (t.kind === 'end') return { ok: false, code: 0 };
     if (t.kind !== 'kw') continue;
-    if (t.word === 'OK') return parseOk(next);
-    if (t.word === 'ERROR') return parseError(next);
+    if (t.kw === 'OK') return parseOk(next);
+    if (t.kw === 'ERROR') return parseError(next);
   }
 }
 
-const isKw = (t: Token, word: string): boolean => t.kind === 'kw' && t.word === word;
-const isEq = (t: Token): boolean => t.kind === 'char' && t.ch === '=';
+/** the lexer's tokens plus an end-of-line sentinel */
+type Tok = Token | { kind: 'end' };
+const END: Tok = { kind: 'end' };
 
-function parseOk(next: () => Token): Response {
+const isKw = (t: Tok, word: string): boolean => t.kind === 'kw' && t.kw === word;
+const isEq = (t: Tok): boolean => t.kind === 'char' && t.ch === '=';
+
+function parseOk(next: () => Tok): Response {
   const consoles: string[] = [];
   let reset = false;
   for (;;) {
     const t = next();
-    if (t.kind === 'eol' || t.kind === 'eof') return { ok: true, consoles, reset };
+    if (t.kind === 'end') return { ok: true, consoles, reset };
     if (isKw(t, 'CONSOLE')) {
       if (!isEq(next())) continue;
       const v = next();
-      if (v.kind === 'str') consoles.push(lexDecode(v.bytes));
+      if (v.kind === 'str') consoles.push(v.value);
     } else if (isKw(t, 'OPTION')) {
       if (isEq(next()) && isKw(next(), 'RESET')) reset = true;
     }
   }
 }
 
-function parseError(next: () => Token): Response {
+function parseError(next: () => Tok): Response {
   let code = 0;
   let message: string | undefined;
   for (;;) {
     const t = next();
-    if (t.kind === 'eol' || t.kind === 'eof') return { ok: false, code, message };
+    if (t.kind === 'end') return { ok: false, code, message };
     if (isKw(t, 'CODE')) {
       if (!isEq(next())) continue;
       const v = next();
-      if (v.kind === 'int') code = v.value;
+      if (v.kind === 'int') code = Number(v.value);
     } else if (isKw(t, 'MESSAGE')) {
       if (!isEq(next())) continue;
       const v = next();
-      if (v.kind === 'str' && v.bytes.length) message = lexDecode(v.bytes);
+      if (v.kind === 'str' && v.value.length) message = v.value;
     }
   }
 }

@@ -324,13 +324,14 @@ function parseConsole(p: Parser, s: State, directive: Token): void {
     const o = given.get(key);
     return o ? at(p, o.value, () => parse(o.value.text, base)) : base;
   };
-  const logOpts = opt('logopts', g.logOpts, parseLogOpts);
+  // copies, so that no two consoles share a mutable options object
+  const logOpts = { ...opt('logopts', g.logOpts, parseLogOpts) };
   const ctx: DevContext = {
     name: name.value.text,
     cwd: s.cwd,
     execpath: s.server.execpath,
     execpathCheck: s.execpathCheck,
-    serOpts: opt('seropts', g.serOpts, parseSerOpts),
+    serOpts: { ...opt('seropts', g.serOpts, parseSerOpts) },
     testOpts: opt('testopts', g.testOpts, parseTestOpts),
     ipmiOpts: opt('ipmiopts', g.ipmiOpts, parseIpmiOpts),
   };

@@ -1,0 +1,283 @@
+// A serial console: a local tty device (/dev/ttyS0, a USB adaptor, a pty),
+// opened raw with the configured speed and framing, no flow control, and an
+// exclusive lock so that a second program cannot open it behind our back.
+//
+// The `serialport` package opens, configures and locks the port and sends
+// breaks. Reading is done here, not by its stream: its read loop retries a
+// zero-byte read forever, so a hung-up tty (USB adaptor unplugged, pty master
+// gone) spins the CPU instead of reporting end-of-file.
+
+import * as fs from 'node:fs';
+import { SerialPort } from 'serialport';
+import type { Backoff, Device, DeviceHandler } from './device.js';
+import type { SerOpts } from '../config/types.js';
+
+/** The part of serialport's per-port binding that this module uses. */
+interface PortBinding {
+  fd: number | null;
+  readonly poller: { once(event: 'readable', cb: (err: Error | null) => void): unknown };
+  write(buf: Buffer): Promise<void>;
+  set(o: { brk: boolean; dtr: boolean; rts: boolean }): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface OpenOptions {
+  path: string;
+  baudRate: number;
+  dataBits: 5 | 6 | 7 | 8;
+  parity: 'none' | 'even' | 'odd';
+  stopBits: 1 | 2;
+  lock: boolean;
+  rtscts: boolean;
+  xon: boolean;
+  xoff: boolean;
+  xany: boolean;
+  hupcl: boolean;
+  vmin: number;
+  vtime: number;
+}
+
+const binding = SerialPort.binding as unknown as { open(o: OpenOptions): Promise<PortBinding> };
+
+/** How long a break holds the line low; tcsendbreak(fd, 0) uses 0.25–0.5 s. */
+const BREAK_MS = 250;
+/** Bytes per read() call. */
+const READ_SIZE = 65536;
+/** Client input queued for a slow port beyond this is dropped. */
+const MAX_QUEUED = 1 << 20;
+
+export const DEFAULT_SEROPTS: SerOpts = { bps: 9600, dataBits: 8, parity: 'none', stopBits: 1 };
+
+/** One attempt: the open port and what this attempt owns. */
+interface Attempt {
+  h: DeviceHandler;
+  port: PortBinding | null;
+  up: boolean;
+  done: boolean;
+  queue: Buffer[];
+  queued: number;
+  writing: boolean;
+}
+
+export class SerialDevice implements Device {
+  readonly type = 'serial' as const;
+  // conman never retries a failed open; conch does, starting fast
+  readonly backoff: Backoff = { minMs: 1000, maxMs: 60000, healthyMs: 15000 };
+  private readonly path: string;
+  private readonly opts: SerOpts;
+  private cur: Attempt | null = null;
+  private closing: Promise<void> | null = null;
+
+  constructor(spec: { path: string; opts?: SerOpts }) {
+    this.path = spec.path;
+    this.opts = spec.opts ?? DEFAULT_SEROPTS;
+  }
+
+  label(): string {
+    return `"${this.path}"`;
+  }
+
+  connect(h: DeviceHandler): void {
+    // an old attempt still around is released quietly: the engine asked for a fresh one
+    if (this.cur) void this.release(this.cur);
+    const a: Attempt = { h, port: null, up: false, done: false, queue: [], queued: 0, writing: false };
+    this.cur = a;
+    void this.open(a);
+  }
+
+  write(buf: Buffer): void {
+    const a = this.cur;
+    if (!a || !a.up || a.done || buf.length === 0) return;
+    if (a.queued + buf.length > MAX_QUEUED) return; // the port cannot keep up; drop, never block
+    a.queue.push(Buffer.from(buf));
+    a.queued += buf.length;
+    if (!a.writing) void this.flush(a);
+  }
+
+  sendBreak(): void {
+    const a = this.cur;
+    if (!a || !a.up || a.done || !a.port) return;
+    const port = a.port;
+    // TIOCSBRK, hold, TIOCCBRK: what tcsendbreak(fd, 0) does. The binding
+    // also sets DTR/RTS with each call; keep them asserted as after open.
+    // Failures are ignored (a pty has no break and no modem lines).
+    port.set({ brk: true, dtr: true, rts: true }).catch(() => undefined);
+    const t = setTimeout(() => {
+      if (port.fd !== null) port.set({ brk: false, dtr: true, rts: true }).catch(() => undefined);
+    }, BREAK_MS);
+    t.unref();
+  }
+
+  close(): Promise<void> {
+    const a = this.cur;
+    this.cur = null;
+    if (!a) return this.closing ?? Promise.resolve();
+    return this.release(a);
+  }
+
+  // ---- internals ---------------------------------------------------------
+
+  private async open(a: Attempt): Promise<void> {
+    let reason: string | null = null;
+    try {
+      const st = await fs.promises.stat(this.path);
+      if (!st.isCharacterDevice()) reason = `${this.label()}: not a character device`;
+    } catch (e) {
+      reason = `${this.label()}: ${errnoText(e)}`;
+    }
+    if (reason === null) {
+      try {
+        const port = await binding.open({
+          path: this.path,
+          baudRate: this.opts.bps,
+          dataBits: this.opts.dataBits,
+          parity: this.opts.parity,
+          stopBits: this.opts.stopBits,
+          lock: true,
+          rtscts: false,
+          xon: false,
+          xoff: false,
+          xany: false,
+          // keep DTR up when we let go, so that a daemon restart does not reset the target
+          hupcl: false,
+          vmin: 1,
+          vtime: 0,
+        });
+        if (a.done) {
+          await port.close().catch(() => undefined);
+          return;
+        }
+        a.port = port;
+      } catch (e) {
+        reason = `${this.label()}: ${openErrorText(e)}`;
+      }
+    }
+    if (a.done) return;
+    if (reason !== null) {
+      this.down(a, reason);
+      return;
+    }
+    a.up = true;
+    this.call(a, () => a.h.onUp());
+    if (!a.done) void this.readLoop(a);
+  }
+
+  private async readLoop(a: Attempt): Promise<void> {
+    const port = a.port!;
+    for (;;) {
+      if (a.done || port.fd === null) return;
+      const buf = Buffer.allocUnsafe(READ_SIZE);
+      let n: number;
+      try {
+        n = await readOnce(port.fd, buf);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EAGAIN' || code === 'EWOULDBLOCK' || code === 'EINTR') {
+          try {
+            await readable(port);
+          } catch (pe) {
+            if (!a.done) this.down(a, `${this.label()} hung up or failed (${errnoText(pe)})`);
+            return;
+          }
+          continue;
+        }
+        if (!a.done) this.down(a, `read error on ${this.label()}: ${errnoText(e)}`);
+        return;
+      }
+      if (a.done) return;
+      if (n === 0) {
+        this.down(a, `end of file on ${this.label()} (device hung up or unplugged)`);
+        return;
+      }
+      this.call(a, () => a.h.onData(buf.subarray(0, n)));
+    }
+  }
+
+  private async flush(a: Attempt): Promise<void> {
+    a.writing = true;
+    while (!a.done && a.port && a.queue.length > 0) {
+      const chunk = a.queue.length === 1 ? a.queue[0] : Buffer.concat(a.queue);
+      a.queue = [];
+      a.queued = 0;
+      try {
+        await a.port.write(chunk);
+      } catch (e) {
+        if (!a.done) this.down(a, `write error on ${this.label()}: ${errnoText(e)}`);
+        break;
+      }
+    }
+    a.writing = false;
+  }
+
+  /** End an attempt with onDown (once), releasing the port first. */
+  private down(a: Attempt, reason: string): void {
+    if (a.done) return;
+    void this.release(a);
+    if (this.cur === a) this.cur = null;
+    this.call(a, () => a.h.onDown(reason), true);
+  }
+
+  /** Release an attempt's port without reporting anything. */
+  private release(a: Attempt): Promise<void> {
+    a.done = true;
+    a.up = false;
+    a.queue = [];
+    a.queued = 0;
+    const port = a.port;
+    a.port = null;
+    if (!port || port.fd === null) return Promise.resolve();
+    const p = port.close().catch(() => undefined);
+    this.closing = p;
+    return p;
+  }
+
+  /** Call a handler; an exception from it is reported, never thrown into the event loop. */
+  private call(a: Attempt, fn: () => void, isDown = false): void {
+    try {
+      fn();
+    } catch (e) {
+      if (isDown) return;
+      this.down(a, `internal error in serial console handler: ${(e as Error)?.message ?? String(e)}`);
+    }
+  }
+}
+
+function readOnce(fd: number, buf: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.read(fd, buf, 0, buf.length, null, (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
+function readable(port: PortBinding): Promise<void> {
+  return new Promise((resolve, reject) => {
+    port.poller.once('readable', (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+/** "no such file or directory" from an errno-style error. */
+function errnoText(e: unknown): string {
+  const err = e as NodeJS.ErrnoException | null;
+  switch (err?.code) {
+    case 'ENOENT':
+      return 'no such file or directory';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EIO':
+      return 'input/output error';
+    case 'ENXIO':
+      return 'no such device';
+    case 'ENODEV':
+      return 'no such device';
+  }
+  return (err?.message ?? String(e)).replace(/^Error:?\s*/i, '');
+}
+
+/** The native binding's open errors are free text ("Error: <strerror>, cannot open <path>"). */
+function openErrorText(e: unknown): string {
+  const msg = String((e as Error)?.message ?? e);
+  if (/cannot lock port/i.test(msg)) return 'in use by another program (cannot lock it)';
+  const m = /^Error:?\s*(.*?), cannot open /i.exec(msg);
+  if (m) return m[1].toLowerCase();
+  return msg.replace(/^Error:?\s*/i, '');
+}
