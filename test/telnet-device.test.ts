@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { Cleanup, freePort, waitFor } from './helpers/wait.js';
 import { TelnetDevice } from '../src/devices/telnet.js';
 import type { DeviceHandler } from '../src/devices/device.js';
@@ -35,10 +36,16 @@ class Recorder implements DeviceHandler {
   }
 }
 
+/** The TCP timer column `ss` shows for established connections to 127.0.0.1:port (keepalive or none). */
+function ssTimers(port: number): string {
+  return execFileSync('ss', ['-tnoH', 'state', 'established', 'dst', `127.0.0.1:${port}`], { encoding: 'utf8' });
+}
+
 /** The machine behind the terminal server: a TCP server recording what it receives. */
 class Host {
   server = net.createServer();
   sock: net.Socket | null = null;
+  all = new Set<net.Socket>();
   got = Buffer.alloc(0);
   connections = 0;
   port = 0;
@@ -46,6 +53,8 @@ class Host {
     this.server.on('connection', (s) => {
       this.connections++;
       this.sock = s;
+      this.all.add(s);
+      s.on('close', () => this.all.delete(s));
       s.on('data', (d) => (this.got = Buffer.concat([this.got, d])));
       s.on('error', () => {});
     });
@@ -53,8 +62,9 @@ class Host {
     this.port = (this.server.address() as net.AddressInfo).port;
   }
   async stop(): Promise<void> {
-    this.sock?.destroy();
-    await new Promise<void>((r) => this.server.close(() => r()));
+    const closed = new Promise<void>((r) => this.server.close(() => r()));
+    for (const s of this.all) s.destroy();
+    await closed;
   }
 }
 
@@ -113,6 +123,7 @@ describe('telnet device through ser2net (telnet accepter, tcp connector)', () =>
     assert.equal(dev.label(), `<127.0.0.1:${port}>`);
     // ser2net opens its connector when the telnet client arrives
     const r = await connectThrough(dev, host);
+    assert.match(ssTimers(port), /timer:\(keepalive/, 'SO_KEEPALIVE is set');
 
     // host → console: 0xFF travels as IAC IAC on the telnet leg and arrives as one byte
     const fromHost = Buffer.concat([Buffer.from('boot: ready\r\n'), Buffer.from([0xff, 0x00, 0x7f, 0xfe]), Buffer.from('end')]);
@@ -154,6 +165,7 @@ describe('telnet device through ser2net (telnet accepter, tcp connector)', () =>
     cleanup.add(() => dev.close());
     for (let round = 1; round <= 2; round++) {
       const r = await connectThrough(dev, host);
+      assert.doesNotMatch(ssTimers(port), /keepalive/, 'no SO_KEEPALIVE with keepalive off');
       host.sock!.write(`round ${round}\r\n`);
       await waitFor(() => r.data.toString() === `round ${round}\r\n`, `data round ${round}`);
       await dev.close();
@@ -240,6 +252,37 @@ describe('telnet device failures', () => {
 });
 
 describe('telnet device against a scripted telnet peer', () => {
+  test('a throwing handler is reported as a notice; the connection survives', async () => {
+    let peer: net.Socket | null = null;
+    const server = net.createServer((sock) => {
+      peer = sock;
+      sock.resume(); // read (and so see the end of) what we send
+      sock.on('error', () => {});
+    });
+    await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+    cleanup.add(() => new Promise<void>((res) => server.close(() => res())));
+    const port = (server.address() as net.AddressInfo).port;
+    const dev = new TelnetDevice({ host: '127.0.0.1', port }, { keepalive: true });
+    cleanup.add(() => dev.close());
+    const r = new Recorder();
+    let boom = true;
+    r.onData = (b: Buffer) => {
+      if (boom) {
+        boom = false;
+        throw new Error('handler bug');
+      }
+      r.data = Buffer.concat([r.data, b]);
+    };
+    dev.connect(r);
+    await waitFor(() => r.ups === 1 && peer, 'connected');
+    peer!.write('first');
+    await waitFor(() => r.notices.length === 1, 'a notice');
+    assert.match(r.notices[0], /internal error in <127\.0\.0\.1:\d+>: handler bug/);
+    peer!.write('second');
+    await waitFor(() => r.data.toString() === 'second', 'data after the error');
+    assert.equal(r.downs.length, 0);
+  });
+
   test('split commands, unknown DO refused once, no reply to acknowledgments, bad bytes survive', async () => {
     const peerGot: Buffer[] = [];
     let peer: net.Socket | null = null;

@@ -15,8 +15,10 @@ import type { SerOpts } from '../config/types.js';
 /** The part of serialport's per-port binding that this module uses. */
 interface PortBinding {
   fd: number | null;
-  readonly poller: { once(event: 'readable', cb: (err: Error | null) => void): unknown };
-  write(buf: Buffer): Promise<void>;
+  readonly poller: {
+    once(event: 'readable' | 'writable', cb: (err: Error | null) => void): unknown;
+    poll(mask: number): void;
+  };
   set(o: { brk: boolean; dtr: boolean; rts: boolean }): Promise<void>;
   close(): Promise<void>;
 }
@@ -57,6 +59,13 @@ interface Attempt {
   queue: Buffer[];
   queued: number;
   writing: boolean;
+  /** the read or write call in flight: the fd is closed only after it returns */
+  busy: Set<Promise<unknown>>;
+  /** the open in progress; close() waits for it so that the port is really free after */
+  opening: Promise<void> | null;
+  /** poll() waits under way */
+  waitRead: boolean;
+  waitWrite: boolean;
 }
 
 export class SerialDevice implements Device {
@@ -80,9 +89,9 @@ export class SerialDevice implements Device {
   connect(h: DeviceHandler): void {
     // an old attempt still around is released quietly: the engine asked for a fresh one
     if (this.cur) void this.release(this.cur);
-    const a: Attempt = { h, port: null, up: false, done: false, queue: [], queued: 0, writing: false };
+    const a: Attempt = { h, port: null, up: false, done: false, queue: [], queued: 0, writing: false, busy: new Set(), opening: null, waitRead: false, waitWrite: false };
     this.cur = a;
-    void this.open(a);
+    a.opening = this.open(a).catch(() => undefined);
   }
 
   write(buf: Buffer): void {
@@ -158,25 +167,26 @@ export class SerialDevice implements Device {
       return;
     }
     a.up = true;
-    this.call(a, () => a.h.onUp());
+    safe(() => a.h.onUp());
     if (!a.done) void this.readLoop(a);
   }
 
   private async readLoop(a: Attempt): Promise<void> {
     const port = a.port!;
+    const buf = Buffer.allocUnsafe(READ_SIZE);
     for (;;) {
       if (a.done || port.fd === null) return;
-      const buf = Buffer.allocUnsafe(READ_SIZE);
       let n: number;
       try {
-        n = await readOnce(port.fd, buf);
+        n = await track(a, readOnce(port.fd, buf));
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'EAGAIN' || code === 'EWOULDBLOCK' || code === 'EINTR') {
           try {
-            await readable(port);
-          } catch (pe) {
-            if (!a.done) this.down(a, `${this.label()} hung up or failed (${errnoText(pe)})`);
+            await pollFor(a, port, 'readable');
+          } catch {
+            // poll() reported POLLHUP/POLLERR (libuv calls it "bad file descriptor")
+            if (!a.done) this.down(a, `${this.label()} hung up (device gone or unplugged)`);
             return;
           }
           continue;
@@ -189,21 +199,39 @@ export class SerialDevice implements Device {
         this.down(a, `end of file on ${this.label()} (device hung up or unplugged)`);
         return;
       }
-      this.call(a, () => a.h.onData(buf.subarray(0, n)));
+      // a copy of exactly what was read: the read buffer is reused
+      const data = Buffer.from(buf.subarray(0, n));
+      safe(() => a.h.onData(data));
     }
   }
 
   private async flush(a: Attempt): Promise<void> {
+    const port = a.port;
+    if (!port) return;
     a.writing = true;
-    while (!a.done && a.port && a.queue.length > 0) {
+    while (!a.done && a.queue.length > 0) {
       const chunk = a.queue.length === 1 ? a.queue[0] : Buffer.concat(a.queue);
       a.queue = [];
       a.queued = 0;
-      try {
-        await a.port.write(chunk);
-      } catch (e) {
-        if (!a.done) this.down(a, `write error on ${this.label()}: ${errnoText(e)}`);
-        break;
+      let off = 0;
+      while (off < chunk.length) {
+        if (a.done || port.fd === null) break;
+        try {
+          off += await track(a, writeOnce(port.fd, chunk, off));
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === 'EAGAIN' || code === 'EWOULDBLOCK' || code === 'EINTR') {
+            try {
+              await pollFor(a, port, 'writable');
+            } catch {
+              if (!a.done) this.down(a, `${this.label()} hung up (device gone or unplugged)`);
+              break;
+            }
+            continue;
+          }
+          if (!a.done) this.down(a, `write error on ${this.label()}: ${errnoText(e)}`);
+          break;
+        }
       }
     }
     a.writing = false;
@@ -214,7 +242,7 @@ export class SerialDevice implements Device {
     if (a.done) return;
     void this.release(a);
     if (this.cur === a) this.cur = null;
-    this.call(a, () => a.h.onDown(reason), true);
+    safe(() => a.h.onDown(reason));
   }
 
   /** Release an attempt's port without reporting anything. */
@@ -225,21 +253,30 @@ export class SerialDevice implements Device {
     a.queued = 0;
     const port = a.port;
     a.port = null;
-    if (!port || port.fd === null) return Promise.resolve();
-    const p = port.close().catch(() => undefined);
+    // an open still under way closes what it opened itself (it sees `done`);
+    // a read still in the thread pool must not see the fd number reused by another file
+    const p = Promise.allSettled([a.opening, ...a.busy]).then(async () => {
+      if (port && port.fd !== null) await port.close().catch(() => undefined);
+    });
     this.closing = p;
     return p;
   }
+}
 
-  /** Call a handler; an exception from it is reported, never thrown into the event loop. */
-  private call(a: Attempt, fn: () => void, isDown = false): void {
-    try {
-      fn();
-    } catch (e) {
-      if (isDown) return;
-      this.down(a, `internal error in serial console handler: ${(e as Error)?.message ?? String(e)}`);
-    }
+/** Run a handler callback; whatever it throws stays here (the daemon must not crash). */
+function safe(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    /* the engine's own bug; nothing sensible to do from a device */
   }
+}
+
+function track<T>(a: Attempt, p: Promise<T>): Promise<T> {
+  a.busy.add(p);
+  const done = () => a.busy.delete(p);
+  p.then(done, done);
+  return p;
 }
 
 function readOnce(fd: number, buf: Buffer): Promise<number> {
@@ -248,9 +285,32 @@ function readOnce(fd: number, buf: Buffer): Promise<number> {
   });
 }
 
-function readable(port: PortBinding): Promise<void> {
+function writeOnce(fd: number, buf: Buffer, off: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    port.poller.once('readable', (err) => (err ? reject(err) : resolve()));
+    fs.write(fd, buf, off, buf.length - off, null, (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
+const UV_READABLE = 1;
+const UV_WRITABLE = 2;
+
+/**
+ * Wait until the port is readable or writable. serialport's poller arms only
+ * the event last asked for, so ask again for every event still awaited: a
+ * write waiting for room must not stop the reading.
+ */
+function pollFor(a: Attempt, port: PortBinding, ev: 'readable' | 'writable'): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const read = ev === 'readable';
+    if (read) a.waitRead = true;
+    else a.waitWrite = true;
+    port.poller.once(ev, (err) => {
+      if (read) a.waitRead = false;
+      else a.waitWrite = false;
+      if (err) reject(err);
+      else resolve();
+    });
+    port.poller.poll((a.waitRead ? UV_READABLE : 0) | (a.waitWrite ? UV_WRITABLE : 0));
   });
 }
 

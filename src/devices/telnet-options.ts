@@ -146,7 +146,7 @@ export class TelnetOptions {
       case 'YES':
         return []; // acknowledgment of what is already true: never answered
       case 'WANTNO':
-        // peer answered our disable request by enabling: an error by the peer; accept its word
+        // the peer answered our disable request with WILL/DO: its error; settle as RFC 1143 says
         if (s.opposite) {
           s.state = 'YES';
           s.opposite = false;

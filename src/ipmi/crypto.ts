@@ -1,0 +1,168 @@
+// Cipher suites and the RMCP+ key material: RAKP auth codes, SIK, K1/K2,
+// per-packet integrity codes and AES-CBC-128 with IPMI's padding
+// (research ipmi-sol.md §5). Keys live only in Buffers inside a CipherState.
+
+import * as crypto from 'node:crypto';
+import { IpmiDecodeError } from './errors.js';
+
+export type AuthAlg = 'none' | 'hmac-sha1' | 'hmac-sha256';
+export type IntegrityAlg = 'none' | 'hmac-sha1-96' | 'hmac-sha256-128';
+export type ConfAlg = 'none' | 'aes-cbc-128';
+
+export interface CipherSuite {
+  id: number;
+  auth: AuthAlg;
+  integrity: IntegrityAlg;
+  conf: ConfAlg;
+}
+
+/** Algorithm numbers as they appear in Open Session (spec Table 13-17..19). */
+export const AUTH_ALG_NUM: Record<AuthAlg, number> = { none: 0, 'hmac-sha1': 1, 'hmac-sha256': 3 };
+export const INTEGRITY_ALG_NUM: Record<IntegrityAlg, number> = { none: 0, 'hmac-sha1-96': 1, 'hmac-sha256-128': 4 };
+export const CONF_ALG_NUM: Record<ConfAlg, number> = { none: 0, 'aes-cbc-128': 1 };
+
+export const CIPHER_SUITES: Record<number, CipherSuite> = {
+  0: { id: 0, auth: 'none', integrity: 'none', conf: 'none' },
+  1: { id: 1, auth: 'hmac-sha1', integrity: 'none', conf: 'none' },
+  2: { id: 2, auth: 'hmac-sha1', integrity: 'hmac-sha1-96', conf: 'none' },
+  3: { id: 3, auth: 'hmac-sha1', integrity: 'hmac-sha1-96', conf: 'aes-cbc-128' },
+  17: { id: 17, auth: 'hmac-sha256', integrity: 'hmac-sha256-128', conf: 'aes-cbc-128' },
+};
+
+export function cipherSuite(id: number): CipherSuite {
+  const s = CIPHER_SUITES[id];
+  if (!s) throw new Error(`IPMI cipher suite ${id} is not implemented (supported: ${Object.keys(CIPHER_SUITES).join(', ')})`);
+  return s;
+}
+
+function hashOf(auth: AuthAlg): 'sha1' | 'sha256' {
+  return auth === 'hmac-sha256' ? 'sha256' : 'sha1';
+}
+
+export function hmac(hash: 'sha1' | 'sha256', key: Buffer, ...parts: Buffer[]): Buffer {
+  const h = crypto.createHmac(hash, key);
+  for (const p of parts) h.update(p);
+  return h.digest();
+}
+
+/** Length of the RAKP2 key-exchange auth code for an auth algorithm. */
+export function rakpCodeLength(auth: AuthAlg): number {
+  return auth === 'none' ? 0 : auth === 'hmac-sha1' ? 20 : 32;
+}
+
+/** Length of the RAKP4 integrity check value. */
+export function rakp4IcvLength(auth: AuthAlg): number {
+  return auth === 'none' ? 0 : auth === 'hmac-sha1' ? 12 : 16;
+}
+
+/** Length of the per-packet AuthCode. */
+export function authCodeLength(integ: IntegrityAlg): number {
+  return integ === 'none' ? 0 : integ === 'hmac-sha1-96' ? 12 : 16;
+}
+
+/** The values both sides contribute during RAKP, all as on the wire. */
+export interface RakpInputs {
+  sidM: number;
+  sidC: number;
+  rM: Buffer;
+  rC: Buffer;
+  guidC: Buffer;
+  /** the whole ROLEm byte sent in RAKP1, name-only bit included */
+  role: number;
+  user: Buffer;
+}
+
+const u32le = (n: number): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0);
+  return b;
+};
+const userPart = (i: RakpInputs): Buffer => Buffer.concat([Buffer.from([i.role, i.user.length]), i.user]);
+
+/** HMAC(Kuid, SIDm | SIDc | Rm | Rc | GUIDc | ROLEm | ULENm | UNAMEm) */
+export function rakp2Code(auth: AuthAlg, kuid: Buffer, i: RakpInputs): Buffer {
+  if (auth === 'none') return Buffer.alloc(0);
+  return hmac(hashOf(auth), kuid, u32le(i.sidM), u32le(i.sidC), i.rM, i.rC, i.guidC, userPart(i));
+}
+
+/** HMAC(Kuid, Rc | SIDm | ROLEm | ULENm | UNAMEm) */
+export function rakp3Code(auth: AuthAlg, kuid: Buffer, i: RakpInputs): Buffer {
+  if (auth === 'none') return Buffer.alloc(0);
+  return hmac(hashOf(auth), kuid, i.rC, u32le(i.sidM), userPart(i));
+}
+
+/** HMAC(KG, Rm | Rc | ROLEm | ULENm | UNAMEm); KG defaults to Kuid. */
+export function sessionIntegrityKey(auth: AuthAlg, kg: Buffer, i: RakpInputs): Buffer {
+  if (auth === 'none') return Buffer.alloc(0);
+  return hmac(hashOf(auth), kg, i.rM, i.rC, userPart(i));
+}
+
+/** first 12/16 bytes of HMAC(SIK, Rm | SIDc | GUIDc) */
+export function rakp4Icv(auth: AuthAlg, sik: Buffer, i: RakpInputs): Buffer {
+  if (auth === 'none') return Buffer.alloc(0);
+  return hmac(hashOf(auth), sik, i.rM, u32le(i.sidC), i.guidC).subarray(0, rakp4IcvLength(auth));
+}
+
+/** K_n = HMAC(SIK, n × 20); the constant stays 20 bytes for SHA-256 too. */
+export function deriveK(auth: AuthAlg, sik: Buffer, n: 1 | 2): Buffer {
+  if (auth === 'none') return Buffer.alloc(0);
+  return hmac(hashOf(auth), sik, Buffer.alloc(20, n));
+}
+
+/** Constant-time comparison that tolerates different lengths. */
+export function sameBytes(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && crypto.timingSafeEqual(a, b);
+}
+
+/** Keys and algorithms of one established session. */
+export class CipherState {
+  readonly aesKey: Buffer;
+  constructor(
+    readonly suite: CipherSuite,
+    readonly k1: Buffer,
+    k2: Buffer,
+  ) {
+    this.aesKey = suite.conf === 'aes-cbc-128' ? Buffer.from(k2.subarray(0, 16)) : Buffer.alloc(0);
+  }
+
+  get integrity(): boolean {
+    return this.suite.integrity !== 'none';
+  }
+  get confidential(): boolean {
+    return this.suite.conf !== 'none';
+  }
+
+  /** the truncated AuthCode over `data` (packet bytes from offset 4 through Next Header) */
+  authCode(data: Buffer): Buffer {
+    const integ = this.suite.integrity;
+    if (integ === 'none') return Buffer.alloc(0);
+    const hash = integ === 'hmac-sha1-96' ? 'sha1' : 'sha256';
+    return hmac(hash, this.k1, data).subarray(0, authCodeLength(integ));
+  }
+
+  /** IV | AES-CBC(K2, IV, payload | 01 02 .. N | N) */
+  encrypt(payload: Buffer, iv: Buffer = crypto.randomBytes(16)): Buffer {
+    if (!this.confidential) return payload;
+    const n = (16 - ((payload.length + 1) % 16)) % 16;
+    const pad = Buffer.alloc(n + 1);
+    for (let i = 0; i < n; i++) pad[i] = i + 1;
+    pad[n] = n;
+    const c = crypto.createCipheriv('aes-128-cbc', this.aesKey, iv);
+    c.setAutoPadding(false);
+    return Buffer.concat([iv, c.update(Buffer.concat([payload, pad])), c.final()]);
+  }
+
+  /** inverse of encrypt; accepts pad lengths up to 16 (OpenBMC) and does not insist on pad contents */
+  decrypt(field: Buffer): Buffer {
+    if (!this.confidential) return field;
+    if (field.length < 32 || field.length % 16 !== 0) {
+      throw new IpmiDecodeError('encrypted payload', `length ${field.length} is not IV plus whole AES blocks`);
+    }
+    const d = crypto.createDecipheriv('aes-128-cbc', this.aesKey, field.subarray(0, 16));
+    d.setAutoPadding(false);
+    const plain = Buffer.concat([d.update(field.subarray(16)), d.final()]);
+    const n = plain[plain.length - 1];
+    if (n > 16 || n + 1 > plain.length) throw new IpmiDecodeError('encrypted payload', `bad confidentiality pad length ${n}`);
+    return plain.subarray(0, plain.length - 1 - n);
+  }
+}

@@ -1,0 +1,375 @@
+// One RMCP+ session with one BMC: Get Channel Auth Caps, Open Session,
+// RAKP 1–4, Set Session Privilege, requests with retransmission, inbound
+// replay window, Close Session (research §4–§6). SOL rides on top (sol.ts).
+// Timers exist only while a request or setup step is outstanding.
+
+import * as crypto from 'node:crypto';
+import type { IpmiTransport, TransportClient } from './transport.js';
+import { IpmiDecodeError, IpmiError } from './errors.js';
+import {
+  AUTH_ALG_NUM,
+  CONF_ALG_NUM,
+  INTEGRITY_ALG_NUM,
+  CipherState,
+  deriveK,
+  rakp2Code,
+  rakp3Code,
+  rakp4Icv,
+  sameBytes,
+  sessionIntegrityKey,
+  type CipherSuite,
+  type RakpInputs,
+} from './crypto.js';
+import {
+  decodeMessage,
+  encodeRequest,
+  encodeV15,
+  encodeV20,
+  openV20,
+  PT_IPMI,
+  PT_OPEN_REQ,
+  PT_OPEN_RSP,
+  PT_RAKP1,
+  PT_RAKP2,
+  PT_RAKP3,
+  PT_RAKP4,
+  PT_SOL,
+  type Datagram,
+  type IpmiMessage,
+} from './packet.js';
+import { decodeOpenSessionResponse, decodeRakp2, decodeRakp4, encodeOpenSessionRequest, encodeRakp1, encodeRakp3, rmcpStatusText } from './rakp.js';
+
+export const PRIV_LEVEL = { user: 2, operator: 3, admin: 4 } as const;
+
+export interface SessionOptions {
+  /** numeric IP address (resolve names before) */
+  address: string;
+  port: number;
+  user: Buffer;
+  password: Buffer;
+  kg: Buffer | null;
+  suite: CipherSuite;
+  privilege: keyof typeof PRIV_LEVEL;
+  /** first retransmission timeout, ms (later ones grow) */
+  retryMs?: number;
+  /** attempts per request */
+  attempts?: number;
+}
+
+export interface Response {
+  cc: number;
+  data: Buffer;
+}
+
+interface Pending {
+  netFn: number;
+  cmd: number;
+  data: Buffer;
+  tries: number;
+  timer: NodeJS.Timeout | null;
+  sessionless: boolean;
+  resolve(r: Response): void;
+  reject(e: Error): void;
+}
+
+interface SetupWait {
+  type: number;
+  timer: NodeJS.Timeout;
+  resolve(b: Buffer): void;
+  reject(e: Error): void;
+}
+
+export const CMD_NAMES: Record<number, string> = {
+  0x01: 'Get Device ID',
+  0x38: 'Get Channel Authentication Capabilities',
+  0x3b: 'Set Session Privilege Level',
+  0x3c: 'Close Session',
+  0x48: 'Activate Payload',
+  0x49: 'Deactivate Payload',
+  0x4a: 'Get Payload Activation Status',
+  0x4b: 'Get Payload Instance Info',
+};
+const cmdName = (cmd: number): string => CMD_NAMES[cmd] ?? `command 0x${cmd.toString(16)}`;
+
+export type SessionState = 'idle' | 'opening' | 'active' | 'closed';
+
+/** Counters a console can show; all packets that were dropped say why in lastDrop. */
+export interface SessionStats {
+  dropped: number;
+  lastDrop: string;
+}
+
+export class IpmiSession implements TransportClient {
+  readonly sidM: number;
+  readonly address: string;
+  readonly port: number;
+  sidC = 0;
+  state: SessionState = 'idle';
+  readonly stats: SessionStats = { dropped: 0, lastDrop: '' };
+  /** SOL payloads (decrypted, verified, in-window) */
+  onSol: (payload: Buffer) => void = () => {};
+  /** unsolicited requests from the BMC (e.g. OpenBMC's SOL Activating) */
+  onUnsolicited: (m: IpmiMessage) => void = () => {};
+
+  private cs: CipherState | null = null;
+  get cipherSuite(): CipherSuite {
+    return this.o.suite;
+  }
+  private outSeq = 1;
+  private inHigh = 0;
+  private inSeen = 0; // bit i = (inHigh - 1 - i) was received
+  private rqSeq = 0;
+  private pending = new Map<number, Pending>();
+  private setupWait: SetupWait | null = null;
+  private readonly retryMs: number;
+  private readonly attempts: number;
+
+  constructor(
+    private readonly transport: IpmiTransport,
+    private readonly o: SessionOptions,
+  ) {
+    this.address = o.address;
+    this.port = o.port;
+    this.retryMs = o.retryMs ?? 1000;
+    this.attempts = o.attempts ?? 4;
+    this.sidM = transport.newSessionId();
+  }
+
+  /** Establish the session; rejects with an IpmiError that names the failing step. */
+  async open(): Promise<void> {
+    if (this.state !== 'idle') throw new IpmiError('IPMI session already used');
+    this.state = 'opening';
+    this.transport.register(this);
+    try {
+      await this.authCaps();
+      let lastErr: Error | null = null;
+      // lost setup packets are not retransmitted one by one: start over from Open Session
+      for (let attempt = 0; attempt < 3; attempt++) {
+        try {
+          await this.handshake();
+          lastErr = null;
+          break;
+        } catch (e) {
+          lastErr = e as Error;
+          if (!(e instanceof IpmiError && e.code === -1)) break; // only timeouts are retried
+        }
+      }
+      if (lastErr) throw lastErr;
+      this.state = 'active';
+      const lvl = PRIV_LEVEL[this.o.privilege];
+      if (lvl > PRIV_LEVEL.user) {
+        const r = await this.request(0x06, 0x3b, Buffer.from([lvl]));
+        if (r.cc !== 0) throw new IpmiError(`Set Session Privilege Level (${this.o.privilege}) refused: completion code 0x${r.cc.toString(16)}`, r.cc);
+      }
+    } catch (e) {
+      this.teardown(e as Error);
+      throw e;
+    }
+  }
+
+  private async authCaps(): Promise<void> {
+    const lvl = PRIV_LEVEL[this.o.privilege];
+    const r = await this.request(0x06, 0x38, Buffer.from([0x8e, lvl]), true);
+    if (r.cc !== 0 || r.data.length < 4) throw new IpmiError(`Get Channel Authentication Capabilities failed: completion code 0x${r.cc.toString(16)}`, r.cc);
+    if ((r.data[1] & 0x80) === 0 || (r.data[3] & 0x02) === 0) throw new IpmiError('BMC does not offer IPMI 2.0 (RMCP+) on this channel');
+  }
+
+  private async handshake(): Promise<void> {
+    const s = this.o.suite;
+    const lvl = PRIV_LEVEL[this.o.privilege];
+    const tag = crypto.randomInt(256);
+    this.sendRaw(encodeV20(PT_OPEN_REQ, 0, 0, encodeOpenSessionRequest(tag, lvl, this.sidM, s), null));
+    const os = decodeOpenSessionResponse(await this.waitSetup(PT_OPEN_RSP, 'Open Session'));
+    if (os.status !== 0) throw new IpmiError(`Open Session refused: ${rmcpStatusText(os.status)}`, os.status);
+    if (os.auth !== AUTH_ALG_NUM[s.auth] || os.integrity !== INTEGRITY_ALG_NUM[s.integrity] || os.conf !== CONF_ALG_NUM[s.conf]) {
+      throw new IpmiError(`Open Session: BMC chose other algorithms than cipher suite ${s.id}`);
+    }
+    if (os.sidC === 0) throw new IpmiError('Open Session: BMC gave session ID 0');
+    this.sidC = os.sidC;
+
+    const inp: RakpInputs = {
+      sidM: this.sidM,
+      sidC: os.sidC,
+      rM: crypto.randomBytes(16),
+      rC: Buffer.alloc(0),
+      guidC: Buffer.alloc(0),
+      role: 0x10 | lvl, // name-only lookup
+      user: this.o.user,
+    };
+    this.sendRaw(encodeV20(PT_RAKP1, 0, 0, encodeRakp1(tag, os.sidC, inp.rM, inp.role, this.o.user), null));
+    const r2 = decodeRakp2(await this.waitSetup(PT_RAKP2, 'RAKP 2'));
+    if (r2.status !== 0) throw new IpmiError(`RAKP 2: ${rmcpStatusText(r2.status)}`, r2.status);
+    inp.rC = r2.rC;
+    inp.guidC = r2.guidC;
+    const kuid = this.o.password;
+    if (!sameBytes(r2.code, rakp2Code(s.auth, kuid, inp))) {
+      this.sendRaw(encodeV20(PT_RAKP3, 0, 0, encodeRakp3(tag, 0x0f, os.sidC, Buffer.alloc(0)), null));
+      throw new IpmiError('RAKP 2: authentication code mismatch (wrong user name or password?)', 0x0f);
+    }
+    this.sendRaw(encodeV20(PT_RAKP3, 0, 0, encodeRakp3(tag, 0, os.sidC, rakp3Code(s.auth, kuid, inp)), null));
+    const r4 = decodeRakp4(await this.waitSetup(PT_RAKP4, 'RAKP 4'));
+    if (r4.status !== 0) throw new IpmiError(`RAKP 4: ${rmcpStatusText(r4.status)}`, r4.status);
+    const sik = sessionIntegrityKey(s.auth, this.o.kg ?? kuid, inp);
+    if (!sameBytes(r4.icv, rakp4Icv(s.auth, sik, inp))) throw new IpmiError('RAKP 4: integrity check value mismatch (wrong K_g?)', 0x0f);
+    this.cs = new CipherState(s, deriveK(s.auth, sik, 1), deriveK(s.auth, sik, 2));
+    this.outSeq = 1;
+    this.inHigh = 0;
+    this.inSeen = 0;
+  }
+
+  private waitSetup(type: number, what: string): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.setupWait = null;
+        reject(new IpmiError(`${what}: no answer from ${this.address}:${this.port}`, -1));
+      }, this.retryMs * 2);
+      this.setupWait = { type, timer, resolve, reject };
+    });
+  }
+
+  /** Send an IPMI request and wait for its response (retransmitted on timeout). */
+  request(netFn: number, cmd: number, data: Buffer = Buffer.alloc(0), sessionless = false): Promise<Response> {
+    if (!sessionless && this.state !== 'active') return Promise.reject(new IpmiError(`${cmdName(cmd)}: IPMI session is not open`));
+    return new Promise((resolve, reject) => {
+      // 6-bit request sequence, skipping ones still in flight
+      let seq = this.rqSeq;
+      for (let i = 0; i < 64; i++) {
+        seq = (seq + 1) & 0x3f;
+        if (!this.pending.has(seq)) break;
+      }
+      if (this.pending.has(seq)) return reject(new IpmiError(`${cmdName(cmd)}: too many requests in flight`));
+      this.rqSeq = seq;
+      const p: Pending = { netFn, cmd, data, tries: 0, timer: null, sessionless, resolve, reject };
+      this.pending.set(seq, p);
+      this.transmit(seq, p);
+    });
+  }
+
+  private transmit(seq: number, p: Pending): void {
+    p.tries++;
+    const msg = encodeRequest(p.netFn, p.cmd, seq, p.data);
+    this.sendRaw(p.sessionless ? encodeV15(msg) : this.wrap(PT_IPMI, msg));
+    p.timer = setTimeout(() => {
+      p.timer = null;
+      if (p.tries < this.attempts) return this.transmit(seq, p);
+      this.pending.delete(seq);
+      p.reject(new IpmiError(`${cmdName(p.cmd)}: no answer from ${this.address}:${this.port} after ${p.tries} tries`, -1));
+    }, this.retryMs * Math.min(p.tries, 3));
+  }
+
+  /** A SOL payload out; SOL does its own retransmission. */
+  sendSol(payload: Buffer): void {
+    if (this.state !== 'active') return;
+    this.sendRaw(this.wrap(PT_SOL, payload));
+  }
+
+  private wrap(type: number, payload: Buffer): Buffer {
+    const seq = this.outSeq;
+    this.outSeq = (this.outSeq + 1) >>> 0 || 1; // never 0
+    return encodeV20(type, this.sidC, seq, payload, this.cs);
+  }
+
+  private sendRaw(b: Buffer): void {
+    this.transport.send(this, b);
+  }
+
+  private drop(why: string): void {
+    this.stats.dropped++;
+    this.stats.lastDrop = why;
+  }
+
+  /** From the transport. Anything odd is dropped and counted. */
+  receive(d: Datagram): void {
+    try {
+      this.receiveUnsafe(d);
+    } catch (e) {
+      if (e instanceof IpmiDecodeError) this.drop(e.message);
+      else throw e;
+    }
+  }
+
+  private receiveUnsafe(d: Datagram): void {
+    if (d.kind === 'pong') return this.drop('unexpected presence pong');
+    if (d.kind === 'v15') {
+      if (this.state !== 'opening') return this.drop('IPMI 1.5 packet outside setup');
+      return this.response(decodeMessage(d.msg), true);
+    }
+    if (d.sessionId === 0) {
+      // setup payloads carry our SIDm inside
+      const w = this.setupWait;
+      if (this.state !== 'opening' || !w || d.payloadType !== w.type) return this.drop(`unexpected setup payload 0x${d.payloadType.toString(16)}`);
+      if (d.payload.length < 8 || d.payload.readUInt32LE(4) !== this.sidM) return this.drop('setup payload for another session');
+      clearTimeout(w.timer);
+      this.setupWait = null;
+      return w.resolve(Buffer.from(d.payload));
+    }
+    if (this.state !== 'active') return this.drop('session packet while not active');
+    if (d.payloadType !== PT_IPMI && d.payloadType !== PT_SOL) return this.drop(`unknown payload type 0x${d.payloadType.toString(16)}`);
+    const payload = openV20(d, this.cs); // throws on bad integrity / flags
+    if (!this.acceptSeq(d.seq)) return this.drop(`session sequence ${d.seq} outside the replay window`);
+    if (d.payloadType === PT_SOL) return this.onSol(payload);
+    const m = decodeMessage(payload);
+    if (m.cc === null) return this.onUnsolicited(m);
+    this.response(m, false);
+  }
+
+  /** replay window: 32 behind the highest seen, any reasonable distance ahead */
+  private acceptSeq(seq: number): boolean {
+    if (seq === 0) return false;
+    const diff = (seq - this.inHigh) | 0;
+    if (diff > 0) {
+      if (diff > 0x10000 && this.inHigh !== 0) return false;
+      this.inSeen = diff >= 32 ? 0 : ((this.inSeen << diff) | (1 << (diff - 1))) >>> 0;
+      this.inHigh = seq;
+      return true;
+    }
+    const back = -diff; // 0 = duplicate of the highest
+    if (back === 0 || back > 32) return false;
+    const bit = 1 << (back - 1);
+    if (this.inSeen & bit) return false;
+    this.inSeen = (this.inSeen | bit) >>> 0;
+    return true;
+  }
+
+  private response(m: IpmiMessage, sessionless: boolean): void {
+    const p = this.pending.get(m.rqSeq);
+    if (!p || p.sessionless !== sessionless || p.cmd !== m.cmd || p.netFn + 1 !== m.netFn) return this.drop(`unmatched response to ${cmdName(m.cmd)}`);
+    if (m.cc === 0xcf) return; // "duplicate request": the real answer follows
+    if (p.timer) clearTimeout(p.timer);
+    this.pending.delete(m.rqSeq);
+    p.resolve({ cc: m.cc ?? 0, data: m.data });
+  }
+
+  /** Close Session (best effort, one short wait) and release everything. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    if (this.state === 'active') {
+      const sid = Buffer.alloc(4);
+      sid.writeUInt32LE(this.sidC);
+      try {
+        await this.request(0x06, 0x3c, sid);
+      } catch {
+        /* the BMC may already have dropped us */
+      }
+    }
+    this.teardown(new IpmiError('IPMI session closed'));
+  }
+
+  /** Drop all state without talking to the BMC. */
+  teardown(why: Error): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    if (this.setupWait) {
+      clearTimeout(this.setupWait.timer);
+      this.setupWait.reject(why);
+      this.setupWait = null;
+    }
+    for (const p of this.pending.values()) {
+      if (p.timer) clearTimeout(p.timer);
+      p.reject(why);
+    }
+    this.pending.clear();
+    this.cs = null;
+    this.transport.unregister(this);
+  }
+}

@@ -1,0 +1,136 @@
+// One UDP socket shared by many IPMI sessions. Datagrams are routed by the
+// session ID they carry (ours, SIDm) or, for session setup and sessionless
+// replies, to every session talking to that address. Nothing here keeps
+// timers: sessions arm their own only while they wait for something.
+
+import * as dgram from 'node:dgram';
+import * as crypto from 'node:crypto';
+import * as net from 'node:net';
+import { decodeDatagram, type Datagram } from './packet.js';
+import { IpmiDecodeError } from './errors.js';
+
+/** What a session must offer to receive datagrams. */
+export interface TransportClient {
+  readonly sidM: number;
+  readonly address: string;
+  readonly port: number;
+  /** a datagram for this session (already header-decoded) */
+  receive(d: Datagram): void;
+}
+
+export interface TransportStats {
+  received: number;
+  dropped: number;
+  sent: number;
+}
+
+const addrKey = (address: string, port: number): string => `${address}|${port}`;
+
+export class IpmiTransport {
+  // open while at least one session is registered; closed with the last one
+  private sockets = new Map<'udp4' | 'udp6', dgram.Socket>();
+  private bySid = new Map<number, TransportClient>();
+  private byAddr = new Map<string, Set<TransportClient>>();
+  readonly stats: TransportStats = { received: 0, dropped: 0, sent: 0 };
+  /** last few drop reasons, for diagnostics (no secrets: only header facts) */
+  lastDrop = '';
+
+  /** A fresh non-zero SIDm that no registered session uses. */
+  newSessionId(): number {
+    for (;;) {
+      const id = crypto.randomBytes(4).readUInt32LE(0);
+      if (id !== 0 && !this.bySid.has(id)) return id;
+    }
+  }
+
+  register(c: TransportClient): void {
+    this.bySid.set(c.sidM, c);
+    const k = addrKey(c.address, c.port);
+    let s = this.byAddr.get(k);
+    if (!s) this.byAddr.set(k, (s = new Set()));
+    s.add(c);
+  }
+
+  unregister(c: TransportClient): void {
+    if (this.bySid.get(c.sidM) === c) this.bySid.delete(c.sidM);
+    const k = addrKey(c.address, c.port);
+    const s = this.byAddr.get(k);
+    if (s) {
+      s.delete(c);
+      if (s.size === 0) this.byAddr.delete(k);
+    }
+    if (this.bySid.size === 0) this.closeSockets();
+  }
+
+  send(c: TransportClient, b: Buffer): void {
+    const fam = net.isIPv6(c.address) ? 'udp6' : 'udp4';
+    this.socket(fam).send(b, c.port, c.address, (err) => {
+      if (err) this.lastDrop = `send to ${c.address}:${c.port}: ${err.message}`;
+    });
+    this.stats.sent++;
+  }
+
+  private socket(fam: 'udp4' | 'udp6'): dgram.Socket {
+    let s = this.sockets.get(fam);
+    if (s) return s;
+    s = dgram.createSocket({ type: fam });
+    s.on('message', (msg, rinfo) => this.dispatch(msg, rinfo));
+    s.on('error', (e) => {
+      this.lastDrop = `socket error: ${e.message}`;
+    });
+    this.sockets.set(fam, s);
+    return s;
+  }
+
+  private closeSockets(): void {
+    for (const s of this.sockets.values()) {
+      try {
+        s.close();
+      } catch {
+        /* already closed */
+      }
+    }
+    this.sockets.clear();
+  }
+
+  private drop(why: string): void {
+    this.stats.dropped++;
+    this.lastDrop = why;
+  }
+
+  private dispatch(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    this.stats.received++;
+    let d: Datagram;
+    try {
+      d = decodeDatagram(msg);
+    } catch (e) {
+      this.drop(e instanceof IpmiDecodeError ? e.message : 'undecodable datagram');
+      return;
+    }
+    const fromKey = addrKey(rinfo.address.replace(/^::ffff:/, ''), rinfo.port);
+    const peers = this.byAddr.get(fromKey);
+    if (d.kind === 'v20' && d.sessionId !== 0) {
+      const c = this.bySid.get(d.sessionId);
+      // a session ID is only honoured from the address the session talks to
+      if (!c || addrKey(c.address, c.port) !== fromKey) return this.drop(`no session 0x${d.sessionId.toString(16)} for ${fromKey}`);
+      return this.safely(c, d);
+    }
+    if (!peers) return this.drop(`datagram from unknown peer ${fromKey}`);
+    for (const c of [...peers]) this.safely(c, d);
+  }
+
+  private safely(c: TransportClient, d: Datagram): void {
+    try {
+      c.receive(d);
+    } catch (e) {
+      // a session bug must not disturb the other sessions on the socket
+      this.drop(`session 0x${c.sidM.toString(16)}: ${(e as Error).message}`);
+    }
+  }
+}
+
+/** The process-wide default transport. */
+let shared: IpmiTransport | null = null;
+export function sharedTransport(): IpmiTransport {
+  return (shared ??= new IpmiTransport());
+}
