@@ -216,6 +216,22 @@ describe('serial device', () => {
     assert.deepEqual(r.downs, []);
   });
 
+  test('a far end that stops reading: output backs up, input still flows, close() does not hang', async () => {
+    const { a, b } = await ptyPair();
+    const { dev, r } = await openDevice(a);
+    // the far end is open but nobody reads it: what the device writes piles up in socat and the ptys
+    cleanup.child('sh', ['-c', 'exec sleep 1000 <"$0"', b]);
+    dev.write(Buffer.alloc(512 * 1024, 0x55));
+    await waitFor(() => {
+      const w = cleanup.child('sh', ['-c', 'printf ping > "$0"', b]);
+      return w.exited.then(() => r.data.toString().includes('ping'));
+    }, 'input from the far end while output is stuck');
+    const t0 = Date.now();
+    await dev.close();
+    assert.ok(Date.now() - t0 < 5000, 'close() returned promptly');
+    assert.deepEqual(r.downs, []);
+  });
+
   test('close() releases the port and reports nothing', async () => {
     const { a } = await ptyPair();
     const { dev, r } = await openDevice(a);

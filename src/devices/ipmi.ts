@@ -1,0 +1,124 @@
+// An IPMI 2.0 Serial-over-LAN console (`dev="ipmi:host[:port]"`), native
+// RMCP+ on one shared UDP socket (src/ipmi/). One connect() = open a session
+// and take SOL as the steal policy allows; a session that is up while SOL is
+// held by another client counts as up (notices say so) and is polled until
+// the instance is free.
+
+import * as dns from 'node:dns/promises';
+import * as net from 'node:net';
+import type { IpmiOpts } from '../config/types.js';
+import type { Backoff, Device, DeviceHandler } from './device.js';
+import { cipherSuite } from '../ipmi/crypto.js';
+import { SolConsole, DEFAULT_TIMING, type SolTiming, type StealPolicy } from '../ipmi/sol-console.js';
+import { sharedTransport, type IpmiTransport } from '../ipmi/transport.js';
+import { longTime, timeDelta } from '../engine/notice.js';
+
+export const IPMI_DEFAULT_PORT = 623;
+/** suite 3 unless configured: HMAC-SHA1 + HMAC-SHA1-96 + AES-CBC-128, offered by every IPMI 2.0 BMC */
+export const IPMI_DEFAULT_SUITE = 3;
+
+export interface IpmiDeviceContext {
+  consoleName: string;
+  /** steal policy (conch extension); default polite */
+  steal?: StealPolicy;
+  /** for tests and benchmarks: another transport / faster polls */
+  transport?: IpmiTransport;
+  timing?: SolTiming;
+}
+
+export class IpmiDevice implements Device {
+  readonly type = 'ipmi' as const;
+  // conman: 60 s doubling to 30 min for IPMI. Takeovers do not go through
+  // reconnects (they are polled inside the session), so a reconnect means the
+  // BMC stopped answering; 15 s first retry brings a rebooted BMC back soon.
+  readonly backoff: Backoff = { minMs: 15000, maxMs: 1800000, healthyMs: 60000 };
+  private console: SolConsole | null = null;
+  private readonly host: string;
+
+  constructor(
+    private readonly spec: { host: string; port: number; opts: IpmiOpts },
+    private readonly ctx: IpmiDeviceContext,
+  ) {
+    this.host = spec.host.replace(/^\[(.*)\]$/, '$1');
+  }
+
+  label(): string {
+    const h = this.host.includes(':') ? `[${this.host}]` : this.host;
+    return this.spec.port === IPMI_DEFAULT_PORT ? `<${h}>` : `<${h}:${this.spec.port}>`;
+  }
+
+  /** the SOL state for status displays: held elsewhere since when, or null */
+  heldElsewhereSince(): number | null {
+    return this.console?.heldElsewhereSince ?? null;
+  }
+
+  connect(h: DeviceHandler): void {
+    void this.attempt(h);
+  }
+
+  private async attempt(h: DeviceHandler): Promise<void> {
+    if (this.console) await this.close();
+    const o = this.spec.opts;
+    let c: SolConsole | null = null;
+    let up = false;
+    try {
+      const address = net.isIP(this.host) ? this.host : (await dns.lookup(this.host)).address;
+      c = new SolConsole(
+        this.ctx.transport ?? sharedTransport(),
+        {
+          address,
+          port: this.spec.port,
+          user: Buffer.from(o.user, 'latin1'),
+          password: o.password,
+          kg: o.kg,
+          suite: cipherSuite(o.cipherSuite ?? IPMI_DEFAULT_SUITE),
+          privilege: o.privilege,
+        },
+        this.ctx.steal ?? 'polite',
+        {
+          onData: (b) => up && h.onData(b),
+          onNotice: (t) => h.onNotice(t),
+          onDown: (r) => {
+            if (this.console !== c) return;
+            this.console = null;
+            if (up) h.onDown(r);
+            up = false;
+          },
+        },
+        { now: () => Date.now(), stamp: (ms) => longTime(new Date(ms)), delta: timeDelta },
+        this.ctx.timing ?? DEFAULT_TIMING,
+      );
+      this.console = c;
+      await c.start();
+      if (this.console !== c) return; // closed meanwhile
+      up = true;
+      h.onUp();
+    } catch (e) {
+      if (c) {
+        if (this.console === c) this.console = null;
+        await c.close().catch(() => {});
+      }
+      // messages from src/ipmi never contain passwords or keys
+      h.onDown((e as Error).message);
+    }
+  }
+
+  write(buf: Buffer): void {
+    this.console?.write(buf);
+  }
+
+  sendBreak(): void {
+    this.console?.sendBreak();
+  }
+
+  /** operator force (`conch -f`): take SOL even if another client holds it */
+  async force(by: string): Promise<void> {
+    await this.console?.force(by);
+  }
+
+  async close(): Promise<void> {
+    const c = this.console;
+    this.console = null;
+    if (c) await c.close();
+  }
+}
