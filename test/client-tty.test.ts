@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { EXPECT_SCRIPT } from './helpers/expect-script.js';
 import { Cleanup, waitFor, waitForFile } from './helpers/wait.js';
 import { CONCH, Conmand, PtyProc, childPids, cleanEnv } from './client-rig.js';
 
@@ -86,28 +87,6 @@ test('terminal restored after &. and after a refused request', async () => {
   }
 });
 
-/** Written as for conman: spawn the client, wait for the opened line, type, expect echo, close. */
-const EXPECT_SCRIPT = `
-set timeout 20
-eval spawn $env(CLIENT) n1
-expect {
-  -re {<ConMan> Connection to console \\[n1\\] opened\\.\\r\\n} {}
-  "ERROR:" { exit 10 }
-  timeout { exit 11 }
-}
-send "expect-ping\\r"
-expect {
-  "expect-ping" {}
-  timeout { exit 12 }
-}
-send "&."
-expect {
-  -re {<ConMan> Connection to console \\[n1\\] closed\\.} {}
-  timeout { exit 13 }
-}
-expect eof
-exit 0
-`;
 
 test('an expect script written for conman runs unchanged with conch', async () => {
   const c = new Cleanup();

@@ -4,11 +4,13 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Cleanup, waitForFile } from './helpers/wait.js';
 import { ROOT, startConchd } from './helpers/conchd.js';
 import { conman } from './helpers/protocol-harness.js';
-import { conchPty, conchPlain } from './client-rig.js';
+import { conchPty, conchPlain, cleanEnv, CONCH } from './client-rig.js';
+import { EXPECT_SCRIPT } from './helpers/expect-script.js';
 
 const cleanup = new Cleanup();
 after(() => cleanup.run());
@@ -63,4 +65,20 @@ test('conman and conch clients on a real conchd: log in, run a command, SysRq vi
   assert.match(text, /<ConMan> Console \[host1\] joined by <[^>]+>/);
   assert.match(text, /<ConMan> Console \[host1\] departed by <[^>]+>/);
   await d.child.stop();
+});
+
+test('an expect script written for conman runs unchanged against conchd, with conman and with conch', async () => {
+  const clients: [string, (dest: string) => string][] = [
+    ['conman', (dest) => `conman -d ${dest}`],
+    ['conch', (dest) => `${process.execPath} ${CONCH} -d ${dest}`],
+  ];
+  for (const [name, cmd] of clients) {
+    // a fresh daemon and host each time: the script expects a login prompt that echoes
+    const d = await startConchd(cleanup, `console name="n1" dev="${process.execPath} ${HOST} --name %N --interval 0 --no-boot"\n`);
+    const script = path.join(d.dir, 'session.exp');
+    fs.writeFileSync(script, EXPECT_SCRIPT);
+    const run = cleanup.child('expect', ['-f', script], { env: cleanEnv({ CLIENT: cmd(`127.0.0.1:${d.port}`) }) });
+    assert.equal(await run.exited, 0, `${name}: ${run.output}`);
+    await d.child.stop();
+  }
 });

@@ -217,15 +217,27 @@ describe('serial device', () => {
   });
 
   test('a far end that stops reading: output backs up, input still flows, close() does not hang', async () => {
-    const { a, b } = await ptyPair();
-    const { dev, r } = await openDevice(a);
-    // the far end is open but nobody reads it: what the device writes piles up in socat and the ptys
-    cleanup.child('sh', ['-c', 'exec sleep 1000 <"$0"', b]);
-    dev.write(Buffer.alloc(512 * 1024, 0x55));
-    await waitFor(() => {
-      const w = cleanup.child('sh', ['-c', 'printf ping > "$0"', b]);
-      return w.exited.then(() => r.data.toString().includes('ping'));
-    }, 'input from the far end while output is stuck');
+    // socat makes blocking writes, so once its far side is full it stops relaying
+    // the other way too; this rig holds a pty master that it never reads and
+    // writes "ping" to it for every line on its stdin.
+    const rig = cleanup.child('python3', [
+      '-u',
+      '-c',
+      [
+        'import os, sys, tty',
+        'm, s = os.openpty()',
+        'tty.setraw(s)',
+        'print(os.ttyname(s))',
+        'for line in sys.stdin: os.write(m, b"ping")',
+      ].join('\n'),
+    ]);
+    const slave = (await rig.waitOutput(/^\/dev\/pts\/\d+\n/)).trim();
+    const { dev, r } = await openDevice(slave);
+    // more than a pty buffers (up to 640 KiB in the kernel): the writes wait for room
+    dev.write(Buffer.alloc(1024 * 1024, 0x55));
+    dev.write(Buffer.alloc(1024 * 1024, 0x55));
+    rig.proc.stdin!.write('\n');
+    await waitFor(() => r.data.toString().includes('ping'), 'input from the far end while output is stuck');
     const t0 = Date.now();
     await dev.close();
     assert.ok(Date.now() - t0 < 5000, 'close() returned promptly');

@@ -47,9 +47,11 @@ export class IpmiDevice implements Device {
     return this.spec.port === IPMI_DEFAULT_PORT ? `<${h}>` : `<${h}:${this.spec.port}>`;
   }
 
-  /** the SOL state for status displays: held elsewhere since when, or null */
-  heldElsewhereSince(): number | null {
-    return this.console?.heldElsewhereSince ?? null;
+  /** for status displays: SOL ours / held elsewhere (since when, ms), polls done, dropped datagrams */
+  status(): { state: string; heldElsewhereSince: number | null; polls: number; dropped: number } {
+    const c = this.console;
+    if (!c) return { state: 'down', heldElsewhereSince: null, polls: 0, dropped: 0 };
+    return { state: c.state, heldElsewhereSince: c.heldElsewhereSince, polls: c.polls, dropped: c.session.stats.dropped };
   }
 
   connect(h: DeviceHandler): void {
@@ -95,7 +97,8 @@ export class IpmiDevice implements Device {
       h.onUp();
     } catch (e) {
       if (c) {
-        if (this.console === c) this.console = null;
+        if (this.console !== c) return; // close() ended this attempt
+        this.console = null;
         await c.close().catch(() => {});
       }
       // messages from src/ipmi never contain passwords or keys

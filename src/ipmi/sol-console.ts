@@ -50,6 +50,8 @@ export class SolConsole {
   private timer: NodeJS.Timeout | null = null;
   private freeSince: number | null = null;
   private polling = false;
+  /** polls done (keepalive / takeover / release checks) */
+  polls = 0;
 
   constructor(
     transport: IpmiTransport,
@@ -158,6 +160,7 @@ export class SolConsole {
   private async poll(): Promise<void> {
     if (this.polling || this.state === 'closed') return;
     this.polling = true;
+    this.polls++;
     try {
       if (this.state === 'ours') {
         const r = await this.session.request(0x06, 0x4b, Buffer.from([0x01, 0x01]));
