@@ -5,61 +5,8 @@
 import { test, describe, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cleanup, waitFor } from './helpers/wait.js';
-import { startSim, SIM_PASSWORD, SIM_USER, type Sim } from './helpers/ipmi-sim.js';
+import { Recorder, simOpts, solActive, startSim, type Sim } from './helpers/ipmi-sim.js';
 import { IpmiDevice } from '../src/devices/ipmi.js';
-import type { DeviceHandler } from '../src/devices/device.js';
-import type { IpmiOpts } from '../src/config/types.js';
-import { IpmiSession } from '../src/ipmi/session.js';
-import { IpmiTransport } from '../src/ipmi/transport.js';
-import { cipherSuite } from '../src/ipmi/crypto.js';
-
-export class Recorder implements DeviceHandler {
-  data = Buffer.alloc(0);
-  ups = 0;
-  downs: string[] = [];
-  notices: string[] = [];
-  onData(b: Buffer): void {
-    this.data = Buffer.concat([this.data, b]);
-  }
-  onUp(): void {
-    this.ups++;
-  }
-  onDown(r: string): void {
-    this.downs.push(r);
-  }
-  onReady(): void {}
-  onNotice(t: string): void {
-    this.notices.push(t);
-  }
-  get text(): string {
-    return this.data.toString('latin1');
-  }
-}
-
-export function simOpts(suite = 3, password = SIM_PASSWORD): IpmiOpts {
-  return { user: SIM_USER, password: Buffer.from(password), kg: null, cipherSuite: suite, privilege: 'admin', workarounds: [] };
-}
-
-/** SOL activation status as another client sees it: true = some session holds instance 1 */
-export async function solActive(port: number): Promise<boolean> {
-  const s = new IpmiSession(new IpmiTransport(), {
-    address: '127.0.0.1',
-    port,
-    user: Buffer.from(SIM_USER),
-    password: Buffer.from(SIM_PASSWORD),
-    kg: null,
-    suite: cipherSuite(3),
-    privilege: 'admin',
-  });
-  await s.open();
-  try {
-    const r = await s.request(0x06, 0x4a, Buffer.from([0x01]));
-    assert.equal(r.cc, 0);
-    return (r.data[1] & 1) === 1;
-  } finally {
-    await s.close();
-  }
-}
 
 describe('IPMI SOL device against ipmi_sim', () => {
   const cleanup = new Cleanup();

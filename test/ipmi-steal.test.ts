@@ -7,9 +7,8 @@ import { test, describe, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as pty from 'node-pty';
 import { Child, Cleanup, waitFor } from './helpers/wait.js';
-import { startSim, SIM_PASSWORD, SIM_USER, type Sim } from './helpers/ipmi-sim.js';
+import { Recorder, simOpts, solActive, startSim, SIM_PASSWORD, SIM_USER, type Sim } from './helpers/ipmi-sim.js';
 import { IpmiDevice } from '../src/devices/ipmi.js';
-import { Recorder, simOpts, solActive } from './ipmi-sol.test.js';
 
 function ipmitoolArgs(port: number, ...cmd: string[]): string[] {
   return ['-I', 'lanplus', '-H', '127.0.0.1', '-p', String(port), '-U', SIM_USER, '-P', SIM_PASSWORD, '-C', '3', ...cmd];

@@ -42,16 +42,28 @@ export class SimHost {
   /** BREAK conditions seen (for tests and counters) */
   breaks = 0;
 
+  private midLine = false;
+  private readonly out: (s: string) => void;
+
   constructor(
     private readonly opts: HostOptions,
-    private readonly out: (s: string) => void,
-  ) {}
+    write: (s: string) => void,
+  ) {
+    this.out = (s) => {
+      if (s.length > 0) this.midLine = !s.endsWith('\n');
+      write(s);
+    };
+  }
 
   start(): void {
     if (this.opts.boot) for (const l of BOOT_LOG) this.println(l);
     this.prompt();
     if (this.opts.interval > 0) {
-      this.timer = setInterval(() => this.println(`[seq ${++this.seq}] ${this.opts.name} heartbeat`), this.opts.interval * 1000);
+      // a heartbeat starts on its own line, as kernel messages do on a real console
+      this.timer = setInterval(() => {
+        if (this.midLine) this.out('\r\n');
+        this.println(`[seq ${++this.seq}] ${this.opts.name} heartbeat`);
+      }, this.opts.interval * 1000);
     }
   }
 

@@ -6,7 +6,13 @@ import * as net from 'node:net';
 import * as dgram from 'node:dgram';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
 import { type Child, type Cleanup, FatalWait, waitFor } from './wait.js';
+import type { DeviceHandler } from '../../src/devices/device.js';
+import type { IpmiOpts } from '../../src/config/types.js';
+import { IpmiSession } from '../../src/ipmi/session.js';
+import { IpmiTransport } from '../../src/ipmi/transport.js';
+import { cipherSuite } from '../../src/ipmi/crypto.js';
 
 // dist/test/helpers → test/fixtures/ipmi in the source tree
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/ipmi');
@@ -99,3 +105,53 @@ export async function startSim(cleanup: Cleanup): Promise<Sim> {
   await waitFor(() => host.connected, 'ipmi_sim to connect to the fake host', 20000);
   return { bmcPort, host, child };
 }
+
+/** A DeviceHandler that records everything. */
+export class Recorder implements DeviceHandler {
+  data = Buffer.alloc(0);
+  ups = 0;
+  downs: string[] = [];
+  notices: string[] = [];
+  onData(b: Buffer): void {
+    this.data = Buffer.concat([this.data, b]);
+  }
+  onUp(): void {
+    this.ups++;
+  }
+  onDown(r: string): void {
+    this.downs.push(r);
+  }
+  onReady(): void {}
+  onNotice(t: string): void {
+    this.notices.push(t);
+  }
+  get text(): string {
+    return this.data.toString('latin1');
+  }
+}
+
+export function simOpts(suite = 3, password = SIM_PASSWORD): IpmiOpts {
+  return { user: SIM_USER, password: Buffer.from(password), kg: null, cipherSuite: suite, privilege: 'admin', workarounds: [] };
+}
+
+/** SOL activation status as another client sees it: true = some session holds instance 1 */
+export async function solActive(port: number): Promise<boolean> {
+  const s = new IpmiSession(new IpmiTransport(), {
+    address: '127.0.0.1',
+    port,
+    user: Buffer.from(SIM_USER),
+    password: Buffer.from(SIM_PASSWORD),
+    kg: null,
+    suite: cipherSuite(3),
+    privilege: 'admin',
+  });
+  await s.open();
+  try {
+    const r = await s.request(0x06, 0x4a, Buffer.from([0x01]));
+    assert.equal(r.cc, 0);
+    return (r.data[1] & 1) === 1;
+  } finally {
+    await s.close();
+  }
+}
+
