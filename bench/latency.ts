@@ -14,7 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Cleanup } from '../test/helpers/wait.js';
-import { CONSOLE, ROOT, startReaders, startRig, type DaemonKind } from './rig.js';
+import { CONSOLE, ROOT, onPath, startReaders, startRig, type DaemonKind } from './rig.js';
 import { table, verdict, type Row } from './stats.js';
 import { WireClient, now } from './wire-client.js';
 
@@ -91,7 +91,7 @@ async function measure(kind: DaemonKind, clients: number, opts: Options, cleanup
 
 function conmandVersion(): string {
   try {
-    return execFileSync('conmand', ['-V'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+    return execFileSync(onPath('conmand'), ['-V'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
   } catch (e) {
     const out = (e as { stdout?: string; stderr?: string }).stdout || (e as { stderr?: string }).stderr;
     return out ? out.trim() : 'conmand not found';
@@ -102,7 +102,9 @@ async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
   const cleanup = new Cleanup();
   const onSignal = (sig: NodeJS.Signals) => {
-    void cleanup.run().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+    const code = sig === 'SIGINT' ? 130 : 143;
+    setTimeout(() => process.exit(code), 10000).unref(); // never hang on the way out
+    void cleanup.run().finally(() => process.exit(code));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -45,12 +45,27 @@ export async function startRig(cleanup: Cleanup, kind: DaemonKind): Promise<Rig>
   const daemon =
     kind === 'conchd'
       ? cleanup.child(process.execPath, [CONCHD, '-F', '-c', conf], { cwd: dir })
-      : cleanup.child('conmand', ['-F', '-c', conf], { cwd: dir });
+      : cleanup.child(onPath('conmand'), ['-F', '-c', conf], { cwd: dir });
   if (kind === 'conchd') await daemon.waitOutput(/Listening on TCP port \d+/, 30000);
   else await waitListening(daemon, port);
   // The daemon has opened the console once the echo server saw it connect.
   await echo.waitOutput('connected 1', 30000);
   return { port, daemon, echo };
+}
+
+/** Full path of `prog` on PATH (or /usr/sbin); a Child that never spawned could not be stopped. */
+export function onPath(prog: string): string {
+  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin'];
+  for (const d of dirs) {
+    const f = path.join(d || '.', prog);
+    try {
+      fs.accessSync(f, fs.constants.X_OK);
+      return f;
+    } catch {
+      /* not here */
+    }
+  }
+  throw new Error(`${prog} not found on PATH (Debian package conman)`);
 }
 
 /** Wait until `port` accepts connections, failing at once if the daemon died or never started. */

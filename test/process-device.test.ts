@@ -7,45 +7,31 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Cleanup, waitFor } from './helpers/wait.js';
 import { ProcessDevice } from '../src/devices/process.js';
-import type { DeviceHandler } from '../src/devices/device.js';
+import { Recorder } from './helpers/recorder.js';
 
-class Recorder implements DeviceHandler {
-  chunks: Buffer[] = [];
-  bytes = 0;
-  ups = 0;
-  downs: string[] = [];
-  /** the device label as the engine would print it in the disconnect notice */
+/** also notes the device label at each onDown, as the engine prints it in the disconnect notice */
+class LabelRecorder extends Recorder {
   downLabels: string[] = [];
-  constructor(private readonly dev?: ProcessDevice) {}
-  onData(b: Buffer): void {
+  constructor(private readonly dev?: ProcessDevice) {
+    super();
+  }
+  override onData(b: Buffer): void {
     assert.ok(Buffer.isBuffer(b));
-    this.chunks.push(Buffer.from(b));
-    this.bytes += b.length;
+    super.onData(b);
   }
-  onUp(): void {
-    this.ups++;
-  }
-  onDown(r: string): void {
-    this.downs.push(r);
+  override onDown(r: string): void {
+    super.onDown(r);
     if (this.dev) this.downLabels.push(this.dev.label());
-  }
-  onReady(): void {}
-  onNotice(): void {}
-  get data(): Buffer {
-    return Buffer.concat(this.chunks);
-  }
-  get text(): string {
-    return this.data.toString('latin1');
   }
 }
 
 const cleanup = new Cleanup();
 after(() => cleanup.run());
 
-function start(argv: string[], killGraceMs?: number): { dev: ProcessDevice; r: Recorder } {
+function start(argv: string[], killGraceMs?: number): { dev: ProcessDevice; r: LabelRecorder } {
   const dev = new ProcessDevice({ argv }, { consoleName: 'node1', killGraceMs });
   cleanup.add(() => dev.close());
-  const r = new Recorder(dev);
+  const r = new LabelRecorder(dev);
   dev.connect(r);
   return { dev, r };
 }

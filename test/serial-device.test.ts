@@ -8,30 +8,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Cleanup, waitFor, type Child } from './helpers/wait.js';
 import { SerialDevice } from '../src/devices/serial.js';
-import type { DeviceHandler } from '../src/devices/device.js';
 import type { SerOpts } from '../src/config/types.js';
+import { Recorder } from './helpers/recorder.js';
 
-class Recorder implements DeviceHandler {
-  chunks: Buffer[] = [];
-  bytes = 0;
-  ups = 0;
-  downs: string[] = [];
-  onData(b: Buffer): void {
-    this.chunks.push(Buffer.from(b));
-    this.bytes += b.length;
-  }
-  onUp(): void {
-    this.ups++;
-  }
-  onDown(r: string): void {
-    this.downs.push(r);
-  }
-  onReady(): void {}
-  onNotice(): void {}
-  get data(): Buffer {
-    return Buffer.concat(this.chunks);
-  }
-}
 
 const cleanup = new Cleanup();
 after(() => cleanup.run());

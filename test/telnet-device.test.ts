@@ -10,31 +10,9 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Cleanup, freePort, waitFor } from './helpers/wait.js';
 import { TelnetDevice } from '../src/devices/telnet.js';
-import type { DeviceHandler } from '../src/devices/device.js';
+import { Recorder } from './helpers/recorder.js';
 
 /** A DeviceHandler that records everything. */
-class Recorder implements DeviceHandler {
-  data = Buffer.alloc(0);
-  ups = 0;
-  downs: string[] = [];
-  notices: string[] = [];
-  readies = 0;
-  onData(b: Buffer): void {
-    this.data = Buffer.concat([this.data, b]);
-  }
-  onUp(): void {
-    this.ups++;
-  }
-  onDown(r: string): void {
-    this.downs.push(r);
-  }
-  onReady(): void {
-    this.readies++;
-  }
-  onNotice(t: string): void {
-    this.notices.push(t);
-  }
-}
 
 /** The TCP timer column `ss` shows for established connections to 127.0.0.1:port (keepalive or none). */
 function ssTimers(port: number): string {
@@ -271,7 +249,7 @@ describe('telnet device against a scripted telnet peer', () => {
         boom = false;
         throw new Error('handler bug');
       }
-      r.data = Buffer.concat([r.data, b]);
+      r.chunks.push(Buffer.from(b));
     };
     dev.connect(r);
     await waitFor(() => r.ups === 1 && peer, 'connected');

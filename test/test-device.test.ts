@@ -5,30 +5,10 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { waitFor } from './helpers/wait.js';
 import { TestDevice } from '../src/devices/test-device.js';
-import type { DeviceHandler } from '../src/devices/device.js';
 import type { TestOpts } from '../src/config/types.js';
+import { Recorder } from './helpers/recorder.js';
 
-class Recorder implements DeviceHandler {
-  chunks: Buffer[] = [];
-  ups = 0;
-  downs: string[] = [];
-  notices: string[] = [];
-  onData(b: Buffer): void {
-    this.chunks.push(Buffer.from(b));
-  }
-  onUp(): void {
-    this.ups++;
-  }
-  onDown(r: string): void {
-    this.downs.push(r);
-  }
-  onReady(): void {}
-  onNotice(t: string): void {
-    this.notices.push(t);
-  }
-  get text(): string {
-    return Buffer.concat(this.chunks).toString('latin1');
-  }
+class BurstRecorder extends Recorder {
   /** complete bursts: lines ended by CRLF */
   get bursts(): string[] {
     return this.text.split('\r\n').slice(0, -1);
@@ -54,7 +34,7 @@ describe('test: device', () => {
 
   test('bursts of b printable characters then CRLF, continuing the sequence', async () => {
     const d = new TestDevice({ opts: opts({ bytes: 50, maxMs: 10, minMs: 5 }) });
-    const r = new Recorder();
+    const r = new BurstRecorder();
     d.connect(r);
     assert.equal(r.ups, 0, 'onUp is not called from inside connect()');
     await waitFor(() => r.bursts.length >= 5, '5 bursts');
@@ -70,7 +50,7 @@ describe('test: device', () => {
 
   test('a burst larger than one chunk arrives whole, in pieces', async () => {
     const d = new TestDevice({ opts: opts({ bytes: 40000, maxMs: 1000 }) });
-    const r = new Recorder();
+    const r = new BurstRecorder();
     d.connect(r);
     await waitFor(() => r.bursts.length >= 1, 'first burst');
     await d.close();
@@ -82,7 +62,7 @@ describe('test: device', () => {
     const timers = () => process.getActiveResourcesInfo().filter((x) => x === 'Timeout').length;
     const base = timers();
     const d = new TestDevice({ opts: opts({ bytes: 10, maxMs: 5, minMs: 1 }) });
-    const r = new Recorder();
+    const r = new BurstRecorder();
     d.connect(r);
     await waitFor(() => r.bursts.length >= 2, 'bursts');
     await d.close();
@@ -90,7 +70,7 @@ describe('test: device', () => {
     assert.equal(timers(), base, 'no timer left after close()');
     // a second device proves time passes; the closed one stays silent
     const other = new TestDevice({ opts: opts({ bytes: 10, maxMs: 5, minMs: 1 }) });
-    const r2 = new Recorder();
+    const r2 = new BurstRecorder();
     other.connect(r2);
     await waitFor(() => r2.bursts.length >= 10, 'the other device to run for a while');
     await other.close();
@@ -107,7 +87,7 @@ describe('test: device', () => {
     let i = 0;
     // bursts happen when random*100 < p = 60: 0.5 yes, 0.9 no, 0.1 yes, 0.7 no, 0.2 yes, 0.95 no
     const d = new TestDevice({ opts: opts({ bytes: 3, maxMs: 1, prob: 60 }) }, { random: () => seq[i++ % seq.length] });
-    const r = new Recorder();
+    const r = new BurstRecorder();
     d.connect(r);
     await waitFor(() => i >= 6, '6 ticks');
     await d.close();
@@ -116,7 +96,7 @@ describe('test: device', () => {
 
     let ticks = 0;
     const quiet = new TestDevice({ opts: opts({ bytes: 3, maxMs: 1, prob: 0 }) }, { random: () => (ticks++, 0) });
-    const rq = new Recorder();
+    const rq = new BurstRecorder();
     quiet.connect(rq);
     await waitFor(() => ticks >= 3 && rq.ups === 1, 'a few ticks');
     await quiet.close();
@@ -125,7 +105,7 @@ describe('test: device', () => {
 
   test('writes are discarded like conman; echo on request', async () => {
     const d = new TestDevice({ opts: opts({ bytes: 0, maxMs: 1000 }) });
-    const r = new Recorder();
+    const r = new BurstRecorder();
     d.connect(r);
     await waitFor(() => r.ups === 1, 'up');
     d.write(Buffer.from('typed'));
@@ -134,7 +114,7 @@ describe('test: device', () => {
     assert.equal(r.text, '');
 
     const e = new TestDevice({ opts: opts({ bytes: 0, maxMs: 1000 }) }, { echo: true });
-    const re = new Recorder();
+    const re = new BurstRecorder();
     e.write(Buffer.from('dropped while down'));
     e.connect(re);
     await waitFor(() => re.ups === 1, 'up');

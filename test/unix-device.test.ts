@@ -9,32 +9,8 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { Cleanup, waitFor } from './helpers/wait.js';
 import { UnixDevice } from '../src/devices/unix.js';
-import type { DeviceHandler } from '../src/devices/device.js';
+import { Recorder } from './helpers/recorder.js';
 
-class Recorder implements DeviceHandler {
-  data = '';
-  ups = 0;
-  downs: string[] = [];
-  notices: string[] = [];
-  readies = 0;
-  readyAt = 0;
-  onData(b: Buffer): void {
-    this.data += b.toString('latin1');
-  }
-  onUp(): void {
-    this.ups++;
-  }
-  onDown(r: string): void {
-    this.downs.push(r);
-  }
-  onReady(): void {
-    this.readies++;
-    this.readyAt = Date.now();
-  }
-  onNotice(t: string): void {
-    this.notices.push(t);
-  }
-}
 
 const cleanup = new Cleanup();
 after(() => cleanup.run());
@@ -98,7 +74,7 @@ describe('unix socket device', () => {
 
     await connectUp(dev, r);
     socat.proc.stdin!.write('console output \xff\r\n', 'latin1');
-    await waitFor(() => r.data === 'console output \xff\r\n', 'output at onData');
+    await waitFor(() => r.text === 'console output \xff\r\n', 'output at onData');
     dev.write(Buffer.from('typed\r'));
     await socat.waitOutput('typed\r');
     dev.sendBreak(); // nothing for unix sockets; must not disturb the session
@@ -139,9 +115,9 @@ describe('unix socket device', () => {
     await waitFor(() => r.readies === 1, 'onReady', PROMPT_MS);
     assert.ok(r.readyAt - started < PROMPT_MS);
     await connectUp(dev, r);
-    await waitFor(() => r.data.includes('hello from vm2\r\n'), 'greeting');
+    await waitFor(() => r.text.includes('hello from vm2\r\n'), 'greeting');
     dev.write(Buffer.from('x'));
-    await waitFor(() => r.data.endsWith('echo:x'), 'echo');
+    await waitFor(() => r.text.endsWith('echo:x'), 'echo');
     assert.equal(r.ups, 1);
     assert.equal(r.readies, 1);
   });
@@ -160,7 +136,7 @@ describe('unix socket device', () => {
     await waitFor(() => r.readies === 1, 'onReady', PROMPT_MS);
     const downs = r.downs.length;
     await connectUp(dev, r);
-    await waitFor(() => r.data === 'vm3\r\n', 'data');
+    await waitFor(() => r.text === 'vm3\r\n', 'data');
     // the server closes its end: reported as a down
     await waitFor(() => r.downs.length > downs, 'onDown after the server closed');
     assert.equal(r.downs.at(-1), 'connection closed by peer');
