@@ -9,6 +9,7 @@ import * as crypto from 'node:crypto';
 import { Cleanup, waitFor } from './helpers/wait.js';
 import { Recorder, simOpts, startSim, type Sim } from './helpers/ipmi-sim.js';
 import { IpmiDevice } from '../src/devices/ipmi.js';
+import { IpmiTransport } from '../src/ipmi/transport.js';
 
 describe('fuzzing a live IPMI SOL session', () => {
   const cleanup = new Cleanup();
@@ -34,7 +35,8 @@ describe('fuzzing a live IPMI SOL session', () => {
         relay.send(m, sim.bmcPort, '127.0.0.1');
       }
     });
-    const dev = new IpmiDevice({ host: '127.0.0.1', port: relay.address().port, opts: simOpts() }, { consoleName: 'fz' });
+    const transport = new IpmiTransport();
+    const dev = new IpmiDevice({ host: '127.0.0.1', port: relay.address().port, opts: simOpts() }, { consoleName: 'fz', transport });
     cleanup.add(() => dev.close());
     const r = new Recorder();
     dev.connect(r);
@@ -54,9 +56,11 @@ describe('fuzzing a live IPMI SOL session', () => {
         if (i % 4 === 3) b = b.subarray(0, crypto.randomInt(b.length + 1));
       }
       relay.send(b, to.port, to.address);
-      if (i % 500 === 499) await new Promise((res) => setImmediate(res)); // let the receiver run
+      if (i % 100 === 99) await new Promise((res) => setImmediate(res)); // let the receiver run
     }
-    await waitFor(() => dev.status().dropped >= N * 0.5, `datagrams dropped (${dev.status().dropped})`, 60000);
+    // (the kernel may lose a few under load; nearly all must have been seen and dropped)
+    const seen = (): number => transport.stats.dropped + dev.status().dropped;
+    await waitFor(() => seen() >= N * 0.9, `bad datagrams dropped (${seen()} of ${N})`, 60000);
     assert.deepEqual(r.downs, []);
 
     sim.host.write('after-fuzz\r\n');

@@ -30,6 +30,8 @@ const SYSRQ: Record<string, string> = {
   w: 'Show Blocked State',
 };
 
+const FILLER = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+
 export class SimHost {
   private line = '';
   private loggedIn = false;
@@ -70,6 +72,29 @@ export class SimHost {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+  }
+
+  /** One `[seq N]` heartbeat line now; for callers that schedule hosts themselves (interval 0). */
+  heartbeat(): void {
+    this.println(`[seq ${++this.seq}] ${this.opts.name} heartbeat`);
+  }
+
+  /** About `bytes` of `[seq N]` lines padded with filler (rate-controlled output); returns what was written. */
+  emit(bytes: number): number {
+    let n = 0;
+    while (n < bytes) {
+      const head = `[seq ${++this.seq}] ${this.opts.name} data `;
+      const fill = Math.max(0, Math.min(60, bytes - n - head.length - 2));
+      const l = head + FILLER.slice(0, fill);
+      this.println(l);
+      n += l.length + 2;
+    }
+    return n;
+  }
+
+  /** the last `[seq N]` number printed */
+  get lastSeq(): number {
+    return this.seq;
   }
 
   /** A serial BREAK; the next key is a SysRq command, as on Linux. */
