@@ -172,4 +172,32 @@ describe('conchd', () => {
       await c.run();
     }
   });
+
+  test('a serial console whose port goes away is reopened when it comes back (conman never retries)', async () => {
+    const c = new Cleanup();
+    try {
+      const dir = c.dir();
+      const tty = path.join(dir, 'ttyS0');
+      const far = path.join(dir, 'far-end');
+      const pair = (): ReturnType<Cleanup['child']> =>
+        c.child('socat', [`pty,raw,echo=0,link=${tty}`, `pty,raw,echo=0,link=${far}`]);
+      let socat = pair();
+      await waitFor(() => fs.existsSync(tty) && fs.existsSync(far), 'the pty pair');
+      const d = await startConchd(c, `console name="ser1" dev="${tty}" seropts="115200" log="%N.log"\n`, { dir });
+      const log = path.join(d.logdir, 'ser1.log');
+      await waitForFile(log, `connected to "${tty}"`);
+      fs.appendFileSync(far, 'first-boot\r\n');
+      await waitForFile(log, 'first-boot');
+      await socat.stop();
+      await waitForFile(log, `disconnected from "${tty}"`);
+      socat = pair();
+      await waitFor(() => fs.existsSync(far), 'the new pty pair');
+      // reconnects on its own, within the serial backoff (1 s, 2 s, ...)
+      await waitFor(() => (fs.readFileSync(log, 'latin1').match(/connected to "/g) ?? []).length >= 2, 'the reconnect', 30000);
+      fs.appendFileSync(far, 'second-boot\r\n');
+      await waitForFile(log, 'second-boot');
+    } finally {
+      await c.run();
+    }
+  });
 });
