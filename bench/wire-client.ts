@@ -94,7 +94,7 @@ export class WireClient {
     const t0 = now();
     const got = new Promise<void>((resolve) => (this.echoWaiter = { ch, resolve }));
     this.sock.write(ch, 'latin1');
-    await this.withTimeout(got, timeoutMs, `echo of '${ch}'`);
+    await this.withTimeout(got, timeoutMs, `echo of '${ch}' (last bytes received: ${JSON.stringify(this.tail)})`);
     return now() - t0;
   }
 
@@ -109,7 +109,11 @@ export class WireClient {
     this.deliverLine();
   }
 
+  /** The last session bytes received, for error messages. */
+  private tail = '';
+
   private onSession(d: Buffer): void {
+    this.tail = (this.tail + d.toString('latin1')).slice(-160);
     const text = this.filter.feed(d);
     const w = this.echoWaiter;
     // Stale letters from an earlier keystroke are skipped; only the awaited one counts.

@@ -5,7 +5,7 @@
 import { test, describe, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cleanup, waitFor } from './helpers/wait.js';
-import { Recorder, simOpts, solActive, startSim, type Sim } from './helpers/ipmi-sim.js';
+import { freeUdpPort, Recorder, simOpts, solActive, startSim, type Sim } from './helpers/ipmi-sim.js';
 import { IpmiDevice } from '../src/devices/ipmi.js';
 
 describe('IPMI SOL device against ipmi_sim', () => {
@@ -63,7 +63,7 @@ describe('IPMI SOL device against ipmi_sim', () => {
   });
 
   test('no BMC: the attempt fails with a timeout', async () => {
-    const dev = new IpmiDevice({ host: '127.0.0.1', port: 9, opts: simOpts() }, { consoleName: 'n1' });
+    const dev = new IpmiDevice({ host: '127.0.0.1', port: await freeUdpPort(), opts: simOpts() }, { consoleName: 'n1' });
     const r = new Recorder();
     dev.connect(r);
     await waitFor(() => r.downs.length === 1, 'device down', 30000);
