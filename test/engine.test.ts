@@ -44,6 +44,7 @@ const cfg: ConsoleConfig = {
   spec: { type: 'test', opts: { bytes: 1, maxMs: 1, minMs: 1, prob: 0 } },
   log: null,
   logOpts: { lock: true, sanitize: false, timestamp: false },
+  solSteal: 'polite',
   loc: { file: 'x', line: 1, col: 1 },
 };
 

@@ -31,6 +31,8 @@ import {
   type LogOpts,
   type SerOpts,
   type ServerConfig,
+  type SolSteal,
+  SOL_STEAL,
 } from './types.js';
 import { byteSize, intIn, interval, onOff, syslogFacility, syslogPriority } from './values.js';
 
@@ -71,6 +73,7 @@ interface Globals {
   serOpts: SerOpts;
   testOpts: TestOptsSpec;
   ipmiOpts: IpmiOpts;
+  solSteal: SolSteal;
 }
 
 interface State {
@@ -253,11 +256,21 @@ export const GLOBAL_KEYS: Record<string, KeyHandler> = {
   ipmiopts: (v, p, s) => {
     s.globals.ipmiOpts = at(p, v, () => parseIpmiOpts(v.text, s.globals.ipmiOpts));
   },
+  // ---- conch extension ----
+  solsteal: (v, p, s) => {
+    s.globals.solSteal = at(p, v, () => parseSolSteal(v.text));
+  },
 };
+
+function parseSolSteal(text: string): SolSteal {
+  const t = text.toLowerCase() as SolSteal;
+  if (!SOL_STEAL.includes(t)) throw new Error(`solsteal must be one of ${SOL_STEAL.join(', ')}, got "${text}"`);
+  return t;
+}
 
 // ----------------------------------------------------------- CONSOLE keys
 
-export const CONSOLE_KEYS = ['name', 'dev', 'log', 'logopts', 'seropts', 'ipmiopts', 'testopts'] as const;
+export const CONSOLE_KEYS = ['name', 'dev', 'log', 'logopts', 'seropts', 'ipmiopts', 'testopts', 'solsteal'] as const;
 type ConsoleKey = (typeof CONSOLE_KEYS)[number];
 interface Given {
   key: Token;
@@ -350,6 +363,7 @@ function parseConsole(p: Parser, s: State, directive: Token): void {
     spec,
     log,
     logOpts,
+    solSteal: opt('solsteal', g.solSteal, (str) => parseSolSteal(str)),
     loc: p.loc(name.key),
   };
   claim(p, s, name.key, 'name', con.name, `console name "${con.name}"`, con);
@@ -382,6 +396,7 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
       serOpts: { ...DEFAULT_SER_OPTS },
       testOpts: { ...DEFAULT_TEST_OPTS_SPEC },
       ipmiOpts: defaultIpmiOpts(),
+      solSteal: 'polite',
     },
     consoles: [],
     claimed: new Map(),

@@ -55,6 +55,15 @@ export type DevSpec =
 
 export type DevType = DevSpec['type'];
 
+/**
+ * conch extension `solsteal`: what an IPMI console does when another client
+ * holds the BMC's SOL. polite: wait until it is free (never deactivate
+ * someone else's payload); never: stay off until an operator forces;
+ * always: take it (conman/conserver behaviour).
+ */
+export type SolSteal = 'polite' | 'never' | 'always';
+export const SOL_STEAL: SolSteal[] = ['polite', 'never', 'always'];
+
 export interface ConsoleConfig {
   name: string;
   /** dev= exactly as written */
@@ -63,6 +72,8 @@ export interface ConsoleConfig {
   /** log file pattern with %-specifiers unexpanded (logdir already applied); null = no log */
   log: string | null;
   logOpts: LogOpts;
+  /** IPMI consoles only (extension) */
+  solSteal: SolSteal;
   loc: Loc;
 }
 

@@ -50,6 +50,13 @@ export interface Device {
    * Optional; the engine calls it when it enters backoff.
    */
   watch?(h: DeviceHandler): void;
+  /**
+   * An operator forced a session (conch -f / &F): take the console even if
+   * another client outside conch holds it (IPMI SOL). `by` names who, for the log.
+   */
+  force?(by: string): Promise<void>;
+  /** a short state detail beyond up/down, e.g. "SOL held elsewhere since …" */
+  detail?(): string | null;
   /** tear down the connection and any child process; resolves when released. */
   close(): Promise<void>;
 }

@@ -7,6 +7,7 @@ import { UnixDevice } from './unix.js';
 import { SerialDevice } from './serial.js';
 import { ProcessDevice } from './process.js';
 import { TestDevice } from './test-device.js';
+import { IpmiDevice } from './ipmi.js';
 
 export function createDevice(c: ConsoleConfig, server: ServerConfig): Device {
   const spec = c.spec;
@@ -22,6 +23,6 @@ export function createDevice(c: ConsoleConfig, server: ServerConfig): Device {
     case 'test':
       return new TestDevice(spec);
     case 'ipmi':
-      throw new Error(`console "${c.name}": IPMI SOL consoles are not supported yet`);
+      return new IpmiDevice(spec, { consoleName: c.name, steal: c.solSteal });
   }
 }

@@ -12,6 +12,7 @@ import { cipherSuite } from '../ipmi/crypto.js';
 import { SolConsole, DEFAULT_TIMING, type SolTiming, type StealPolicy } from '../ipmi/sol-console.js';
 import { sharedTransport, type IpmiTransport } from '../ipmi/transport.js';
 import { longTime, timeDelta } from '../engine/notice.js';
+import { stampTime } from '../engine/notice.js';
 
 export const IPMI_DEFAULT_PORT = 623;
 /** suite 3 unless configured: HMAC-SHA1 + HMAC-SHA1-96 + AES-CBC-128, offered by every IPMI 2.0 BMC */
@@ -52,6 +53,11 @@ export class IpmiDevice implements Device {
     const c = this.console;
     if (!c) return { state: 'down', heldElsewhereSince: null, polls: 0, dropped: 0 };
     return { state: c.state, heldElsewhereSince: c.heldElsewhereSince, polls: c.polls, dropped: c.session.stats.dropped };
+  }
+
+  detail(): string | null {
+    const since = this.console?.heldElsewhereSince;
+    return since ? `SOL held elsewhere since ${stampTime(new Date(since))}` : null;
   }
 
   connect(h: DeviceHandler): void {

@@ -28,6 +28,8 @@ export interface ConsoleStatus {
   retryAt: Date | null;
   lastError: string | null;
   label: string;
+  /** device-specific state, e.g. "SOL held elsewhere since …" */
+  detail: string | null;
   readers: number;
   writers: number;
 }
@@ -82,6 +84,7 @@ export class Console {
       retryAt: this.backoff.dueAt,
       lastError: this.lastError,
       label: this.device.label(),
+      detail: this.device.detail?.() ?? null,
       readers: this.readers.size,
       writers: this.writers.size,
     };
@@ -110,6 +113,11 @@ export class Console {
 
   sendBreak(): void {
     if (this._state === 'up') this.device.sendBreak();
+  }
+
+  /** An operator forced a session: let the device take the console back from outside holders. */
+  force(by: string): void {
+    this.device.force?.(by).catch((e: unknown) => this.dlog.err(`Console [${this.name}] force by ${by}: ${String(e)}`));
   }
 
   /**

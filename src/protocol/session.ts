@@ -267,6 +267,8 @@ export class ClientSession implements Attached {
     }
     c.writers.add(this);
     if (!this.broadcast) this.writing = true;
+    // a forced session also takes the device from holders outside conch (IPMI SOL)
+    if (this.force) c.force(whoText(this.who));
   }
 
   private loseWrite(c: Console): void {

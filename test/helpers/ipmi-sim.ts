@@ -8,7 +8,6 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { type Child, type Cleanup, FatalWait, waitFor } from './wait.js';
-import type { DeviceHandler } from '../../src/devices/device.js';
 import type { IpmiOpts } from '../../src/config/types.js';
 import { IpmiSession } from '../../src/ipmi/session.js';
 import { IpmiTransport } from '../../src/ipmi/transport.js';
@@ -106,29 +105,7 @@ export async function startSim(cleanup: Cleanup): Promise<Sim> {
   return { bmcPort, host, child };
 }
 
-/** A DeviceHandler that records everything. */
-export class Recorder implements DeviceHandler {
-  data = Buffer.alloc(0);
-  ups = 0;
-  downs: string[] = [];
-  notices: string[] = [];
-  onData(b: Buffer): void {
-    this.data = Buffer.concat([this.data, b]);
-  }
-  onUp(): void {
-    this.ups++;
-  }
-  onDown(r: string): void {
-    this.downs.push(r);
-  }
-  onReady(): void {}
-  onNotice(t: string): void {
-    this.notices.push(t);
-  }
-  get text(): string {
-    return this.data.toString('latin1');
-  }
-}
+export { Recorder } from './recorder.js';
 
 export function simOpts(suite = 3, password = SIM_PASSWORD): IpmiOpts {
   return { user: SIM_USER, password: Buffer.from(password), kg: null, cipherSuite: suite, privilege: 'admin', workarounds: [] };
