@@ -4,6 +4,7 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Cleanup, waitFor, waitForFile } from './helpers/wait.js';
@@ -16,9 +17,14 @@ after(() => cleanup.run());
 
 test('an ipmi: console on ipmi_sim: log, type, break, and a clean BMC after conchd stops', async () => {
   const sim = await startSim(cleanup);
+  // credentials in a conman.pswd-style file, not in conman.conf
+  const dir = cleanup.dir();
+  const pswd = path.join(dir, 'conman.pswd');
+  fs.writeFileSync(pswd, `127\\.0\\.0\\.1 : ${SIM_USER} : ${SIM_PASSWORD}\n`, { mode: 0o600 });
   const d = await startConchd(
     cleanup,
-    `console name="bmc1" dev="ipmi:127.0.0.1:${sim.bmcPort}" ipmiopts="U:${SIM_USER},P:${SIM_PASSWORD},C:3" log="%N.log"\n`,
+    `server pswdfile="${pswd}"\nconsole name="bmc1" dev="ipmi:127.0.0.1:${sim.bmcPort}" ipmiopts="C:3" log="%N.log"\n`,
+    { dir },
   );
   const log = path.join(d.logdir, 'bmc1.log');
   await waitForFile(log, `Console [bmc1] connected to <127.0.0.1:${sim.bmcPort}>`, 30000);
@@ -45,5 +51,6 @@ test('an ipmi: console on ipmi_sim: log, type, break, and a clean BMC after conc
     { encoding: 'utf8', timeout: 30000 },
   );
   assert.equal(status.trim(), '01 00 00');
-  assert.ok(!d.child.output.includes(`P:${SIM_PASSWORD}`), 'no password in the daemon log');
+  assert.ok(!d.child.output.includes(SIM_PASSWORD), 'no password in the daemon log');
+  assert.ok(!fs.readFileSync(log, 'latin1').includes(SIM_PASSWORD), 'no password in the console log');
 });

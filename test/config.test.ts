@@ -115,6 +115,7 @@ describe('SERVER', () => {
       replayBytes: 16384,
       clientBufferBytes: 262144,
       handshakeTimeout: 30,
+      pswdFile: null,
     });
   });
 

@@ -205,7 +205,7 @@ function cloneIpmi(o: IpmiOpts): IpmiOpts {
 }
 
 /** A password or K_g: ASCII, or "0x" + hex digits for binary. Never echoes the value. */
-function parseKey(what: string, v: string, offset: number): Buffer {
+export function parseKey(what: string, v: string, offset: number): Buffer {
   let buf: Buffer;
   if (/^0[xX][0-9a-fA-F]*$/.test(v)) {
     const hex = v.slice(2);

@@ -22,6 +22,7 @@ import {
   type TestOptsSpec,
 } from './opts.js';
 import { deviceSpecifier, expandSpecifiers } from './specifiers.js';
+import { applyPswd, readPswdFile } from './pswd.js';
 import {
   ConfigError,
   type Config,
@@ -41,6 +42,8 @@ export interface ParseOptions {
   execpathCheck?: boolean;
   /** base for relative paths (default: process.cwd(), as conmand) */
   cwd?: string;
+  /** non-fatal findings (e.g. a password file others can read) */
+  warn?: (msg: string) => void;
 }
 
 export function defaultServerConfig(): ServerConfig {
@@ -62,6 +65,7 @@ export function defaultServerConfig(): ServerConfig {
     replayBytes: 16384,
     clientBufferBytes: 262144,
     handshakeTimeout: 30,
+    pswdFile: null,
   };
 }
 
@@ -83,6 +87,8 @@ interface State {
   server: ServerConfig;
   globals: Globals;
   consoles: ConsoleConfig[];
+  /** server pswdfile= (extension), applied once every console is read */
+  pswd?: { file: string; loc: Loc };
   /** uniqueness: kind → key → console that claimed it */
   claimed: Map<string, Map<string, ConsoleConfig>>;
 }
@@ -225,6 +231,10 @@ export const SERVER_KEYS: Record<string, KeyHandler> = {
   },
   clientbuffer: (v, p, s) => {
     s.server.clientBufferBytes = at(p, v, () => byteSize('clientbuffer', v.text, 4096, 1024 * 1024 * 1024));
+  },
+  pswdfile: (v, p, s) => {
+    s.pswd = { file: path.resolve(s.cwd, nonEmpty(p, v, 'pswdfile')), loc: p.loc(v) };
+    s.server.pswdFile = s.pswd.file;
   },
   handshaketimeout: (v, p, s) => {
     s.server.handshakeTimeout = at(p, v, () => intIn('handshaketimeout', v.text, 1, 3600, ' seconds'));
@@ -423,6 +433,7 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
         p.fail(t, `unknown directive "${t.text}"; expected CONSOLE, GLOBAL or SERVER`);
     }
   }
+  if (s.pswd) applyPswd(s.consoles, readPswdFile(s.pswd.file, s.pswd.loc, opts.warn ?? (() => {})));
   return { file: path.resolve(s.cwd, file), server: s.server, consoles: s.consoles };
 }
 
@@ -441,5 +452,10 @@ export function loadConfig(file: string, opts: ParseOptions = {}): Config {
   } catch {
     text = buf.toString('latin1'); // an old non-UTF-8 file: keep every byte as one character
   }
-  return parseConfig(text, file, opts);
+  const cfg = parseConfig(text, file, opts);
+  const inline = cfg.consoles.some((c) => c.spec.type === 'ipmi' && c.spec.opts.password.length > 0);
+  if (inline && fs.statSync(file).mode & 0o077 && !cfg.server.pswdFile) {
+    opts.warn?.(`${file} holds IPMI passwords and can be read by other users; chmod 600 it, or move them to a pswdfile`);
+  }
+  return cfg;
 }

@@ -101,6 +101,8 @@ export interface ServerConfig {
   clientBufferBytes: number;
   /** seconds a new client has to complete the handshake */
   handshakeTimeout: number;
+  /** conman.pswd-style credentials file for IPMI consoles */
+  pswdFile: string | null;
 }
 
 export type Priority = 'emerg' | 'alert' | 'crit' | 'err' | 'warning' | 'notice' | 'info' | 'debug';

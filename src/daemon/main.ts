@@ -38,7 +38,7 @@ export async function main(argv: string[]): Promise<number> {
 
   let cfg: Config;
   try {
-    cfg = loadConfig(args.config);
+    cfg = loadConfig(args.config, { warn: (m) => process.stderr.write(`conchd: warning: ${m}\n`) });
   } catch (e) {
     if (e instanceof ConfigError || (e as NodeJS.ErrnoException).code) {
       process.stderr.write(`conchd: ${(e as Error).message}\n`);
