@@ -11,10 +11,11 @@ import type { Child, Cleanup } from './helpers/wait.js';
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/test
 export const BMCSIM = path.resolve(here, '../src/bin/conch-bmcsim.js');
 
-/** `n` consecutive UDP ports on 127.0.0.1 that were all free a moment ago. */
+/** `n` consecutive UDP ports on 127.0.0.1 that were all free a moment ago; below 32768, since FreeIPMI
+ * (ipmiconsole, conmand) calls a higher port in `host:port` "hostname invalid". */
 export async function freeUdpRange(n: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * (60000 - 20000 - n));
+    const base = 20000 + Math.floor(Math.random() * (32767 - 20000 - n));
     const socks: dgram.Socket[] = [];
     let ok = true;
     for (let i = 0; i < n && ok; i++) {
