@@ -17,6 +17,8 @@ export interface Row {
   attachEcho: number[];
   /** One byte written -> the same byte read back, on an attached session. */
   echo: number[];
+  /** Keystrokes typed right after an attach that never came back (and were retyped). */
+  lostFirstKeys: number;
   /** Why the configuration could not be measured, if it could not. */
   error?: string;
 }
@@ -37,7 +39,7 @@ export function table(rows: Row[]): string {
       `| ${r.daemon} | ${r.clients} | ${ms(percentile(r.attachOk, 50))} | ${ms(percentile(r.attachOk, 99))} | ` +
         `${ms(percentile(r.attachEcho, 50))} | ${ms(percentile(r.attachEcho, 99))} | ` +
         `${ms(percentile(r.echo, 50))} | ${ms(percentile(r.echo, 99))} | ` +
-        `${r.attachOk.length} attaches, ${r.echo.length} keystrokes |`,
+        `${r.attachOk.length} attaches, ${r.echo.length} keystrokes${r.lostFirstKeys ? `, ${r.lostFirstKeys} lost after attach` : ''} |`,
     );
   }
   return out.join('\n');

@@ -42,7 +42,7 @@ export class WireClient {
   private failWaiter: ((e: Error) => void) | null = null;
   private inSession = false;
   private filter = new NoticeFilter();
-  private echoWaiter: { ch: string; resolve: () => void } | null = null;
+  private echoWaiter: { chars: string; resolve: (ch: string) => void } | null = null;
   closed = false;
 
   private constructor(sock: net.Socket) {
@@ -89,13 +89,41 @@ export class WireClient {
     }
   }
 
-  /** Write one printable byte and resolve when that byte comes back from the console. */
+  /** Write one printable byte; resolves with the round trip (ms) once that byte came back. */
   async echo(ch: string, timeoutMs: number): Promise<number> {
     const t0 = now();
-    const got = new Promise<void>((resolve) => (this.echoWaiter = { ch, resolve }));
     this.sock.write(ch, 'latin1');
-    await this.withTimeout(got, timeoutMs, `echo of '${ch}' (last bytes received: ${JSON.stringify(this.tail)})`);
+    await this.awaitAny(ch, timeoutMs);
     return now() - t0;
+  }
+
+  /**
+   * Type `letters` one at a time, the next one only if none came back within
+   * `retryMs` (conmand 0.2.7 sometimes drops a keystroke sent just after its
+   * OK). Resolves with how many keystrokes were lost before the first echo.
+   */
+  async firstEcho(letters: string, retryMs: number, timeoutMs: number): Promise<number> {
+    const deadline = now() + timeoutMs;
+    for (let i = 0; ; i++) {
+      this.sock.write(letters[i]!, 'latin1');
+      try {
+        const got = await this.awaitAny(letters.slice(0, i + 1), Math.max(1, Math.min(retryMs, deadline - now())));
+        return letters.indexOf(got);
+      } catch (e) {
+        if (this.closed || i + 1 >= letters.length || now() >= deadline) throw e;
+      }
+    }
+  }
+
+  /** Resolves with the first of `chars` read back; the error names the last bytes seen. */
+  private async awaitAny(chars: string, timeoutMs: number): Promise<string> {
+    const got = new Promise<string>((resolve) => (this.echoWaiter = { chars, resolve }));
+    try {
+      return await this.withTimeout(got, timeoutMs, `echo of '${chars}'`);
+    } catch (e) {
+      this.echoWaiter = null;
+      throw new Error(`${e instanceof Error ? e.message : String(e)} (last bytes received: ${JSON.stringify(this.tail)})`);
+    }
   }
 
   close(): void {
@@ -116,10 +144,14 @@ export class WireClient {
     this.tail = (this.tail + d.toString('latin1')).slice(-160);
     const text = this.filter.feed(d);
     const w = this.echoWaiter;
-    // Stale letters from an earlier keystroke are skipped; only the awaited one counts.
-    if (w && text.includes(w.ch)) {
-      this.echoWaiter = null;
-      w.resolve();
+    if (!w) return;
+    // Letters other than the awaited ones are stale echoes and are skipped.
+    for (const ch of text) {
+      if (w.chars.includes(ch)) {
+        this.echoWaiter = null;
+        w.resolve(ch);
+        return;
+      }
     }
   }
 

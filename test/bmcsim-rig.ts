@@ -6,7 +6,12 @@ import * as dgram from 'node:dgram';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Child, Cleanup } from './helpers/wait.js';
+import { waitFor, type Child, type Cleanup } from './helpers/wait.js';
+import * as crypto from 'node:crypto';
+import { CipherState, cipherSuite, deriveK, rakp3Code, sessionIntegrityKey, type RakpInputs } from '../src/ipmi/crypto.js';
+import { decodeDatagram, encodeRequest, encodeV20, openV20, PT_IPMI, PT_OPEN_REQ, PT_RAKP1, PT_RAKP3, PT_SOL } from '../src/ipmi/packet.js';
+import { decodeOpenSessionResponse, decodeRakp2, encodeOpenSessionRequest, encodeRakp1, encodeRakp3 } from '../src/ipmi/rakp.js';
+import { decodeSol, encodeSol, type SolPacket } from '../src/ipmi/sol-packet.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/test
 export const BMCSIM = path.resolve(here, '../src/bin/conch-bmcsim.js');
@@ -69,4 +74,100 @@ export async function control(sim: SimFleet, method: 'GET' | 'POST', urlPath: st
     req.on('error', reject);
     req.end(body === undefined ? undefined : JSON.stringify(body));
   });
+}
+
+// ------------------------------------------------------------ a raw RMCP+ client
+// Just enough of a remote console (suite 3) to see what real clients ignore:
+// unsolicited requests, ACKs and their absence. Built from the codecs in src/ipmi.
+
+
+export interface RawIpmi {
+  netFn: number;
+  cmd: number;
+  rqSeq: number;
+  /** completion code for responses, null for requests from the BMC */
+  cc: number | null;
+  data: Buffer;
+}
+
+export class RawClient {
+  readonly sock = dgram.createSocket('udp4');
+  /** everything received after the session is up, in order */
+  readonly ipmi: RawIpmi[] = [];
+  readonly sol: SolPacket[] = [];
+  sidC = 0;
+  private readonly sidM = crypto.randomBytes(4).readUInt32LE(0) | 1;
+  private cs: CipherState | null = null;
+  private seq = 1;
+  private rqSeq = 0;
+  private setup: Buffer[] = [];
+
+  constructor(private readonly port: number) {
+    this.sock.on('message', (m) => this.onMessage(m));
+  }
+
+  private onMessage(m: Buffer): void {
+    const d = decodeDatagram(m);
+    if (d.kind !== 'v20') return;
+    if (d.sessionId === 0) {
+      this.setup.push(Buffer.from(d.payload));
+      return;
+    }
+    const p = openV20(d, this.cs);
+    if (d.payloadType === PT_SOL) this.sol.push(decodeSol(p));
+    else if (d.payloadType === PT_IPMI) {
+      const isRsp = ((p[1] >> 2) & 1) === 1;
+      this.ipmi.push({ netFn: p[1] >> 2, cmd: p[5], rqSeq: p[4] >> 2, cc: isRsp ? p[6] : null, data: Buffer.from(p.subarray(isRsp ? 7 : 6, p.length - 1)) });
+    }
+  }
+
+  private async setupStep(type: number, payload: Buffer): Promise<Buffer> {
+    this.setup = [];
+    this.sock.send(encodeV20(type, 0, 0, payload, null), this.port, '127.0.0.1');
+    return waitFor(() => this.setup[0], `setup reply to payload 0x${type.toString(16)}`);
+  }
+
+  /** Open Session, RAKP 1–4 (suite 3), Set Session Privilege admin. */
+  async open(user = 'admin', password = 'password'): Promise<void> {
+    await new Promise<void>((r) => this.sock.bind(0, '127.0.0.1', r));
+    const suite = cipherSuite(3);
+    const os = decodeOpenSessionResponse(await this.setupStep(PT_OPEN_REQ, encodeOpenSessionRequest(1, 4, this.sidM, suite)));
+    if (os.status !== 0) throw new Error(`Open Session status ${os.status}`);
+    this.sidC = os.sidC;
+    const rM = crypto.randomBytes(16);
+    const u = Buffer.from(user);
+    const r2 = decodeRakp2(await this.setupStep(PT_RAKP1, encodeRakp1(2, this.sidC, rM, 0x14, u)));
+    if (r2.status !== 0) throw new Error(`RAKP2 status ${r2.status}`);
+    const i: RakpInputs = { sidM: this.sidM, sidC: this.sidC, rM, rC: r2.rC, guidC: r2.guidC, role: 0x14, user: u };
+    const kuid = Buffer.from(password);
+    const r4 = await this.setupStep(PT_RAKP3, encodeRakp3(3, 0, this.sidC, rakp3Code('hmac-sha1', kuid, i)));
+    if (r4[1] !== 0) throw new Error(`RAKP4 status ${r4[1]}`);
+    const sik = sessionIntegrityKey('hmac-sha1', kuid, i);
+    this.cs = new CipherState(suite, deriveK('hmac-sha1', sik, 1), deriveK('hmac-sha1', sik, 2));
+    const priv = await this.cmd(0x06, 0x3b, [4]);
+    if (priv.cc !== 0) throw new Error(`Set Session Privilege cc ${priv.cc}`);
+  }
+
+  private send(type: number, payload: Buffer): void {
+    this.sock.send(encodeV20(type, this.sidC, this.seq++, payload, this.cs), this.port, '127.0.0.1');
+  }
+
+  /** An IPMI request; resolves with its response. */
+  async cmd(netFn: number, cmd: number, data: number[] = []): Promise<RawIpmi> {
+    const rqSeq = (this.rqSeq = (this.rqSeq + 1) & 0x3f);
+    this.send(PT_IPMI, encodeRequest(netFn, cmd, rqSeq, Buffer.from(data)));
+    return waitFor(() => this.ipmi.find((m) => m.cc !== null && m.cmd === cmd && m.rqSeq === rqSeq), `response to netFn 0x${netFn.toString(16)} cmd 0x${cmd.toString(16)}`);
+  }
+
+  sendSol(p: Partial<SolPacket> & { seq: number }): void {
+    this.send(PT_SOL, encodeSol({ ackSeq: 0, accepted: 0, flags: 0, data: Buffer.alloc(0), ...p }));
+  }
+
+  close(): void {
+    try {
+      this.sock.close();
+    } catch {
+      /* closed */
+    }
+  }
 }

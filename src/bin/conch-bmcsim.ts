@@ -20,6 +20,7 @@ const USAGE = `usage: conch-bmcsim [options]
   --user U --password P  credentials of every BMC (default admin / password)
   --credentials FILE     per-BMC credentials: lines "name user password"
   --profile NAME         ipmi_sim (default) or openbmc
+  --session-timeout S    override the profile's session inactivity timeout (seconds)
   --heartbeat S          seconds between "[seq N] NAME heartbeat" host lines (default 5; 0 = none)
   --rate B               steady host output in bytes/s per host (default 0)
   --no-boot              hosts start at the login prompt without a boot log
@@ -60,6 +61,7 @@ async function main(): Promise<void> {
         credentials: { type: 'string' },
         profile: { type: 'string' },
         heartbeat: { type: 'string' },
+        'session-timeout': { type: 'string' },
         rate: { type: 'string' },
         'no-boot': { type: 'boolean' },
         manifest: { type: 'string' },
@@ -94,6 +96,11 @@ async function main(): Promise<void> {
     profile = profileByName(a.profile ?? 'ipmi_sim');
   } catch (e) {
     fail(`--profile: ${(e as Error).message}`);
+  }
+  if (a['session-timeout'] !== undefined) {
+    const t = Number(a['session-timeout']);
+    if (!Number.isFinite(t) || t <= 0) fail(`--session-timeout: '${a['session-timeout']}' is not a number of seconds`);
+    profile = { ...profile, sessionTimeoutMs: t * 1000 };
   }
   let credentials;
   if (a.credentials) {

@@ -7,7 +7,7 @@
 //   POST /bmcs/NAME/burst    {"bytes": N}             the host prints about N bytes of [seq] lines now
 //   POST /bmcs/NAME/input    {"data": "text"}         type at the host's serial port directly
 //   POST /bmcs/NAME/faults   {"loss": 0.1, "delayMs": 50, "jitterMs": 20}
-//   POST /bmcs/NAME/profile  {"profile": "openbmc"}
+//   POST /bmcs/NAME/profile  {"profile": "openbmc", "sessionTimeout": S}   (timeout optional, seconds)
 //   POST /bmcs/NAME/restart  {"seconds": T}           BMC restart: sessions gone, silent for T s
 //   POST /bmcs/NAME/rate     {"bytesPerSec": R}       steady output of this host
 //   POST /fleet/rate         {"bytesPerSec": R}       steady output of every host
@@ -72,6 +72,7 @@ function act(fleet: BmcFleet, b: Bmc, action: string, body: Record<string, unkno
       } catch (e) {
         throw new HttpError(400, (e as Error).message);
       }
+      if (body.sessionTimeout !== undefined) b.profile = { ...b.profile, sessionTimeoutMs: num(body, 'sessionTimeout', 0.1, 86400) * 1000 };
       return;
     case 'restart':
       b.restart(num(body, 'seconds', 0, 3600, 0));
