@@ -91,8 +91,14 @@ export class Child {
     this.proc = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true, ...opts });
     this.proc.stdout?.on('data', (d: Buffer) => (this.stdout += d.toString('latin1')));
     this.proc.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString('latin1')));
-    this.exited = new Promise((resolve) => this.proc.once('exit', (code) => resolve(code)));
-    this.proc.once('error', () => {});
+    // a failed spawn (ENOENT) emits 'error' and no 'exit'
+    this.exited = new Promise((resolve) => {
+      this.proc.once('exit', (code) => resolve(code));
+      this.proc.once('error', (e) => {
+        this.stderr += `spawn failed: ${e.message}\n`;
+        resolve(null);
+      });
+    });
   }
   get output(): string {
     return this.stdout + this.stderr;
@@ -114,7 +120,8 @@ export class Child {
   /** SIGTERM the process group, SIGKILL after `graceMs`; resolves with the exit code. */
   async stop(graceMs = 5000): Promise<number | null> {
     const pid = this.proc.pid;
-    if (pid === undefined || this.proc.exitCode !== null || this.proc.signalCode !== null) return this.exited;
+    if (pid === undefined) return null;
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return this.exited;
     try {
       process.kill(-pid, 'SIGTERM');
     } catch {
