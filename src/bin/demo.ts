@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// The built-in demo: writes a conman.conf with simulated consoles (conman's
-// `test:` load generators, simulated hosts on process and unix-socket
-// consoles) into ./demo-run, starts conchd on it in the foreground and says
-// how to attach. Ctrl-C stops everything.
-//   demo [--port N] [--dir DIR]
+// The built-in demo: starts a conch-bmcsim fleet of simulated servers behind
+// IPMI BMCs, writes a conman.conf for them plus a few other console types
+// (conman's `test:` load generators, simulated hosts on process and
+// unix-socket consoles) into ./demo-run, starts conchd on it in the
+// foreground and says how to attach. Ctrl-C stops everything.
+//   demo [--port N] [--dir DIR] [--bmcs N]
 
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -17,6 +18,25 @@ const opt = (k: string): string | undefined => {
   const i = argv.indexOf(k);
   return i >= 0 ? argv[i + 1] : undefined;
 };
+
+/** Start the BMC fleet; resolves with its control URL once it is ready. */
+function startFleet(bmcs: number, basePort: number, children: ChildProcess[]): Promise<{ control: string; child: ChildProcess }> {
+  const child = spawn(
+    process.execPath,
+    [path.join(here, 'conch-bmcsim.js'), '--count', String(bmcs), '--base-port', String(basePort), '--heartbeat', '10', '--control-port', '0', '--quiet'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /# control (\S+)/.exec(out);
+      if (m && out.includes('# ready')) resolve({ control: m[1]!, child });
+    });
+    child.once('exit', (code) => reject(new Error(`conch-bmcsim exited (${code}): is UDP port range ${basePort}+ in use? try --bmc-port`)));
+  });
+}
 
 async function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -35,6 +55,14 @@ async function main(): Promise<void> {
   const node = process.execPath;
   const hostBin = path.join(here, 'conch-host.js');
   const sock = path.join(dir, 'vm1.sock');
+  const bmcs = Number(opt('--bmcs') ?? 24);
+  const bmcPort = Number(opt('--bmc-port') ?? 16201);
+  const children: ChildProcess[] = [];
+  const fleet = await startFleet(bmcs, bmcPort, children);
+  const nodes = Array.from({ length: bmcs }, (_, i) => {
+    const name = `node${String(i + 1).padStart(2, '0')}`;
+    return `console name="${name}" dev="ipmi:127.0.0.1:${bmcPort + i}" ipmiopts="U:admin,P:password"`;
+  }).join('\n');
 
   const conf = `# conch demo configuration (conman.conf syntax)
 server port=${port}
@@ -44,6 +72,9 @@ server pidfile="${path.join(dir, 'conchd.pid')}"
 server timestamp=1h
 global log="%N.log"
 global logopts="timestamp"
+
+# simulated servers behind IPMI BMCs (conch-bmcsim), native SOL
+${nodes}
 
 # conman's load-test device: bursts of printable text
 console name="test1" dev="test:" testopts="b:80,m:3000,n:1000,p:100"
@@ -61,7 +92,7 @@ console name="vm1" dev="unix:${sock}"
   const confFile = path.join(dir, 'conman.conf');
   fs.writeFileSync(confFile, conf);
 
-  const children: ChildProcess[] = [];
+  fs.chmodSync(confFile, 0o600); // it holds the BMC passwords
   const vm = spawn(node, [hostBin, '--name', 'vm1', '--interval', '10', '--unix', sock], { stdio: 'ignore' });
   children.push(vm);
   const conchd = spawn(node, [path.join(here, 'conchd.js'), '-F', '-c', confFile], { stdio: ['ignore', 'inherit', 'pipe'] });
@@ -76,14 +107,20 @@ console name="vm1" dev="unix:${sock}"
       const p = m[1];
       const conch = path.relative(process.cwd(), path.join(here, 'conch.js'));
       process.stdout.write(`
-  conch demo is running: conchd holds 6 consoles (config: ${path.relative(process.cwd(), confFile)}).
+  conch demo is running: conchd holds ${bmcs + 6} consoles (config: ${path.relative(process.cwd(), confFile)}):
+  node01..node${String(bmcs).padStart(2, '0')} are simulated servers behind simulated IPMI BMCs (SOL), host1/host2
+  simulated servers on process consoles, vm1 a VM on a unix socket, test1..3 conman's load generators.
 
   In another terminal:
     node ${conch} -d 127.0.0.1:${p} -q          list the consoles
-    node ${conch} -d 127.0.0.1:${p} host1       attach (log in with any name/password)
+    node ${conch} -d 127.0.0.1:${p} node01      attach (log in with any name/password)
     node ${conch} -d 127.0.0.1:${p} -m test1    watch read-only
   Inside a session: &. leaves, &? lists the escapes, &B sends a break (then t for SysRq), &L replays.
-  The Debian conman client works too: conman -d 127.0.0.1:${p} host1
+  The Debian conman client works too: conman -d 127.0.0.1:${p} node01
+
+  A takeover: someone else grabs node03's SOL for 30 s; conch logs it, waits, resumes:
+    curl -s -X POST ${fleet.control}/bmcs/node03/steal -d '{"seconds":30}'
+    tail -f ${path.relative(process.cwd(), logdir)}/node03.log
 
   Console logs: ${path.relative(process.cwd(), logdir)}/<name>.log   (tail -f ${path.relative(process.cwd(), logdir)}/host1.log)
   Ctrl-C stops the demo.
@@ -97,9 +134,12 @@ console name="vm1" dev="unix:${sock}"
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   conchd.on('exit', (code) => {
-    if (vm.exitCode === null) vm.kill('SIGTERM');
+    for (const c of [vm, fleet.child]) if (c.exitCode === null) c.kill('SIGTERM');
     process.exit(code ?? 0);
   });
 }
 
-void main();
+main().catch((e: unknown) => {
+  process.stderr.write(`demo: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});
