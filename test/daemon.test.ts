@@ -200,4 +200,26 @@ describe('conchd', () => {
       await c.run();
     }
   });
+
+  test('-z truncates console logs on start; without it they are appended to', async () => {
+    const c = new Cleanup();
+    try {
+      const dir = c.dir();
+      const logdir = path.join(dir, 'log');
+      fs.mkdirSync(logdir);
+      const log = path.join(logdir, 't1.log');
+      fs.writeFileSync(log, 'OLD-CONTENT\n');
+      const body = `console name="t1" dev="test:" testopts="p:0" log="t1.log"\n`;
+      const a = await startConchd(c, body, { dir });
+      await waitForFile(log, 'log opened');
+      await a.child.stop();
+      assert.match(fs.readFileSync(log, 'latin1'), /^OLD-CONTENT\n/, 'appended');
+      const b = await startConchd(c, body, { dir, args: ['-z'] });
+      await waitForFile(log, 'log opened');
+      await b.child.stop();
+      assert.doesNotMatch(fs.readFileSync(log, 'latin1'), /OLD-CONTENT/, 'truncated');
+    } finally {
+      await c.run();
+    }
+  });
 });

@@ -14,6 +14,7 @@ import { quietLog } from '../src/logging/daemon-log.js';
 import type { Device, DeviceHandler } from '../src/devices/device.js';
 import type { ConsoleConfig } from '../src/config/types.js';
 import { waitFor } from './helpers/wait.js';
+import { TimestampMarks } from '../src/daemon/timestamp-marks.js';
 
 class ScriptedDevice implements Device {
   readonly type = 'test' as const;
@@ -189,5 +190,15 @@ describe('helpers', () => {
     const f = new LineFilter(true, false);
     const out = f.apply(Buffer.from([0x61, 0x01, 0x0a, 0x62, 0x0d, 0x0d, 0x0a, 0xe1, 0x81, 0x7f, 0x09]));
     assert.equal(out.toString('latin1'), 'a^A\r\nb\r\n\r\n`a~A^?\t');
+  });
+});
+
+describe('server timestamp marks', () => {
+  test('are aligned to local midnight: every 1h fires on the hour, every 15m on the quarter', () => {
+    const at = (h: number, m: number, sec = 0) => new Date(2026, 10, 21, h, m, sec);
+    assert.equal(TimestampMarks.nextDelay(3600, at(10, 59, 30)), 30_000);
+    assert.equal(TimestampMarks.nextDelay(3600, at(11, 0, 0)), 3_600_000);
+    assert.equal(TimestampMarks.nextDelay(900, at(11, 20)), 10 * 60_000);
+    assert.equal(TimestampMarks.nextDelay(86400, at(23, 0)), 3_600_000);
   });
 });

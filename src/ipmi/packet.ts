@@ -151,10 +151,10 @@ export interface IpmiMessage {
 }
 
 /** Parse a LAN-format message from the BMC: a response to us, or an unsolicited request. */
-export function decodeMessage(b: Buffer): IpmiMessage {
+export function decodeMessage(b: Buffer, checkSums = true): IpmiMessage {
   if (b.length < 7) throw new IpmiDecodeError('IPMI message', `only ${b.length} bytes`);
-  if (checksum(b, 0, 2) !== b[2]) throw new IpmiDecodeError('IPMI message', 'header checksum mismatch');
-  if (checksum(b, 3, b.length - 1) !== b[b.length - 1]) throw new IpmiDecodeError('IPMI message', 'data checksum mismatch');
+  if (checkSums && checksum(b, 0, 2) !== b[2]) throw new IpmiDecodeError('IPMI message', 'header checksum mismatch');
+  if (checkSums && checksum(b, 3, b.length - 1) !== b[b.length - 1]) throw new IpmiDecodeError('IPMI message', 'data checksum mismatch');
   const netFn = b[1] >> 2;
   const isResponse = (netFn & 1) === 1;
   if (isResponse && b.length < 8) throw new IpmiDecodeError('IPMI response', 'no completion code');

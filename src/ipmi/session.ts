@@ -16,6 +16,7 @@ import {
   rakp3Code,
   rakp4Icv,
   sameBytes,
+  cipherSuite,
   sessionIntegrityKey,
   type CipherSuite,
   type RakpInputs,
@@ -48,13 +49,27 @@ export interface SessionOptions {
   user: Buffer;
   password: Buffer;
   kg: Buffer | null;
+  /** the cipher suite to use; with `fallback`, only the first choice */
   suite: CipherSuite;
+  /**
+   * no suite configured: ask the BMC which suites it offers (Get Channel
+   * Cipher Suites) and fall back from `suite` along FALLBACK_ORDER where the
+   * BMC does not offer it or refuses it in Open Session
+   */
+  fallback?: boolean;
   privilege: keyof typeof PRIV_LEVEL;
+  /** FreeIPMI-style workaround names that change behaviour here: authcap, integritycheckvalue, nochecksumcheck */
+  workarounds?: ReadonlySet<string>;
   /** first retransmission timeout, ms (later ones grow) */
   retryMs?: number;
   /** attempts per request */
   attempts?: number;
 }
+
+/** Suites tried in this order when none is configured: 3 first, 0 only where nothing better is offered. */
+export const FALLBACK_ORDER = [3, 17, 2, 1, 0];
+/** Open Session status codes that mean "not with these algorithms" (try the next suite) */
+const SUITE_REFUSED = new Set([0x04, 0x05, 0x06, 0x07, 0x10, 0x11]);
 
 export interface Response {
   cc: number;
@@ -112,9 +127,13 @@ export class IpmiSession implements TransportClient {
   onUnsolicited: (m: IpmiMessage) => void = () => {};
 
   private cs: CipherState | null = null;
+  private suite: CipherSuite;
+  /** the suite in use (after open(): the negotiated one) */
   get cipherSuite(): CipherSuite {
-    return this.o.suite;
+    return this.suite;
   }
+  /** suite IDs the BMC listed in Get Channel Cipher Suites (empty: not asked or no answer) */
+  offeredSuites: number[] = [];
   private outSeq = 1;
   private inHigh = 0;
   private inSeen = 0; // bit i = (inHigh - 1 - i) was received
@@ -131,7 +150,9 @@ export class IpmiSession implements TransportClient {
     this.address = o.address;
     this.port = o.port;
     this.retryMs = o.retryMs ?? 1000;
-    this.attempts = o.attempts ?? 4;
+    // 6 tries (1+2+3+3+3+3 s) ride out 10 % packet loss each way without a false alarm
+    this.attempts = o.attempts ?? 6;
+    this.suite = o.suite;
     this.sidM = transport.newSessionId();
   }
 
@@ -142,17 +163,13 @@ export class IpmiSession implements TransportClient {
     this.transport.register(this);
     try {
       await this.authCaps();
+      const order = this.o.fallback ? await this.suiteOrder() : [this.o.suite];
       let lastErr: Error | null = null;
-      // lost setup packets are not retransmitted one by one: start over from Open Session
-      for (let attempt = 0; attempt < 3; attempt++) {
-        try {
-          await this.handshake();
-          lastErr = null;
-          break;
-        } catch (e) {
-          lastErr = e as Error;
-          if (!(e instanceof IpmiError && e.code === -1)) break; // only timeouts are retried
-        }
+      for (const suite of order) {
+        lastErr = await this.handshakeRetrying(suite);
+        if (!lastErr) break;
+        // another suite only when the BMC refused this one's algorithms
+        if (!(this.o.fallback && lastErr instanceof IpmiError && lastErr.code !== null && SUITE_REFUSED.has(lastErr.code))) break;
       }
       if (lastErr) throw lastErr;
       this.state = 'active';
@@ -167,22 +184,70 @@ export class IpmiSession implements TransportClient {
     }
   }
 
+  private hasWorkaround(name: string): boolean {
+    return this.o.workarounds?.has(name) ?? false;
+  }
+
   private async authCaps(): Promise<void> {
     const lvl = PRIV_LEVEL[this.o.privilege];
     const r = await this.request(0x06, 0x38, Buffer.from([0x8e, lvl]), true);
     if (r.cc !== 0 || r.data.length < 4) throw new IpmiError(`Get Channel Authentication Capabilities failed: completion code 0x${r.cc.toString(16)}`, r.cc);
+    // W:authcap: some BMCs (Asus, Intel, Sun ELOM) misreport their capabilities
+    if (this.hasWorkaround('authcap')) return;
     if ((r.data[1] & 0x80) === 0 || (r.data[3] & 0x02) === 0) throw new IpmiError('BMC does not offer IPMI 2.0 (RMCP+) on this channel');
   }
 
-  private async handshake(): Promise<void> {
-    const s = this.o.suite;
+  /**
+   * Suites to try, best first: FALLBACK_ORDER starting at the configured
+   * preference, keeping those the BMC lists. No usable list (command not
+   * supported, odd records): try them all; Open Session refusals decide.
+   */
+  private async suiteOrder(): Promise<CipherSuite[]> {
+    const pref = this.o.suite.id;
+    const ids = [pref, ...FALLBACK_ORDER.filter((id) => id !== pref)];
+    this.offeredSuites = await this.listCipherSuites().catch(() => []);
+    const offered = ids.filter((id) => this.offeredSuites.includes(id));
+    return (offered.length ? offered : ids).map((id) => cipherSuite(id));
+  }
+
+  /** Get Channel Cipher Suites (App 0x54), sessionless, all pages (research §4.2). */
+  private async listCipherSuites(): Promise<number[]> {
+    const records: Buffer[] = [];
+    for (let index = 0; index < 4; index++) {
+      const r = await this.request(0x06, 0x54, Buffer.from([0x0e, 0x00, 0x80 | index]), true);
+      if (r.cc !== 0 || r.data.length < 1) break;
+      const page = r.data.subarray(1);
+      records.push(page);
+      if (page.length < 16) break;
+    }
+    return parseCipherSuiteRecords(Buffer.concat(records));
+  }
+
+  /** One suite: Open Session and RAKP, started over on a timeout. Resolves with the error, or null. */
+  private async handshakeRetrying(suite: CipherSuite): Promise<Error | null> {
+    let lastErr: Error | null = null;
+    // lost setup packets are not retransmitted one by one: start over from Open Session
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await this.handshake(suite);
+        this.suite = suite;
+        return null;
+      } catch (e) {
+        lastErr = e as Error;
+        if (!(e instanceof IpmiError && e.code === -1)) break; // only timeouts are retried
+      }
+    }
+    return lastErr;
+  }
+
+  private async handshake(s: CipherSuite): Promise<void> {
     const lvl = PRIV_LEVEL[this.o.privilege];
     const tag = crypto.randomInt(256);
     this.sendRaw(encodeV20(PT_OPEN_REQ, 0, 0, encodeOpenSessionRequest(tag, lvl, this.sidM, s), null));
     const os = decodeOpenSessionResponse(await this.waitSetup(PT_OPEN_RSP, 'Open Session'));
     if (os.status !== 0) throw new IpmiError(`Open Session refused: ${rmcpStatusText(os.status)}`, os.status);
     if (os.auth !== AUTH_ALG_NUM[s.auth] || os.integrity !== INTEGRITY_ALG_NUM[s.integrity] || os.conf !== CONF_ALG_NUM[s.conf]) {
-      throw new IpmiError(`Open Session: BMC chose other algorithms than cipher suite ${s.id}`);
+      throw new IpmiError(`Open Session: BMC chose other algorithms than cipher suite ${s.id}`, 0x11);
     }
     if (os.sidC === 0) throw new IpmiError('Open Session: BMC gave session ID 0');
     this.sidC = os.sidC;
@@ -210,7 +275,9 @@ export class IpmiSession implements TransportClient {
     const r4 = decodeRakp4(await this.waitSetup(PT_RAKP4, 'RAKP 4'));
     if (r4.status !== 0) throw new IpmiError(`RAKP 4: ${rmcpStatusText(r4.status)}`, r4.status);
     const sik = sessionIntegrityKey(s.auth, this.o.kg ?? kuid, inp);
-    if (!sameBytes(r4.icv, rakp4Icv(s.auth, sik, inp))) throw new IpmiError('RAKP 4: integrity check value mismatch (wrong K_g?)', 0x0f);
+    // W:integritycheckvalue: with suite 0 some BMCs still send an ICV; ignore it
+    const icvOk = s.auth === 'none' && this.hasWorkaround('integritycheckvalue') ? true : sameBytes(r4.icv, rakp4Icv(s.auth, sik, inp));
+    if (!icvOk) throw new IpmiError('RAKP 4: integrity check value mismatch (wrong K_g?)', 0x0f);
     this.cs = new CipherState(s, deriveK(s.auth, sik, 1), deriveK(s.auth, sik, 2));
     this.outSeq = 1;
     this.inHigh = 0;
@@ -292,7 +359,7 @@ export class IpmiSession implements TransportClient {
     if (d.kind === 'pong') return this.drop('unexpected presence pong');
     if (d.kind === 'v15') {
       if (this.state !== 'opening') return this.drop('IPMI 1.5 packet outside setup');
-      return this.response(decodeMessage(d.msg), true);
+      return this.response(decodeMessage(d.msg, !this.hasWorkaround('nochecksumcheck')), true);
     }
     if (d.sessionId === 0) {
       // setup payloads carry our SIDm inside
@@ -308,7 +375,7 @@ export class IpmiSession implements TransportClient {
     const payload = openV20(d, this.cs); // throws on bad integrity / flags
     if (!this.acceptSeq(d.seq)) return this.drop(`session sequence ${d.seq} outside the replay window`);
     if (d.payloadType === PT_SOL) return this.onSol(payload);
-    const m = decodeMessage(payload);
+    const m = decodeMessage(payload, !this.hasWorkaround('nochecksumcheck'));
     if (m.cc === null) return this.onUnsolicited(m);
     this.response(m, false);
   }
@@ -372,4 +439,25 @@ export class IpmiSession implements TransportClient {
     this.cs = null;
     this.transport.unregister(this);
   }
+}
+
+/**
+ * Suite IDs from Get Channel Cipher Suites records: `C0h id algs…` (standard)
+ * or `C1h id IANA(3) algs…` (OEM); algorithm bytes never have both top bits set.
+ */
+export function parseCipherSuiteRecords(b: Buffer): number[] {
+  const ids: number[] = [];
+  let i = 0;
+  while (i < b.length) {
+    const start = b[i];
+    if (start !== 0xc0 && start !== 0xc1) {
+      i++;
+      continue;
+    }
+    if (i + 1 >= b.length) break;
+    ids.push(b[i + 1] & 0x3f);
+    i += start === 0xc0 ? 2 : 5;
+    while (i < b.length && (b[i] & 0xc0) !== 0xc0) i++;
+  }
+  return ids;
 }

@@ -47,6 +47,8 @@ export class SolLink {
   constructor(
     private readonly s: IpmiSession,
     private readonly h: SolHandlers,
+    /** W:solpayloadsize: ignore the sizes the BMC announces, send 32 characters a packet */
+    private readonly fixedSize = false,
   ) {
     s.onSol = (p) => this.receive(p);
   }
@@ -59,7 +61,8 @@ export class SolLink {
     const r = await this.s.request(0x06, 0x48, Buffer.from([0x01, 0x01, aux, 0, 0, 0]));
     if (r.cc === CC_ALREADY_ACTIVE) return 'busy';
     if (r.cc !== 0) throw new IpmiError(`Activate Payload (SOL) refused: completion code 0x${r.cc.toString(16)}`, r.cc);
-    if (r.data.length >= 6) {
+    if (this.fixedSize) this.maxChars = 32;
+    else if (r.data.length >= 6) {
       const inbound = r.data.readUInt16LE(4);
       // sizes include the 4-byte header; silly values fall back to 32 characters
       this.maxChars = inbound >= 5 && inbound <= 259 ? Math.min(inbound - 4, 255) : 32;

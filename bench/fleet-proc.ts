@@ -1,0 +1,113 @@
+// CPU and memory of a process and its descendants, read from /proc.
+// CPU includes children that already exited and were waited for (cutime,
+// cstime) and live descendants (their own utime+stime), so conmand's
+// expect/ipmitool children count; threads are inside their process's figures.
+
+import * as fs from 'node:fs';
+
+const TICKS = 100; // USER_HZ on Linux
+
+function statFields(pid: number): string[] | null {
+  try {
+    const s = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return s.slice(s.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null; // gone
+  }
+}
+
+/** Every live descendant of `root` (children, grandchildren, ...). */
+export function descendants(root: number): number[] {
+  const parent = new Map<number, number[]>();
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    const f = statFields(Number(e));
+    if (!f) continue;
+    const ppid = Number(f[1]);
+    const kids = parent.get(ppid);
+    if (kids) kids.push(Number(e));
+    else parent.set(ppid, [Number(e)]);
+  }
+  const out: number[] = [];
+  const todo = [root];
+  while (todo.length) {
+    for (const k of parent.get(todo.pop()!) ?? []) {
+      out.push(k);
+      todo.push(k);
+    }
+  }
+  return out;
+}
+
+/** CPU seconds (user+sys) of `pid` and its descendants, waited-for children included. */
+export function treeCpuSeconds(pid: number): number {
+  let ticks = 0;
+  const own = statFields(pid);
+  if (!own) return NaN;
+  ticks += Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+  for (const k of descendants(pid)) {
+    const f = statFields(k);
+    if (f) ticks += Number(f[11]) + Number(f[12]);
+  }
+  return ticks / TICKS;
+}
+
+function rssKiB(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'latin1'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** VmRSS of `pid` plus its live descendants, MiB. */
+export function treeRssMiB(pid: number): number {
+  let kib = rssKiB(pid);
+  for (const k of descendants(pid)) kib += rssKiB(k);
+  return kib / 1024;
+}
+
+/** Follows a process tree over a window: CPU delta and the largest RSS seen. */
+export class TreeMeter {
+  private cpu0 = 0;
+  private t0 = 0;
+  peakRss = 0;
+  constructor(readonly pid: number) {}
+  start(): void {
+    this.cpu0 = treeCpuSeconds(this.pid);
+    this.t0 = Date.now();
+    this.peakRss = treeRssMiB(this.pid);
+  }
+  sample(): void {
+    this.peakRss = Math.max(this.peakRss, treeRssMiB(this.pid));
+  }
+  /** CPU seconds per minute of wall time since start(). */
+  cpuPerMinute(): number {
+    const wall = (Date.now() - this.t0) / 60000;
+    return (treeCpuSeconds(this.pid) - this.cpu0) / wall;
+  }
+}
+
+function nofileLimits(): { soft: number; hard: number } {
+  const m = /Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/.exec(fs.readFileSync('/proc/self/limits', 'latin1'));
+  const v = (x: string | undefined): number => (x === undefined || x === 'unlimited' ? Infinity : Number(x));
+  return { soft: v(m?.[1]), hard: v(m?.[2]) };
+}
+
+/**
+ * Raise the open-file limit of a command towards `nofile` (conmand needs
+ * several fds per console), up to the hard limit we have.
+ */
+export function withNofile(cmd: string, args: string[], nofile: number): [string, string[]] {
+  const { soft, hard } = nofileLimits();
+  const want = Math.min(nofile, hard);
+  if (soft >= want || !fs.existsSync('/usr/bin/prlimit')) return [cmd, args];
+  return ['/usr/bin/prlimit', [`--nofile=${want}:${Number.isFinite(hard) ? hard : want}`, '--', cmd, ...args]];
+}
+
+/** The open-file limit the daemons get (for the results). */
+export function nofileFor(nofile: number): number {
+  const { soft, hard } = nofileLimits();
+  return Math.max(soft, Math.min(nofile, hard));
+}

@@ -1,0 +1,265 @@
+// One benchmark run: one daemon, one fleet of N consoles, from start to
+// clean-up. Start the fleet, write conman.conf, start the daemon (t0), wait
+// until every console logs, settle, then a steady window with bursts, a
+// takeover and the latency clients; then stop the load and count the logs.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Cleanup, Child, FatalWait, freePort, waitFor, waitForPort } from '../test/helpers/wait.js';
+import { ROOT, onPath, type DaemonKind } from './rig.js';
+import { WireClient, now } from './wire-client.js';
+import { percentile } from './stats.js';
+import { TreeMeter, withNofile } from './fleet-proc.js';
+import { analyse, lastSeqInLog, logFile, seqsIn, waitAllLogging, waitDrained, type Loss } from './fleet-logs.js';
+import { startBmcsimIpmi, startBmcsimTelnet, startIpmiSims, type Fleet, type FleetKind } from './fleet-sims.js';
+
+const CONCHD = path.join(ROOT, 'dist/src/bin/conchd.js');
+const DIST_BENCH = path.join(ROOT, 'dist/bench');
+/** Keystrokes the hosts never print on their own (their lines are letters, digits, `[]/:-`). */
+const KEYS = '!$%*+=?{}|_;';
+
+export interface RunSpec {
+  kind: FleetKind;
+  n: number;
+  daemon: DaemonKind;
+  rate: number;
+  burstBytes: number;
+  steadyS: number;
+  settleS: number;
+  loggingTimeoutS: number;
+  stealS: number;
+  attaches: number;
+  keystrokes: number;
+  /** extra joined readers for the "50 clients" measurement */
+  readers: number;
+  profileArgs: string[];
+  /** write a V8 CPU profile of conchd into this directory */
+  cpuProfDir?: string;
+}
+
+export interface Latency {
+  attach: number[];
+  echo: number[];
+  lostFirstKeys: number;
+  error?: string;
+}
+
+export interface RunResult {
+  spec: RunSpec;
+  error?: string;
+  loggingMs: number;
+  logging: number;
+  cpuPerMin: number;
+  simCpuPerMin: number;
+  rssMiB: number;
+  windowS: number;
+  loss?: Loss;
+  ackedBytes?: number;
+  retransmits?: number;
+  drained: boolean;
+  lat1?: Latency;
+  lat50?: Latency;
+  /** ms the log stayed dark after the other SOL client left; Infinity = still dark when we stopped looking */
+  darkMs?: number;
+  darkLookedMs?: number;
+  burstsSent?: number;
+  burstsFailed?: number;
+  notes: string[];
+  wallS: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function alive(c: Child, what: string): void {
+  const p = c.proc;
+  if (p.exitCode !== null || p.signalCode !== null) throw new FatalWait(`${what} exited (${p.exitCode ?? p.signalCode}): ${c.output.slice(-400)}`);
+}
+
+async function startFleet(c: Cleanup, s: RunSpec, dir: string): Promise<Fleet> {
+  const o = { rate: s.rate, profileArgs: s.profileArgs };
+  if (s.kind === 'ipmi') return startBmcsimIpmi(c, s.n, o, dir);
+  if (s.kind === 'telnet') return startBmcsimTelnet(c, s.n, o);
+  return startIpmiSims(c, s.n, o);
+}
+
+async function startDaemon(c: Cleanup, s: RunSpec, conf: string, dir: string, port: number): Promise<Child> {
+  const nofile = Math.max(65536, s.n * 8);
+  if (s.daemon === 'conchd') {
+    const prof = s.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${s.cpuProfDir}`] : [];
+    const [cmd, args] = withNofile(process.execPath, [...prof, CONCHD, '-F', '-c', conf], nofile);
+    const d = c.child(cmd, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    await d.waitOutput(/Listening on TCP port \d+/, 120000);
+    return d;
+  }
+  const [cmd, args] = withNofile(onPath('conmand'), ['-F', '-c', conf], nofile);
+  const d = c.child(cmd, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  await waitFor(async () => {
+    alive(d, 'conmand');
+    await waitForPort(port, '127.0.0.1', 1000);
+    return true;
+  }, `conmand listening on ${port}`, 120000);
+  return d;
+}
+
+/** Attach `n` times (time to OK), then type `k` keys one at a time on one session (time to echo). */
+async function measureLatency(port: number, name: string, n: number, k: number): Promise<Latency> {
+  const l: Latency = { attach: [], echo: [], lostFirstKeys: 0 };
+  try {
+    for (let i = 0; i < n; i++) {
+      const { client, times } = await WireClient.attach(port, name, 10000);
+      try {
+        l.lostFirstKeys += await client.firstEcho(KEYS, 2000, 10000);
+        l.attach.push(times.ok);
+      } finally {
+        client.close();
+      }
+    }
+    const { client } = await WireClient.attach(port, name, 10000);
+    try {
+      await client.firstEcho(KEYS, 2000, 10000);
+      for (let i = 0; i < k; i++) l.echo.push(await client.echo(KEYS[i % KEYS.length]!, 10000));
+    } finally {
+      client.close();
+    }
+  } catch (e) {
+    l.error = (e as Error).message;
+  }
+  return l;
+}
+
+/** Steal SOL of `victim` now for `stealS`; resolves with how long its log stayed dark after the release. */
+async function takeover(f: Fleet, logdir: string, victim: string, stealS: number, lookUntil: number): Promise<{ darkMs: number; lookedMs: number }> {
+  await f.steal!(victim, stealS);
+  const release = Date.now() + stealS * 1000;
+  await sleep(release - Date.now());
+  const seqAtRelease = await f.lastSeqOf(victim);
+  for (;;) {
+    const logged = seqsIn(fs.readFileSync(logFile(logdir, victim), 'latin1'), victim);
+    if (logged.some((q) => q > seqAtRelease)) return { darkMs: Date.now() - release, lookedMs: Date.now() - release };
+    if (Date.now() > lookUntil) return { darkMs: Infinity, lookedMs: Date.now() - release };
+    await sleep(100);
+  }
+}
+
+export async function run(s: RunSpec, log: (m: string) => void): Promise<RunResult> {
+  const started = Date.now();
+  const r: RunResult = { spec: s, loggingMs: NaN, logging: 0, cpuPerMin: NaN, simCpuPerMin: NaN, rssMiB: NaN, windowS: 0, drained: false, notes: [], wallS: 0 };
+  const c = new Cleanup();
+  try {
+    const dir = c.dir(`conch-fleet-${s.daemon}-`);
+    const logdir = path.join(dir, 'log');
+    fs.mkdirSync(logdir);
+    log(`  starting the ${s.kind} fleet of ${s.n}`);
+    const f = await startFleet(c, s, dir);
+    const port = await freePort();
+    const conf = path.join(dir, 'conman.conf');
+    const header = [`server port=${port}`, 'server loopback=on', `server logdir="${logdir}"`, `server pidfile="${path.join(dir, 'd.pid')}"`, 'global log="%N.log"'];
+    fs.writeFileSync(conf, [...header, ...f.consoleLines, ''].join('\n'));
+
+    const t0 = Date.now();
+    log(`  starting ${s.daemon}`);
+    const d = await startDaemon(c, s, conf, dir, port);
+    const pid = d.proc.pid!;
+    const lg = await waitAllLogging(logdir, f.names, t0, s.loggingTimeoutS * 1000, () => alive(d, s.daemon));
+    r.loggingMs = lg.ms;
+    r.logging = lg.logging;
+    log(`  ${lg.logging}/${s.n} consoles logging after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    if (lg.logging < s.n) r.notes.push(`only ${lg.logging} of ${s.n} consoles logged within ${s.loggingTimeoutS} s`);
+    await sleep(s.settleS * 1000);
+    alive(d, s.daemon);
+
+    // ---- steady window
+    const dm = new TreeMeter(pid);
+    const sims = f.pids.map((p) => new TreeMeter(p));
+    dm.start();
+    sims.forEach((m) => m.start());
+    const rssTimer = setInterval(() => dm.sample(), 5000);
+    c.add(() => clearInterval(rssTimer));
+    const w0 = Date.now();
+    const wEnd = w0 + s.steadyS * 1000;
+    const echoName = f.names[0]!;
+    const victim = f.steal && f.names.length > 2 && s.stealS > 0 ? f.names[1]! : null;
+    const bursted = f.names.filter((n) => n !== echoName && n !== victim);
+
+    let bursts: Promise<void> = Promise.resolve();
+    if (s.burstBytes > 0 && f.burstTarget) {
+      const specFile = path.join(dir, 'bursts.json');
+      fs.writeFileSync(specFile, JSON.stringify({ target: f.burstTarget, names: bursted, windowMs: s.steadyS * 1000 * 0.8, bytes: s.burstBytes }));
+      const b = c.child(process.execPath, [path.join(DIST_BENCH, 'fleet-bursts.js'), specFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+      bursts = b.waitOutput(/done \d+ \d+/, s.steadyS * 1000 + 120000).then((out) => {
+        const m = /done (\d+) (\d+)(.*)/.exec(out)!;
+        r.burstsSent = Number(m[1]);
+        r.burstsFailed = Number(m[2]);
+        if (r.burstsFailed) r.notes.push(`${r.burstsFailed} bursts failed:${m[3]}`);
+      }, (e: Error) => void r.notes.push(`bursts: ${e.message}`));
+    } else if (s.burstBytes > 0 && f.burstHere) {
+      const gap = (s.steadyS * 800) / Math.max(1, bursted.length);
+      bursted.forEach((n, i) => {
+        const t = setTimeout(() => f.burstHere!(n, s.burstBytes), i * gap);
+        c.add(() => clearTimeout(t));
+      });
+    }
+    const steal = victim ? takeover(f, logdir, victim, s.stealS, wEnd).catch((e: Error) => void r.notes.push(`takeover: ${e.message}`)) : Promise.resolve();
+
+    await sleep(1000);
+    log(`  latency, 1 client`);
+    r.lat1 = await measureLatency(port, echoName, s.attaches, s.keystrokes);
+    if (s.readers > 0) {
+      const readers = c.child(process.execPath, [path.join(DIST_BENCH, 'join-readers.js'), String(port), echoName, String(s.readers)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      try {
+        await readers.waitOutput(`ready ${s.readers}`, 120000);
+        log(`  latency, ${s.readers + 1} clients`);
+        r.lat50 = await measureLatency(port, echoName, s.attaches, s.keystrokes);
+      } catch (e) {
+        r.lat50 = { attach: [], echo: [], lostFirstKeys: 0, error: (e as Error).message.slice(0, 300) };
+      }
+      await readers.stop();
+    }
+    alive(d, s.daemon);
+    await sleep(wEnd - Date.now());
+    await bursts;
+    const st = await steal;
+    if (st) {
+      r.darkMs = st.darkMs;
+      r.darkLookedMs = st.lookedMs;
+    }
+    dm.sample();
+    r.cpuPerMin = dm.cpuPerMinute();
+    r.simCpuPerMin = sims.reduce((a, m) => a + m.cpuPerMinute(), 0);
+    r.rssMiB = dm.peakRss;
+    r.windowS = (Date.now() - w0) / 1000;
+    clearInterval(rssTimer);
+    alive(d, s.daemon);
+
+    // ---- loss
+    log(`  stopping the load, counting the logs`);
+    const fin = await f.finish();
+    const counted = f.names.filter((n) => n !== victim);
+    r.drained = await waitDrained(logdir, counted, fin.lastSeq, 30000);
+    if (!r.drained) r.notes.push('some logs still lacked their host\'s last line 30 s after the load stopped');
+    r.loss = analyse(logdir, counted, fin.lastSeq);
+    if (fin.acked) r.ackedBytes = counted.reduce((a, n) => a + (fin.acked!.get(n) ?? 0), 0);
+    r.retransmits = fin.retransmits;
+    if (r.loss.badConsoles.length) {
+      const ex = r.loss.badConsoles.slice(0, 3).map((n) => `${n} (last seq host ${fin.lastSeq.get(n)}, log ${lastSeqInLog(logdir, n)})`);
+      r.notes.push(`${r.loss.badConsoles.length} consoles with gaps or duplicates, e.g. ${ex.join(', ')}`);
+    }
+    log(`  stopping ${s.daemon}`);
+    await d.stop(30000);
+  } catch (e) {
+    r.error = (e as Error).message.slice(0, 500);
+    log(`  FAILED: ${r.error}`);
+  } finally {
+    await c.run();
+    r.wallS = (Date.now() - started) / 1000;
+  }
+  return r;
+}
+
+export { percentile };
+export const latStr = (xs: number[]): string => {
+  if (!xs.length) return '-';
+  const f = (x: number): string => (x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0));
+  return `${f(percentile(xs, 50))} / ${f(percentile(xs, 99))}`;
+};
+export const nowMs = now;

@@ -1,0 +1,258 @@
+// The fleets the benchmark runs daemons against, behind one interface:
+//   ipmi     conch-bmcsim, N BMCs, each on its own loopback address (127.A.x.y)
+//   telnet   conch-bmcsim terminal-server mode, N telnet ports on one address
+//   ipmi_sim real OpenIPMI ipmi_sim BMCs (calibration), hosts in this process
+// Every host prints `[seq N]` lines at a steady rate from the start.
+
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { Cleanup, Child, waitFor } from '../test/helpers/wait.js';
+import { startSim } from '../test/helpers/ipmi-sim.js';
+import { SimHost } from '../src/simulator/host.js';
+import { ROOT } from './rig.js';
+import { withNofile } from './fleet-proc.js';
+
+const BMCSIM = path.join(ROOT, 'dist/src/bin/conch-bmcsim.js');
+
+export type FleetKind = 'ipmi' | 'telnet' | 'ipmi_sim';
+
+export interface Finish {
+  /** the last `[seq N]` each host printed */
+  lastSeq: Map<string, number>;
+  /** bytes each console acknowledged at its BMC (conch-bmcsim IPMI only) */
+  acked?: Map<string, number>;
+  /** BMC-side SOL retransmissions and output dropped while a console owned SOL (overruns) */
+  retransmits?: number;
+}
+
+export interface Fleet {
+  kind: FleetKind;
+  names: string[];
+  /** conman.conf console lines */
+  consoleLines: string[];
+  /** processes whose CPU is "the simulator's" */
+  pids: number[];
+  /** a burst spec for fleet-bursts.js (null: bursts come from this process) */
+  burstTarget: BurstTarget | null;
+  burstHere?(name: string, bytes: number): void;
+  /** someone else takes SOL of `name` for `seconds` (IPMI only) */
+  steal?(name: string, seconds: number): Promise<void>;
+  /** the host's last seq right now */
+  lastSeqOf(name: string): Promise<number>;
+  /** stop the load, then report what the hosts printed */
+  finish(): Promise<Finish>;
+}
+
+export type BurstTarget = { mode: 'http'; control: string } | { mode: 'telnet'; ports: Record<string, [string, number]> };
+
+// ------------------------------------------------------------ control channel
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+
+export function request(base: string, method: 'GET' | 'POST', urlPath: string, body?: unknown): Promise<any> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(new URL(urlPath, base), { method, agent, headers: { 'content-type': 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (d: Buffer) => chunks.push(d));
+      res.on('end', () => {
+        try {
+          const j = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          if ((res.statusCode ?? 0) >= 300) reject(new Error(`${method} ${urlPath}: ${res.statusCode} ${JSON.stringify(j)}`));
+          else resolve(j);
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+    req.setTimeout(60000, () => req.destroy(new Error(`${method} ${urlPath}: no answer in 60 s`)));
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+// ------------------------------------------------------------ conch-bmcsim
+
+/** A /16 of loopback nobody else is likely to use, and a port below FreeIPMI's 32767 limit. */
+function pickNet(): { address: string; port: number } {
+  const a = 30 + Math.floor(Math.random() * 200);
+  return { address: `127.${a}.0.1`, port: 20000 + Math.floor(Math.random() * 2000) };
+}
+
+function padName(prefix: string, i: number, n: number): string {
+  return `${prefix}${String(i).padStart(Math.max(2, String(n).length), '0')}`;
+}
+
+async function spawnBmcsim(c: Cleanup, args: string[]): Promise<{ child: Child; control: string }> {
+  for (let attempt = 1; ; attempt++) {
+    const [cmd, argv] = withNofile(process.execPath, [BMCSIM, ...args, '--quiet', '--control-port', '0'], 65536);
+    const child = c.child(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const out = await child.waitOutput('# ready', 600_000);
+      return { child, control: /# control (\S+)/.exec(out)![1]! };
+    } catch (e) {
+      await child.stop();
+      if (attempt >= 3 || !/EADDRINUSE/.test(child.output)) throw new Error(`conch-bmcsim did not start: ${(e as Error).message}`);
+    }
+  }
+}
+
+export interface SimOptions {
+  rate: number;
+  /** bmcsim args for the IPMI profile (e.g. --session-timeout 3600) */
+  profileArgs: string[];
+}
+
+export async function startBmcsimIpmi(c: Cleanup, n: number, o: SimOptions, dir: string): Promise<Fleet> {
+  let net0 = pickNet();
+  const manifest = path.join(dir, 'manifest.json');
+  const args = (): string[] => ['--count', String(n), '--per-address', '--address', net0.address, '--base-port', String(net0.port), '--heartbeat', '0', '--rate', String(o.rate), '--no-boot', '--manifest', manifest, ...o.profileArgs];
+  let sim;
+  try {
+    sim = await spawnBmcsim(c, args());
+  } catch {
+    net0 = pickNet();
+    sim = await spawnBmcsim(c, args());
+  }
+  const m = JSON.parse(fs.readFileSync(manifest, 'utf8')) as { name: string; address: string; port: number; user: string; password: string }[];
+  const control = sim.control;
+  return {
+    kind: 'ipmi',
+    names: m.map((e) => e.name),
+    consoleLines: m.map((e) => `console name="${e.name}" dev="ipmi:${e.address}:${e.port}" ipmiopts="U:${e.user},P:${e.password}"`),
+    pids: [sim.child.proc.pid!],
+    burstTarget: { mode: 'http', control },
+    steal: async (name, seconds) => void (await request(control, 'POST', `/bmcs/${name}/steal`, { seconds })),
+    lastSeqOf: async (name) => ((await request(control, 'GET', `/bmcs/${name}`)) as { host: { lastSeq: number } }).host.lastSeq,
+    finish: async () => {
+      await request(control, 'POST', '/fleet/rate', { bytesPerSec: 0 });
+      await new Promise((r) => setTimeout(r, 1000)); // the last clock tick has run
+      const all = (await request(control, 'GET', '/bmcs')) as { name: string; host: { lastSeq: number }; counters: { bytesToConsole: number; retransmits: number } }[];
+      return {
+        lastSeq: new Map(all.map((b) => [b.name, b.host.lastSeq])),
+        acked: new Map(all.map((b) => [b.name, b.counters.bytesToConsole])),
+        retransmits: all.reduce((a, b) => a + b.counters.retransmits, 0),
+      };
+    },
+  };
+}
+
+// ------------------------------------------------------------ terminal server
+
+/** What a user types at the host to make it print `lines` [seq] lines, logged in or not. */
+export const burstKeys = (lines: number): string => `\x03root\r\r\x03seq ${lines}\r`;
+
+/** Type a `seq 1` at a telnet host and read back the seq number it printed. */
+function probeTelnet(address: string, port: number, name: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, address);
+    let text = '';
+    const re = new RegExp(`\\[seq (\\d+)\\] ${name} burst 1/1`);
+    const t = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`${name}: no answer to a probe in 20 s`));
+    }, 20000);
+    s.on('connect', () => s.write(burstKeys(1)));
+    s.on('data', (d: Buffer) => {
+      text += d.toString('latin1');
+      const m = re.exec(text);
+      if (m) {
+        clearTimeout(t);
+        s.destroy();
+        resolve(Number(m[1]));
+      }
+    });
+    s.on('error', (e) => {
+      clearTimeout(t);
+      reject(new Error(`${name}: probe: ${e.message}`));
+    });
+  });
+}
+
+export async function startBmcsimTelnet(c: Cleanup, n: number, o: SimOptions): Promise<Fleet> {
+  let net0 = pickNet();
+  const args = (): string[] => ['--count', '0', '--telnet-count', String(n), '--telnet-base-port', String(net0.port), '--address', net0.address, '--heartbeat', '0', '--rate', String(o.rate), '--no-boot'];
+  let sim;
+  try {
+    sim = await spawnBmcsim(c, args());
+  } catch {
+    net0 = pickNet();
+    sim = await spawnBmcsim(c, args());
+  }
+  const control = sim.control;
+  const names = Array.from({ length: n }, (_, i) => padName('tel', i + 1, n));
+  const ports: Record<string, [string, number]> = {};
+  names.forEach((name, i) => (ports[name] = [net0.address, net0.port + i]));
+  return {
+    kind: 'telnet',
+    names,
+    consoleLines: names.map((name) => `console name="${name}" dev="${ports[name]![0]}:${ports[name]![1]}"`),
+    pids: [sim.child.proc.pid!],
+    burstTarget: { mode: 'telnet', ports },
+    lastSeqOf: (name) => probeTelnet(ports[name]![0], ports[name]![1], name),
+    finish: async () => {
+      await request(control, 'POST', '/fleet/rate', { bytesPerSec: 0 });
+      await new Promise((r) => setTimeout(r, 1000));
+      // no counters for telnet hosts: each prints one more line, and that seq is the last
+      const lastSeq = new Map<string, number>();
+      for (let i = 0; i < names.length; i += 100) {
+        const batch = names.slice(i, i + 100);
+        const got = await Promise.all(batch.map((name) => probeTelnet(ports[name]![0], ports[name]![1], name).catch(() => 0)));
+        batch.forEach((name, k) => lastSeq.set(name, got[k]!));
+      }
+      return { lastSeq };
+    },
+  };
+}
+
+// ------------------------------------------------------------ real ipmi_sim (calibration)
+
+/** N real ipmi_sim BMCs; each fake host is a SimHost printing at `rate` B/s on its own timer. */
+export async function startIpmiSims(c: Cleanup, n: number, o: SimOptions): Promise<Fleet> {
+  const names: string[] = [];
+  const lines: string[] = [];
+  const pids: number[] = [];
+  const hosts = new Map<string, SimHost>();
+  const timers: NodeJS.Timeout[] = [];
+  c.add(() => timers.forEach(clearInterval));
+  for (let i = 1; i <= n; i++) {
+    const sim = await startSim(c);
+    const name = padName('sim', i, n);
+    const host = new SimHost({ name, interval: 0, boot: false }, (s) => sim.host.write(s));
+    // keystrokes from the console reach the host (FakeHost only records them)
+    sim.host.server.on('connection', (s: net.Socket) => s.on('data', (d: Buffer) => host.input(d)));
+    await waitFor(() => sim.host.connected, `ipmi_sim ${i} connected to its host`, 20000);
+    host.start();
+    names.push(name);
+    hosts.set(name, host);
+    pids.push(sim.child.proc.pid!);
+    lines.push(`console name="${name}" dev="ipmi:127.0.0.1:${sim.bmcPort}" ipmiopts="U:admin,P:password"`);
+  }
+  // the same clock as conch-bmcsim: one line of about 64 bytes per 640 ms at 100 B/s
+  const period = Math.min(1000, Math.max(100, (64 * 1000) / o.rate));
+  [...hosts.values()].forEach((h, i) => {
+    setTimeout(() => {
+      let carry = 0;
+      const t = setInterval(() => {
+        carry += (o.rate * period) / 1000;
+        if (carry >= 1) carry -= h.emit(Math.floor(carry));
+      }, period);
+      timers.push(t);
+    }, (i % 50) * (period / 50));
+  });
+  return {
+    kind: 'ipmi_sim',
+    names,
+    consoleLines: lines,
+    pids, // the hosts run in the benchmark process and are not counted
+    burstTarget: null,
+    burstHere: (name, bytes) => void hosts.get(name)?.emit(bytes),
+    lastSeqOf: async (name) => hosts.get(name)!.lastSeq,
+    finish: async () => {
+      timers.forEach(clearInterval);
+      await new Promise((r) => setTimeout(r, 500));
+      return { lastSeq: new Map([...hosts].map(([k, h]) => [k, h.lastSeq])) };
+    },
+  };
+}

@@ -1,0 +1,108 @@
+// The fleet benchmark's tables: per console type, one row per daemon and N,
+// and a conchd/conmand ratio row under each pair; then the issue's targets.
+
+import { percentile } from './stats.js';
+import { latStr, type Latency, type RunResult } from './fleet-run.js';
+
+const num = (x: number | undefined, d = 1): string => (x === undefined || Number.isNaN(x) ? '-' : x === Infinity ? '∞' : x.toFixed(d));
+
+function ratio(a: number | undefined, b: number | undefined): string {
+  if (a === undefined || b === undefined || Number.isNaN(a) || Number.isNaN(b)) return '-';
+  if (a === b) return '1.00';
+  if (b === 0) return a === Infinity ? '-' : '∞';
+  if (b === Infinity) return a === Infinity ? '-' : '0';
+  return (a / b).toFixed(2);
+}
+
+const p = (l: Latency | undefined, which: 'attach' | 'echo', q: number): number | undefined => (l && l[which].length ? percentile(l[which], q) : undefined);
+const latCell = (l: Latency | undefined, which: 'attach' | 'echo'): string => (!l ? '-' : l.error && !l[which].length ? 'failed' : latStr(l[which]));
+const ratioLat = (a: Latency | undefined, b: Latency | undefined, which: 'attach' | 'echo'): string => `${ratio(p(a, which, 50), p(b, which, 50))} / ${ratio(p(a, which, 99), p(b, which, 99))}`;
+
+function dark(r: RunResult): number | undefined {
+  return r.darkMs === undefined ? undefined : r.darkMs / 1000;
+}
+
+function darkCell(r: RunResult): string {
+  if (r.darkMs === undefined) return r.spec.kind === 'telnet' ? 'n/a' : '-';
+  if (r.darkMs === Infinity) return `> ${num((r.darkLookedMs ?? 0) / 1000, 0)} (never back)`;
+  return num(r.darkMs / 1000, 1);
+}
+
+const lostLines = (r: RunResult): number | undefined => r.loss?.missingLines;
+const dupLines = (r: RunResult): number | undefined => r.loss?.duplicateLines;
+/** IPMI: bytes the consoles acknowledged at their BMCs but did not log; telnet: missing lines × mean line length. */
+const lostBytes = (r: RunResult): number | undefined => (!r.loss ? undefined : r.ackedBytes !== undefined ? Math.max(0, r.ackedBytes - r.loss.loggedBytes) + r.loss.estLostBytes : r.loss.estLostBytes);
+const rssPer = (r: RunResult): number => r.rssMiB / r.spec.n;
+const loggingS = (r: RunResult): number => r.loggingMs / 1000;
+
+function row(r: RunResult): string {
+  if (r.error && r.loss === undefined && Number.isNaN(r.cpuPerMin)) {
+    return `| ${r.spec.n} | ${r.spec.daemon} | failed: ${r.error.replace(/[|\n]/g, ' ').slice(0, 200)} |||||||||||||`;
+  }
+  const logging = Number.isNaN(r.loggingMs) ? `${r.logging}/${r.spec.n} by timeout` : num(loggingS(r), 1);
+  return (
+    `| ${r.spec.n} | ${r.spec.daemon} | ${logging} | ${num(r.cpuPerMin, 2)} | ${num(r.simCpuPerMin, 1)} | ${num(r.rssMiB, 0)} | ${num(rssPer(r), 3)} | ` +
+    `${lostLines(r) ?? '-'} of ${r.loss?.expectedLines ?? '-'} | ${dupLines(r) ?? '-'} | ${lostBytes(r) ?? '-'} | ` +
+    `${latCell(r.lat1, 'attach')} | ${latCell(r.lat1, 'echo')} | ${latCell(r.lat50, 'attach')} | ${latCell(r.lat50, 'echo')} | ${darkCell(r)} |`
+  );
+}
+
+function ratioRow(a: RunResult, b: RunResult): string {
+  return (
+    `| ${a.spec.n} | **conchd/conmand** | ${ratio(loggingS(a), loggingS(b))} | ${ratio(a.cpuPerMin, b.cpuPerMin)} | - | ${ratio(a.rssMiB, b.rssMiB)} | ${ratio(rssPer(a), rssPer(b))} | ` +
+    `${ratio(lostLines(a), lostLines(b))} | ${ratio(dupLines(a), dupLines(b))} | ${ratio(lostBytes(a), lostBytes(b))} | ` +
+    `${ratioLat(a.lat1, b.lat1, 'attach')} | ${ratioLat(a.lat1, b.lat1, 'echo')} | ${ratioLat(a.lat50, b.lat50, 'attach')} | ${ratioLat(a.lat50, b.lat50, 'echo')} | ${ratio(dark(a), dark(b))} |`
+  );
+}
+
+export function table(results: RunResult[], readers: number): string {
+  const out = [
+    `| N | daemon | start → all logging s | CPU s/min | simulator CPU s/min | RSS MiB | RSS/console MiB | lines lost | lines doubled | bytes lost | attach ms p50 / p99, 1 client | echo ms p50 / p99, 1 client | attach ms p50 / p99, ${readers + 1} clients | echo ms p50 / p99, ${readers + 1} clients | takeover dark s |`,
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  const sizes = [...new Set(results.map((r) => r.spec.n))].sort((x, y) => x - y);
+  for (const n of sizes) {
+    const a = results.find((r) => r.spec.n === n && r.spec.daemon === 'conchd');
+    const b = results.find((r) => r.spec.n === n && r.spec.daemon === 'conmand');
+    if (a) out.push(row(a));
+    if (b) out.push(row(b));
+    if (a && b) out.push(ratioRow(a, b));
+  }
+  return out.join('\n');
+}
+
+/** The issue's targets for conchd, judged on the IPMI runs (and telnet where it applies). */
+export function verdict(results: RunResult[]): string[] {
+  const lines: string[] = [];
+  const mark = (ok: boolean | undefined): string => (ok === undefined ? 'not measured' : ok ? 'met' : '**NOT met**');
+  for (const kind of ['ipmi', 'telnet'] as const) {
+    const mine = results.filter((r) => r.spec.kind === kind && r.spec.daemon === 'conchd');
+    if (!mine.length) continue;
+    const other = (n: number): RunResult | undefined => results.find((r) => r.spec.kind === kind && r.spec.daemon === 'conmand' && r.spec.n === n);
+    lines.push(`${kind}:`);
+    for (const r of mine) {
+      const lost = (lostLines(r) ?? 1) + (dupLines(r) ?? 1);
+      lines.push(`- N=${r.spec.n}, zero loss: ${mark(r.loss ? lost === 0 && r.drained : undefined)} (${lostLines(r) ?? '-'} lost, ${dupLines(r) ?? '-'} doubled)`);
+    }
+    for (const n of [1000, 5000]) {
+      const a = mine.find((r) => r.spec.n === n);
+      const b = other(n);
+      if (a && b) lines.push(`- N=${n}, CPU/min ≤ conmand's: ${mark(a.cpuPerMin <= b.cpuPerMin)} (${num(a.cpuPerMin, 2)} vs ${num(b.cpuPerMin, 2)} s/min)`);
+    }
+    for (const a of mine) {
+      const b = other(a.spec.n);
+      if (b && !Number.isNaN(b.rssMiB)) lines.push(`- N=${a.spec.n}, RSS/console ≤ conmand's: ${mark(rssPer(a) <= rssPer(b))} (${num(rssPer(a), 3)} vs ${num(rssPer(b), 3)} MiB)`);
+    }
+    const big = mine.find((r) => r.spec.n === 10000);
+    if (big) lines.push(`- N=10000 all logging within 60 s: ${mark(!Number.isNaN(big.loggingMs) && big.loggingMs <= 60000)} (${Number.isNaN(big.loggingMs) ? `${big.logging} of 10000` : `${num(loggingS(big), 1)} s`})`);
+    const k = mine.find((r) => r.spec.n === 1000);
+    if (k?.lat1) {
+      const e = p(k.lat1, 'echo', 99);
+      const e50 = p(k.lat50, 'echo', 99);
+      lines.push(`- N=1000 echo p99 < 10 ms: ${mark(e === undefined ? undefined : e < 10 && (e50 === undefined || e50 < 10))} (${num(e, 2)} ms with 1 client, ${num(e50, 2)} ms with ${readersOf(k)} clients)`);
+    }
+  }
+  return lines;
+}
+
+const readersOf = (r: RunResult): number => r.spec.readers + 1;

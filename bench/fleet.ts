@@ -1,0 +1,215 @@
+// conchd against Debian's conmand 0.2.7 on the same simulated fleet (issue 6).
+// For each console type (IPMI SOL on conch-bmcsim, telnet on its
+// terminal-server mode), each N and each daemon: a fresh fleet whose hosts
+// print `[seq N]` lines at 100 B/s each plus one 10 KB burst per host spread
+// over the window, the daemon logging every console. Measures CPU, RSS, time
+// until every console logs, loss, attach/echo latency with 1 and 50 clients,
+// and takeover darkness; prints a table with conchd/conmand ratios and writes
+// it to bench/results/fleet-<date>-<machine>.md. A calibration pair runs the
+// same load at small N on real ipmi_sim BMCs.
+//
+//   node dist/bench/fleet.js [--quick] [--sizes 100,1000,5000,10000] [--kinds ipmi,telnet]
+//        [--daemons conchd,conmand] [--conmand-max 5000] [--steady S] [--calibrate N]
+//        [--cpu-prof] [--out FILE]
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { ROOT, onPath, type DaemonKind } from './rig.js';
+import { run, type RunResult, type RunSpec } from './fleet-run.js';
+import { table, verdict } from './fleet-table.js';
+import { summarise } from './fleet-profile.js';
+import type { FleetKind } from './fleet-sims.js';
+
+const USAGE = `usage: node dist/bench/fleet.js [options]
+  --quick            smoke sizes and seconds-long windows (sizes 20, steady 10 s, no calibration)
+  --sizes LIST       console counts (default 100,1000,5000,10000)
+  --kinds LIST       ipmi,telnet (default both)
+  --daemons LIST     conchd,conmand (default both)
+  --conmand-max N    run conmand only up to N consoles (default 5000)
+  --steady S         steady-state window in seconds (default 60; quick 10)
+  --settle S         seconds between "all logging" and the window (default 10; quick 1)
+  --steal S          takeover length in seconds (default 10; quick 3)
+  --calibrate N      calibration on N real ipmi_sim BMCs (default 5; 0 = none; quick 0)
+  --cpu-prof         run conchd under node --cpu-prof; the results get its top functions
+  --out FILE         results file (default bench/results/fleet-<date>-<machine>.md)
+`;
+
+function list(v: string | undefined, dflt: string): string[] {
+  return (v ?? dflt).split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+function conmandVersion(): string {
+  try {
+    return execFileSync(onPath('conmand'), ['-V'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch (e) {
+    return ((e as { stdout?: string }).stdout ?? '').trim() || 'conmand not found';
+  }
+}
+
+async function main(): Promise<number> {
+  const { values: a } = parseArgs({
+    options: {
+      quick: { type: 'boolean' },
+      sizes: { type: 'string' },
+      kinds: { type: 'string' },
+      daemons: { type: 'string' },
+      'conmand-max': { type: 'string' },
+      steady: { type: 'string' },
+      settle: { type: 'string' },
+      steal: { type: 'string' },
+      calibrate: { type: 'string' },
+      'cpu-prof': { type: 'boolean' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (a.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const quick = a.quick ?? false;
+  const sizes = list(a.sizes, quick ? '20' : '100,1000,5000,10000').map(Number);
+  const kinds = list(a.kinds, 'ipmi,telnet') as FleetKind[];
+  const daemons = list(a.daemons, 'conchd,conmand') as DaemonKind[];
+  const conmandMax = Number(a['conmand-max'] ?? 5000);
+  const calibrate = Number(a.calibrate ?? (quick ? 0 : 5));
+  for (const n of sizes) if (!Number.isInteger(n) || n < 3 || n > 60000) throw new Error(`--sizes: '${n}' is not a count from 3 to 60000`);
+  for (const k of kinds) if (k !== 'ipmi' && k !== 'telnet') throw new Error(`--kinds: '${k}' (use ipmi, telnet)`);
+  for (const d of daemons) if (d !== 'conchd' && d !== 'conmand') throw new Error(`--daemons: '${d}' (use conchd, conmand)`);
+  const date = new Date().toISOString().slice(0, 10);
+  const out = a.out ? path.resolve(a.out) : path.join(ROOT, 'bench/results', `fleet-${date}-${os.hostname()}.md`);
+  const profDir = a['cpu-prof'] ? fs.mkdtempSync(path.join(os.tmpdir(), 'conch-fleet-prof-')) : undefined;
+
+  const base = {
+    rate: 100,
+    burstBytes: 10240,
+    steadyS: Number(a.steady ?? (quick ? 10 : 60)),
+    settleS: Number(a.settle ?? (quick ? 1 : 10)),
+    stealS: Number(a.steal ?? (quick ? 3 : 10)),
+    attaches: quick ? 3 : 20,
+    keystrokes: quick ? 20 : 200,
+    readers: quick ? 9 : 49,
+    // ipmi_sim-like BMCs, but sessions live 1 h: conmand sends no keepalive while SOL output flows (FINDINGS §5)
+    profileArgs: ['--profile', 'ipmi_sim', '--session-timeout', '3600'],
+  };
+
+  let stopping = false;
+  process.on('SIGINT', () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    process.stderr.write('fleet: interrupted; finishing the current run (its clean-up), ^C again to abandon it\n');
+  });
+
+  const started = Date.now();
+  const log = (m: string): void => void process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(5)} s] ${m}\n`);
+  const results: RunResult[] = [];
+  for (const kind of kinds) {
+    for (const n of sizes) {
+      for (const daemon of daemons) {
+        if (stopping) break;
+        if (daemon === 'conmand' && n > conmandMax) continue;
+        const spec: RunSpec = { ...base, kind, n, daemon, loggingTimeoutS: Math.max(60, n / 50), cpuProfDir: daemon === 'conchd' && profDir ? path.join(profDir, `${kind}-${n}`) : undefined };
+        log(`${kind} N=${n} ${daemon}`);
+        const r = await run(spec, log);
+        results.push(r);
+        log(`  done in ${r.wallS.toFixed(0)} s`);
+      }
+    }
+  }
+  const calib: RunResult[] = [];
+  if (calibrate > 0 && !stopping) {
+    const cal = { ...base, n: calibrate, steadyS: 15, settleS: 2, stealS: 0, attaches: quick ? 3 : 10, keystrokes: quick ? 20 : 100, readers: 0, loggingTimeoutS: 60, profileArgs: ['--profile', 'ipmi_sim'] };
+    for (const kind of ['ipmi_sim', 'ipmi'] as FleetKind[]) {
+      for (const daemon of daemons) {
+        log(`calibration: ${kind} N=${calibrate} ${daemon}`);
+        calib.push(await run({ ...cal, kind, daemon }, log));
+      }
+    }
+  }
+
+  const cpus = os.cpus();
+  const lines = [
+    `# conchd vs conmand on a simulated fleet (${new Date().toISOString()})`,
+    '',
+    `Machine: ${os.hostname()}, ${cpus.length} x ${cpus[0]?.model ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}, ${daemons.includes('conmand') ? conmandVersion() : 'conmand not run'}. ` +
+      `Mode: ${quick ? 'quick' : 'full'}; took ${((Date.now() - started) / 60000).toFixed(1)} min.`,
+    '',
+    `Reproduce: \`npx tsc -p . && node dist/bench/fleet.js ${process.argv.slice(2).join(' ')}\`.`,
+    '',
+    `Load: every host prints a \`[seq N]\` line of ~64 bytes every 640 ms (${base.rate} B/s) from the fleet's start, and every host but two prints one ` +
+      `${base.burstBytes / 1024} KB burst of \`[seq N]\` lines, the bursts spread evenly over the first 80 % of the ${base.steadyS} s steady window ` +
+      `(IPMI: the simulator's control channel; telnet: typed \`seq 330\` at the host through a second telnet connection). ` +
+      `IPMI BMCs: conch-bmcsim, profile ipmi_sim with the session timeout raised to 3600 s (with ipmi_sim's 30 s, conmand's libipmiconsole, ` +
+      `which sends no keepalive while SOL output flows, loses its session every ~30 s of steady output); each BMC on its own 127.A.x.y address, ` +
+      `one UDP port below 32768 (FreeIPMI rejects higher ports). Telnet: conch-bmcsim terminal-server mode, one TCP port per host on one address. ` +
+      `Both daemons run with the open-file limit raised (prlimit) and log every console to its own file.`,
+    '',
+    'Columns: *start → all logging* from spawning the daemon until every console\'s log holds a `[seq` line; *CPU s/min* user+sys of the daemon ' +
+      'and its children over the steady window (CPU seconds per wall minute; 60 = one core busy); *simulator CPU* the same for conch-bmcsim ' +
+      '(on the same 2 cores); *RSS* the largest VmRSS of daemon + children seen in the window, per console = RSS / N; *lines lost* `[seq]` lines ' +
+      'missing between each console\'s first logged line and its host\'s last line after the load stopped and the logs drained (of all expected); ' +
+      '*bytes lost* IPMI: bytes the daemon acknowledged at the BMCs minus host bytes in the logs, plus missing lines × mean line length; telnet: the latter; ' +
+      `*attach* TCP connect → \`OK\` of CONNECT OPTION=JOIN, *echo* one key → its echo, both on console 1 while the fleet is busy, with 1 client and with ` +
+      `${base.readers} more joined readers; *takeover dark* IPMI console 2: another client takes SOL for ${base.stealS} s at the window start; seconds from its release ` +
+      'until the log shows host output again. The ratio row is conchd / conmand (< 1: conchd smaller).',
+    '',
+  ];
+  for (const kind of kinds) {
+    const rs = results.filter((r) => r.spec.kind === kind);
+    if (!rs.length) continue;
+    lines.push(`## ${kind === 'ipmi' ? 'IPMI SOL consoles (conch-bmcsim)' : 'telnet consoles (conch-bmcsim terminal-server mode)'}`, '', table(rs, base.readers), '');
+  }
+  if (calib.length) {
+    lines.push(
+      `## Calibration: ${calibrate} real ipmi_sim BMCs vs ${calibrate} conch-bmcsim BMCs`,
+      '',
+      'Same load (100 B/s + one 10 KB burst per host but the first), 15 s window, no takeover, 1 client; both with the ipmi_sim 30 s session timeout. ' +
+        '"simulator CPU" for ipmi_sim is the ipmi_sim processes only (their hosts run in the benchmark process).',
+      '',
+    );
+    for (const kind of ['ipmi_sim', 'ipmi'] as FleetKind[]) {
+      lines.push(`### ${kind === 'ipmi_sim' ? 'real ipmi_sim' : 'conch-bmcsim'}`, '', table(calib.filter((r) => r.spec.kind === kind), 0), '');
+    }
+  }
+  const v = verdict(results);
+  if (v.length) lines.push('## Targets for conchd', '', ...v, '');
+  const notes = [...results, ...calib].filter((r) => r.notes.length || r.error || r.burstsSent !== undefined || r.retransmits);
+  if (notes.length) {
+    lines.push('## Notes per run', '');
+    for (const r of notes) {
+      const extra = [
+        r.error ? `error: ${r.error}` : '',
+        r.burstsSent !== undefined ? `${r.burstsSent} bursts sent` : '',
+        r.retransmits ? `${r.retransmits} SOL retransmissions by the BMCs` : '',
+        r.lat1?.error ? `1-client latency: ${r.lat1.error}` : '',
+        r.lat50?.error ? `${base.readers + 1}-client latency: ${r.lat50.error}` : '',
+        r.lat1?.lostFirstKeys ? `${r.lat1.lostFirstKeys} first keystrokes after attach lost (retyped)` : '',
+        ...r.notes,
+      ].filter(Boolean);
+      lines.push(`- ${r.spec.kind} N=${r.spec.n} ${r.spec.daemon} (${r.wallS.toFixed(0)} s wall, window ${r.windowS.toFixed(0)} s): ${extra.join('; ')}`);
+    }
+    lines.push('');
+  }
+  if (profDir) {
+    lines.push('## Where conchd\'s CPU goes (node --cpu-prof, whole run)', '');
+    for (const d of fs.readdirSync(profDir).sort()) lines.push(`### ${d}`, '', ...summarise(path.join(profDir, d)));
+    fs.rmSync(profDir, { recursive: true, force: true });
+  }
+  const report = lines.join('\n');
+  process.stdout.write(report + '\n');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, report + '\n');
+  process.stderr.write(`written to ${out}\n`);
+  return results.some((r) => r.error) ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`fleet: ${e instanceof Error ? e.message : String(e)}\n${USAGE}`);
+    process.exit(2);
+  },
+);
