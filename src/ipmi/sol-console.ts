@@ -3,11 +3,13 @@
 // it is the IPMI-level keepalive ipmi_sim needs (≤15 s, SOL traffic does not
 // count), it detects a takeover (Get Payload Instance Info names another
 // owner), and while SOL is held elsewhere it watches for the instance to be
-// released (Get Payload Activation Status).
+// released (Get Payload Activation Status). Every exchange with the BMC
+// (poll, force, take-back) runs one at a time on a promise chain, so an
+// operator's force never races a poll.
 
 import { IpmiError } from './errors.js';
 import { IpmiSession, type SessionOptions } from './session.js';
-import { SolLink } from './sol.js';
+import { CC_ALREADY_ACTIVE, SolLink } from './sol.js';
 import type { IpmiTransport } from './transport.js';
 import type { IpmiMessage } from './packet.js';
 
@@ -49,7 +51,14 @@ export class SolConsole {
   private readonly sol: SolLink;
   private timer: NodeJS.Timeout | null = null;
   private freeSince: number | null = null;
-  private polling = false;
+  /** one BMC exchange at a time (polls, force, take-backs) */
+  private chain: Promise<void> = Promise.resolve();
+  /** a force that arrived while the session was still opening */
+  private pendingForce: string | null = null;
+  /** last Deactivate refusal told to the log (said once, not every poll) */
+  private refusedCc: number | null = null;
+  /** W:solstatus: the BMC has no usable Get Payload Activation Status */
+  private readonly noStatus: boolean;
   /** polls done (keepalive / takeover / release checks) */
   polls = 0;
 
@@ -62,23 +71,31 @@ export class SolConsole {
     private readonly timing: SolTiming = DEFAULT_TIMING,
   ) {
     this.session = new IpmiSession(transport, opts);
-    this.sol = new SolLink(this.session, {
-      onData: (b) => h.onData(b),
-      onLost: (why) => this.suspect(why),
-    });
+    this.noStatus = opts.workarounds?.has('solstatus') ?? false;
+    this.sol = new SolLink(
+      this.session,
+      {
+        onData: (b) => h.onData(b),
+        onLost: (why) => this.suspect(why),
+      },
+      opts.workarounds?.has('solpayloadsize') ?? false,
+    );
     this.session.onUnsolicited = (m) => this.unsolicited(m);
   }
 
   /** Open the session and take SOL if policy allows. Rejects if the session cannot be opened. */
   async start(): Promise<void> {
     await this.session.open();
-    const busy = await this.isActive();
-    if (busy && this.policy !== 'always') {
-      this.enterElsewhere(null, `SOL session held by another client; ${this.policy === 'never' ? 'not taking it (steal policy "never")' : 'waiting for it to be released'}`);
-      return;
-    }
-    if (busy) await this.sol.deactivate();
-    await this.tryActivate(null);
+    await this.serial(async () => {
+      // W:solstatus: no status check; Activate answers "busy" itself
+      const busy = this.noStatus ? false : await this.isActive();
+      if (busy && this.policy !== 'always') return this.enterElsewhere(null, this.heldNotice());
+      if (busy) await this.takeOver('at start-up (steal policy "always")', null);
+      else await this.tryActivate(null);
+    }, true);
+    const by = this.pendingForce;
+    this.pendingForce = null;
+    if (by !== null && this.state === 'elsewhere') void this.force(by);
   }
 
   write(b: Buffer): void {
@@ -89,12 +106,45 @@ export class SolConsole {
     if (this.state === 'ours') this.sol.sendBreak();
   }
 
-  /** Operator force: take SOL even from another session. */
+  /**
+   * Operator force: take SOL even from another session, whatever the policy.
+   * If we think SOL is ours, ask the BMC first: the takeover may not have
+   * been noticed yet.
+   */
   async force(by: string): Promise<void> {
-    if (this.state !== 'elsewhere') return;
-    const cc = await this.sol.deactivate();
-    if (cc === 0) this.h.onNotice(`SOL session taken back from another client by ${by}`);
-    await this.tryActivate(this.heldElsewhereSince);
+    if (this.state === 'connecting') {
+      this.pendingForce = by;
+      return;
+    }
+    await this.serial(async () => {
+      if (this.state === 'ours') {
+        if (await this.stillOurs()) return;
+        this.lost();
+      }
+      if (this.state !== 'elsewhere') return;
+      await this.takeOver(`by ${by}`, by);
+    });
+  }
+
+  /** Run one BMC exchange after the previous ones; an IPMI failure ends the session. */
+  private serial(fn: () => Promise<void>, rethrow = false): Promise<void> {
+    const run = this.chain.then(async () => {
+      if (this.state === 'closed') return;
+      try {
+        await fn();
+      } catch (e) {
+        if (rethrow) throw e;
+        if ((this.state as SolState) !== 'closed') this.fail(e instanceof IpmiError ? e.message : `IPMI error: ${(e as Error).message}`);
+      }
+    });
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  private heldNotice(): string {
+    return this.policy === 'never'
+      ? 'SOL session held by another client; not taking it (steal policy "never"): an operator can force it (conch -f)'
+      : 'SOL session held by another client; waiting for it to be released';
   }
 
   private async isActive(): Promise<boolean> {
@@ -103,14 +153,26 @@ export class SolConsole {
     return (r.data[1] & 0x01) !== 0;
   }
 
+  /** Get Payload Instance Info names our session as the owner (a BMC without the command: assume so). */
+  private async stillOurs(): Promise<boolean> {
+    const r = await this.session.request(0x06, 0x4b, Buffer.from([0x01, 0x01]));
+    return !(r.cc === 0 && r.data.length >= 4 && r.data.readUInt32LE(0) !== this.session.sidC);
+  }
+
   private async tryActivate(lostAt: number | null): Promise<void> {
     const res = await this.sol.activate();
+    if (this.state === 'closed') return;
     if (res === 'busy') {
-      this.enterElsewhere(lostAt, lostAt === null ? 'SOL session held by another client; waiting for it to be released' : null);
+      if (this.state !== 'elsewhere') this.enterElsewhere(lostAt, lostAt === null ? this.heldNotice() : null);
       return;
     }
+    this.becomeOurs(lostAt);
+  }
+
+  private becomeOurs(lostAt: number | null): void {
     this.state = 'ours';
     this.freeSince = null;
+    this.refusedCc = null;
     if (lostAt !== null) {
       const now = this.clock.now();
       this.h.onNotice(`SOL session resumed at ${this.clock.stamp(now)} after ${this.clock.delta(now - lostAt)}`);
@@ -119,22 +181,51 @@ export class SolConsole {
     this.schedule(this.timing.ownPollMs);
   }
 
+  /**
+   * Deactivate whoever holds SOL and activate ours (force, or policy
+   * "always"). `how` completes the log line: "by <user@host>", "(steal policy …)".
+   */
+  private async takeOver(how: string, by: string | null): Promise<void> {
+    const lostAt = this.heldElsewhereSince;
+    const held = this.noStatus || (await this.isActive());
+    const cc = held ? await this.sol.deactivate() : CC_ALREADY_ACTIVE; // 0x80 here: nothing was active
+    if (this.state === 'closed') return;
+    if (cc === 0) this.h.onNotice(`SOL session taken back from another client ${how}`);
+    else if (cc === CC_ALREADY_ACTIVE) {
+      if (by !== null) this.h.onNotice(`SOL session reactivated ${how}`);
+    } else {
+      // e.g. OpenBMC: only the owner or an ADMIN session may deactivate (0xD4)
+      if (by !== null || this.refusedCc !== cc) this.h.onNotice(`SOL session could not be taken back ${how}: the BMC refused Deactivate Payload (completion code 0x${cc.toString(16)})`);
+      this.refusedCc = cc;
+      if (this.state !== 'elsewhere') this.enterElsewhere(lostAt, null);
+      return;
+    }
+    const res = await this.sol.activate();
+    if (this.state === 'closed') return;
+    if (res === 'busy') {
+      // someone was quicker; stay polite about it and keep watching
+      if (this.state !== 'elsewhere') this.enterElsewhere(lostAt, this.heldNotice());
+      return;
+    }
+    this.becomeOurs(lostAt);
+  }
+
   private enterElsewhere(since: number | null, notice: string | null): void {
     this.sol.stop();
     this.state = 'elsewhere';
     this.heldElsewhereSince = since ?? this.clock.now();
     this.freeSince = null;
     if (notice) this.h.onNotice(notice);
-    this.schedule(this.timing.waitPollMs);
+    this.schedule(this.policy === 'always' ? 0 : this.timing.waitPollMs);
   }
 
-  /** we lost SOL: never deactivate the new owner (unless policy "always") */
+  /** our SOL instance belongs to someone else now */
   private lost(): void {
     if (this.state !== 'ours') return;
     const now = this.clock.now();
     this.h.onNotice(`SOL session taken over by another client at ${this.clock.stamp(now)}`);
+    if (this.policy === 'never') this.h.onNotice('SOL session left to the other client (steal policy "never") until an operator forces it (conch -f)');
     this.enterElsewhere(now, null);
-    if (this.policy === 'always') this.schedule(0);
   }
 
   /** SOL stopped ACKing or the BMC flagged deactivation: check now who owns it */
@@ -153,35 +244,26 @@ export class SolConsole {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = null;
-      void this.poll();
+      void this.serial(() => this.poll());
     }, ms);
   }
 
   private async poll(): Promise<void> {
-    if (this.polling || this.state === 'closed') return;
-    this.polling = true;
     this.polls++;
-    try {
-      if (this.state === 'ours') {
-        const r = await this.session.request(0x06, 0x4b, Buffer.from([0x01, 0x01]));
-        if (r.cc === 0 && r.data.length >= 4 && r.data.readUInt32LE(0) !== this.session.sidC) this.lost();
-      } else if (this.state === 'elsewhere') {
-        if (this.policy === 'always') {
-          if (await this.isActive()) await this.sol.deactivate();
-          await this.tryActivate(this.heldElsewhereSince);
-        } else if (await this.isActive()) this.freeSince = null;
-        else if (this.policy === 'polite') {
-          const now = this.clock.now();
-          this.freeSince ??= now;
-          if (now - this.freeSince >= this.timing.quietMs) await this.tryActivate(this.heldElsewhereSince);
-        }
+    if (this.state === 'ours') {
+      if (!(await this.stillOurs())) this.lost();
+      if (this.state === 'elsewhere' && this.policy === 'always') await this.takeOver('(steal policy "always")', null);
+    } else if (this.state === 'elsewhere') {
+      if (this.policy === 'always') await this.takeOver('(steal policy "always")', null);
+      else if (this.policy === 'never') await this.isActive().catch((e: unknown) => (this.noStatus ? false : Promise.reject(e))); // keepalive only
+      else if (this.noStatus) await this.tryActivate(this.heldElsewhereSince); // Activate never steals: "busy" = still held
+      else if (await this.isActive()) this.freeSince = null;
+      else {
+        const now = this.clock.now();
+        this.freeSince ??= now;
+        if (now - this.freeSince >= this.timing.quietMs) await this.tryActivate(this.heldElsewhereSince);
       }
-    } catch (e) {
-      this.polling = false;
-      if ((this.state as SolState) !== 'closed') this.fail(e instanceof IpmiError ? e.message : `IPMI error: ${(e as Error).message}`);
-      return;
     }
-    this.polling = false;
     if (this.state === 'ours') this.schedule(this.timing.ownPollMs);
     else if (this.state === 'elsewhere') this.schedule(this.freeSince !== null ? Math.min(this.timing.waitPollMs, this.timing.quietMs) : this.timing.waitPollMs);
   }
