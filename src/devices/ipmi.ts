@@ -35,6 +35,8 @@ export class IpmiDevice implements Device {
   readonly backoff: Backoff = { minMs: 15000, maxMs: 1800000, healthyMs: 60000 };
   private console: SolConsole | null = null;
   private readonly host: string;
+  /** the cipher suite last told to the log (said again only when it changes) */
+  private toldSuite: number | null = null;
 
   constructor(
     private readonly spec: { host: string; port: number; opts: IpmiOpts },
@@ -80,7 +82,10 @@ export class IpmiDevice implements Device {
           password: o.password,
           kg: o.kg,
           suite: cipherSuite(o.cipherSuite ?? IPMI_DEFAULT_SUITE),
+          // no C: given: the best suite the BMC offers, 3 first
+          fallback: o.cipherSuite === null,
           privilege: o.privilege,
+          workarounds: new Set(o.workarounds.filter((w) => w !== 'none')),
         },
         this.ctx.steal ?? 'polite',
         {
@@ -99,6 +104,7 @@ export class IpmiDevice implements Device {
       this.console = c;
       await c.start();
       if (this.console !== c) return; // closed meanwhile
+      this.tellSuite(c, h);
       up = true;
       h.onUp();
     } catch (e) {
@@ -110,6 +116,20 @@ export class IpmiDevice implements Device {
       // messages from src/ipmi never contain passwords or keys
       h.onDown((e as Error).message);
     }
+  }
+
+  /** Which cipher suite the session uses, once, and again when it changes (a BMC update, a fallback). */
+  private tellSuite(c: SolConsole, h: DeviceHandler): void {
+    const id = c.session.cipherSuite.id;
+    if (id === this.toldSuite) return;
+    this.toldSuite = id;
+    let why = '';
+    if (this.spec.opts.cipherSuite !== null) why = ' (configured)';
+    else if (id !== IPMI_DEFAULT_SUITE) {
+      const offered = c.session.offeredSuites;
+      why = offered.length ? ` (the BMC does not offer suite ${IPMI_DEFAULT_SUITE}; it offers ${offered.join(' ')})` : ` (the BMC refused suite ${IPMI_DEFAULT_SUITE})`;
+    }
+    h.onNotice(`IPMI session uses cipher suite ${id}${why}`);
   }
 
   write(buf: Buffer): void {

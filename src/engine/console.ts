@@ -67,7 +67,10 @@ export class Console {
       onReady: () => {
         if (this._state === 'backoff') this.attemptNow();
       },
-      onNotice: (t) => this.notify(t),
+      onNotice: (t) => {
+        this.dlog.info(`Console [${this.name}] ${t}`);
+        this.notify(t);
+      },
     };
   }
 

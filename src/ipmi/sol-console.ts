@@ -201,7 +201,7 @@ export class SolConsole {
       return;
     }
     const res = await this.sol.activate();
-    if (this.state === 'closed') return;
+    if ((this.state as SolState) === 'closed') return;
     if (res === 'busy') {
       // someone was quicker; stay polite about it and keep watching
       if (this.state !== 'elsewhere') this.enterElsewhere(lostAt, this.heldNotice());
@@ -252,10 +252,10 @@ export class SolConsole {
     this.polls++;
     if (this.state === 'ours') {
       if (!(await this.stillOurs())) this.lost();
-      if (this.state === 'elsewhere' && this.policy === 'always') await this.takeOver('(steal policy "always")', null);
+      if ((this.state as SolState) === 'elsewhere' && this.policy === 'always') await this.takeOver('(steal policy "always")', null);
     } else if (this.state === 'elsewhere') {
       if (this.policy === 'always') await this.takeOver('(steal policy "always")', null);
-      else if (this.policy === 'never') await this.isActive().catch((e: unknown) => (this.noStatus ? false : Promise.reject(e))); // keepalive only
+      else if (this.policy === 'never') await this.stillOurs(); // keepalive only: stay off until forced
       else if (this.noStatus) await this.tryActivate(this.heldElsewhereSince); // Activate never steals: "busy" = still held
       else if (await this.isActive()) this.freeSince = null;
       else {

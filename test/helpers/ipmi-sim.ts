@@ -7,6 +7,7 @@ import * as dgram from 'node:dgram';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
+import * as pty from 'node-pty';
 import { type Child, type Cleanup, FatalWait, waitFor } from './wait.js';
 import type { IpmiOpts } from '../../src/config/types.js';
 import { IpmiSession } from '../../src/ipmi/session.js';
@@ -132,3 +133,40 @@ export async function solActive(port: number): Promise<boolean> {
   }
 }
 
+
+/** ipmitool lanplus arguments for the simulator's admin user (suite 3). */
+export function ipmitoolArgs(port: number, ...cmd: string[]): string[] {
+  return ['-I', 'lanplus', '-H', '127.0.0.1', '-p', String(port), '-U', SIM_USER, '-P', SIM_PASSWORD, '-C', '3', ...cmd];
+}
+
+/** Run one ipmitool command to its end. */
+export async function ipmitool(port: number, cleanup: Cleanup, ...cmd: string[]): Promise<Child> {
+  const c = cleanup.child('ipmitool', ipmitoolArgs(port, ...cmd));
+  await c.exited;
+  return c;
+}
+
+/** `ipmitool sol activate` on a pty (it insists on a terminal): another person's console. */
+export class IpmitoolSol {
+  out = '';
+  exited = false;
+  readonly term: pty.IPty;
+  constructor(port: number, cleanup: Cleanup) {
+    this.term = pty.spawn('ipmitool', ipmitoolArgs(port, 'sol', 'activate'), { name: 'xterm', cols: 200, rows: 50, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+    this.term.onData((d) => (this.out += d));
+    this.term.onExit(() => (this.exited = true));
+    cleanup.add(() => {
+      if (!this.exited) {
+        try {
+          process.kill(-this.term.pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    });
+  }
+  /** wait for ipmitool's "SOL Session operational" */
+  async operational(): Promise<void> {
+    await waitFor(() => this.out.includes('SOL Session operational'), `ipmitool SOL (${JSON.stringify(this.out)})`, 30000);
+  }
+}
