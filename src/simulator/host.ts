@@ -62,10 +62,7 @@ export class SimHost {
     this.prompt();
     if (this.opts.interval > 0) {
       // a heartbeat starts on its own line, as kernel messages do on a real console
-      this.timer = setInterval(() => {
-        if (this.midLine) this.out('\r\n');
-        this.println(`[seq ${++this.seq}] ${this.opts.name} heartbeat`);
-      }, this.opts.interval * 1000);
+      this.timer = setInterval(() => this.heartbeat(), this.opts.interval * 1000);
     }
   }
 
@@ -76,6 +73,8 @@ export class SimHost {
 
   /** One `[seq N]` heartbeat line now; for callers that schedule hosts themselves (interval 0). */
   heartbeat(): void {
+    // on its own line, as kernel messages are on a real console
+    if (this.midLine) this.out('\r\n');
     this.println(`[seq ${++this.seq}] ${this.opts.name} heartbeat`);
   }
 
