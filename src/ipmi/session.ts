@@ -66,6 +66,9 @@ export interface SessionOptions {
   attempts?: number;
 }
 
+/** tries for the goodbye requests (Deactivate, Close Session): 1 + 2 + 3 s */
+export const CLOSE_ATTEMPTS = 3;
+
 /** Suites tried in this order when none is configured: 3 first, 0 only where nothing better is offered. */
 export const FALLBACK_ORDER = [3, 17, 2, 1, 0];
 /** Open Session status codes that mean "not with these algorithms" (try the next suite) */
@@ -81,6 +84,7 @@ interface Pending {
   cmd: number;
   data: Buffer;
   tries: number;
+  attempts: number;
   timer: NodeJS.Timeout | null;
   sessionless: boolean;
   resolve(r: Response): void;
@@ -98,6 +102,7 @@ export const CMD_NAMES: Record<number, string> = {
   0x01: 'Get Device ID',
   0x38: 'Get Channel Authentication Capabilities',
   0x3b: 'Set Session Privilege Level',
+  0x54: 'Get Channel Cipher Suites',
   0x3c: 'Close Session',
   0x48: 'Activate Payload',
   0x49: 'Deactivate Payload',
@@ -214,7 +219,8 @@ export class IpmiSession implements TransportClient {
   private async listCipherSuites(): Promise<number[]> {
     const records: Buffer[] = [];
     for (let index = 0; index < 4; index++) {
-      const r = await this.request(0x06, 0x54, Buffer.from([0x0e, 0x00, 0x80 | index]), true);
+      // optional command: a BMC that ignores it costs 3 s, not a full retry cycle
+      const r = await this.request(0x06, 0x54, Buffer.from([0x0e, 0x00, 0x80 | index]), true, 2);
       if (r.cc !== 0 || r.data.length < 1) break;
       const page = r.data.subarray(1);
       records.push(page);
@@ -295,7 +301,7 @@ export class IpmiSession implements TransportClient {
   }
 
   /** Send an IPMI request and wait for its response (retransmitted on timeout). */
-  request(netFn: number, cmd: number, data: Buffer = Buffer.alloc(0), sessionless = false): Promise<Response> {
+  request(netFn: number, cmd: number, data: Buffer = Buffer.alloc(0), sessionless = false, attempts = this.attempts): Promise<Response> {
     if (!sessionless && this.state !== 'active') return Promise.reject(new IpmiError(`${cmdName(cmd)}: IPMI session is not open`));
     return new Promise((resolve, reject) => {
       // 6-bit request sequence, skipping ones still in flight
@@ -306,7 +312,7 @@ export class IpmiSession implements TransportClient {
       }
       if (this.pending.has(seq)) return reject(new IpmiError(`${cmdName(cmd)}: too many requests in flight`));
       this.rqSeq = seq;
-      const p: Pending = { netFn, cmd, data, tries: 0, timer: null, sessionless, resolve, reject };
+      const p: Pending = { netFn, cmd, data, tries: 0, attempts, timer: null, sessionless, resolve, reject };
       this.pending.set(seq, p);
       this.transmit(seq, p);
     });
@@ -318,7 +324,7 @@ export class IpmiSession implements TransportClient {
     this.sendRaw(p.sessionless ? encodeV15(msg) : this.wrap(PT_IPMI, msg));
     p.timer = setTimeout(() => {
       p.timer = null;
-      if (p.tries < this.attempts) return this.transmit(seq, p);
+      if (p.tries < p.attempts) return this.transmit(seq, p);
       this.pending.delete(seq);
       p.reject(new IpmiError(`${cmdName(p.cmd)}: no answer from ${this.address}:${this.port} after ${p.tries} tries`, -1));
     }, this.retryMs * Math.min(p.tries, 3));
@@ -414,7 +420,8 @@ export class IpmiSession implements TransportClient {
       const sid = Buffer.alloc(4);
       sid.writeUInt32LE(this.sidC);
       try {
-        await this.request(0x06, 0x3c, sid);
+        // short: a shutdown must not wait long for a BMC that is gone
+        await this.request(0x06, 0x3c, sid, false, CLOSE_ATTEMPTS);
       } catch {
         /* the BMC may already have dropped us */
       }

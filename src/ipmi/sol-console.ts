@@ -8,7 +8,7 @@
 // operator's force never races a poll.
 
 import { IpmiError } from './errors.js';
-import { IpmiSession, type SessionOptions } from './session.js';
+import { CLOSE_ATTEMPTS, IpmiSession, type SessionOptions } from './session.js';
 import { CC_ALREADY_ACTIVE, SolLink } from './sol.js';
 import type { IpmiTransport } from './transport.js';
 import type { IpmiMessage } from './packet.js';
@@ -289,9 +289,10 @@ export class SolConsole {
     this.release();
     if (wasOurs && this.session.state === 'active') {
       try {
-        await this.session.request(0x06, 0x49, Buffer.from([0x01, 0x01, 0, 0, 0, 0]));
-      } catch {
-        /* BMC gone: nothing left to deactivate */
+        await this.session.request(0x06, 0x49, Buffer.from([0x01, 0x01, 0, 0, 0, 0]), false, CLOSE_ATTEMPTS);
+      } catch (e) {
+        // BMC gone: nothing left to deactivate, and no one to say goodbye to
+        if (e instanceof IpmiError && e.code === -1) return this.session.teardown(e);
       }
     }
     await this.session.close();
