@@ -5,46 +5,9 @@
 
 import { test, describe, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import * as pty from 'node-pty';
-import { Child, Cleanup, waitFor } from './helpers/wait.js';
-import { Recorder, simOpts, solActive, startSim, SIM_PASSWORD, SIM_USER, type Sim } from './helpers/ipmi-sim.js';
+import { Cleanup, waitFor } from './helpers/wait.js';
+import { IpmitoolSol, ipmitool, Recorder, simOpts, solActive, startSim, type Sim } from './helpers/ipmi-sim.js';
 import { IpmiDevice } from '../src/devices/ipmi.js';
-
-function ipmitoolArgs(port: number, ...cmd: string[]): string[] {
-  return ['-I', 'lanplus', '-H', '127.0.0.1', '-p', String(port), '-U', SIM_USER, '-P', SIM_PASSWORD, '-C', '3', ...cmd];
-}
-
-/** `ipmitool sol activate` on a pty (it insists on a terminal). */
-class IpmitoolSol {
-  out = '';
-  exited = false;
-  readonly term: pty.IPty;
-  constructor(port: number, cleanup: Cleanup) {
-    this.term = pty.spawn('ipmitool', ipmitoolArgs(port, 'sol', 'activate'), { name: 'xterm', cols: 200, rows: 50, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
-    this.term.onData((d) => (this.out += d));
-    this.term.onExit(() => (this.exited = true));
-    cleanup.add(() => {
-      if (!this.exited) {
-        try {
-          process.kill(-this.term.pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-    });
-  }
-  /** ~. ends the session: ipmitool deactivates SOL and closes its session */
-  async quit(): Promise<void> {
-    this.term.write('\r~.');
-    await waitFor(() => this.exited, 'ipmitool to exit');
-  }
-}
-
-async function ipmitool(port: number, cleanup: Cleanup, ...cmd: string[]): Promise<Child> {
-  const c = cleanup.child('ipmitool', ipmitoolArgs(port, ...cmd));
-  await c.exited;
-  return c;
-}
 
 describe('steal policy "polite" against ipmi_sim + ipmitool', () => {
   const cleanup = new Cleanup();

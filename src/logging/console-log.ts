@@ -26,7 +26,7 @@ export class ConsoleLog {
 
   constructor(
     private readonly pattern: string,
-    private readonly opts: LogOpts,
+    opts: LogOpts,
     private readonly ctx: ConsoleLogContext,
     private readonly dlog: DaemonLog,
     truncate = false,

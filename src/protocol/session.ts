@@ -62,7 +62,6 @@ export class ClientSession implements Attached {
   private writing = false;
   private quiet: boolean;
   private force: boolean;
-  private join: boolean;
   private gotEscape = false;
   private lastInput = Date.now();
   private readonly out: OutBuf;
@@ -78,7 +77,6 @@ export class ClientSession implements Attached {
     this.consoles = opts.consoles;
     this.quiet = opts.quiet;
     this.force = opts.force;
-    this.join = opts.join;
     this.dlog = opts.dlog;
     this.out = new OutBuf(sock, opts.bufferBytes, (tag, n) => frameNotice(NOTE.lost(tag, n)));
   }
@@ -225,7 +223,6 @@ export class ClientSession implements Attached {
     if (this.broadcast) return;
     const c = this.consoles[0];
     this.force = force;
-    this.join = join;
     if (this.writing) this.loseWrite(c);
     else this.gainWrite(c);
   }

@@ -62,7 +62,7 @@ export class BmcFleet {
   private rate: number;
   private readonly driven = new Map<SimHost, Driven>();
 
-  constructor(private readonly opts: FleetOptions) {
+  constructor(opts: FleetOptions) {
     this.heartbeat = opts.heartbeat;
     this.rate = opts.rate;
     for (let i = 1; i <= opts.count; i++) {

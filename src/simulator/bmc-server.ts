@@ -69,7 +69,7 @@ export class Bmc implements CommandContext {
   private phantomTimer: { cancelled: boolean } | null = null;
 
   constructor(
-    private readonly opts: BmcOptions,
+    opts: BmcOptions,
     private readonly clock: FleetClock,
   ) {
     this.name = opts.name;

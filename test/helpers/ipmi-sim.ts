@@ -165,6 +165,11 @@ export class IpmitoolSol {
       }
     });
   }
+  /** ~. ends the session: ipmitool deactivates SOL and closes its session */
+  async quit(): Promise<void> {
+    this.term.write('\r~.');
+    await waitFor(() => this.exited, 'ipmitool to exit');
+  }
   /** wait for ipmitool's "SOL Session operational" */
   async operational(): Promise<void> {
     await waitFor(() => this.out.includes('SOL Session operational'), `ipmitool SOL (${JSON.stringify(this.out)})`, 30000);
