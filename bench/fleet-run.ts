@@ -68,6 +68,7 @@ export interface RunResult {
   wallS: number;
 }
 
+const readText = (f: string): string => (fs.existsSync(f) ? fs.readFileSync(f, 'latin1') : '(no log file)');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function alive(c: Child, what: string): void {
@@ -164,7 +165,12 @@ export async function run(s: RunSpec, log: (m: string) => void): Promise<RunResu
     r.loggingMs = lg.ms;
     r.logging = lg.logging;
     log(`  ${lg.logging}/${s.n} consoles logging after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    if (lg.logging < s.n) r.notes.push(`only ${lg.logging} of ${s.n} consoles logged within ${s.loggingTimeoutS} s`);
+    if (lg.logging < s.n) {
+      // what the silent consoles' logs and the daemon say, for the notes
+      const silent = f.names.filter((n) => !readText(logFile(logdir, n)).includes('[seq ')).slice(0, 2);
+      const said = silent.map((n) => `${n}: ${JSON.stringify(readText(logFile(logdir, n)).slice(-300))}`).join('; ');
+      r.notes.push(`only ${lg.logging} of ${s.n} consoles logged within ${s.loggingTimeoutS} s; ${said}; daemon said: ${JSON.stringify(d.output.slice(-400))}`);
+    }
     await sleep(s.settleS * 1000);
     alive(d, s.daemon);
 
