@@ -141,6 +141,8 @@ async function runForeground(cfg: Config, args: DaemonArgs, pidfile: string): Pr
   if (daemonized && process.send) {
     process.send({ ready: true });
     process.disconnect?.();
+    // stderr was a pipe to the parent, which now exits: later writes would
+    // fail with EPIPE, so they go nowhere (the daemon log has everything)
     process.stderr.write = () => true;
   }
   return new Promise<number>(() => {
