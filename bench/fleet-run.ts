@@ -9,7 +9,7 @@ import { Cleanup, Child, FatalWait, freePort, waitFor, waitForPort } from '../te
 import { ROOT, onPath, type DaemonKind } from './rig.js';
 import { WireClient, now } from './wire-client.js';
 import { percentile } from './stats.js';
-import { TreeMeter, withNofile } from './fleet-proc.js';
+import { TreeMeter, nofileFor, withNofile } from './fleet-proc.js';
 import { analyse, lastSeqInLog, logFile, seqsIn, waitAllLogging, waitDrained, type Loss } from './fleet-logs.js';
 import { startBmcsimIpmi, startBmcsimTelnet, startIpmiSims, type Fleet, type FleetKind } from './fleet-sims.js';
 
@@ -152,6 +152,9 @@ export async function run(s: RunSpec, log: (m: string) => void): Promise<RunResu
     fs.mkdirSync(logdir);
     log(`  starting the ${s.kind} fleet of ${s.n}`);
     const f = await startFleet(c, s, dir);
+    // terminal-server mode holds a listening socket and the daemon's connection per host
+    const fds = nofileFor(Infinity);
+    if (s.kind === 'telnet' && 2 * s.n + 64 > fds) r.notes.push(`the simulator needs ${2 * s.n}+ file descriptors for ${s.n} telnet hosts but may open only ${fds} here: some hosts cannot accept the daemon, so not all consoles can log`);
     const port = await freePort();
     const conf = path.join(dir, 'conman.conf');
     const header = [`server port=${port}`, 'server loopback=on', `server logdir="${logdir}"`, `server pidfile="${path.join(dir, 'd.pid')}"`, 'global log="%N.log"'];

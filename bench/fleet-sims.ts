@@ -151,8 +151,8 @@ function probeTelnet(address: string, port: number, name: string): Promise<numbe
     const re = new RegExp(`\\[seq (\\d+)\\] ${name} burst 1/1`);
     const t = setTimeout(() => {
       s.destroy();
-      reject(new Error(`${name}: no answer to a probe in 20 s`));
-    }, 20000);
+      reject(new Error(`${name}: no answer to a probe in 5 s`));
+    }, 5000);
     s.on('connect', () => s.write(burstKeys(1)));
     s.on('data', (d: Buffer) => {
       text += d.toString('latin1');
@@ -196,10 +196,14 @@ export async function startBmcsimTelnet(c: Cleanup, n: number, o: SimOptions): P
       await new Promise((r) => setTimeout(r, 1000));
       // no counters for telnet hosts: each prints one more line, and that seq is the last
       const lastSeq = new Map<string, number>();
+      let failedBatches = 0;
       for (let i = 0; i < names.length; i += 100) {
         const batch = names.slice(i, i + 100);
+        // a simulator out of file descriptors accepts nothing: give up instead of timing out 100 at a time
+        if (failedBatches >= 3) throw new Error(`the telnet hosts stopped answering probes after ${i} of ${names.length} (simulator out of file descriptors?)`);
         const got = await Promise.all(batch.map((name) => probeTelnet(ports[name]![0], ports[name]![1], name).catch(() => 0)));
         batch.forEach((name, k) => lastSeq.set(name, got[k]!));
+        if (got.every((g) => g === 0)) failedBatches++;
       }
       return { lastSeq };
     },
@@ -220,9 +224,12 @@ export async function startIpmiSims(c: Cleanup, n: number, o: SimOptions): Promi
     const sim = await startSim(c);
     const name = padName('sim', i, n);
     const host = new SimHost({ name, interval: 0, boot: false }, (s) => sim.host.write(s));
-    // keystrokes from the console reach the host (FakeHost only records them)
-    sim.host.server.on('connection', (s: net.Socket) => s.on('data', (d: Buffer) => host.input(d)));
+    // keystrokes from the console reach the host (FakeHost only records them); ipmi_sim is connected already
+    const feed = (s: net.Socket): void => void s.on('data', (d: Buffer) => host.input(d));
+    sim.host.server.on('connection', feed);
     await waitFor(() => sim.host.connected, `ipmi_sim ${i} connected to its host`, 20000);
+    const current = (sim.host as unknown as { sock: net.Socket | null }).sock;
+    if (current) feed(current);
     host.start();
     names.push(name);
     hosts.set(name, host);

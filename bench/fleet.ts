@@ -21,6 +21,7 @@ import { ROOT, onPath, type DaemonKind } from './rig.js';
 import { run, type RunResult, type RunSpec } from './fleet-run.js';
 import { table, verdict } from './fleet-table.js';
 import { summarise } from './fleet-profile.js';
+import { nofileFor } from './fleet-proc.js';
 import type { FleetKind } from './fleet-sims.js';
 
 const USAGE = `usage: node dist/bench/fleet.js [options]
@@ -103,9 +104,82 @@ async function main(): Promise<number> {
     process.stderr.write('fleet: interrupted; finishing the current run (its clean-up), ^C again to abandon it\n');
   });
 
+  const writeOut = (text: string): void => {
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    fs.writeFileSync(out, text + '\n');
+  };
   const started = Date.now();
   const log = (m: string): void => void process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(5)} s] ${m}\n`);
   const results: RunResult[] = [];
+  const calib: RunResult[] = [];
+  // the report so far: written after every run, so an interrupted benchmark still leaves its table
+  const build = (final: boolean): string[] => {
+    const cpus = os.cpus();
+    const lines = [
+      `# conchd vs conmand on a simulated fleet (${new Date().toISOString()})`,
+      '',
+      `Machine: ${os.hostname()}, ${cpus.length} x ${cpus[0]?.model ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}, ${daemons.includes('conmand') ? conmandVersion() : 'conmand not run'}. ` +
+        `Mode: ${quick ? 'quick' : 'full'}; took ${((Date.now() - started) / 60000).toFixed(1)} min.`,
+      '',
+      `Reproduce: \`npx tsc -p . && node dist/bench/fleet.js ${process.argv.slice(2).join(' ')}\`.`,
+      '',
+      `Load: every host prints a \`[seq N]\` line of ~64 bytes every 640 ms (${base.rate} B/s) from the fleet's start, and every host but two prints one ` +
+        `${base.burstBytes / 1024} KB burst of \`[seq N]\` lines, the bursts spread evenly over the first 80 % of the ${base.steadyS} s steady window ` +
+        `(IPMI: the simulator's control channel; telnet: typed \`seq 330\` at the host through a second telnet connection). ` +
+        `IPMI BMCs: conch-bmcsim, profile ipmi_sim with the session timeout raised to 3600 s (with ipmi_sim's 30 s, conmand's libipmiconsole, ` +
+        `which sends no keepalive while SOL output flows, loses its session every ~30 s of steady output); each BMC on its own 127.A.x.y address, ` +
+        `one UDP port below 32768 (FreeIPMI rejects higher ports). Telnet: conch-bmcsim terminal-server mode, one TCP port per host on one address. ` +
+        `Daemons and simulator run with an open-file limit of ${nofileFor(1 << 20)} (raised with prlimit as far as the hard limit allows); both daemons log every console to its own file.`,
+      '',
+      'Columns: *start → all logging* from spawning the daemon until every console\'s log holds a `[seq` line; *CPU s/min* user+sys of the daemon ' +
+        'and its children over the steady window (CPU seconds per wall minute; 60 = one core busy); *simulator CPU* the same for conch-bmcsim ' +
+        '(on the same 2 cores); *RSS* the largest VmRSS of daemon + children seen in the window, per console = RSS / N; *lines lost* `[seq]` lines ' +
+        'missing between each console\'s first logged line and its host\'s last line after the load stopped and the logs drained (of all expected); ' +
+        '*bytes lost* IPMI: bytes the daemon acknowledged at the BMCs minus host bytes in the logs, plus missing lines × mean line length; telnet: the latter; ' +
+        `*attach* TCP connect → \`OK\` of CONNECT OPTION=JOIN, *echo* one key → its echo, both on console 1 while the fleet is busy, with 1 client and with ` +
+        `${base.readers} more joined readers; *takeover dark* IPMI console 2: another client takes SOL for ${base.stealS} s at the window start; seconds from its release ` +
+        'until the log shows host output again. The ratio row is conchd / conmand (< 1: conchd smaller).',
+      '',
+    ];
+    for (const kind of kinds) {
+      const rs = results.filter((r) => r.spec.kind === kind);
+      if (!rs.length) continue;
+      lines.push(`## ${kind === 'ipmi' ? 'IPMI SOL consoles (conch-bmcsim)' : 'telnet consoles (conch-bmcsim terminal-server mode)'}`, '', table(rs, base.readers), '');
+    }
+    if (calib.length) {
+      lines.push(
+        `## Calibration: ${calibrate} real ipmi_sim BMCs vs ${calibrate} conch-bmcsim BMCs`,
+        '',
+        'Same load (100 B/s + one 10 KB burst per host but the first), 15 s window, no takeover, 1 client; both with the ipmi_sim 30 s session timeout. ' +
+          '"simulator CPU" for ipmi_sim is the ipmi_sim processes only (their hosts run in the benchmark process).',
+        '',
+      );
+      for (const kind of ['ipmi_sim', 'ipmi'] as FleetKind[]) {
+        lines.push(`### ${kind === 'ipmi_sim' ? 'real ipmi_sim' : 'conch-bmcsim'}`, '', table(calib.filter((r) => r.spec.kind === kind), 0), '');
+      }
+    }
+    const v = verdict(results);
+    if (v.length) lines.push('## Targets for conchd', '', ...v, '');
+    const notes = [...results, ...calib].filter((r) => r.notes.length || r.error || r.burstsSent !== undefined || r.retransmits);
+    if (notes.length) {
+      lines.push('## Notes per run', '');
+      for (const r of notes) {
+        const extra = [
+          r.error ? `error: ${r.error}` : '',
+          r.burstsSent !== undefined ? `${r.burstsSent} bursts sent` : '',
+          r.retransmits ? `${r.retransmits} SOL retransmissions by the BMCs` : '',
+          r.lat1?.error ? `1-client latency: ${r.lat1.error}` : '',
+          r.lat50?.error ? `${base.readers + 1}-client latency: ${r.lat50.error}` : '',
+          r.lat1?.lostFirstKeys ? `${r.lat1.lostFirstKeys} first keystrokes after attach lost (retyped)` : '',
+          ...r.notes,
+        ].filter(Boolean);
+        lines.push(`- ${r.spec.kind} N=${r.spec.n} ${r.spec.daemon} (${r.wallS.toFixed(0)} s wall, window ${r.windowS.toFixed(0)} s): ${extra.join('; ')}`);
+      }
+      lines.push('');
+    }
+    if (!final) lines.push('(partial: the benchmark is still running or was interrupted)', '');
+    return lines;
+  };
   for (const kind of kinds) {
     for (const n of sizes) {
       for (const daemon of daemons) {
@@ -115,84 +189,23 @@ async function main(): Promise<number> {
         log(`${kind} N=${n} ${daemon}`);
         const r = await run(spec, log);
         results.push(r);
+        writeOut(build(false).join('\n'));
         log(`  done in ${r.wallS.toFixed(0)} s`);
       }
     }
   }
-  const calib: RunResult[] = [];
   if (calibrate > 0 && !stopping) {
     const cal = { ...base, n: calibrate, steadyS: 15, settleS: 2, stealS: 0, attaches: quick ? 3 : 10, keystrokes: quick ? 20 : 100, readers: 0, loggingTimeoutS: 60, profileArgs: ['--profile', 'ipmi_sim'] };
     for (const kind of ['ipmi_sim', 'ipmi'] as FleetKind[]) {
       for (const daemon of daemons) {
         log(`calibration: ${kind} N=${calibrate} ${daemon}`);
         calib.push(await run({ ...cal, kind, daemon }, log));
+        writeOut(build(false).join('\n'));
       }
     }
   }
 
-  const cpus = os.cpus();
-  const lines = [
-    `# conchd vs conmand on a simulated fleet (${new Date().toISOString()})`,
-    '',
-    `Machine: ${os.hostname()}, ${cpus.length} x ${cpus[0]?.model ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}, ${daemons.includes('conmand') ? conmandVersion() : 'conmand not run'}. ` +
-      `Mode: ${quick ? 'quick' : 'full'}; took ${((Date.now() - started) / 60000).toFixed(1)} min.`,
-    '',
-    `Reproduce: \`npx tsc -p . && node dist/bench/fleet.js ${process.argv.slice(2).join(' ')}\`.`,
-    '',
-    `Load: every host prints a \`[seq N]\` line of ~64 bytes every 640 ms (${base.rate} B/s) from the fleet's start, and every host but two prints one ` +
-      `${base.burstBytes / 1024} KB burst of \`[seq N]\` lines, the bursts spread evenly over the first 80 % of the ${base.steadyS} s steady window ` +
-      `(IPMI: the simulator's control channel; telnet: typed \`seq 330\` at the host through a second telnet connection). ` +
-      `IPMI BMCs: conch-bmcsim, profile ipmi_sim with the session timeout raised to 3600 s (with ipmi_sim's 30 s, conmand's libipmiconsole, ` +
-      `which sends no keepalive while SOL output flows, loses its session every ~30 s of steady output); each BMC on its own 127.A.x.y address, ` +
-      `one UDP port below 32768 (FreeIPMI rejects higher ports). Telnet: conch-bmcsim terminal-server mode, one TCP port per host on one address. ` +
-      `Both daemons run with the open-file limit raised (prlimit) and log every console to its own file.`,
-    '',
-    'Columns: *start → all logging* from spawning the daemon until every console\'s log holds a `[seq` line; *CPU s/min* user+sys of the daemon ' +
-      'and its children over the steady window (CPU seconds per wall minute; 60 = one core busy); *simulator CPU* the same for conch-bmcsim ' +
-      '(on the same 2 cores); *RSS* the largest VmRSS of daemon + children seen in the window, per console = RSS / N; *lines lost* `[seq]` lines ' +
-      'missing between each console\'s first logged line and its host\'s last line after the load stopped and the logs drained (of all expected); ' +
-      '*bytes lost* IPMI: bytes the daemon acknowledged at the BMCs minus host bytes in the logs, plus missing lines × mean line length; telnet: the latter; ' +
-      `*attach* TCP connect → \`OK\` of CONNECT OPTION=JOIN, *echo* one key → its echo, both on console 1 while the fleet is busy, with 1 client and with ` +
-      `${base.readers} more joined readers; *takeover dark* IPMI console 2: another client takes SOL for ${base.stealS} s at the window start; seconds from its release ` +
-      'until the log shows host output again. The ratio row is conchd / conmand (< 1: conchd smaller).',
-    '',
-  ];
-  for (const kind of kinds) {
-    const rs = results.filter((r) => r.spec.kind === kind);
-    if (!rs.length) continue;
-    lines.push(`## ${kind === 'ipmi' ? 'IPMI SOL consoles (conch-bmcsim)' : 'telnet consoles (conch-bmcsim terminal-server mode)'}`, '', table(rs, base.readers), '');
-  }
-  if (calib.length) {
-    lines.push(
-      `## Calibration: ${calibrate} real ipmi_sim BMCs vs ${calibrate} conch-bmcsim BMCs`,
-      '',
-      'Same load (100 B/s + one 10 KB burst per host but the first), 15 s window, no takeover, 1 client; both with the ipmi_sim 30 s session timeout. ' +
-        '"simulator CPU" for ipmi_sim is the ipmi_sim processes only (their hosts run in the benchmark process).',
-      '',
-    );
-    for (const kind of ['ipmi_sim', 'ipmi'] as FleetKind[]) {
-      lines.push(`### ${kind === 'ipmi_sim' ? 'real ipmi_sim' : 'conch-bmcsim'}`, '', table(calib.filter((r) => r.spec.kind === kind), 0), '');
-    }
-  }
-  const v = verdict(results);
-  if (v.length) lines.push('## Targets for conchd', '', ...v, '');
-  const notes = [...results, ...calib].filter((r) => r.notes.length || r.error || r.burstsSent !== undefined || r.retransmits);
-  if (notes.length) {
-    lines.push('## Notes per run', '');
-    for (const r of notes) {
-      const extra = [
-        r.error ? `error: ${r.error}` : '',
-        r.burstsSent !== undefined ? `${r.burstsSent} bursts sent` : '',
-        r.retransmits ? `${r.retransmits} SOL retransmissions by the BMCs` : '',
-        r.lat1?.error ? `1-client latency: ${r.lat1.error}` : '',
-        r.lat50?.error ? `${base.readers + 1}-client latency: ${r.lat50.error}` : '',
-        r.lat1?.lostFirstKeys ? `${r.lat1.lostFirstKeys} first keystrokes after attach lost (retyped)` : '',
-        ...r.notes,
-      ].filter(Boolean);
-      lines.push(`- ${r.spec.kind} N=${r.spec.n} ${r.spec.daemon} (${r.wallS.toFixed(0)} s wall, window ${r.windowS.toFixed(0)} s): ${extra.join('; ')}`);
-    }
-    lines.push('');
-  }
+  const lines = build(true);
   if (profDir) {
     lines.push('## Where conchd\'s CPU goes (node --cpu-prof, whole run)', '');
     for (const d of fs.readdirSync(profDir).sort()) lines.push(`### ${d}`, '', ...summarise(path.join(profDir, d)));
@@ -200,8 +213,7 @@ async function main(): Promise<number> {
   }
   const report = lines.join('\n');
   process.stdout.write(report + '\n');
-  fs.mkdirSync(path.dirname(out), { recursive: true });
-  fs.writeFileSync(out, report + '\n');
+  writeOut(report);
   process.stderr.write(`written to ${out}\n`);
   return results.some((r) => r.error) ? 1 : 0;
 }
