@@ -29,8 +29,11 @@ export function longTime(d = new Date()): string {
   return `${stampTime(d)} ${timeZoneAbbr(d)}`;
 }
 
+let zoneFormat: Intl.DateTimeFormat | null = null;
+
 function timeZoneAbbr(d: Date): string {
-  const part = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' })
+  zoneFormat ??= new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' });
+  const part = zoneFormat
     .formatToParts(d)
     .find((p) => p.type === 'timeZoneName');
   return part?.value ?? 'UTC';

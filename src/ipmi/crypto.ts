@@ -5,6 +5,20 @@
 import * as crypto from 'node:crypto';
 import { IpmiDecodeError } from './errors.js';
 
+// IVs come from a pooled random buffer: one getrandom() per 256 packets
+// instead of one per packet.
+const IV_POOL = 4096;
+let ivPool = Buffer.alloc(0);
+let ivAt = IV_POOL;
+function randomIv(): Buffer {
+  if (ivAt >= ivPool.length) {
+    ivPool = crypto.randomBytes(IV_POOL);
+    ivAt = 0;
+  }
+  ivAt += 16;
+  return ivPool.subarray(ivAt - 16, ivAt);
+}
+
 export type AuthAlg = 'none' | 'hmac-sha1' | 'hmac-sha256';
 export type IntegrityAlg = 'none' | 'hmac-sha1-96' | 'hmac-sha256-128';
 export type ConfAlg = 'none' | 'aes-cbc-128';
@@ -141,7 +155,7 @@ export class CipherState {
   }
 
   /** IV | AES-CBC(K2, IV, payload | 01 02 .. N | N) */
-  encrypt(payload: Buffer, iv: Buffer = crypto.randomBytes(16)): Buffer {
+  encrypt(payload: Buffer, iv: Buffer = randomIv()): Buffer {
     if (!this.confidential) return payload;
     const n = (16 - ((payload.length + 1) % 16)) % 16;
     const pad = Buffer.alloc(n + 1);

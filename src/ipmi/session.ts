@@ -166,6 +166,7 @@ export class IpmiSession implements TransportClient {
     if (this.state !== 'idle') throw new IpmiError('IPMI session already used');
     this.state = 'opening';
     this.transport.register(this);
+    const release = await this.transport.setupSlot();
     try {
       await this.authCaps();
       const order = this.o.fallback ? await this.suiteOrder() : [this.o.suite];
@@ -186,6 +187,8 @@ export class IpmiSession implements TransportClient {
     } catch (e) {
       this.teardown(e as Error);
       throw e;
+    } finally {
+      release();
     }
   }
 

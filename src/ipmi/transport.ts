@@ -10,6 +10,11 @@ import { decodeDatagram, type Datagram } from './packet.js';
 import { IpmiDecodeError } from './errors.js';
 
 /** What a session must offer to receive datagrams. */
+/** SO_RCVBUF / SO_SNDBUF asked for on the shared socket (the kernel caps it). */
+const SOCKET_BUFFER = 8 * 1024 * 1024;
+/** session setups in flight at once, across all consoles */
+const MAX_SETUPS = 128;
+
 export interface TransportClient {
   readonly sidM: number;
   readonly address: string;
@@ -64,16 +69,38 @@ export class IpmiTransport {
 
   send(c: TransportClient, b: Buffer): void {
     const fam = net.isIPv6(c.address) ? 'udp6' : 'udp4';
-    this.socket(fam).send(b, c.port, c.address, (err) => {
-      if (err) this.lastDrop = `send to ${c.address}:${c.port}: ${err.message}`;
-    });
+    // no per-datagram callback: a failed send surfaces as the socket's 'error'
+    this.socket(fam).send(b, c.port, c.address);
     this.stats.sent++;
   }
+
+  /**
+   * A slot for one session setup (Open Session … RAKP 4). At most
+   * MAX_SETUPS run at once, so that a daemon starting thousands of consoles
+   * does not flood the socket and the BMCs; the rest wait their turn.
+   */
+  async setupSlot(): Promise<() => void> {
+    if (this.setups >= MAX_SETUPS) await new Promise<void>((r) => this.setupQueue.push(r));
+    else this.setups++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.setupQueue.shift();
+      if (next) next();
+      else this.setups--;
+    };
+  }
+  private setups = 0;
+  private readonly setupQueue: (() => void)[] = [];
 
   private socket(fam: 'udp4' | 'udp6'): dgram.Socket {
     let s = this.sockets.get(fam);
     if (s) return s;
-    s = dgram.createSocket({ type: fam });
+    // One socket carries every session: a start-up storm of thousands of
+    // handshakes overflows the kernel's default 208 KiB queue and loses
+    // datagrams, so ask for a large one (capped by net.core.rmem_max).
+    s = dgram.createSocket({ type: fam, recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER });
     s.on('message', (msg, rinfo) => this.dispatch(msg, rinfo));
     s.on('error', (e) => {
       this.lastDrop = `socket error: ${e.message}`;
