@@ -15,7 +15,23 @@ export interface ConsoleLogContext {
   dev: string;
 }
 
+// Writes are gathered for up to FLUSH_MS and written together: with
+// thousands of consoles, one write(2) per SOL packet was the daemon's largest
+// single cost. One timer serves every log; a large backlog is written at once.
+const FLUSH_MS = 200;
+const FLUSH_BYTES = 64 * 1024;
+const dirty = new Set<ConsoleLog>();
+let flushTimer: NodeJS.Timeout | null = null;
+
+function flushAll(): void {
+  flushTimer = null;
+  for (const log of dirty) log.flush();
+  dirty.clear();
+}
+
 export class ConsoleLog {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
   private stream: fs.WriteStream | null = null;
   private filter: LineFilter;
   private truncateNext: boolean;
@@ -51,7 +67,14 @@ export class ConsoleLog {
       return;
     }
     this.truncateNext = false;
-    old?.end();
+    if (old) {
+      // what arrived before the reopen belongs to the old (renamed) file
+      const fresh = this.stream;
+      this.stream = old;
+      this.flush();
+      this.stream = fresh;
+      old.end();
+    }
     this.writeRaw(frameNotice(`Console [${this.ctx.name}] log opened at ${longTime()}`));
   }
 
@@ -69,11 +92,30 @@ export class ConsoleLog {
   private writeRaw(b: Buffer): void {
     if (!this.stream || b.length === 0) return;
     this.written += b.length;
-    this.stream.write(b);
+    // a filtered chunk may be the caller's own buffer: keep a copy
+    this.pending.push(Buffer.from(b));
+    this.pendingBytes += b.length;
+    if (this.pendingBytes >= FLUSH_BYTES) {
+      this.flush();
+      dirty.delete(this);
+    } else {
+      dirty.add(this);
+      flushTimer ??= setTimeout(flushAll, FLUSH_MS);
+    }
+  }
+
+  /** Hand what is gathered to the file's write stream. */
+  flush(): void {
+    if (this.pending.length === 0 || !this.stream) return;
+    this.stream.write(this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes));
+    this.pending = [];
+    this.pendingBytes = 0;
   }
 
   /** Flush and close; resolves when every byte is on disk. */
   close(): Promise<void> {
+    this.flush();
+    dirty.delete(this);
     const s = this.stream;
     this.stream = null;
     if (!s) return Promise.resolve();
