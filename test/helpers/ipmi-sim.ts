@@ -20,13 +20,27 @@ const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../
 export const SIM_USER = 'admin';
 export const SIM_PASSWORD = 'password';
 
-/** A UDP port on 127.0.0.1 that was free a moment ago. */
+/**
+ * A UDP port on 127.0.0.1 that was free a moment ago, below 32768: FreeIPMI
+ * (ipmiconsole, conmand) refuses higher ports in host:port.
+ */
 export async function freeUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 12768);
+    const s = dgram.createSocket('udp4');
+    const ok = await new Promise<boolean>((r) => {
+      s.once('error', () => r(false));
+      s.bind(port, '127.0.0.1', () => r(true));
+    });
+    await new Promise<void>((r) => {
+      try {
+        s.close(() => r());
+      } catch {
+        r(); // a socket whose bind failed is already closed
+      }
+    });
+    if (ok) return port;
+  }
 }
 
 /** The fake host: what ipmi_sim writes to the serial port, and a way to print on it. */
