@@ -104,17 +104,20 @@ export interface SimOptions {
   profileArgs: string[];
 }
 
-export async function startBmcsimIpmi(c: Cleanup, n: number, o: SimOptions, dir: string): Promise<Fleet> {
+/** Start the simulator on a randomly picked loopback network; once more on another if that one is taken. */
+async function spawnOnFreeNet(c: Cleanup, args: (net0: ReturnType<typeof pickNet>) => string[]): Promise<{ sim: Awaited<ReturnType<typeof spawnBmcsim>>; net0: ReturnType<typeof pickNet> }> {
   let net0 = pickNet();
-  const manifest = path.join(dir, 'manifest.json');
-  const args = (): string[] => ['--count', String(n), '--per-address', '--address', net0.address, '--base-port', String(net0.port), '--heartbeat', '0', '--rate', String(o.rate), '--no-boot', '--manifest', manifest, ...o.profileArgs];
-  let sim;
   try {
-    sim = await spawnBmcsim(c, args());
+    return { sim: await spawnBmcsim(c, args(net0)), net0 };
   } catch {
     net0 = pickNet();
-    sim = await spawnBmcsim(c, args());
+    return { sim: await spawnBmcsim(c, args(net0)), net0 };
   }
+}
+
+export async function startBmcsimIpmi(c: Cleanup, n: number, o: SimOptions, dir: string): Promise<Fleet> {
+  const manifest = path.join(dir, 'manifest.json');
+  const { sim } = await spawnOnFreeNet(c, (net0) => ['--count', String(n), '--per-address', '--address', net0.address, '--base-port', String(net0.port), '--heartbeat', '0', '--rate', String(o.rate), '--no-boot', '--manifest', manifest, ...o.profileArgs]);
   const m = JSON.parse(fs.readFileSync(manifest, 'utf8')) as { name: string; address: string; port: number; user: string; password: string }[];
   const control = sim.control;
   return {
@@ -171,15 +174,7 @@ function probeTelnet(address: string, port: number, name: string): Promise<numbe
 }
 
 export async function startBmcsimTelnet(c: Cleanup, n: number, o: SimOptions): Promise<Fleet> {
-  let net0 = pickNet();
-  const args = (): string[] => ['--count', '0', '--telnet-count', String(n), '--telnet-base-port', String(net0.port), '--address', net0.address, '--heartbeat', '0', '--rate', String(o.rate), '--no-boot'];
-  let sim;
-  try {
-    sim = await spawnBmcsim(c, args());
-  } catch {
-    net0 = pickNet();
-    sim = await spawnBmcsim(c, args());
-  }
+  const { sim, net0 } = await spawnOnFreeNet(c, (net0) => ['--count', '0', '--telnet-count', String(n), '--telnet-base-port', String(net0.port), '--address', net0.address, '--heartbeat', '0', '--rate', String(o.rate), '--no-boot']);
   const control = sim.control;
   const names = Array.from({ length: n }, (_, i) => padName('tel', i + 1, n));
   const ports: Record<string, [string, number]> = {};
