@@ -229,19 +229,25 @@ describe('telnet device failures', () => {
   });
 });
 
+/** A TCP server playing the terminal server, and a TelnetDevice pointed at it; both closed at cleanup. */
+async function scriptedPeer(onConn: (s: net.Socket) => void): Promise<{ dev: TelnetDevice; peer: net.Socket | null }> {
+  const t: { dev: TelnetDevice | null; peer: net.Socket | null } = { dev: null, peer: null };
+  const server = net.createServer((sock) => {
+    t.peer = sock;
+    sock.on('error', () => {});
+    onConn(sock);
+  });
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+  cleanup.add(() => new Promise<void>((res) => server.close(() => res())));
+  const dev = new TelnetDevice({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port }, { keepalive: true });
+  cleanup.add(() => dev.close());
+  return Object.assign(t, { dev });
+}
+
 describe('telnet device against a scripted telnet peer', () => {
   test('a throwing handler is reported as a notice; the connection survives', async () => {
-    let peer: net.Socket | null = null;
-    const server = net.createServer((sock) => {
-      peer = sock;
-      sock.resume(); // read (and so see the end of) what we send
-      sock.on('error', () => {});
-    });
-    await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
-    cleanup.add(() => new Promise<void>((res) => server.close(() => res())));
-    const port = (server.address() as net.AddressInfo).port;
-    const dev = new TelnetDevice({ host: '127.0.0.1', port }, { keepalive: true });
-    cleanup.add(() => dev.close());
+    const t = await scriptedPeer((sock) => sock.resume()); // read (and so see the end of) what we send
+    const dev = t.dev;
     const r = new Recorder();
     let boom = true;
     r.onData = (b: Buffer) => {
@@ -252,37 +258,29 @@ describe('telnet device against a scripted telnet peer', () => {
       r.chunks.push(Buffer.from(b));
     };
     dev.connect(r);
-    await waitFor(() => r.ups === 1 && peer, 'connected');
-    peer!.write('first');
+    await waitFor(() => r.ups === 1 && t.peer, 'connected');
+    const peer = t.peer!;
+    peer.write('first');
     await waitFor(() => r.notices.length === 1, 'a notice');
     assert.match(r.notices[0], /internal error in <127\.0\.0\.1:\d+>: handler bug/);
-    peer!.write('second');
+    peer.write('second');
     await waitFor(() => r.data.toString() === 'second', 'data after the error');
     assert.equal(r.downs.length, 0);
   });
 
   test('split commands, unknown DO refused once, no reply to acknowledgments, bad bytes survive', async () => {
     const peerGot: Buffer[] = [];
-    let peer: net.Socket | null = null;
-    const server = net.createServer((s) => {
-      peer = s;
-      s.on('data', (d) => peerGot.push(d));
-      s.on('error', () => {});
-    });
-    await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
-    cleanup.add(() => new Promise<void>((res) => server.close(() => res())));
-    const port = (server.address() as net.AddressInfo).port;
-    const dev = new TelnetDevice({ host: '127.0.0.1', port }, { keepalive: true });
-    cleanup.add(() => dev.close());
+    const t = await scriptedPeer((s) => s.on('data', (d) => peerGot.push(d)));
+    const dev = t.dev;
     const r = new Recorder();
     dev.connect(r);
-    await waitFor(() => r.ups === 1 && peer, 'connected');
+    await waitFor(() => r.ups === 1 && t.peer, 'connected');
     const sent = () => Buffer.concat(peerGot);
     await waitFor(() => sent().length >= 15, 'our opening requests');
     assert.deepEqual(sent(), Buffer.from([255, 253, 0, 255, 253, 1, 255, 253, 3, 255, 251, 0, 255, 251, 3]));
 
     // acknowledge everything, ask DO TTYPE, in pieces split inside the commands
-    const p = peer!;
+    const p = t.peer!;
     const pieces = [
       [255, 251, 0, 255, 251], [1, 255, 251, 3, 255], [253, 0, 255, 253, 3, 255, 253], [24],
       [...Buffer.from('hello '), 255], [255, 255], [250, 24, 1, 255], [240, ...Buffer.from('world')],

@@ -5,7 +5,10 @@
 import type { DevType } from '../config/types.js';
 
 export interface DeviceHandler {
-  /** bytes from the console, in order. Never called while not up. */
+  /**
+   * bytes from the console, in order. Never called while not up. The buffer
+   * is the handler's to keep: a device never reuses or changes it afterwards.
+   */
   onData(buf: Buffer): void;
   /** the attempt succeeded; the device is now up. */
   onUp(): void;

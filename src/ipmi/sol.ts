@@ -186,7 +186,7 @@ export class SolLink {
       this.lastInSeq = p.seq;
       this.lastInLen = p.data.length;
       this.s.sendSol(encodeSol({ seq: 0, ackSeq: p.seq, accepted: p.data.length, flags: 0, data: Buffer.alloc(0) }));
-      if (fresh.length) this.h.onData(Buffer.from(fresh));
+      if (fresh.length) this.h.onData(fresh); // p.data is this packet's own decrypted buffer
     }
     this.pump();
   }

@@ -92,8 +92,8 @@ export class ConsoleLog {
   private writeRaw(b: Buffer): void {
     if (!this.stream || b.length === 0) return;
     this.written += b.length;
-    // a filtered chunk may be the caller's own buffer: keep a copy
-    this.pending.push(Buffer.from(b));
+    // devices never reuse a buffer they delivered (Device contract): no copy
+    this.pending.push(b);
     this.pendingBytes += b.length;
     if (this.pendingBytes >= FLUSH_BYTES) {
       this.flush();
