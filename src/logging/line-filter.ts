@@ -20,6 +20,7 @@ export class LineFilter {
   /** Transform one chunk. Returns the input itself when no option is on. */
   apply(data: Buffer, now: () => Date = () => new Date()): Buffer {
     if (this.identity) return data;
+    if (!this.sanitize) return this.stampOnly(data, now);
     const out: number[] = [];
     let stamp: number[] | null = null;
     const pushStamp = (): void => {
@@ -66,5 +67,25 @@ export class LineFilter {
       }
     }
     return Buffer.from(out);
+  }
+
+  /** timestamp without sanitize (the common case): copy the runs between line starts */
+  private stampOnly(data: Buffer, now: () => Date): Buffer {
+    const parts: Buffer[] = [];
+    let stamp: Buffer | null = null;
+    let from = 0;
+    for (let i = 0; i < data.length; i++) {
+      const c = data[i]!;
+      if (c === 0x0a) this.atLineStart = true;
+      else if (this.atLineStart && c !== 0x0d) {
+        stamp ??= Buffer.from(stampTime(now()) + ' ', 'latin1');
+        parts.push(data.subarray(from, i), stamp);
+        from = i;
+        this.atLineStart = false;
+      }
+    }
+    if (parts.length === 0) return data;
+    parts.push(data.subarray(from));
+    return Buffer.concat(parts);
   }
 }
