@@ -35,10 +35,6 @@ export class ConsoleLog {
   private stream: fs.WriteStream | null = null;
   private filter: LineFilter;
   private truncateNext: boolean;
-  /** the expanded path currently written */
-  current = '';
-  /** bytes accepted for writing (after filtering) since start */
-  written = 0;
 
   constructor(
     private readonly pattern: string,
@@ -60,7 +56,6 @@ export class ConsoleLog {
       const fd = fs.openSync(file, this.truncateNext ? 'w' : 'a', 0o600);
       this.stream = fs.createWriteStream('', { fd, highWaterMark: 64 * 1024 });
       this.stream.on('error', (e) => this.dlog.err(`Console [${this.ctx.name}] log ${file}: ${e.message}`));
-      this.current = file;
     } catch (e) {
       // keep writing to the old file rather than dropping data
       this.dlog.err(`Console [${this.ctx.name}] cannot open log ${file}: ${(e as Error).message}`);
@@ -91,7 +86,6 @@ export class ConsoleLog {
 
   private writeRaw(b: Buffer): void {
     if (!this.stream || b.length === 0) return;
-    this.written += b.length;
     // devices never reuse a buffer they delivered (Device contract): no copy
     this.pending.push(b);
     this.pendingBytes += b.length;
