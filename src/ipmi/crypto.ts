@@ -131,12 +131,18 @@ export function sameBytes(a: Buffer, b: Buffer): boolean {
 /** Keys and algorithms of one established session. */
 export class CipherState {
   readonly aesKey: Buffer;
+  readonly authCodeLength: number;
+  // AES-CBC is chained here over one long-lived ECB context per direction:
+  // creating a CBC cipher object per packet cost more than the AES itself.
+  private ecbEnc: crypto.Cipher | null = null;
+  private ecbDec: crypto.Decipher | null = null;
   constructor(
     readonly suite: CipherSuite,
     readonly k1: Buffer,
     k2: Buffer,
   ) {
     this.aesKey = suite.conf === 'aes-cbc-128' ? Buffer.from(k2.subarray(0, 16)) : Buffer.alloc(0);
+    this.authCodeLength = authCodeLength(suite.integrity);
   }
 
   get integrity(): boolean {
@@ -151,19 +157,33 @@ export class CipherState {
     const integ = this.suite.integrity;
     if (integ === 'none') return Buffer.alloc(0);
     const hash = integ === 'hmac-sha1-96' ? 'sha1' : 'sha256';
-    return hmac(hash, this.k1, data).subarray(0, authCodeLength(integ));
+    return hmac(hash, this.k1, data).subarray(0, this.authCodeLength);
   }
 
-  /** IV | AES-CBC(K2, IV, payload | 01 02 .. N | N) */
-  encrypt(payload: Buffer, iv: Buffer = randomIv()): Buffer {
+  /** Length of encrypt(payload) for a payload of n bytes: IV, then whole blocks. */
+  encryptedLength(n: number): number {
+    return this.confidential ? 16 + (Math.floor(n / 16) + 1) * 16 : n;
+  }
+
+  /** IV | AES-CBC(K2, IV, payload | 01 02 .. N | N), written into `out` at `at` when given */
+  encrypt(payload: Buffer, iv: Buffer = randomIv(), out?: Buffer, at = 0): Buffer {
     if (!this.confidential) return payload;
-    const n = (16 - ((payload.length + 1) % 16)) % 16;
-    const pad = Buffer.alloc(n + 1);
-    for (let i = 0; i < n; i++) pad[i] = i + 1;
-    pad[n] = n;
-    const c = crypto.createCipheriv('aes-128-cbc', this.aesKey, iv);
-    c.setAutoPadding(false);
-    return Buffer.concat([iv, c.update(Buffer.concat([payload, pad])), c.final()]);
+    const total = this.encryptedLength(payload.length);
+    const dst = out ?? Buffer.allocUnsafe(total);
+    const field = dst.subarray(at, at + total);
+    iv.copy(field, 0, 0, 16);
+    payload.copy(field, 16);
+    // confidentiality pad 01 02 .. N, then N
+    const n = total - 16 - payload.length - 1;
+    for (let i = 0; i < n; i++) field[16 + payload.length + i] = i + 1;
+    field[total - 1] = n;
+    const ecb = (this.ecbEnc ??= ecbCipher(this.aesKey));
+    // block i ^= ciphertext of block i-1 (the IV for the first), then encrypt in place
+    for (let b = 16; b < total; b += 16) {
+      for (let i = 0; i < 16; i++) field[b + i] ^= field[b - 16 + i];
+      ecb.update(field.subarray(b, b + 16)).copy(field, b);
+    }
+    return field;
   }
 
   /** inverse of encrypt; accepts pad lengths up to 16 (OpenBMC) and does not insist on pad contents */
@@ -172,11 +192,25 @@ export class CipherState {
     if (field.length < 32 || field.length % 16 !== 0) {
       throw new IpmiDecodeError('encrypted payload', `length ${field.length} is not IV plus whole AES blocks`);
     }
-    const d = crypto.createDecipheriv('aes-128-cbc', this.aesKey, field.subarray(0, 16));
-    d.setAutoPadding(false);
-    const plain = Buffer.concat([d.update(field.subarray(16)), d.final()]);
+    const ecb = (this.ecbDec ??= ecbDecipher(this.aesKey));
+    // ECB-decrypt all blocks at once, then undo the chaining
+    const plain = ecb.update(field.subarray(16));
+    for (let i = 0; i < plain.length; i++) plain[i] ^= field[i];
     const n = plain[plain.length - 1];
     if (n > 16 || n + 1 > plain.length) throw new IpmiDecodeError('encrypted payload', `bad confidentiality pad length ${n}`);
     return plain.subarray(0, plain.length - 1 - n);
   }
+}
+
+// With padding off, an ECB context returns every whole block from update()
+// and keeps no state between calls, so one context serves every packet.
+function ecbCipher(key: Buffer): crypto.Cipher {
+  const c = crypto.createCipheriv('aes-128-ecb', key, null);
+  c.setAutoPadding(false);
+  return c;
+}
+function ecbDecipher(key: Buffer): crypto.Decipher {
+  const d = crypto.createDecipheriv('aes-128-ecb', key, null);
+  d.setAutoPadding(false);
+  return d;
 }

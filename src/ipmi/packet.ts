@@ -75,22 +75,26 @@ export function decodeDatagram(b: Buffer): Datagram {
 export function encodeV20(payloadType: number, sessionId: number, seq: number, payload: Buffer, cs: CipherState | null, iv?: Buffer): Buffer {
   const enc = cs?.confidential ?? false;
   const auth = cs?.integrity ?? false;
-  const body = enc && cs ? cs.encrypt(payload, iv) : payload;
-  const head = Buffer.alloc(16);
-  RMCP_HEADER.copy(head, 0);
-  head[4] = 0x06;
-  head[5] = payloadType | (enc ? FLAG_ENCRYPTED : 0) | (auth ? FLAG_AUTHENTICATED : 0);
-  head.writeUInt32LE(sessionId >>> 0, 6);
-  head.writeUInt32LE(seq >>> 0, 10);
-  head.writeUInt16LE(body.length, 14);
-  if (!auth || !cs) return Buffer.concat([head, body]);
-  // pad so that AuthType..NextHeader is a multiple of 4
-  const n = (4 - ((12 + body.length + 2) % 4)) % 4;
-  const trailer = Buffer.alloc(n + 2, 0xff);
-  trailer[n] = n;
-  trailer[n + 1] = 0x07;
-  const signed = Buffer.concat([head, body, trailer]);
-  return Buffer.concat([signed, cs.authCode(signed.subarray(4))]);
+  const bodyLen = enc && cs ? cs.encryptedLength(payload.length) : payload.length;
+  // integrity pad so that AuthType..NextHeader is a multiple of 4
+  const padN = auth ? (4 - ((12 + bodyLen + 2) % 4)) % 4 : 0;
+  const signedLen = 16 + bodyLen + (auth ? padN + 2 : 0);
+  // one buffer for the whole datagram: header, body, trailer, AuthCode
+  const b = Buffer.allocUnsafe(signedLen + (auth && cs ? cs.authCodeLength : 0));
+  RMCP_HEADER.copy(b, 0);
+  b[4] = 0x06;
+  b[5] = payloadType | (enc ? FLAG_ENCRYPTED : 0) | (auth ? FLAG_AUTHENTICATED : 0);
+  b.writeUInt32LE(sessionId >>> 0, 6);
+  b.writeUInt32LE(seq >>> 0, 10);
+  b.writeUInt16LE(bodyLen, 14);
+  if (enc && cs) cs.encrypt(payload, iv, b, 16);
+  else payload.copy(b, 16);
+  if (!auth || !cs) return b;
+  b.fill(0xff, 16 + bodyLen, 16 + bodyLen + padN);
+  b[signedLen - 2] = padN;
+  b[signedLen - 1] = 0x07;
+  cs.authCode(b.subarray(4, signedLen)).copy(b, signedLen);
+  return b;
 }
 
 /** Check flags and AuthCode, then decrypt. Returns the plain payload. */
@@ -101,7 +105,7 @@ export function openV20(d: Extract<Datagram, { kind: 'v20' }>, cs: CipherState |
   if (d.authenticated !== wantAuth) throw new IpmiDecodeError('RMCP+ packet', `authentication flag ${d.authenticated} does not match the session`);
   if (wantAuth && cs) {
     const end = d.payloadOffset + d.payload.length;
-    const codeLen = cs.authCode(Buffer.alloc(0)).length;
+    const codeLen = cs.authCodeLength;
     // trailer: pad (0..3), pad length, next header, auth code
     const total = d.raw.length;
     if (total < end + 2 + codeLen) throw new IpmiDecodeError('RMCP+ trailer', 'truncated');
