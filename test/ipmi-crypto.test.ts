@@ -152,6 +152,20 @@ describe('framing vectors (suite 1, cleartext)', () => {
     assert.equal(p.seq, 5);
     assert.equal(encodeSol({ seq: 0, ackSeq: 5, accepted: p.data.length, flags: 0, data: Buffer.alloc(0) }).toString('hex'), '00050e00');
   });
+  test('AES: the in-place CBC equals a plain AES-CBC-128 for every payload length up to 300', () => {
+    const cs = new CipherState(cipherSuite(3), Buffer.alloc(20, 1), crypto.randomBytes(20));
+    for (let n = 0; n <= 300; n++) {
+      const p = crypto.randomBytes(n);
+      const iv = crypto.randomBytes(16);
+      const padN = (16 - ((n + 1) % 16)) % 16;
+      const plain = Buffer.concat([p, Buffer.from([...Array(padN).keys()].map((i) => i + 1)), Buffer.from([padN])]);
+      const c = crypto.createCipheriv('aes-128-cbc', cs.aesKey, iv);
+      c.setAutoPadding(false);
+      const want = Buffer.concat([iv, c.update(plain), c.final()]);
+      assert.equal(cs.encrypt(p, iv).toString('hex'), want.toString('hex'), `length ${n}`);
+      assert.deepEqual(cs.decrypt(want), p, `length ${n}`);
+    }
+  });
   test('AES pad: every length round-trips, pad length 16 (OpenBMC) accepted', () => {
     const cs = new CipherState(cipherSuite(3), Buffer.alloc(20, 1), Buffer.alloc(20, 2));
     for (let n = 0; n < 40; n++) {

@@ -177,6 +177,13 @@ export class CipherState {
     const n = total - 16 - payload.length - 1;
     for (let i = 0; i < n; i++) field[16 + payload.length + i] = i + 1;
     field[total - 1] = n;
+    if (total > 16 + SMALL_BLOCKS * 16) {
+      // long payloads: one CBC context beats a call per block
+      const c = crypto.createCipheriv('aes-128-cbc', this.aesKey, field.subarray(0, 16));
+      c.setAutoPadding(false);
+      c.update(field.subarray(16)).copy(field, 16);
+      return field;
+    }
     const ecb = (this.ecbEnc ??= ecbCipher(this.aesKey));
     // block i ^= ciphertext of block i-1 (the IV for the first), then encrypt in place
     for (let b = 16; b < total; b += 16) {
@@ -201,6 +208,9 @@ export class CipherState {
     return plain.subarray(0, plain.length - 1 - n);
   }
 }
+
+/** payloads up to this many AES blocks are chained by hand over the ECB context (ACKs, keystrokes) */
+const SMALL_BLOCKS = 3;
 
 // With padding off, an ECB context returns every whole block from update()
 // and keeps no state between calls, so one context serves every packet.

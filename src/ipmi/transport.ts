@@ -5,7 +5,6 @@
 
 import * as dgram from 'node:dgram';
 import * as crypto from 'node:crypto';
-import * as net from 'node:net';
 import { decodeDatagram, type Datagram } from './packet.js';
 import { IpmiDecodeError } from './errors.js';
 
@@ -68,7 +67,7 @@ export class IpmiTransport {
   }
 
   send(c: TransportClient, b: Buffer): void {
-    const fam = net.isIPv6(c.address) ? 'udp6' : 'udp4';
+    const fam = c.address.includes(':') ? 'udp6' : 'udp4';
     // no per-datagram callback: a failed send surfaces as the socket's 'error'
     this.socket(fam).send(b, c.port, c.address);
     this.stats.sent++;
@@ -100,7 +99,10 @@ export class IpmiTransport {
     // One socket carries every session: a start-up storm of thousands of
     // handshakes overflows the kernel's default 208 KiB queue and loses
     // datagrams, so ask for a large one (capped by net.core.rmem_max).
-    s = dgram.createSocket({ type: fam, recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER });
+    // Addresses are resolved before sessions start (see the IPMI device), so
+    // the per-send lookup only has to hand the literal back, synchronously:
+    // dns.lookup would defer every datagram by a tick.
+    s = dgram.createSocket({ type: fam, recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER, lookup: literalLookup(fam) });
     s.on('message', (msg, rinfo) => this.dispatch(msg, rinfo));
     s.on('error', (e) => {
       this.lastDrop = `socket error: ${e.message}`;
@@ -154,6 +156,12 @@ export class IpmiTransport {
       this.drop(`session 0x${c.sidM.toString(16)}: ${(e as Error).message}`);
     }
   }
+}
+
+/** dgram's lookup hook: every address here is already an IP literal (no DNS, no regex per datagram). */
+export function literalLookup(fam: 'udp4' | 'udp6'): dgram.SocketOptions['lookup'] {
+  const family = fam === 'udp6' ? 6 : 4;
+  return ((host: string, _opts: unknown, cb: (err: Error | null, address: string, family: number) => void) => cb(null, host, family)) as dgram.SocketOptions['lookup'];
 }
 
 /** The process-wide default transport. */

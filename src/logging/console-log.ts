@@ -1,6 +1,7 @@
-// One console's log file. Bytes are appended in order through a write
-// stream; reopen() (SIGHUP) switches to a freshly expanded path while the old
-// stream drains into the old (possibly renamed) file, so nothing is lost.
+// One console's log file. Bytes are appended in order through a
+// FileAppender; reopen() (SIGHUP) switches to a freshly expanded path while
+// the old appender drains into the old (possibly renamed) file, so nothing is
+// lost.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -9,6 +10,7 @@ import { expandSpecifiers } from '../config/specifiers.js';
 import { frameNotice, longTime } from '../engine/notice.js';
 import { LineFilter } from './line-filter.js';
 import type { DaemonLog } from './daemon-log.js';
+import { FileAppender } from './file-appender.js';
 
 export interface ConsoleLogContext {
   name: string;
@@ -18,21 +20,31 @@ export interface ConsoleLogContext {
 // Writes are gathered for up to FLUSH_MS and written together: with
 // thousands of consoles, one write(2) per SOL packet was the daemon's largest
 // single cost. One timer serves every log; a large backlog is written at once.
+// The flush goes FLUSH_SLICE logs at a time, yielding between slices, so a
+// keystroke from a client does not wait behind a thousand writes.
 const FLUSH_MS = 200;
 const FLUSH_BYTES = 64 * 1024;
+const FLUSH_SLICE = 64;
 const dirty = new Set<ConsoleLog>();
-let flushTimer: NodeJS.Timeout | null = null;
+let flushTimer: NodeJS.Timeout | NodeJS.Immediate | null = null;
 
-function flushAll(): void {
+function flushSome(): void {
+  let n = 0;
+  for (const log of dirty) {
+    dirty.delete(log);
+    log.flush();
+    if (++n === FLUSH_SLICE && dirty.size > 0) {
+      flushTimer = setImmediate(flushSome);
+      return;
+    }
+  }
   flushTimer = null;
-  for (const log of dirty) log.flush();
-  dirty.clear();
 }
 
 export class ConsoleLog {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  private stream: fs.WriteStream | null = null;
+  private stream: FileAppender | null = null;
   private filter: LineFilter;
   private truncateNext: boolean;
 
@@ -54,8 +66,7 @@ export class ConsoleLog {
     try {
       fs.mkdirSync(path.dirname(file), { recursive: true });
       const fd = fs.openSync(file, this.truncateNext ? 'w' : 'a', 0o600);
-      this.stream = fs.createWriteStream('', { fd, highWaterMark: 64 * 1024 });
-      this.stream.on('error', (e) => this.dlog.err(`Console [${this.ctx.name}] log ${file}: ${e.message}`));
+      this.stream = new FileAppender(fd, (e) => this.dlog.err(`Console [${this.ctx.name}] cannot write log ${file}: ${e.message}`));
     } catch (e) {
       // keep writing to the old file rather than dropping data
       this.dlog.err(`Console [${this.ctx.name}] cannot open log ${file}: ${(e as Error).message}`);
@@ -68,7 +79,7 @@ export class ConsoleLog {
       this.stream = old;
       this.flush();
       this.stream = fresh;
-      old.end();
+      void old.end();
     }
     this.writeRaw(frameNotice(`Console [${this.ctx.name}] log opened at ${longTime()}`));
   }
@@ -94,14 +105,14 @@ export class ConsoleLog {
       dirty.delete(this);
     } else {
       dirty.add(this);
-      flushTimer ??= setTimeout(flushAll, FLUSH_MS);
+      flushTimer ??= setTimeout(flushSome, FLUSH_MS);
     }
   }
 
   /** Hand what is gathered to the file's write stream. */
   flush(): void {
     if (this.pending.length === 0 || !this.stream) return;
-    this.stream.write(this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes));
+    this.stream.writeAll(this.pending);
     this.pending = [];
     this.pendingBytes = 0;
   }
@@ -112,10 +123,6 @@ export class ConsoleLog {
     dirty.delete(this);
     const s = this.stream;
     this.stream = null;
-    if (!s) return Promise.resolve();
-    return new Promise((resolve) => {
-      s.end(() => resolve());
-      s.once('error', () => resolve());
-    });
+    return s ? s.end() : Promise.resolve();
   }
 }

@@ -5,6 +5,7 @@
 import * as crypto from 'node:crypto';
 import * as dgram from 'node:dgram';
 import { decodeDatagram, encodeV15, encodeV20, openV20, PT_IPMI, PT_OPEN_REQ, PT_OPEN_RSP, PT_RAKP1, PT_RAKP2, PT_RAKP3, PT_RAKP4, PT_SOL } from '../ipmi/packet.js';
+import { literalLookup } from '../ipmi/transport.js';
 import { SimHost } from './host.js';
 import type { FleetClock } from './bmc-clock.js';
 import { sessionCommand, sessionlessCommand, type CommandContext } from './bmc-commands.js';
@@ -94,7 +95,7 @@ export class Bmc implements CommandContext {
 
   /** Bind the UDP socket; rejects with the address in the message (EADDRINUSE, EMFILE…). */
   async start(): Promise<void> {
-    const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 64 * 1024, sendBufferSize: 64 * 1024 });
+    const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 64 * 1024, sendBufferSize: 64 * 1024, lookup: literalLookup('udp4') });
     await new Promise<void>((resolve, reject) => {
       sock.once('error', (e) => reject(new Error(`${this.name}: cannot bind UDP ${this.address}:${this.port}: ${e.message}`)));
       sock.bind(this.port, this.address, () => resolve());
