@@ -152,6 +152,17 @@ describe('framing vectors (suite 1, cleartext)', () => {
     assert.equal(p.seq, 5);
     assert.equal(encodeSol({ seq: 0, ackSeq: 5, accepted: p.data.length, flags: 0, data: Buffer.alloc(0) }).toString('hex'), '00050e00');
   });
+  test('AuthCode equals HMAC-SHA1-96 / HMAC-SHA256-128 from createHmac for every length up to 600', () => {
+    for (const [suite, alg, len] of [[3, 'sha1', 12], [17, 'sha256', 16]] as const) {
+      const k1 = crypto.randomBytes(alg === 'sha1' ? 20 : 32);
+      const cs = new CipherState(cipherSuite(suite), k1, crypto.randomBytes(32));
+      for (let n = 0; n <= 600; n += n < 80 ? 1 : 37) {
+        const d = crypto.randomBytes(n);
+        const want = crypto.createHmac(alg, k1).update(d).digest().subarray(0, len);
+        assert.equal(cs.authCode(d).toString('hex'), want.toString('hex'), `suite ${suite} length ${n}`);
+      }
+    }
+  });
   test('AES: the in-place CBC equals a plain AES-CBC-128 for every payload length up to 300', () => {
     const cs = new CipherState(cipherSuite(3), Buffer.alloc(20, 1), crypto.randomBytes(20));
     for (let n = 0; n <= 300; n++) {

@@ -156,9 +156,10 @@ export class CipherState {
   authCode(data: Buffer): Buffer {
     const integ = this.suite.integrity;
     if (integ === 'none') return Buffer.alloc(0);
-    const hash = integ === 'hmac-sha1-96' ? 'sha1' : 'sha256';
-    return hmac(hash, this.k1, data).subarray(0, this.authCodeLength);
+    this.mac ??= new PacketMac(integ === 'hmac-sha1-96' ? 'sha1' : 'sha256', this.k1);
+    return this.mac.digest(data).subarray(0, this.authCodeLength);
   }
+  private mac: PacketMac | null = null;
 
   /** Length of encrypt(payload) for a payload of n bytes: IV, then whole blocks. */
   encryptedLength(n: number): number {
@@ -208,6 +209,49 @@ export class CipherState {
     return plain.subarray(0, plain.length - 1 - n);
   }
 }
+
+/**
+ * HMAC (RFC 2104) for per-packet AuthCodes: H(K^opad | H(K^ipad | data)) with
+ * the padded keys kept, on one-shot crypto.hash. A createHmac object per
+ * packet cost more in allocation and garbage collection than the hashing.
+ */
+class PacketMac {
+  private inner: Buffer; // K^ipad | data
+  private readonly outer: Buffer; // K^opad | inner digest
+  constructor(
+    private readonly alg: 'sha1' | 'sha256',
+    key: Buffer,
+  ) {
+    const k = key.length > 64 ? crypto.createHash(alg).update(key).digest() : key;
+    const len = alg === 'sha1' ? 20 : 32;
+    this.inner = Buffer.alloc(64 + 256, 0x36);
+    this.outer = Buffer.alloc(64 + len, 0x5c);
+    for (let i = 0; i < k.length; i++) {
+      this.inner[i] = 0x36 ^ k[i]!;
+      this.outer[i] = 0x5c ^ k[i]!;
+    }
+  }
+
+  digest(data: Buffer): Buffer {
+    if (!oneShotHash) return hmac(this.alg, this.outerKey(), data);
+    if (64 + data.length > this.inner.length) {
+      const bigger = Buffer.alloc(64 + data.length * 2);
+      this.inner.copy(bigger, 0, 0, 64);
+      this.inner = bigger;
+    }
+    data.copy(this.inner, 64);
+    oneShotHash(this.alg, this.inner.subarray(0, 64 + data.length), 'buffer').copy(this.outer, 64);
+    return oneShotHash(this.alg, this.outer, 'buffer');
+  }
+
+  /** the original key, for the fallback (Node < 20.12 has no crypto.hash) */
+  private outerKey(): Buffer {
+    const k = Buffer.alloc(64);
+    for (let i = 0; i < 64; i++) k[i] = this.outer[i]! ^ 0x5c;
+    return k;
+  }
+}
+const oneShotHash = (crypto as { hash?: (alg: string, data: Buffer, enc: 'buffer') => Buffer }).hash;
 
 /** payloads up to this many AES blocks are chained by hand over the ECB context (ACKs, keystrokes) */
 const SMALL_BLOCKS = 3;

@@ -23,8 +23,11 @@ export interface SolPacket {
   data: Buffer;
 }
 
+/** the data of ACK-only packets (never written to) */
+export const NO_DATA = Buffer.alloc(0);
+
 export function encodeSol(p: SolPacket): Buffer {
-  const b = Buffer.alloc(4 + p.data.length);
+  const b = Buffer.allocUnsafe(4 + p.data.length); // every byte is written below
   b[0] = p.seq & 0x0f;
   b[1] = p.ackSeq & 0x0f;
   b[2] = p.accepted & 0xff;

@@ -5,7 +5,7 @@
 
 import { IpmiError } from './errors.js';
 import type { IpmiSession } from './session.js';
-import { decodeSol, encodeSol, OP_BREAK, ST_DEACTIVATING, ST_NACK, type SolPacket } from './sol-packet.js';
+import { decodeSol, encodeSol, NO_DATA, OP_BREAK, ST_DEACTIVATING, ST_NACK, type SolPacket } from './sol-packet.js';
 
 export const CC_ALREADY_ACTIVE = 0x80;
 const RETRY_MS = 1000;
@@ -182,10 +182,10 @@ export class SolLink {
     if (p.ackSeq !== 0 && o && p.ackSeq === o.seq) this.acked(o, p);
     if (p.seq !== 0) {
       let fresh = p.data;
-      if (p.seq === this.lastInSeq) fresh = p.data.length > this.lastInLen ? p.data.subarray(this.lastInLen) : Buffer.alloc(0);
+      if (p.seq === this.lastInSeq) fresh = p.data.length > this.lastInLen ? p.data.subarray(this.lastInLen) : NO_DATA;
       this.lastInSeq = p.seq;
       this.lastInLen = p.data.length;
-      this.s.sendSol(encodeSol({ seq: 0, ackSeq: p.seq, accepted: p.data.length, flags: 0, data: Buffer.alloc(0) }));
+      this.s.sendSol(encodeSol({ seq: 0, ackSeq: p.seq, accepted: p.data.length, flags: 0, data: NO_DATA }));
       if (fresh.length) this.h.onData(fresh); // p.data is this packet's own decrypted buffer
     }
     this.pump();

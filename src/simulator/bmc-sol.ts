@@ -2,7 +2,7 @@
 // each direction, 4-bit sequence numbers, ACKs with accepted counts,
 // retransmission on the fleet clock, BREAK to the host.
 
-import { decodeSol, encodeSol, OP_BREAK, ST_DEACTIVATING, type SolPacket } from '../ipmi/sol-packet.js';
+import { decodeSol, encodeSol, NO_DATA, OP_BREAK, ST_DEACTIVATING, type SolPacket } from '../ipmi/sol-packet.js';
 import type { FleetClock, ClockEntry } from './bmc-clock.js';
 import type { BmcProfile } from './bmc-profiles.js';
 import type { Session } from './bmc-session.js';
@@ -176,6 +176,6 @@ export class SolInstance {
   }
 
   private ack(s: Session, seq: number, count: number): void {
-    this.h.send(s, encodeSol({ seq: 0, ackSeq: seq, accepted: count, flags: 0, data: Buffer.alloc(0) }));
+    this.h.send(s, encodeSol({ seq: 0, ackSeq: seq, accepted: count, flags: 0, data: NO_DATA }));
   }
 }
