@@ -77,7 +77,7 @@ function alive(c: Child, what: string): void {
 }
 
 async function startFleet(c: Cleanup, s: RunSpec, dir: string): Promise<Fleet> {
-  const o = { rate: s.rate, profileArgs: s.profileArgs };
+  const o = { rate: s.rate, profileArgs: s.profileArgs, nodeArgs: s.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(s.cpuProfDir, 'conch-bmcsim')}`] : [] };
   if (s.kind === 'ipmi') return startBmcsimIpmi(c, s.n, o, dir);
   if (s.kind === 'telnet') return startBmcsimTelnet(c, s.n, o);
   return startIpmiSims(c, s.n, o);
@@ -86,7 +86,7 @@ async function startFleet(c: Cleanup, s: RunSpec, dir: string): Promise<Fleet> {
 async function startDaemon(c: Cleanup, s: RunSpec, conf: string, dir: string, port: number): Promise<Child> {
   const nofile = Math.max(65536, s.n * 8);
   if (s.daemon === 'conchd') {
-    const prof = s.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${s.cpuProfDir}`] : [];
+    const prof = s.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(s.cpuProfDir, 'conchd')}`] : [];
     const [cmd, args] = withNofile(process.execPath, [...prof, CONCHD, '-F', '-c', conf], nofile);
     const d = c.child(cmd, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     await d.waitOutput(/Listening on TCP port \d+/, 120000);

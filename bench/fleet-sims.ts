@@ -84,9 +84,9 @@ function padName(prefix: string, i: number, n: number): string {
   return `${prefix}${String(i).padStart(Math.max(2, String(n).length), '0')}`;
 }
 
-async function spawnBmcsim(c: Cleanup, args: string[]): Promise<{ child: Child; control: string }> {
+async function spawnBmcsim(c: Cleanup, args: string[], nodeArgs: string[] = []): Promise<{ child: Child; control: string }> {
   for (let attempt = 1; ; attempt++) {
-    const [cmd, argv] = withNofile(process.execPath, [BMCSIM, ...args, '--quiet', '--control-port', '0'], 65536);
+    const [cmd, argv] = withNofile(process.execPath, [...nodeArgs, BMCSIM, ...args, '--quiet', '--control-port', '0'], 65536);
     const child = c.child(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       const out = await child.waitOutput('# ready', 600_000);
@@ -102,22 +102,24 @@ export interface SimOptions {
   rate: number;
   /** bmcsim args for the IPMI profile (e.g. --session-timeout 3600) */
   profileArgs: string[];
+  /** node flags for the simulator (--cpu-prof with the benchmark's --cpu-prof) */
+  nodeArgs?: string[];
 }
 
 /** Start the simulator on a randomly picked loopback network; once more on another if that one is taken. */
-async function spawnOnFreeNet(c: Cleanup, args: (net0: ReturnType<typeof pickNet>) => string[]): Promise<{ sim: Awaited<ReturnType<typeof spawnBmcsim>>; net0: ReturnType<typeof pickNet> }> {
+async function spawnOnFreeNet(c: Cleanup, args: (net0: ReturnType<typeof pickNet>) => string[], nodeArgs: string[] = []): Promise<{ sim: Awaited<ReturnType<typeof spawnBmcsim>>; net0: ReturnType<typeof pickNet> }> {
   let net0 = pickNet();
   try {
-    return { sim: await spawnBmcsim(c, args(net0)), net0 };
+    return { sim: await spawnBmcsim(c, args(net0), nodeArgs), net0 };
   } catch {
     net0 = pickNet();
-    return { sim: await spawnBmcsim(c, args(net0)), net0 };
+    return { sim: await spawnBmcsim(c, args(net0), nodeArgs), net0 };
   }
 }
 
 export async function startBmcsimIpmi(c: Cleanup, n: number, o: SimOptions, dir: string): Promise<Fleet> {
   const manifest = path.join(dir, 'manifest.json');
-  const { sim } = await spawnOnFreeNet(c, (net0) => ['--count', String(n), '--per-address', '--address', net0.address, '--base-port', String(net0.port), '--heartbeat', '0', '--rate', String(o.rate), '--no-boot', '--manifest', manifest, ...o.profileArgs]);
+  const { sim } = await spawnOnFreeNet(c, (net0) => ['--count', String(n), '--per-address', '--address', net0.address, '--base-port', String(net0.port), '--heartbeat', '0', '--rate', String(o.rate), '--no-boot', '--manifest', manifest, ...o.profileArgs], o.nodeArgs);
   const m = JSON.parse(fs.readFileSync(manifest, 'utf8')) as { name: string; address: string; port: number; user: string; password: string }[];
   const control = sim.control;
   return {
@@ -174,7 +176,7 @@ function probeTelnet(address: string, port: number, name: string): Promise<numbe
 }
 
 export async function startBmcsimTelnet(c: Cleanup, n: number, o: SimOptions): Promise<Fleet> {
-  const { sim, net0 } = await spawnOnFreeNet(c, (net0) => ['--count', '0', '--telnet-count', String(n), '--telnet-base-port', String(net0.port), '--address', net0.address, '--heartbeat', '0', '--rate', String(o.rate), '--no-boot']);
+  const { sim, net0 } = await spawnOnFreeNet(c, (net0) => ['--count', '0', '--telnet-count', String(n), '--telnet-base-port', String(net0.port), '--address', net0.address, '--heartbeat', '0', '--rate', String(o.rate), '--no-boot'], o.nodeArgs);
   const control = sim.control;
   const names = Array.from({ length: n }, (_, i) => padName('tel', i + 1, n));
   const ports: Record<string, [string, number]> = {};

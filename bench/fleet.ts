@@ -34,7 +34,7 @@ const USAGE = `usage: node dist/bench/fleet.js [options]
   --settle S         seconds between "all logging" and the window (default 10; quick 1)
   --steal S          takeover length in seconds (default 10; quick 3)
   --calibrate N      calibration on N real ipmi_sim BMCs (default 5; 0 = none; quick 0)
-  --cpu-prof         run conchd under node --cpu-prof; the results get its top functions
+  --cpu-prof         run conchd and conch-bmcsim under node --cpu-prof; the results get their top functions
   --out FILE         results file (default bench/results/fleet-<date>-<machine>.md)
 `;
 
@@ -207,8 +207,11 @@ async function main(): Promise<number> {
 
   const lines = build(true);
   if (profDir) {
-    lines.push('## Where conchd\'s CPU goes (node --cpu-prof, whole run)', '');
-    for (const d of fs.readdirSync(profDir).sort()) lines.push(`### ${d}`, '', ...summarise(path.join(profDir, d)));
+    lines.push('## Where the CPU goes (node --cpu-prof, whole run)', '');
+    for (const d of fs.readdirSync(profDir).sort()) {
+      lines.push(`### ${d}`, '');
+      for (const who of fs.readdirSync(path.join(profDir, d)).sort()) lines.push(`#### ${who}`, '', ...summarise(path.join(profDir, d, who)));
+    }
     fs.rmSync(profDir, { recursive: true, force: true });
   }
   const report = lines.join('\n');

@@ -9,7 +9,7 @@ import * as net from 'node:net';
 import type { IpmiOpts } from '../config/types.js';
 import type { Backoff, Device, DeviceHandler } from './device.js';
 import { cipherSuite } from '../ipmi/crypto.js';
-import { SolConsole, DEFAULT_TIMING, type SolTiming, type StealPolicy } from '../ipmi/sol-console.js';
+import { EarlierSessions, SolConsole, DEFAULT_TIMING, type SolTiming, type StealPolicy } from '../ipmi/sol-console.js';
 import { sharedTransport, type IpmiTransport } from '../ipmi/transport.js';
 import { longTime, timeDelta } from '../engine/notice.js';
 import { stampTime } from '../engine/notice.js';
@@ -25,6 +25,8 @@ export interface IpmiDeviceContext {
   /** for tests and benchmarks: another transport / faster polls */
   transport?: IpmiTransport;
   timing?: SolTiming;
+  /** first IPMI retransmission timeout, ms (default 1000) */
+  retryMs?: number;
 }
 
 export class IpmiDevice implements Device {
@@ -37,6 +39,8 @@ export class IpmiDevice implements Device {
   private readonly host: string;
   /** the cipher suite last told to the log (said again only when it changes) */
   private toldSuite: number | null = null;
+  /** our sessions at this BMC that ended without a confirmed Close Session */
+  private readonly earlier = new EarlierSessions();
 
   constructor(
     private readonly spec: { host: string; port: number; opts: IpmiOpts },
@@ -86,6 +90,7 @@ export class IpmiDevice implements Device {
           fallback: o.cipherSuite === null,
           privilege: o.privilege,
           workarounds: new Set(o.workarounds.filter((w) => w !== 'none')),
+          retryMs: this.ctx.retryMs,
         },
         this.ctx.steal ?? 'polite',
         {
@@ -94,12 +99,14 @@ export class IpmiDevice implements Device {
           onDown: (r) => {
             if (this.console !== c) return;
             this.console = null;
+            this.abandoned(c);
             if (up) h.onDown(r);
             up = false;
           },
         },
         { now: () => Date.now(), stamp: (ms) => longTime(new Date(ms)), delta: timeDelta },
         this.ctx.timing ?? DEFAULT_TIMING,
+        this.earlier,
       );
       this.console = c;
       await c.start();
@@ -112,10 +119,16 @@ export class IpmiDevice implements Device {
         if (this.console !== c) return; // close() ended this attempt
         this.console = null;
         await c.close().catch(() => {});
+        this.abandoned(c);
       }
       // messages from src/ipmi never contain passwords or keys
       h.onDown((e as Error).message);
     }
+  }
+
+  /** remember a session that may live on at the BMC (and hold SOL there) */
+  private abandoned(c: SolConsole | null): void {
+    if (c && c.session.sidC !== 0 && !c.session.closedAtBmc) this.earlier.add(c.session.sidC, Date.now());
   }
 
   /** Which cipher suite the session uses, once, and again when it changes (a BMC update, a fallback). */

@@ -424,13 +424,16 @@ export class IpmiSession implements TransportClient {
       sid.writeUInt32LE(this.sidC);
       try {
         // short: a shutdown must not wait long for a BMC that is gone
-        await this.request(0x06, 0x3c, sid, false, CLOSE_ATTEMPTS);
+        const r = await this.request(0x06, 0x3c, sid, false, CLOSE_ATTEMPTS);
+        this.closedAtBmc = r.cc === 0;
       } catch {
         /* the BMC may already have dropped us */
       }
     }
     this.teardown(new IpmiError('IPMI session closed'));
   }
+  /** the BMC confirmed our Close Session (else the session may live on there until it times out) */
+  closedAtBmc = false;
 
   /** Drop all state without talking to the BMC. */
   teardown(why: Error): void {

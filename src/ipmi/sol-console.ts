@@ -36,6 +36,41 @@ export const DEFAULT_TIMING: SolTiming = { ownPollMs: 10000, waitPollMs: 5000, q
 
 export type SolState = 'connecting' | 'ours' | 'elsewhere' | 'closed';
 
+/**
+ * BMC session IDs of this daemon's sessions to one BMC that ended without
+ * Close Session, so may still hold SOL there. Entries expire: a BMC may
+ * reuse an ID for someone else long after it timed ours out.
+ */
+export class EarlierSessions {
+  private ids = new Map<number, number>();
+  constructor(
+    private readonly keepMs = 10 * 60_000,
+    private readonly max = 8,
+  ) {}
+  add(sidC: number, now: number): void {
+    if (sidC === 0) return;
+    this.ids.delete(sidC);
+    this.ids.set(sidC, now);
+    for (const k of this.ids.keys()) {
+      if (this.ids.size <= this.max) break;
+      this.ids.delete(k);
+    }
+  }
+  has(sidC: number, now: number): boolean {
+    const at = this.ids.get(sidC);
+    if (at === undefined) return false;
+    if (now - at <= this.keepMs) return true;
+    this.ids.delete(sidC);
+    return false;
+  }
+  forget(sidC: number): void {
+    this.ids.delete(sidC);
+  }
+  size(): number {
+    return this.ids.size;
+  }
+}
+
 /** injected so notices carry the daemon's time format */
 export interface Clock {
   now(): number;
@@ -69,6 +104,8 @@ export class SolConsole {
     private readonly h: SolConsoleHandlers,
     private readonly clock: Clock,
     private readonly timing: SolTiming = DEFAULT_TIMING,
+    /** this daemon's earlier sessions at this BMC that ended without Close Session */
+    private readonly earlier: EarlierSessions = new EarlierSessions(),
   ) {
     this.session = new IpmiSession(transport, opts);
     this.noStatus = opts.workarounds?.has('solstatus') ?? false;
@@ -89,6 +126,7 @@ export class SolConsole {
     await this.serial(async () => {
       // W:solstatus: no status check; Activate answers "busy" itself
       const busy = this.noStatus ? false : await this.isActive();
+      if (busy && (await this.reclaimEarlier())) return;
       if (busy && this.policy !== 'always') return this.enterElsewhere(null, this.heldNotice());
       if (busy) await this.takeOver('at start-up (steal policy "always")', null);
       else await this.tryActivate(null);
@@ -157,6 +195,27 @@ export class SolConsole {
   private async stillOurs(): Promise<boolean> {
     const r = await this.session.request(0x06, 0x4b, Buffer.from([0x01, 0x01]));
     return !(r.cc === 0 && r.data.length >= 4 && r.data.readUInt32LE(0) !== this.session.sidC);
+  }
+
+  /**
+   * SOL held by a session of ours that died without Close Session (a timed
+   * out exchange under load, a daemon restart): that is no person's
+   * console, so take it back at once instead of waiting politely for the
+   * BMC's session timeout. True when the instance is ours now.
+   */
+  private async reclaimEarlier(): Promise<boolean> {
+    if (this.earlier.size() === 0) return false;
+    const r = await this.session.request(0x06, 0x4b, Buffer.from([0x01, 0x01]));
+    if (r.cc !== 0 || r.data.length < 4) return false;
+    const owner = r.data.readUInt32LE(0);
+    if (!this.earlier.has(owner, this.clock.now())) return false;
+    const cc = await this.sol.deactivate();
+    if (this.state === 'closed' || (cc !== 0 && cc !== CC_ALREADY_ACTIVE)) return false;
+    this.earlier.forget(owner);
+    if ((await this.sol.activate()) !== 'ok' || (this.state as SolState) === 'closed') return false;
+    this.h.onNotice(`SOL session was held by this daemon's earlier IPMI session (ended without Close Session); taken back`);
+    this.becomeOurs(null);
+    return true;
   }
 
   private async tryActivate(lostAt: number | null): Promise<void> {
@@ -257,7 +316,10 @@ export class SolConsole {
       if (this.policy === 'always') await this.takeOver('(steal policy "always")', null);
       else if (this.policy === 'never') await this.stillOurs(); // keepalive only: stay off until forced
       else if (this.noStatus) await this.tryActivate(this.heldElsewhereSince); // Activate never steals: "busy" = still held
-      else if (await this.isActive()) this.freeSince = null;
+      else if (await this.isActive()) {
+        if (await this.reclaimEarlier()) return;
+        this.freeSince = null;
+      }
       else {
         const now = this.clock.now();
         this.freeSince ??= now;
