@@ -89,7 +89,7 @@ export class TreeMeter {
   }
 }
 
-function nofileLimits(): { soft: number; hard: number } {
+export function nofileLimits(): { soft: number; hard: number } {
   const m = /Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/.exec(fs.readFileSync('/proc/self/limits', 'latin1'));
   const v = (x: string | undefined): number => (x === undefined || x === 'unlimited' ? Infinity : Number(x));
   return { soft: v(m?.[1]), hard: v(m?.[2]) };

@@ -49,6 +49,8 @@ export interface RunResult {
   error?: string;
   loggingMs: number;
   logging: number;
+  /** consoles logging 60 s after the daemon started */
+  loggingAt60: number;
   cpuPerMin: number;
   simCpuPerMin: number;
   rssMiB: number;
@@ -144,7 +146,7 @@ async function takeover(f: Fleet, logdir: string, victim: string, stealS: number
 
 export async function run(s: RunSpec, log: (m: string) => void): Promise<RunResult> {
   const started = Date.now();
-  const r: RunResult = { spec: s, loggingMs: NaN, logging: 0, cpuPerMin: NaN, simCpuPerMin: NaN, rssMiB: NaN, windowS: 0, drained: false, notes: [], wallS: 0 };
+  const r: RunResult = { spec: s, loggingMs: NaN, logging: 0, loggingAt60: 0, cpuPerMin: NaN, simCpuPerMin: NaN, rssMiB: NaN, windowS: 0, drained: false, notes: [], wallS: 0 };
   const c = new Cleanup();
   try {
     const dir = c.dir(`conch-fleet-${s.daemon}-`);
@@ -167,12 +169,13 @@ export async function run(s: RunSpec, log: (m: string) => void): Promise<RunResu
     const lg = await waitAllLogging(logdir, f.names, t0, s.loggingTimeoutS * 1000, () => alive(d, s.daemon));
     r.loggingMs = lg.ms;
     r.logging = lg.logging;
+    r.loggingAt60 = lg.at60;
     log(`  ${lg.logging}/${s.n} consoles logging after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     if (lg.logging < s.n) {
       // what the silent consoles' logs and the daemon say, for the notes
       const silent = f.names.filter((n) => !readText(logFile(logdir, n)).includes('[seq ')).slice(0, 2);
       const said = silent.map((n) => `${n}: ${JSON.stringify(readText(logFile(logdir, n)).slice(-300))}`).join('; ');
-      r.notes.push(`only ${lg.logging} of ${s.n} consoles logged within ${s.loggingTimeoutS} s; ${said}; daemon said: ${JSON.stringify(d.output.slice(-400))}`);
+      r.notes.push(`only ${lg.logging} of ${s.n} consoles logged within ${s.loggingTimeoutS} s (${lg.at60} at 60 s); ${said}; daemon said: ${JSON.stringify(d.output.slice(-400))}`);
     }
     await sleep(s.settleS * 1000);
     alive(d, s.daemon);

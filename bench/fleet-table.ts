@@ -94,7 +94,7 @@ export function verdict(results: RunResult[]): string[] {
       if (b && !Number.isNaN(b.rssMiB)) lines.push(`- N=${a.spec.n}, RSS/console ≤ conmand's: ${mark(rssPer(a) <= rssPer(b))} (${num(rssPer(a), 3)} vs ${num(rssPer(b), 3)} MiB)`);
     }
     const big = mine.find((r) => r.spec.n === 10000);
-    if (big) lines.push(`- N=10000 all logging within 60 s: ${mark(!Number.isNaN(big.loggingMs) && big.loggingMs <= 60000)} (${Number.isNaN(big.loggingMs) ? `${big.logging} of 10000` : `${num(loggingS(big), 1)} s`})`);
+    if (big) lines.push(`- N=10000 all logging within 60 s: ${mark(!Number.isNaN(big.loggingMs) && big.loggingMs <= 60000)} (${Number.isNaN(big.loggingMs) ? `${big.loggingAt60} of 10000 at 60 s, ${big.logging} by the ${big.spec.loggingTimeoutS} s deadline` : `${num(loggingS(big), 1)} s`})`);
     const k = mine.find((r) => r.spec.n === 1000);
     if (k?.lat1) {
       const e = p(k.lat1, 'echo', 99);

@@ -21,6 +21,16 @@ import { ROOT, onPath, type DaemonKind } from './rig.js';
 import { run, type RunResult, type RunSpec } from './fleet-run.js';
 import { table, verdict } from './fleet-table.js';
 import { summarise } from './fleet-profile.js';
+import { nofileLimits } from './fleet-proc.js';
+
+/** fleet-wide boot bursts per second at most: the steady window grows with N beyond 8,000 */
+const BOOTS_PER_S = 100;
+
+/** the largest telnet fleet (a multiple of 500) whose 2 descriptors per console fit the hard limit */
+function telnetFit(n: number): number {
+  const fit = Math.floor((nofileLimits().hard - 512) / 2 / 500) * 500;
+  return Math.min(n, Math.max(500, fit));
+}
 import { nofileFor } from './fleet-proc.js';
 import type { FleetKind } from './fleet-sims.js';
 
@@ -124,7 +134,7 @@ async function main(): Promise<number> {
       `Reproduce: \`npx tsc -p . && node dist/bench/fleet.js ${process.argv.slice(2).join(' ')}\`.`,
       '',
       `Load: every host prints a \`[seq N]\` line of ~64 bytes every 640 ms (${base.rate} B/s) from the fleet's start, and every host but two prints one ` +
-        `${base.burstBytes / 1024} KB burst of \`[seq N]\` lines, the bursts spread evenly over the first 80 % of the ${base.steadyS} s steady window ` +
+        `${base.burstBytes / 1024} KB burst of \`[seq N]\` lines, the bursts spread evenly over the first 80 % of the ${base.steadyS} s steady window (longer from N = 8,000 on: at most ${BOOTS_PER_S} bursts a second fleet-wide, e.g. 125 s at 10,000) ` +
         `(IPMI: the simulator's control channel; telnet: typed \`seq 330\` at the host through a second telnet connection). ` +
         `IPMI BMCs: conch-bmcsim, profile ipmi_sim with the session timeout raised to 3600 s (with ipmi_sim's 30 s, conmand's libipmiconsole, ` +
         `which sends no keepalive while SOL output flows, loses its session every ~30 s of steady output); each BMC on its own 127.A.x.y address, ` +
@@ -181,13 +191,20 @@ async function main(): Promise<number> {
     return lines;
   };
   for (const kind of kinds) {
-    for (const n of sizes) {
+    for (const n0 of sizes) {
       for (const daemon of daemons) {
         if (stopping) break;
-        if (daemon === 'conmand' && n > conmandMax) continue;
-        const spec: RunSpec = { ...base, kind, n, daemon, loggingTimeoutS: Math.max(60, n / 50), cpuProfDir: daemon === 'conchd' && profDir ? path.join(profDir, `${kind}-${n}`) : undefined };
+        if (daemon === 'conmand' && n0 > conmandMax) continue;
+        // Telnet: each console costs the daemon a socket and a log file, the
+        // simulator a listener and a connection; past the hard open-file
+        // limit no daemon can hold them all, so run the largest N that fits.
+        const n = kind === 'telnet' ? telnetFit(n0) : n0;
+        // bursts (simulated reboots) come at most BOOTS_PER_S a second fleet-wide
+        const steadyS = Math.max(base.steadyS, Math.ceil(n / BOOTS_PER_S / 0.8));
+        const spec: RunSpec = { ...base, kind, n, daemon, steadyS, loggingTimeoutS: Math.max(60, n / 50), cpuProfDir: daemon === 'conchd' && profDir ? path.join(profDir, `${kind}-${n}`) : undefined };
         log(`${kind} N=${n} ${daemon}`);
         const r = await run(spec, log);
+        if (n !== n0) r.notes.unshift(`asked for N=${n0}; ${n0} telnet consoles need 2 × ${n0} + a few file descriptors in the daemon (a socket and a log file each) and in the simulator, above this machine's hard open-file limit of ${nofileLimits().hard}: ran N=${n}, the largest that fits`);
         results.push(r);
         writeOut(build(false).join('\n'));
         log(`  done in ${r.wallS.toFixed(0)} s`);
