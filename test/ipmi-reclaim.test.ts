@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { Cleanup, waitFor } from './helpers/wait.js';
 import { Recorder, simOpts, solActive, startSim } from './helpers/ipmi-sim.js';
 import { IpmiDevice } from '../src/devices/ipmi.js';
+import * as dgram from 'node:dgram';
 import { IpmiTransport, type TransportClient } from '../src/ipmi/transport.js';
 
 /** A transport whose sends can be switched off: an outage between us and the BMC. */
@@ -52,6 +53,39 @@ test('SOL still held by our own timed-out session is taken back at once, with a 
   assert.doesNotMatch(notes, /held by another client/);
   sim.host.write('after\r\n');
   await waitFor(() => r.text.includes('after\r\n'), 'host output after the reclaim');
+  await dev.close();
+  assert.equal(await solActive(sim.bmcPort), false);
+});
+
+/** Drops the k-th datagram from the BMC that carries a session ID (after the RAKP handshake). */
+class DropNthTransport extends IpmiTransport {
+  seen = 0;
+  constructor(private readonly k: number) {
+    super();
+  }
+  protected override dispatch(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (msg.length >= 10 && msg[4] === 0x06 && msg.readUInt32LE(6) !== 0 && ++this.seen === this.k) return;
+    super.dispatch(msg, rinfo);
+  }
+}
+
+test('the answer to Activate Payload is lost: the retransmission says "already active", and it is ours', { timeout: 120000 }, async () => {
+  const sim = await startSim(cleanup);
+  // session datagrams from the BMC: 1 Set Session Privilege, 2 Get Payload Activation Status, 3 Activate Payload
+  const transport = new DropNthTransport(3);
+  const dev = new IpmiDevice({ host: '127.0.0.1', port: sim.bmcPort, opts: simOpts() }, { consoleName: 'n1', transport, retryMs: 300 });
+  cleanup.add(() => dev.close());
+  const r = new Recorder();
+  dev.connect(r);
+  await waitFor(() => r.ups === 1, 'device up');
+  assert.equal(dev.status().state, 'ours');
+  assert.equal(dev.status().adopted, 1, 'the busy answer was recognised as our own session');
+  assert.doesNotMatch(r.notices.join('\n'), /held by another client/);
+  sim.host.write('through\r\n');
+  await waitFor(() => r.text.includes('through\r\n'), 'host output');
+  sim.host.received = Buffer.alloc(0);
+  dev.write(Buffer.from('typed\r'));
+  await waitFor(() => sim.host.received.toString('latin1') === 'typed\r', 'input reaches the host');
   await dev.close();
   assert.equal(await solActive(sim.bmcPort), false);
 });

@@ -55,10 +55,10 @@ export class IpmiDevice implements Device {
   }
 
   /** for status displays: SOL ours / held elsewhere (since when, ms), polls done, dropped datagrams */
-  status(): { state: string; heldElsewhereSince: number | null; polls: number; dropped: number } {
+  status(): { state: string; heldElsewhereSince: number | null; polls: number; dropped: number; adopted: number } {
     const c = this.console;
-    if (!c) return { state: 'down', heldElsewhereSince: null, polls: 0, dropped: 0 };
-    return { state: c.state, heldElsewhereSince: c.heldElsewhereSince, polls: c.polls, dropped: c.session.stats.dropped };
+    if (!c) return { state: 'down', heldElsewhereSince: null, polls: 0, dropped: 0, adopted: 0 };
+    return { state: c.state, heldElsewhereSince: c.heldElsewhereSince, polls: c.polls, dropped: c.session.stats.dropped, adopted: c.adopted };
   }
 
   detail(): string | null {

@@ -96,6 +96,8 @@ export class SolConsole {
   private readonly noStatus: boolean;
   /** polls done (keepalive / takeover / release checks) */
   polls = 0;
+  /** Activates answered "busy" that turned out to be our own session's */
+  adopted = 0;
 
   constructor(
     transport: IpmiTransport,
@@ -212,14 +214,25 @@ export class SolConsole {
     const cc = await this.sol.deactivate();
     if (this.state === 'closed' || (cc !== 0 && cc !== CC_ALREADY_ACTIVE)) return false;
     this.earlier.forget(owner);
-    if ((await this.sol.activate()) !== 'ok' || (this.state as SolState) === 'closed') return false;
+    if ((await this.activate()) !== 'ok' || (this.state as SolState) === 'closed') return false;
     this.h.onNotice(`SOL session was held by this daemon's earlier IPMI session (ended without Close Session); taken back`);
     this.becomeOurs(null);
     return true;
   }
 
-  private async tryActivate(lostAt: number | null): Promise<void> {
+  /** Activate SOL; "busy" because our own session already holds it (a duplicate Activate) counts as done. */
+  private async activate(): Promise<'ok' | 'busy'> {
     const res = await this.sol.activate();
+    if (res === 'ok' || this.state === 'closed') return res;
+    const r = await this.session.request(0x06, 0x4b, Buffer.from([0x01, 0x01]));
+    if (r.cc !== 0 || r.data.length < 4 || r.data.readUInt32LE(0) !== this.session.sidC) return 'busy';
+    this.sol.adopt();
+    this.adopted++;
+    return 'ok';
+  }
+
+  private async tryActivate(lostAt: number | null): Promise<void> {
+    const res = await this.activate();
     if (this.state === 'closed') return;
     if (res === 'busy') {
       if (this.state !== 'elsewhere') this.enterElsewhere(lostAt, lostAt === null ? this.heldNotice() : null);
@@ -259,7 +272,7 @@ export class SolConsole {
       if (this.state !== 'elsewhere') this.enterElsewhere(lostAt, null);
       return;
     }
-    const res = await this.sol.activate();
+    const res = await this.activate();
     if ((this.state as SolState) === 'closed') return;
     if (res === 'busy') {
       // someone was quicker; stay polite about it and keep watching

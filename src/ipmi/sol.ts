@@ -67,11 +67,25 @@ export class SolLink {
       // sizes include the 4-byte header; silly values fall back to 32 characters
       this.maxChars = inbound >= 5 && inbound <= 259 ? Math.min(inbound - 4, 255) : 32;
     }
+    this.started();
+    return 'ok';
+  }
+
+  /**
+   * The BMC says our own session already holds the instance: the answer to
+   * a retransmitted Activate overtook the first one. Run it as activated,
+   * with the smallest payload size, since the sizes were in the lost answer.
+   */
+  adopt(): void {
+    this.maxChars = 32;
+    this.started();
+  }
+
+  private started(): void {
     this.reset();
     this.active = true;
     // sync packet: an empty data packet absorbs ipmi_sim's carried-over sequence state
     this.send({ seq: this.takeSeq(), data: Buffer.alloc(0), brk: false, sync: true, tries: 0, timer: null });
-    return 'ok';
   }
 
   /** Deactivate Payload SOL instance 1 (ours, or - by policy - someone else's). */

@@ -127,7 +127,8 @@ export class IpmiTransport {
     this.lastDrop = why;
   }
 
-  private dispatch(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+  /** one datagram from the socket (protected: tests put faults in front of it) */
+  protected dispatch(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     this.stats.received++;
     let d: Datagram;
     try {
