@@ -193,10 +193,16 @@ export class SolConsole {
     return (r.data[1] & 0x01) !== 0;
   }
 
+  /** The BMC session ID that owns SOL instance 1 (Get Payload Instance Info), or null if the BMC does not say. */
+  private async instanceOwner(): Promise<number | null> {
+    const r = await this.session.request(0x06, 0x4b, Buffer.from([0x01, 0x01]));
+    return r.cc === 0 && r.data.length >= 4 ? r.data.readUInt32LE(0) : null;
+  }
+
   /** Get Payload Instance Info names our session as the owner (a BMC without the command: assume so). */
   private async stillOurs(): Promise<boolean> {
-    const r = await this.session.request(0x06, 0x4b, Buffer.from([0x01, 0x01]));
-    return !(r.cc === 0 && r.data.length >= 4 && r.data.readUInt32LE(0) !== this.session.sidC);
+    const owner = await this.instanceOwner();
+    return owner === null || owner === this.session.sidC;
   }
 
   /**
@@ -207,10 +213,8 @@ export class SolConsole {
    */
   private async reclaimEarlier(): Promise<boolean> {
     if (this.earlier.size() === 0) return false;
-    const r = await this.session.request(0x06, 0x4b, Buffer.from([0x01, 0x01]));
-    if (r.cc !== 0 || r.data.length < 4) return false;
-    const owner = r.data.readUInt32LE(0);
-    if (!this.earlier.has(owner, this.clock.now())) return false;
+    const owner = await this.instanceOwner();
+    if (owner === null || !this.earlier.has(owner, this.clock.now())) return false;
     const cc = await this.sol.deactivate();
     if (this.state === 'closed' || (cc !== 0 && cc !== CC_ALREADY_ACTIVE)) return false;
     this.earlier.forget(owner);
@@ -224,8 +228,7 @@ export class SolConsole {
   private async activate(): Promise<'ok' | 'busy'> {
     const res = await this.sol.activate();
     if (res === 'ok' || this.state === 'closed') return res;
-    const r = await this.session.request(0x06, 0x4b, Buffer.from([0x01, 0x01]));
-    if (r.cc !== 0 || r.data.length < 4 || r.data.readUInt32LE(0) !== this.session.sidC) return 'busy';
+    if ((await this.instanceOwner()) !== this.session.sidC) return 'busy';
     this.sol.adopt();
     this.adopted++;
     return 'ok';
