@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Cleanup, Child, FatalWait, freePort, waitFor, waitForPort } from '../test/helpers/wait.js';
 import { ROOT, onPath, type DaemonKind } from './rig.js';
-import { WireClient, now } from './wire-client.js';
+import { now } from './wire-client.js';
+import type { Latency } from './fleet-typist.js';
 import { percentile } from './stats.js';
 import { TreeMeter, nofileFor, withNofile } from './fleet-proc.js';
 import { analyse, lastSeqInLog, logFile, seqsIn, waitAllLogging, waitDrained, type Loss } from './fleet-logs.js';
@@ -15,8 +16,8 @@ import { startBmcsimIpmi, startBmcsimTelnet, startIpmiSims, type Fleet, type Fle
 
 const CONCHD = path.join(ROOT, 'dist/src/bin/conchd.js');
 const DIST_BENCH = path.join(ROOT, 'dist/bench');
-/** Keystrokes the hosts never print on their own (their lines are letters, digits, `[]/:-`). */
-const KEYS = '!$%*+=?{}|_;';
+
+export type { Latency };
 
 export interface RunSpec {
   kind: FleetKind;
@@ -35,13 +36,6 @@ export interface RunSpec {
   profileArgs: string[];
   /** write a V8 CPU profile of conchd into this directory */
   cpuProfDir?: string;
-}
-
-export interface Latency {
-  attach: number[];
-  echo: number[];
-  lostFirstKeys: number;
-  error?: string;
 }
 
 export interface RunResult {
@@ -104,30 +98,17 @@ async function startDaemon(c: Cleanup, s: RunSpec, conf: string, dir: string, po
   return d;
 }
 
-/** Attach `n` times (time to OK), then type `k` keys one at a time on one session (time to echo). */
-async function measureLatency(port: number, name: string, n: number, k: number): Promise<Latency> {
-  const l: Latency = { attach: [], echo: [], lostFirstKeys: 0 };
+/** The typist process (fleet-typist.ts): attach and echo times on `name`. */
+async function measureLatency(c: Cleanup, port: number, name: string, n: number, k: number): Promise<Latency> {
+  const t = c.child(process.execPath, [path.join(DIST_BENCH, 'fleet-typist.js'), String(port), name, String(n), String(k)], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
-    for (let i = 0; i < n; i++) {
-      const { client, times } = await WireClient.attach(port, name, 10000);
-      try {
-        l.lostFirstKeys += await client.firstEcho(KEYS, 2000, 10000);
-        l.attach.push(times.ok);
-      } finally {
-        client.close();
-      }
-    }
-    const { client } = await WireClient.attach(port, name, 10000);
-    try {
-      await client.firstEcho(KEYS, 2000, 10000);
-      for (let i = 0; i < k; i++) l.echo.push(await client.echo(KEYS[i % KEYS.length]!, 10000));
-    } finally {
-      client.close();
-    }
+    const out = await t.waitOutput(/latency \{.*\}\n/, (n + k) * 20000 + 60000);
+    return JSON.parse(/latency (\{.*\})\n/.exec(out)![1]!) as Latency;
   } catch (e) {
-    l.error = (e as Error).message;
+    return { attach: [], echo: [], lostFirstKeys: 0, error: (e as Error).message.slice(0, 300) };
+  } finally {
+    await t.stop();
   }
-  return l;
 }
 
 /** Steal SOL of `victim` now for `stealS`; resolves with how long its log stayed dark after the release. */
@@ -215,13 +196,13 @@ export async function run(s: RunSpec, log: (m: string) => void): Promise<RunResu
 
     await sleep(1000);
     log(`  latency, 1 client`);
-    r.lat1 = await measureLatency(port, echoName, s.attaches, s.keystrokes);
+    r.lat1 = await measureLatency(c, port, echoName, s.attaches, s.keystrokes);
     if (s.readers > 0) {
       const readers = c.child(process.execPath, [path.join(DIST_BENCH, 'join-readers.js'), String(port), echoName, String(s.readers)], { stdio: ['ignore', 'pipe', 'pipe'] });
       try {
         await readers.waitOutput(`ready ${s.readers}`, 120000);
         log(`  latency, ${s.readers + 1} clients`);
-        r.lat50 = await measureLatency(port, echoName, s.attaches, s.keystrokes);
+        r.lat50 = await measureLatency(c, port, echoName, s.attaches, s.keystrokes);
       } catch (e) {
         r.lat50 = { attach: [], echo: [], lostFirstKeys: 0, error: (e as Error).message.slice(0, 300) };
       }

@@ -117,28 +117,54 @@ async function spawnOnFreeNet(c: Cleanup, args: (net0: ReturnType<typeof pickNet
   }
 }
 
+type ManifestEntry = { name: string; address: string; port: number; user: string; password: string };
+
+/** One conch-bmcsim process with `n` IPMI BMCs named `<prefix>NN`. */
+async function spawnIpmiSim(c: Cleanup, n: number, prefix: string, o: SimOptions, manifest: string): Promise<{ control: string; pid: number; entries: ManifestEntry[] }> {
+  const { sim } = await spawnOnFreeNet(c, (net0) => ['--count', String(n), '--prefix', prefix, '--per-address', '--address', net0.address, '--base-port', String(net0.port), '--heartbeat', '0', '--rate', String(o.rate), '--no-boot', '--manifest', manifest, ...o.profileArgs], o.nodeArgs);
+  return { control: sim.control, pid: sim.child.proc.pid!, entries: JSON.parse(fs.readFileSync(manifest, 'utf8')) as ManifestEntry[] };
+}
+
+/**
+ * N IPMI BMCs: the first (the console the latency clients type at) in a
+ * simulator process of its own, the other N-1 in one shared process. In a
+ * data centre every BMC is its own machine: with the typed-at BMC inside
+ * the busy process, each echo also waited for that process's garbage
+ * collections and its queue of other BMCs' packets, and the echo figure
+ * measured the simulator more than the daemon.
+ */
 export async function startBmcsimIpmi(c: Cleanup, n: number, o: SimOptions, dir: string): Promise<Fleet> {
-  const manifest = path.join(dir, 'manifest.json');
-  const { sim } = await spawnOnFreeNet(c, (net0) => ['--count', String(n), '--per-address', '--address', net0.address, '--base-port', String(net0.port), '--heartbeat', '0', '--rate', String(o.rate), '--no-boot', '--manifest', manifest, ...o.profileArgs], o.nodeArgs);
-  const m = JSON.parse(fs.readFileSync(manifest, 'utf8')) as { name: string; address: string; port: number; user: string; password: string }[];
-  const control = sim.control;
+  const typed = await spawnIpmiSim(c, 1, 'typed', { ...o, nodeArgs: [] }, path.join(dir, 'manifest-typed.json'));
+  const rest = n > 1 ? await spawnIpmiSim(c, n - 1, 'node', o, path.join(dir, 'manifest.json')) : null;
+  const sims = rest ? [typed, rest] : [typed];
+  const controlOf = new Map<string, string>();
+  for (const s of sims) for (const e of s.entries) controlOf.set(e.name, s.control);
+  const entries = sims.flatMap((s) => s.entries);
+  const ctl = (name: string): string => controlOf.get(name) ?? rest?.control ?? typed.control;
   return {
     kind: 'ipmi',
-    names: m.map((e) => e.name),
-    consoleLines: m.map((e) => `console name="${e.name}" dev="ipmi:${e.address}:${e.port}" ipmiopts="U:${e.user},P:${e.password}"`),
-    pids: [sim.child.proc.pid!],
-    burstTarget: { mode: 'http', control },
-    steal: async (name, seconds) => void (await request(control, 'POST', `/bmcs/${name}/steal`, { seconds })),
-    lastSeqOf: async (name) => ((await request(control, 'GET', `/bmcs/${name}`)) as { host: { lastSeq: number } }).host.lastSeq,
+    names: entries.map((e) => e.name),
+    consoleLines: entries.map((e) => `console name="${e.name}" dev="ipmi:${e.address}:${e.port}" ipmiopts="U:${e.user},P:${e.password}"`),
+    pids: sims.map((s) => s.pid),
+    // bursts go to the shared process only: the typed-at console is never bursted
+    burstTarget: { mode: 'http', control: ctl('') },
+    steal: async (name, seconds) => void (await request(ctl(name), 'POST', `/bmcs/${name}/steal`, { seconds })),
+    lastSeqOf: async (name) => ((await request(ctl(name), 'GET', `/bmcs/${name}`)) as { host: { lastSeq: number } }).host.lastSeq,
     finish: async () => {
-      await request(control, 'POST', '/fleet/rate', { bytesPerSec: 0 });
+      await Promise.all(sims.map((s) => request(s.control, 'POST', '/fleet/rate', { bytesPerSec: 0 })));
       await new Promise((r) => setTimeout(r, 1000)); // the last clock tick has run
-      const all = (await request(control, 'GET', '/bmcs')) as { name: string; host: { lastSeq: number }; counters: { bytesToConsole: number; retransmits: number } }[];
-      return {
-        lastSeq: new Map(all.map((b) => [b.name, b.host.lastSeq])),
-        acked: new Map(all.map((b) => [b.name, b.counters.bytesToConsole])),
-        retransmits: all.reduce((a, b) => a + b.counters.retransmits, 0),
-      };
+      const lastSeq = new Map<string, number>();
+      const acked = new Map<string, number>();
+      let retransmits = 0;
+      for (const s of sims) {
+        const all = (await request(s.control, 'GET', '/bmcs')) as { name: string; host: { lastSeq: number }; counters: { bytesToConsole: number; retransmits: number } }[];
+        for (const b of all) {
+          lastSeq.set(b.name, b.host.lastSeq);
+          acked.set(b.name, b.counters.bytesToConsole);
+          retransmits += b.counters.retransmits;
+        }
+      }
+      return { lastSeq, acked, retransmits };
     },
   };
 }

@@ -1,0 +1,56 @@
+// The measuring client of the fleet benchmark: attaches `attaches` times
+// (time to OK), then types `keystrokes` keys one at a time on one session
+// (time to echo). Run as a process of its own, so that the benchmark's own
+// work (reading logs for the takeover, sampling /proc) does not sit in the
+// measured path. Prints one line, `latency {json}`.
+//
+//   node dist/bench/fleet-typist.js PORT CONSOLE ATTACHES KEYSTROKES
+
+import { WireClient } from './wire-client.js';
+
+/** Keystrokes the hosts never print on their own (their lines are letters, digits, `[]/:-`). */
+const KEYS = '!$%*+=?{}|_;';
+
+export interface Latency {
+  attach: number[];
+  echo: number[];
+  lostFirstKeys: number;
+  error?: string;
+}
+
+async function measure(port: number, name: string, n: number, k: number): Promise<Latency> {
+  const l: Latency = { attach: [], echo: [], lostFirstKeys: 0 };
+  try {
+    for (let i = 0; i < n; i++) {
+      const { client, times } = await WireClient.attach(port, name, 10000);
+      try {
+        l.lostFirstKeys += await client.firstEcho(KEYS, 2000, 10000);
+        l.attach.push(times.ok);
+      } finally {
+        client.close();
+      }
+    }
+    const { client } = await WireClient.attach(port, name, 10000);
+    try {
+      await client.firstEcho(KEYS, 2000, 10000);
+      for (let i = 0; i < k; i++) l.echo.push(await client.echo(KEYS[i % KEYS.length]!, 10000));
+    } finally {
+      client.close();
+    }
+  } catch (e) {
+    l.error = (e as Error).message;
+  }
+  return l;
+}
+
+const isMain = process.argv[1]?.endsWith('fleet-typist.js');
+if (isMain) {
+  const [port, name, n, k] = process.argv.slice(2);
+  if (!name || ![port, n, k].every((x) => Number.isInteger(Number(x)))) {
+    process.stderr.write('usage: fleet-typist.js PORT CONSOLE ATTACHES KEYSTROKES\n');
+    process.exit(1);
+  }
+  const l = await measure(Number(port), name, Number(n), Number(k));
+  process.stdout.write(`latency ${JSON.stringify(l)}\n`);
+  process.exit(0);
+}
