@@ -17,34 +17,34 @@ export interface ConsoleLogContext {
   dev: string;
 }
 
-// Writes are gathered for up to FLUSH_MS and written together: with
-// thousands of consoles, one write(2) per SOL packet was the daemon's largest
-// single cost. One timer serves every log; a large backlog is written at once.
-// The flush goes FLUSH_SLICE logs at a time, yielding between slices, so a
-// keystroke from a client does not wait behind a thousand writes.
+// Writes are gathered for up to FLUSH_MS and handed to the log writer
+// thread together: with thousands of consoles, one write(2) per SOL packet
+// was the daemon's largest single cost. One timer serves every log; a large
+// backlog is handed over at once.
 const FLUSH_MS = 200;
 const FLUSH_BYTES = 64 * 1024;
-const FLUSH_SLICE = 64;
+/** bytes kept for a log whose file is not open yet; beyond it the oldest go (the daemon log says so, once) */
+const OPENING_MAX = 1024 * 1024;
 const dirty = new Set<ConsoleLog>();
-let flushTimer: NodeJS.Timeout | NodeJS.Immediate | null = null;
+let flushTimer: NodeJS.Timeout | null = null;
 
-function flushSome(): void {
-  let n = 0;
-  for (const log of dirty) {
-    dirty.delete(log);
-    log.flush();
-    if (++n === FLUSH_SLICE && dirty.size > 0) {
-      flushTimer = setImmediate(flushSome);
-      return;
-    }
-  }
+function flushDirty(): void {
   flushTimer = null;
+  for (const log of dirty) log.flush();
+  dirty.clear();
 }
 
 export class ConsoleLog {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private stream: FileAppender | null = null;
+  /** set while an open() runs (bytes are kept meanwhile); a newer open() replaces it */
+  private openToken: object | null = null;
+  /** the appender a running open() will replace (a reopen), ended once the new file is open */
+  private replaced: FileAppender | null = null;
+  /** settles when the last open() has finished, either way */
+  private opened: Promise<void> = Promise.resolve();
+  private trimmed = false;
   private filter: LineFilter;
   private truncateNext: boolean;
 
@@ -59,34 +59,68 @@ export class ConsoleLog {
     this.truncateNext = truncate;
   }
 
-  /** Open (or reopen) the file, re-evaluating %-specifiers. */
+  /**
+   * Open (or reopen) the file, re-evaluating %-specifiers. The open runs in
+   * the background (a start-up of 10,000 consoles must not wait for 10,000
+   * file creations on a slow disk): bytes that arrive meanwhile are kept and
+   * written after the "log opened" line; on a reopen they go to the new file
+   * and what came before goes to the old one.
+   */
   open(): void {
     const file = expandSpecifiers(this.pattern, { name: this.ctx.name, dev: this.ctx.dev, pid: process.pid, now: new Date() });
-    const old = this.stream;
-    try {
-      fs.mkdirSync(path.dirname(file), { recursive: true });
-      const fd = fs.openSync(file, this.truncateNext ? 'w' : 'a', 0o600);
-      this.stream = new FileAppender(fd, (e) => this.dlog.err(`Console [${this.ctx.name}] cannot write log ${file}: ${e.message}`));
-    } catch (e) {
-      // keep writing to the old file rather than dropping data
-      this.dlog.err(`Console [${this.ctx.name}] cannot open log ${file}: ${(e as Error).message}`);
-      return;
+    this.flush(); // what arrived before the reopen belongs to the old (renamed) file
+    if (this.stream) {
+      this.replaced = this.stream;
+      this.stream = null;
     }
-    this.truncateNext = false;
-    if (old) {
-      // what arrived before the reopen belongs to the old (renamed) file
-      const fresh = this.stream;
-      this.stream = old;
-      this.flush();
-      this.stream = fresh;
-      void old.end();
-    }
-    this.writeRaw(frameNotice(`Console [${this.ctx.name}] log opened at ${longTime()}`));
+    const token = {};
+    this.openToken = token;
+    const flags = this.truncateNext ? 'w' : 'a';
+    let settle!: () => void;
+    this.opened = new Promise<void>((r) => (settle = r));
+    const failed = (e: Error): void => {
+      this.dlog.err(`Console [${this.ctx.name}] cannot open log ${file}: ${e.message}`);
+      if (this.openToken === token) {
+        // keep writing to the old file rather than dropping data
+        this.openToken = null;
+        this.stream = this.replaced;
+        this.replaced = null;
+        if (this.stream) this.flush();
+        else this.dropPending();
+      }
+      settle();
+    };
+    fs.mkdir(path.dirname(file), { recursive: true }, (e) => {
+      if (e) return failed(e);
+      fs.open(file, flags, 0o600, (e2, fd) => {
+        if (e2) return failed(e2);
+        const fresh = new FileAppender(fd, (err) => this.dlog.err(`Console [${this.ctx.name}] cannot write log ${file}: ${err.message}`));
+        if (this.openToken !== token) {
+          void fresh.end(); // a newer open() took over while this one ran
+          return settle();
+        }
+        this.openToken = null;
+        this.truncateNext = false;
+        void this.replaced?.end();
+        this.replaced = null;
+        this.stream = fresh;
+        const notice = frameNotice(`Console [${this.ctx.name}] log opened at ${longTime()}`);
+        this.pending.unshift(notice);
+        this.pendingBytes += notice.length;
+        this.flush();
+        settle();
+      });
+    });
+  }
+
+  private dropPending(): void {
+    this.pending = [];
+    this.pendingBytes = 0;
   }
 
   /** Console bytes (and in-band notices), filtered per logopts. */
   write(data: Buffer): void {
-    if (!this.stream) return;
+    if (!this.stream && !this.openToken) return;
     this.writeRaw(this.filter.apply(data));
   }
 
@@ -96,16 +130,21 @@ export class ConsoleLog {
   }
 
   private writeRaw(b: Buffer): void {
-    if (!this.stream || b.length === 0) return;
+    if ((!this.stream && !this.openToken) || b.length === 0) return;
     // devices never reuse a buffer they delivered (Device contract): no copy
     this.pending.push(b);
     this.pendingBytes += b.length;
-    if (this.pendingBytes >= FLUSH_BYTES) {
+    if (this.pendingBytes >= FLUSH_BYTES && this.stream) {
       this.flush();
       dirty.delete(this);
+    } else if (!this.stream && this.pendingBytes > OPENING_MAX) {
+      // the file is slow to open: keep the newest, as a console's own buffer would
+      while (this.pendingBytes > OPENING_MAX && this.pending.length > 1) this.pendingBytes -= this.pending.shift()!.length;
+      if (!this.trimmed) this.dlog.err(`Console [${this.ctx.name}] log file still opening: keeping only the newest ${OPENING_MAX >> 20} MiB`);
+      this.trimmed = true;
     } else {
       dirty.add(this);
-      flushTimer ??= setTimeout(flushSome, FLUSH_MS);
+      flushTimer ??= setTimeout(flushDirty, FLUSH_MS);
     }
   }
 
@@ -117,12 +156,14 @@ export class ConsoleLog {
     this.pendingBytes = 0;
   }
 
-  /** Flush and close; resolves when every byte is on disk. */
-  close(): Promise<void> {
+  /** Flush and close; resolves when every byte is on disk (after an open still running). */
+  async close(): Promise<void> {
+    await this.opened;
     this.flush();
     dirty.delete(this);
     const s = this.stream;
     this.stream = null;
-    return s ? s.end() : Promise.resolve();
+    this.openToken = null;
+    await s?.end();
   }
 }

@@ -1,86 +1,46 @@
-// Appends buffers to one open file descriptor with at most one write in
-// flight, so bytes land in order; whatever arrives meanwhile goes out in the
-// next writev. Leaner than fs.WriteStream, which matters with thousands of
-// logs each written several times a second.
+// Appends buffers to one open file descriptor, in order, through the
+// process's log writer thread (log-writer.ts); end() closes the descriptor
+// after the last byte. Errors (disk full, I/O error) are reported once per
+// outage: a console that logs ten lines a second must not flood the daemon
+// log with the same complaint.
 
-import * as fs from 'node:fs';
+import { logWriter, type LogWriter, type WriterClient } from './log-writer.js';
 
-/** buffers handed to one writev at most (IOV_MAX is 1024 on Linux) */
-const MAX_IOV = 256;
-
-export class FileAppender {
-  private queue: Buffer[] = [];
-  private busy = false;
+export class FileAppender implements WriterClient {
   private ended = false;
   private closed: Promise<void> | null = null;
-  private drained: (() => void) | null = null;
   /** true after a failed write, until one succeeds: one message per outage */
   private failing = false;
 
   constructor(
     private readonly fd: number,
-    /** a write failed (disk full, I/O error); the batch is gone */
+    /** a write failed; those bytes are gone */
     private readonly onError: (e: Error) => void,
+    private readonly writer: LogWriter = logWriter(),
   ) {}
 
   write(b: Buffer): void {
-    if (this.ended || b.length === 0) return;
-    this.queue.push(b);
-    if (!this.busy) this.next();
+    if (!this.ended) this.writer.write(this, this.fd, b);
   }
 
-  /** Several buffers in order, as one writev when nothing is in flight. */
+  /** Several buffers in order. */
   writeAll(bufs: Buffer[]): void {
     if (this.ended) return;
-    for (const b of bufs) if (b.length) this.queue.push(b);
-    if (!this.busy) this.next();
+    for (const b of bufs) this.writer.write(this, this.fd, b);
   }
 
-  /** Write what is queued, then close the descriptor. */
+  /** Write what is queued, then close the descriptor; resolves when both are done. */
   end(): Promise<void> {
     this.ended = true;
-    this.closed ??= new Promise<void>((resolve) => {
-      this.drained = resolve;
-      if (!this.busy) this.next();
-    }).then(() => new Promise<void>((resolve) => fs.close(this.fd, () => resolve())));
-    return this.closed;
+    return (this.closed ??= this.writer.close(this, this.fd));
   }
 
-  private next(): void {
-    if (this.queue.length === 0) {
-      this.busy = false;
-      if (this.ended) this.drained?.();
-      return;
-    }
-    this.busy = true;
-    const bufs = this.queue.length <= MAX_IOV ? this.queue : this.queue.splice(0, MAX_IOV);
-    if (bufs === this.queue) this.queue = [];
-    let total = 0;
-    for (const b of bufs) total += b.length;
-    fs.writev(this.fd, bufs, (err, written) => {
-      if (err) {
-        if (!this.failing) this.onError(err);
-        this.failing = true;
-      } else {
-        this.failing = false;
-        // a short write (rare on regular files): the rest goes first next time
-        if (written < total) this.queue.unshift(...rest(bufs, written));
-      }
-      this.next();
-    });
+  failed(message: string): void {
+    if (!this.failing) this.onError(new Error(message));
+    this.failing = true;
   }
-}
 
-/** the parts of `bufs` after the first `skip` bytes */
-function rest(bufs: Buffer[], skip: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (const b of bufs) {
-    if (skip >= b.length) {
-      skip -= b.length;
-      continue;
-    }
-    out.push(skip > 0 ? b.subarray(skip) : b);
-    skip = 0;
+  wrote(): void {
+    this.failing = false;
   }
-  return out;
 }
