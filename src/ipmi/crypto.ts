@@ -132,9 +132,11 @@ export function sameBytes(a: Buffer, b: Buffer): boolean {
 export class CipherState {
   readonly aesKey: Buffer;
   readonly authCodeLength: number;
-  // AES-CBC is chained here over one long-lived ECB context per direction:
+  // One long-lived AES context per direction (see encrypt and decrypt):
   // creating a CBC cipher object per packet cost more than the AES itself.
-  private ecbEnc: crypto.Cipher | null = null;
+  private cbcEnc: crypto.Cipher | null = null;
+  /** the last ciphertext block cbcEnc produced: where its chain stands (it starts at the zero IV) */
+  private readonly chain = Buffer.alloc(16);
   private ecbDec: crypto.Decipher | null = null;
   constructor(
     readonly suite: CipherSuite,
@@ -178,19 +180,17 @@ export class CipherState {
     const n = total - 16 - payload.length - 1;
     for (let i = 0; i < n; i++) field[16 + payload.length + i] = i + 1;
     field[total - 1] = n;
-    if (total > 16 + SMALL_BLOCKS * 16) {
-      // long payloads: one CBC context beats a call per block
-      const c = crypto.createCipheriv('aes-128-cbc', this.aesKey, field.subarray(0, 16));
-      c.setAutoPadding(false);
-      c.update(field.subarray(16)).copy(field, 16);
-      return field;
-    }
-    const ecb = (this.ecbEnc ??= ecbCipher(this.aesKey));
-    // block i ^= ciphertext of block i-1 (the IV for the first), then encrypt in place
-    for (let b = 16; b < total; b += 16) {
-      for (let i = 0; i < 16; i++) field[b + i] ^= field[b - 16 + i];
-      ecb.update(field.subarray(b, b + 16)).copy(field, b);
-    }
+    // One long-lived CBC context serves every packet: it chains each call
+    // from the last ciphertext block it produced (`chain`), so the first
+    // block goes in as P1 ^ IV ^ chain and comes out as AES(P1 ^ IV), as a
+    // fresh context started at IV would give; the rest chain as usual.
+    // A cipher object per packet cost more than the AES itself.
+    const cbc = (this.cbcEnc ??= cbcCipher(this.aesKey));
+    const chain = this.chain;
+    for (let i = 0; i < 16; i++) field[16 + i] ^= field[i]! ^ chain[i]!;
+    const c = cbc.update(field.subarray(16));
+    c.copy(field, 16);
+    c.copy(chain, 0, c.length - 16);
     return field;
   }
 
@@ -253,13 +253,10 @@ class PacketMac {
 }
 const oneShotHash = (crypto as { hash?: (alg: string, data: Buffer, enc: 'buffer') => Buffer }).hash;
 
-/** payloads up to this many AES blocks are chained by hand over the ECB context (ACKs, keystrokes) */
-const SMALL_BLOCKS = 3;
-
-// With padding off, an ECB context returns every whole block from update()
-// and keeps no state between calls, so one context serves every packet.
-function ecbCipher(key: Buffer): crypto.Cipher {
-  const c = crypto.createCipheriv('aes-128-ecb', key, null);
+// With padding off, update() returns every whole block at once; the CBC
+// context keeps only its chain block between calls, the ECB one nothing.
+function cbcCipher(key: Buffer): crypto.Cipher {
+  const c = crypto.createCipheriv('aes-128-cbc', key, Buffer.alloc(16));
   c.setAutoPadding(false);
   return c;
 }

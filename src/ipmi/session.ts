@@ -86,6 +86,8 @@ interface Pending {
   tries: number;
   attempts: number;
   timer: NodeJS.Timeout | null;
+  /** when the first try went out (round trips are sampled from answers to a first try only) */
+  sentAt: number;
   sessionless: boolean;
   resolve(r: Response): void;
   reject(e: Error): void;
@@ -294,12 +296,21 @@ export class IpmiSession implements TransportClient {
   }
 
   private waitSetup(type: number, what: string): Promise<Buffer> {
+    const sentAt = Date.now();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.setupWait = null;
         reject(new IpmiError(`${what}: no answer from ${this.address}:${this.port}`, -1));
-      }, this.retryMs * 2);
-      this.setupWait = { type, timer, resolve, reject };
+      }, this.transport.timeout(this.retryMs * 2));
+      this.setupWait = {
+        type,
+        timer,
+        resolve: (b) => {
+          this.transport.noteRoundTrip(Date.now() - sentAt);
+          resolve(b);
+        },
+        reject,
+      };
     });
   }
 
@@ -315,7 +326,7 @@ export class IpmiSession implements TransportClient {
       }
       if (this.pending.has(seq)) return reject(new IpmiError(`${cmdName(cmd)}: too many requests in flight`));
       this.rqSeq = seq;
-      const p: Pending = { netFn, cmd, data, tries: 0, attempts, timer: null, sessionless, resolve, reject };
+      const p: Pending = { netFn, cmd, data, tries: 0, attempts, timer: null, sentAt: Date.now(), sessionless, resolve, reject };
       this.pending.set(seq, p);
       this.transmit(seq, p);
     });
@@ -330,7 +341,7 @@ export class IpmiSession implements TransportClient {
       if (p.tries < p.attempts) return this.transmit(seq, p);
       this.pending.delete(seq);
       p.reject(new IpmiError(`${cmdName(p.cmd)}: no answer from ${this.address}:${this.port} after ${p.tries} tries`, -1));
-    }, this.retryMs * Math.min(p.tries, 3));
+    }, this.transport.timeout(this.retryMs * Math.min(p.tries, 3)));
   }
 
   /** A SOL payload out; SOL does its own retransmission. */
@@ -412,6 +423,7 @@ export class IpmiSession implements TransportClient {
     if (!p || p.sessionless !== sessionless || p.cmd !== m.cmd || p.netFn + 1 !== m.netFn) return this.drop(`unmatched response to ${cmdName(m.cmd)}`);
     if (m.cc === 0xcf) return; // "duplicate request": the real answer follows
     if (p.timer) clearTimeout(p.timer);
+    if (p.tries === 1) this.transport.noteRoundTrip(Date.now() - p.sentAt);
     this.pending.delete(m.rqSeq);
     p.resolve({ cc: m.cc ?? 0, data: m.data });
   }

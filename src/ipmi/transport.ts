@@ -8,12 +8,14 @@ import * as crypto from 'node:crypto';
 import { decodeDatagram, type Datagram } from './packet.js';
 import { IpmiDecodeError } from './errors.js';
 
-/** What a session must offer to receive datagrams. */
 /** SO_RCVBUF / SO_SNDBUF asked for on the shared socket (the kernel caps it). */
 const SOCKET_BUFFER = 8 * 1024 * 1024;
-/** session setups in flight at once, across all consoles */
-const MAX_SETUPS = 128;
+/** session setups in flight at once, across all consoles (a setup is latency-bound: 5 round trips) */
+const MAX_SETUPS = 512;
+/** a timeout stretches with the measured round trip up to this many times its base */
+const MAX_STRETCH = 8;
 
+/** What a session must offer to receive datagrams. */
 export interface TransportClient {
   readonly sidM: number;
   readonly address: string;
@@ -64,6 +66,25 @@ export class IpmiTransport {
       if (s.size === 0) this.byAddr.delete(k);
     }
     if (this.bySid.size === 0) this.closeSockets();
+  }
+
+  /**
+   * Smoothed round trip (ms) of recent request/answer exchanges, across all
+   * sessions on this socket. Under load (thousands of consoles streaming
+   * while others start) answers queue for hundreds of milliseconds; fixed
+   * 1-2 s timeouts then gave up on slow but working exchanges, and the
+   * retransmissions added to the load. Only answers to a first try are
+   * sampled (an answer to a retry cannot be matched to its try).
+   */
+  private srtt = 0;
+
+  noteRoundTrip(ms: number): void {
+    this.srtt = this.srtt === 0 ? ms : this.srtt + (ms - this.srtt) / 8;
+  }
+
+  /** `baseMs`, or four round trips when answers are slower than that (at most MAX_STRETCH × base) */
+  timeout(baseMs: number): number {
+    return Math.min(baseMs * MAX_STRETCH, Math.max(baseMs, 4 * this.srtt));
   }
 
   send(c: TransportClient, b: Buffer): void {

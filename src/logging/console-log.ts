@@ -90,10 +90,15 @@ export class ConsoleLog {
       }
       settle();
     };
-    fs.mkdir(path.dirname(file), { recursive: true }, (e) => {
-      if (e) return failed(e);
-      fs.open(file, flags, 0o600, (e2, fd) => {
-        if (e2) return failed(e2);
+    // the directory is made only when missing (one mkdir per console cost a start-up of thousands)
+    let madeDir = false;
+    const openFile = (): void => {
+      fs.open(file, flags, 0o600, (e, fd) => {
+        if (e?.code === 'ENOENT' && !madeDir) {
+          madeDir = true;
+          return fs.mkdir(path.dirname(file), { recursive: true }, (e2) => (e2 ? failed(e2) : openFile()));
+        }
+        if (e) return failed(e);
         const fresh = new FileAppender(fd, (err) => this.dlog.err(`Console [${this.ctx.name}] cannot write log ${file}: ${err.message}`));
         if (this.openToken !== token) {
           void fresh.end(); // a newer open() took over while this one ran
@@ -110,7 +115,8 @@ export class ConsoleLog {
         this.flush();
         settle();
       });
-    });
+    };
+    openFile();
   }
 
   private dropPending(): void {

@@ -1,8 +1,5 @@
 // Messages between the log writer (main thread) and its worker thread.
 
-/** a `lens` entry that means "close this descriptor" (after the writes before it) */
-export const CLOSE = -1;
-
 /** main → worker: entry i writes lens[i] bytes (taken in turn from data) to fds[i] */
 export interface Batch {
   id: number;

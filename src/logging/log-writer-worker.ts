@@ -1,11 +1,12 @@
 // The log writer's thread: takes batches of (descriptor, bytes) from the
 // main thread and does the write(2)s, in order, one batch after another.
 // Nothing here may throw out of a batch: an error is reported for its
-// entry and the batch goes on. See log-writer.ts for the other side.
+// entry and the batch goes on. Descriptors are the main thread's: it
+// closes them once the batches before the close are done. See log-writer.ts for the other side.
 
 import * as fs from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import { CLOSE, type Batch, type BatchDone } from './log-writer-protocol.js';
+import type { Batch, BatchDone } from './log-writer-protocol.js';
 
 function writeAll(fd: number, data: Buffer): void {
   let off = 0;
@@ -21,12 +22,11 @@ parentPort!.on('message', (b: Batch) => {
     const fd = b.fds[i]!;
     const len = b.lens[i]!;
     try {
-      if (len === CLOSE) fs.closeSync(fd);
-      else writeAll(fd, data.subarray(off, off + len));
+      writeAll(fd, data.subarray(off, off + len));
     } catch (e) {
       (errors ??= []).push([i, (e as Error).message]);
     }
-    if (len > 0) off += len;
+    off += len;
   }
   parentPort!.postMessage({ id: b.id, errors } satisfies BatchDone);
 });

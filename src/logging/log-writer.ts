@@ -8,7 +8,8 @@
 // runs after the writes queued before it.
 
 import { Worker } from 'node:worker_threads';
-import { CLOSE, type Batch, type BatchDone } from './log-writer-protocol.js';
+import * as fs from 'node:fs';
+import type { Batch, BatchDone } from './log-writer-protocol.js';
 
 /** What the writer tells an appender about its entries of a batch. */
 export interface WriterClient {
@@ -18,9 +19,15 @@ export interface WriterClient {
   wrote(): void;
 }
 
+interface Closing {
+  client: WriterClient;
+  fd: number;
+  done: () => void;
+}
+
 interface InFlight {
   clients: WriterClient[];
-  closed: (() => void)[];
+  closing: Closing[];
 }
 
 export class LogWriter {
@@ -30,7 +37,7 @@ export class LogWriter {
   private lens: number[] = [];
   private bufs: Buffer[] = [];
   private bytes = 0;
-  private closed: (() => void)[] = [];
+  private closing: Closing[] = [];
   private posting = false;
   private nextId = 1;
   private readonly inFlight = new Map<number, InFlight>();
@@ -39,8 +46,12 @@ export class LogWriter {
   write(c: WriterClient, fd: number, b: Buffer): void {
     if (b.length === 0) return;
     const last = this.clients.length - 1;
-    if (last >= 0 && this.clients[last] === c && this.lens[last] !== CLOSE) this.lens[last] += b.length;
-    else this.entry(c, fd, b.length);
+    if (last >= 0 && this.clients[last] === c) this.lens[last] += b.length;
+    else {
+      this.clients.push(c);
+      this.fds.push(fd);
+      this.lens.push(b.length);
+    }
     this.bufs.push(b);
     this.bytes += b.length;
     this.schedule();
@@ -48,15 +59,8 @@ export class LogWriter {
 
   /** Close `fd` after everything queued for it; resolves once it is closed (or failed to). */
   close(c: WriterClient, fd: number): Promise<void> {
-    this.entry(c, fd, CLOSE);
     this.schedule();
-    return new Promise((resolve) => this.closed.push(resolve));
-  }
-
-  private entry(c: WriterClient, fd: number, len: number): void {
-    this.clients.push(c);
-    this.fds.push(fd);
-    this.lens.push(len);
+    return new Promise((done) => this.closing.push({ client: c, fd, done }));
   }
 
   private schedule(): void {
@@ -67,19 +71,19 @@ export class LogWriter {
 
   private post(): void {
     this.posting = false;
-    if (this.clients.length === 0) return;
+    if (this.clients.length === 0 && this.closing.length === 0) return;
     const data = Buffer.allocUnsafeSlow(this.bytes);
     let off = 0;
     for (const b of this.bufs) off += b.copy(data, off);
     const id = this.nextId++;
     const batch: Batch = { id, fds: Int32Array.from(this.fds), lens: Int32Array.from(this.lens), data: data.buffer as ArrayBuffer };
-    this.inFlight.set(id, { clients: this.clients, closed: this.closed });
+    this.inFlight.set(id, { clients: this.clients, closing: this.closing });
     this.clients = [];
     this.fds = [];
     this.lens = [];
     this.bufs = [];
     this.bytes = 0;
-    this.closed = [];
+    this.closing = [];
     const w = this.thread();
     w.ref(); // bytes on their way keep the process alive
     w.postMessage(batch, [batch.data, batch.fds.buffer as ArrayBuffer, batch.lens.buffer as ArrayBuffer]);
@@ -95,7 +99,7 @@ export class LogWriter {
       this.worker = null;
       for (const f of this.inFlight.values()) {
         for (const c of f.clients) c.failed(`log writer thread stopped: ${why}`);
-        for (const r of f.closed) r();
+        this.closeAll(f.closing);
       }
       this.inFlight.clear();
     };
@@ -114,8 +118,18 @@ export class LogWriter {
       if (m.errors && e < m.errors.length && m.errors[e]![0] === i) c.failed(m.errors[e++]![1]);
       else c.wrote();
     });
-    for (const r of f.closed) r();
+    this.closeAll(f.closing);
     if (this.inFlight.size === 0) this.worker?.unref();
+  }
+
+  /** every write queued before these closes is done: close (on this thread, which opened them) */
+  private closeAll(cs: Closing[]): void {
+    for (const c of cs) {
+      fs.close(c.fd, (e) => {
+        if (e) c.client.failed(e.message);
+        c.done();
+      });
+    }
   }
 }
 
