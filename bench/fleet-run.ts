@@ -34,6 +34,8 @@ export interface RunSpec {
   /** extra joined readers for the "50 clients" measurement */
   readers: number;
   profileArgs: string[];
+  /** conmand only: run this many conmands, each with its share of the consoles (conman's advice for large sites) */
+  shards?: number;
   /** write a V8 CPU profile of conchd into this directory */
   cpuProfDir?: string;
 }
@@ -138,16 +140,29 @@ export async function run(s: RunSpec, log: (m: string) => void): Promise<RunResu
     // terminal-server mode holds a listening socket and the daemon's connection per host
     const fds = nofileFor(Infinity);
     if (s.kind === 'telnet' && 2 * s.n + 64 > fds) r.notes.push(`the simulator needs ${2 * s.n}+ file descriptors for ${s.n} telnet hosts but may open only ${fds} here: some hosts cannot accept the daemon, so not all consoles can log`);
-    const port = await freePort();
-    const conf = path.join(dir, 'conman.conf');
-    const header = [`server port=${port}`, 'server loopback=on', `server logdir="${logdir}"`, `server pidfile="${path.join(dir, 'd.pid')}"`, 'global log="%N.log"'];
-    fs.writeFileSync(conf, [...header, ...f.consoleLines, ''].join('\n'));
+    // conman's guide for large sites: one conmand per core, each with its own
+    // share of the consoles, config and port; consoles 1 and 2 (typed at,
+    // taken over) are in the first share
+    const shards = s.daemon === 'conmand' ? Math.max(1, s.shards ?? 1) : 1;
+    const consoleLines = s.daemon === 'conmand' && f.conmandConsoleLines ? f.conmandConsoleLines : f.consoleLines;
+    const per = Math.ceil(consoleLines.length / shards);
+    const shares: { conf: string; port: number }[] = [];
+    for (let i = 0; i < shards; i++) {
+      const sharePort = await freePort();
+      const conf = path.join(dir, shards > 1 ? `conman-${i + 1}.conf` : 'conman.conf');
+      const header = [`server port=${sharePort}`, 'server loopback=on', `server logdir="${logdir}"`, `server pidfile="${path.join(dir, `d${i}.pid`)}"`, 'global log="%N.log"'];
+      fs.writeFileSync(conf, [...header, ...consoleLines.slice(i * per, (i + 1) * per), ''].join('\n'));
+      shares.push({ conf, port: sharePort });
+    }
+    const port = shares[0]!.port;
 
     const t0 = Date.now();
     log(`  starting ${s.daemon}`);
-    const d = await startDaemon(c, s, conf, dir, port);
-    const pid = d.proc.pid!;
-    const lg = await waitAllLogging(logdir, f.names, t0, s.loggingTimeoutS * 1000, () => alive(d, s.daemon));
+    const ds: Child[] = [];
+    for (const sh of shares) ds.push(await startDaemon(c, s, sh.conf, dir, sh.port));
+    const aliveAll = (): void => ds.forEach((x) => alive(x, s.daemon));
+    const d = ds[0]!;
+    const lg = await waitAllLogging(logdir, f.names, t0, s.loggingTimeoutS * 1000, aliveAll);
     r.loggingMs = lg.ms;
     r.logging = lg.logging;
     r.loggingAt60 = lg.at60;
@@ -159,14 +174,14 @@ export async function run(s: RunSpec, log: (m: string) => void): Promise<RunResu
       r.notes.push(`only ${lg.logging} of ${s.n} consoles logged within ${s.loggingTimeoutS} s (${lg.at60} at 60 s); ${said}; daemon said: ${JSON.stringify(d.output.slice(-400))}`);
     }
     await sleep(s.settleS * 1000);
-    alive(d, s.daemon);
+    aliveAll();
 
     // ---- steady window
-    const dm = new TreeMeter(pid);
+    const dms = ds.map((x) => new TreeMeter(x.proc.pid!));
     const sims = f.pids.map((p) => new TreeMeter(p));
-    dm.start();
+    dms.forEach((m) => m.start());
     sims.forEach((m) => m.start());
-    const rssTimer = setInterval(() => dm.sample(), 5000);
+    const rssTimer = setInterval(() => dms.forEach((m) => m.sample()), 5000);
     c.add(() => clearInterval(rssTimer));
     const w0 = Date.now();
     const wEnd = w0 + s.steadyS * 1000;
@@ -208,7 +223,7 @@ export async function run(s: RunSpec, log: (m: string) => void): Promise<RunResu
       }
       await readers.stop();
     }
-    alive(d, s.daemon);
+    aliveAll();
     await sleep(wEnd - Date.now());
     await bursts;
     const st = await steal;
@@ -216,13 +231,13 @@ export async function run(s: RunSpec, log: (m: string) => void): Promise<RunResu
       r.darkMs = st.darkMs;
       r.darkLookedMs = st.lookedMs;
     }
-    dm.sample();
-    r.cpuPerMin = dm.cpuPerMinute();
+    dms.forEach((m) => m.sample());
+    r.cpuPerMin = dms.reduce((a, m) => a + m.cpuPerMinute(), 0);
     r.simCpuPerMin = sims.reduce((a, m) => a + m.cpuPerMinute(), 0);
-    r.rssMiB = dm.peakRss;
+    r.rssMiB = dms.reduce((a, m) => a + m.peakRss, 0);
     r.windowS = (Date.now() - w0) / 1000;
     clearInterval(rssTimer);
-    alive(d, s.daemon);
+    aliveAll();
 
     // ---- loss
     log(`  stopping the load, counting the logs`);
@@ -238,7 +253,7 @@ export async function run(s: RunSpec, log: (m: string) => void): Promise<RunResu
       r.notes.push(`${r.loss.badConsoles.length} consoles with gaps or duplicates, e.g. ${ex.join(', ')}`);
     }
     log(`  stopping ${s.daemon}`);
-    await d.stop(30000);
+    for (const x of ds) await x.stop(30000);
   } catch (e) {
     r.error = (e as Error).message.slice(0, 500);
     log(`  FAILED: ${r.error}`);

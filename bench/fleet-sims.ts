@@ -32,6 +32,8 @@ export interface Fleet {
   names: string[];
   /** conman.conf console lines */
   consoleLines: string[];
+  /** conman.conf console lines for conmand where it needs other options (FreeIPMI workarounds) */
+  conmandConsoleLines?: string[];
   /** processes whose CPU is "the simulator's" */
   pids: number[];
   /** a burst spec for fleet-bursts.js (null: bursts come from this process) */
@@ -239,6 +241,7 @@ export async function startBmcsimTelnet(c: Cleanup, n: number, o: SimOptions): P
 export async function startIpmiSims(c: Cleanup, n: number, o: SimOptions): Promise<Fleet> {
   const names: string[] = [];
   const lines: string[] = [];
+  const conmandLines: string[] = [];
   const pids: number[] = [];
   const hosts = new Map<string, SimHost>();
   const timers: NodeJS.Timeout[] = [];
@@ -258,6 +261,11 @@ export async function startIpmiSims(c: Cleanup, n: number, o: SimOptions): Promi
     hosts.set(name, host);
     pids.push(sim.child.proc.pid!);
     lines.push(`console name="${name}" dev="ipmi:127.0.0.1:${sim.bmcPort}" ipmiopts="U:admin,P:password"`);
+    // FreeIPMI (inside conmand) needs three workarounds for ipmi_sim: without opensesspriv "privilege
+    // level cannot be obtained", without solpayloadsize no SOL, and Get Channel Payload Support must be
+    // skipped (it crashes ipmi_sim); conmand 0.2.7 has no name for that one, only libipmiconsole's
+    // flag value IPMICONSOLE_WORKAROUND_SKIP_CHANNEL_PAYLOAD_SUPPORT
+    conmandLines.push(`console name="${name}" dev="ipmi:127.0.0.1:${sim.bmcPort}" ipmiopts="U:admin,P:password,W:opensesspriv,W:solpayloadsize,W:0x08000000"`);
   }
   // the same clock as conch-bmcsim: one line of about 64 bytes per 640 ms at 100 B/s
   const period = Math.min(1000, Math.max(100, (64 * 1000) / o.rate));
@@ -275,6 +283,7 @@ export async function startIpmiSims(c: Cleanup, n: number, o: SimOptions): Promi
     kind: 'ipmi_sim',
     names,
     consoleLines: lines,
+    conmandConsoleLines: conmandLines,
     pids, // the hosts run in the benchmark process and are not counted
     burstTarget: null,
     burstHere: (name, bytes) => void hosts.get(name)?.emit(bytes),

@@ -23,6 +23,12 @@ import { table, verdict } from './fleet-table.js';
 import { summarise } from './fleet-profile.js';
 import { nofileLimits } from './fleet-proc.js';
 
+/**
+ * IPMI consoles one conmand 0.2.7 starts at most: past 4,096 (32 threads × 128) its
+ * libipmiconsole engine fails ("Unable to start IPMI SOL engine"); conman's
+ * guide has large sites run one conmand per core, each with a share.
+ */
+const CONMAND_IPMI_MAX = 4096;
 /** fleet-wide boot bursts per second at most: the steady window grows with N beyond 8,000 */
 const BOOTS_PER_S = 100;
 
@@ -201,8 +207,10 @@ async function main(): Promise<number> {
         const n = kind === 'telnet' ? telnetFit(n0) : n0;
         // bursts (simulated reboots) come at most BOOTS_PER_S a second fleet-wide
         const steadyS = Math.max(base.steadyS, Math.ceil(n / BOOTS_PER_S / 0.8));
-        const spec: RunSpec = { ...base, kind, n, daemon, steadyS, loggingTimeoutS: Math.max(60, n / 50), cpuProfDir: daemon === 'conchd' && profDir ? path.join(profDir, `${kind}-${n}`) : undefined };
-        log(`${kind} N=${n} ${daemon}`);
+        // one conmand cannot start more than CONMAND_IPMI_MAX IPMI consoles: share them out, one conmand per core at least
+        const shards = daemon === 'conmand' && kind === 'ipmi' && n > CONMAND_IPMI_MAX ? Math.max(os.cpus().length, Math.ceil(n / CONMAND_IPMI_MAX)) : 1;
+        const spec: RunSpec = { ...base, kind, n, daemon, shards, steadyS, loggingTimeoutS: Math.max(60, n / 50), cpuProfDir: daemon === 'conchd' && profDir ? path.join(profDir, `${kind}-${n}`) : undefined };
+        log(`${kind} N=${n} ${daemon}${shards > 1 ? ` ×${shards}` : ''}`);
         const r = await run(spec, log);
         if (n !== n0) r.notes.unshift(`asked for N=${n0}; ${n0} telnet consoles need 2 × ${n0} + a few file descriptors in the daemon (a socket and a log file each) and in the simulator, above this machine's hard open-file limit of ${nofileLimits().hard}: ran N=${n}, the largest that fits`);
         results.push(r);

@@ -34,6 +34,16 @@ export interface SolTiming {
 
 export const DEFAULT_TIMING: SolTiming = { ownPollMs: 10000, waitPollMs: 5000, quietMs: 4000 };
 
+/**
+ * Polls are spread ±20 % around their interval. Consoles that come up
+ * together (a start-up activates hundreds within a few milliseconds) would
+ * otherwise poll together for ever: at 1,000 consoles a clump of a few
+ * hundred polls and their answers held the event loop for 15-20 ms every
+ * 10 s, and every keystroke in that moment waited. 8-12 s stays well inside
+ * ipmi_sim's 30 s session timeout.
+ */
+const POLL_JITTER = 0.2;
+
 export type SolState = 'connecting' | 'ours' | 'elsewhere' | 'closed';
 
 /**
@@ -317,10 +327,13 @@ export class SolConsole {
   private schedule(ms: number): void {
     if (this.state === 'closed') return;
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      void this.serial(() => this.poll());
-    }, ms);
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        void this.serial(() => this.poll());
+      },
+      Math.round(ms * (1 - POLL_JITTER + 2 * POLL_JITTER * Math.random())),
+    );
   }
 
   private async poll(): Promise<void> {
