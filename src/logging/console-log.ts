@@ -119,6 +119,11 @@ export class ConsoleLog {
     openFile();
   }
 
+  /** bytes are taken while a file is open or opening (not after a failed first open, nor after close) */
+  private get accepting(): boolean {
+    return this.stream !== null || this.openToken !== null;
+  }
+
   private dropPending(): void {
     this.pending = [];
     this.pendingBytes = 0;
@@ -126,8 +131,7 @@ export class ConsoleLog {
 
   /** Console bytes (and in-band notices), filtered per logopts. */
   write(data: Buffer): void {
-    if (!this.stream && !this.openToken) return;
-    this.writeRaw(this.filter.apply(data));
+    if (this.accepting) this.writeRaw(this.filter.apply(data));
   }
 
   /** The periodic `server timestamp=` mark. */
@@ -136,7 +140,7 @@ export class ConsoleLog {
   }
 
   private writeRaw(b: Buffer): void {
-    if ((!this.stream && !this.openToken) || b.length === 0) return;
+    if (!this.accepting || b.length === 0) return;
     // devices never reuse a buffer they delivered (Device contract): no copy
     this.pending.push(b);
     this.pendingBytes += b.length;
