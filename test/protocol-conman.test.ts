@@ -98,7 +98,10 @@ test('force (-f): the old writer is told "stolen by" and its conman exits', asyn
   await f.opened('n1');
   await f.waitOutput(/<ConMan> Console \[n1\] stolen from <[^>]+> on pts\/\d+ at /);
   await a.waitOutput(/<ConMan> Console \[n1\] stolen by <[^>]+> on pts\/\d+ at /);
-  await a.waitOutput('<ConMan> Connection to console [n1] terminated by server.');
+  // on a timeout, say whether the old client had exited (its last line lost) or was still running
+  await a.waitOutput('<ConMan> Connection to console [n1] terminated by server.').catch((e: Error) => {
+    throw new Error(`${e.message}; the old client ${a.exitCode === null ? 'is still running' : `exited with ${a.exitCode}`}`);
+  });
   assert.equal(await a.exited, 0);
   f.type('new-owner\r');
   await f.waitOutput('new-owner');
