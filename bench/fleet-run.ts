@@ -100,6 +100,8 @@ async function startDaemon(c: Cleanup, s: RunSpec, conf: string, dir: string, po
   return d;
 }
 
+const failedLatency = (e: unknown): Latency => ({ attach: [], echo: [], lostFirstKeys: 0, error: (e as Error).message.slice(0, 300) });
+
 /** The typist process (fleet-typist.ts): attach and echo times on `name`. */
 async function measureLatency(c: Cleanup, port: number, name: string, n: number, k: number): Promise<Latency> {
   const t = c.child(process.execPath, [path.join(DIST_BENCH, 'fleet-typist.js'), String(port), name, String(n), String(k)], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -107,7 +109,7 @@ async function measureLatency(c: Cleanup, port: number, name: string, n: number,
     const out = await t.waitOutput(/latency \{.*\}\n/, (n + k) * 20000 + 60000);
     return JSON.parse(/latency (\{.*\})\n/.exec(out)![1]!) as Latency;
   } catch (e) {
-    return { attach: [], echo: [], lostFirstKeys: 0, error: (e as Error).message.slice(0, 300) };
+    return failedLatency(e);
   } finally {
     await t.stop();
   }
@@ -219,7 +221,7 @@ export async function run(s: RunSpec, log: (m: string) => void): Promise<RunResu
         log(`  latency, ${s.readers + 1} clients`);
         r.lat50 = await measureLatency(c, port, echoName, s.attaches, s.keystrokes);
       } catch (e) {
-        r.lat50 = { attach: [], echo: [], lostFirstKeys: 0, error: (e as Error).message.slice(0, 300) };
+        r.lat50 = failedLatency(e);
       }
       await readers.stop();
     }

@@ -142,14 +142,15 @@ export async function startBmcsimIpmi(c: Cleanup, n: number, o: SimOptions, dir:
   const controlOf = new Map<string, string>();
   for (const s of sims) for (const e of s.entries) controlOf.set(e.name, s.control);
   const entries = sims.flatMap((s) => s.entries);
-  const ctl = (name: string): string => controlOf.get(name) ?? rest?.control ?? typed.control;
+  const shared = rest?.control ?? typed.control;
+  const ctl = (name: string): string => controlOf.get(name) ?? shared;
   return {
     kind: 'ipmi',
     names: entries.map((e) => e.name),
     consoleLines: entries.map((e) => `console name="${e.name}" dev="ipmi:${e.address}:${e.port}" ipmiopts="U:${e.user},P:${e.password}"`),
     pids: sims.map((s) => s.pid),
     // bursts go to the shared process only: the typed-at console is never bursted
-    burstTarget: { mode: 'http', control: ctl('') },
+    burstTarget: { mode: 'http', control: shared },
     steal: async (name, seconds) => void (await request(ctl(name), 'POST', `/bmcs/${name}/steal`, { seconds })),
     lastSeqOf: async (name) => ((await request(ctl(name), 'GET', `/bmcs/${name}`)) as { host: { lastSeq: number } }).host.lastSeq,
     finish: async () => {
