@@ -31,6 +31,8 @@ export interface RunSpec {
   stealS: number;
   attaches: number;
   keystrokes: number;
+  /** mean pause between keystrokes (ms) */
+  keyGapMs: number;
   /** extra joined readers for the "50 clients" measurement */
   readers: number;
   profileArgs: string[];
@@ -57,6 +59,8 @@ export interface RunResult {
   drained: boolean;
   lat1?: Latency;
   lat50?: Latency;
+  /** the same typing against a bare TCP echo process, beside lat1 (fleet-floor.ts) */
+  floor?: Latency;
   /** ms the log stayed dark after the other SOL client left; Infinity = still dark when we stopped looking */
   darkMs?: number;
   darkLookedMs?: number;
@@ -102,17 +106,22 @@ async function startDaemon(c: Cleanup, s: RunSpec, conf: string, dir: string, po
 
 const failedLatency = (e: unknown): Latency => ({ attach: [], echo: [], lostFirstKeys: 0, error: (e as Error).message.slice(0, 300) });
 
-/** The typist process (fleet-typist.ts): attach and echo times on `name`. */
-async function measureLatency(c: Cleanup, port: number, name: string, n: number, k: number): Promise<Latency> {
-  const t = c.child(process.execPath, [path.join(DIST_BENCH, 'fleet-typist.js'), String(port), name, String(n), String(k)], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** A measuring process that prints `latency {json}` (fleet-typist.ts, fleet-floor.ts). */
+async function latencyChild(c: Cleanup, script: string, args: (string | number)[], timeoutMs: number): Promise<Latency> {
+  const t = c.child(process.execPath, [path.join(DIST_BENCH, script), ...args.map(String)], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
-    const out = await t.waitOutput(/latency \{.*\}\n/, (n + k) * 20000 + 60000);
+    const out = await t.waitOutput(/latency \{.*\}\n/, timeoutMs);
     return JSON.parse(/latency (\{.*\})\n/.exec(out)![1]!) as Latency;
   } catch (e) {
     return failedLatency(e);
   } finally {
     await t.stop();
   }
+}
+
+/** The typist: attach and echo times on `name`. */
+function measureLatency(c: Cleanup, port: number, name: string, n: number, k: number, gapMs: number): Promise<Latency> {
+  return latencyChild(c, 'fleet-typist.js', [port, name, n, k, gapMs], (n + k) * 20000 + k * 2 * gapMs + 60000);
 }
 
 /** Steal SOL of `victim` now for `stealS`; resolves with how long its log stayed dark after the release. */
@@ -212,14 +221,16 @@ export async function run(s: RunSpec, log: (m: string) => void): Promise<RunResu
     const steal = victim ? takeover(f, logdir, victim, s.stealS, wEnd).catch((e: Error) => void r.notes.push(`takeover: ${e.message}`)) : Promise.resolve();
 
     await sleep(1000);
-    log(`  latency, 1 client`);
-    r.lat1 = await measureLatency(c, port, echoName, s.attaches, s.keystrokes);
+    log(`  latency, 1 client, and the machine's floor beside it`);
+    const floor = latencyChild(c, 'fleet-floor.js', [s.keystrokes, s.keyGapMs], s.keystrokes * (2 * s.keyGapMs + 10000) + 60000);
+    r.lat1 = await measureLatency(c, port, echoName, s.attaches, s.keystrokes, s.keyGapMs);
+    r.floor = await floor;
     if (s.readers > 0) {
       const readers = c.child(process.execPath, [path.join(DIST_BENCH, 'join-readers.js'), String(port), echoName, String(s.readers)], { stdio: ['ignore', 'pipe', 'pipe'] });
       try {
         await readers.waitOutput(`ready ${s.readers}`, 120000);
         log(`  latency, ${s.readers + 1} clients`);
-        r.lat50 = await measureLatency(c, port, echoName, s.attaches, s.keystrokes);
+        r.lat50 = await measureLatency(c, port, echoName, s.attaches, s.keystrokes, s.keyGapMs);
       } catch (e) {
         r.lat50 = failedLatency(e);
       }

@@ -1,15 +1,25 @@
 // The measuring client of the fleet benchmark: attaches `attaches` times
 // (time to OK), then types `keystrokes` keys one at a time on one session
-// (time to echo). Run as a process of its own, so that the benchmark's own
+// (time to echo), a person's pause apart: GAP_MS on average, drawn from
+// 0.4-1.6 × GAP_MS. Keys typed back to back (0.5-1 ms each) put all samples
+// into well under a second of the run, so their p99 told whether one
+// hiccup of the machine fell into that second; paced keys sample the whole
+// busy stretch. Run as a process of its own, so that the benchmark's own
 // work (reading logs for the takeover, sampling /proc) does not sit in the
 // measured path. Prints one line, `latency {json}`.
 //
-//   node dist/bench/fleet-typist.js PORT CONSOLE ATTACHES KEYSTROKES
+//   node dist/bench/fleet-typist.js PORT CONSOLE ATTACHES KEYSTROKES [GAP_MS]
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WireClient } from './wire-client.js';
 
 /** Keystrokes the hosts never print on their own (their lines are letters, digits, `[]/:-`). */
 const KEYS = '!$%*+=?{}|_;';
+
+/** A person's pause between two keys: 0.4-1.6 × `gapMs` (none for 0). */
+export function typingPause(gapMs: number): Promise<void> {
+  return gapMs > 0 ? sleep(gapMs * (0.4 + 1.2 * Math.random())) : Promise.resolve();
+}
 
 export interface Latency {
   attach: number[];
@@ -18,7 +28,7 @@ export interface Latency {
   error?: string;
 }
 
-async function measure(port: number, name: string, n: number, k: number): Promise<Latency> {
+async function measure(port: number, name: string, n: number, k: number, gapMs: number): Promise<Latency> {
   const l: Latency = { attach: [], echo: [], lostFirstKeys: 0 };
   try {
     for (let i = 0; i < n; i++) {
@@ -33,7 +43,10 @@ async function measure(port: number, name: string, n: number, k: number): Promis
     const { client } = await WireClient.attach(port, name, 10000);
     try {
       await client.firstEcho(KEYS, 2000, 10000);
-      for (let i = 0; i < k; i++) l.echo.push(await client.echo(KEYS[i % KEYS.length]!, 10000));
+      for (let i = 0; i < k; i++) {
+        await typingPause(gapMs);
+        l.echo.push(await client.echo(KEYS[i % KEYS.length]!, 10000));
+      }
     } finally {
       client.close();
     }
@@ -45,12 +58,12 @@ async function measure(port: number, name: string, n: number, k: number): Promis
 
 const isMain = process.argv[1]?.endsWith('fleet-typist.js');
 if (isMain) {
-  const [port, name, n, k] = process.argv.slice(2);
-  if (!name || ![port, n, k].every((x) => Number.isInteger(Number(x)))) {
-    process.stderr.write('usage: fleet-typist.js PORT CONSOLE ATTACHES KEYSTROKES\n');
+  const [port, name, n, k, gap = '0'] = process.argv.slice(2);
+  if (!name || ![port, n, k, gap].every((x) => Number.isInteger(Number(x)))) {
+    process.stderr.write('usage: fleet-typist.js PORT CONSOLE ATTACHES KEYSTROKES [GAP_MS]\n');
     process.exit(1);
   }
-  const l = await measure(Number(port), name, Number(n), Number(k));
+  const l = await measure(Number(port), name, Number(n), Number(k), Number(gap));
   process.stdout.write(`latency ${JSON.stringify(l)}\n`);
   process.exit(0);
 }

@@ -107,7 +107,9 @@ async function main(): Promise<number> {
     settleS: Number(a.settle ?? (quick ? 1 : 10)),
     stealS: Number(a.steal ?? (quick ? 3 : 10)),
     attaches: quick ? 3 : 20,
-    keystrokes: quick ? 20 : 200,
+    // ~20 s of typing at 16 keys a second, for 1 client and again for 50, inside the 60 s window
+    keystrokes: quick ? 20 : 400,
+    keyGapMs: 50,
     readers: quick ? 9 : 49,
     // ipmi_sim-like BMCs, but sessions live 1 h: conmand sends no keepalive while SOL output flows (FINDINGS §5)
     profileArgs: ['--profile', 'ipmi_sim', '--session-timeout', '3600'],
@@ -153,7 +155,8 @@ async function main(): Promise<number> {
         'missing between each console\'s first logged line and its host\'s last line after the load stopped and the logs drained (of all expected); ' +
         '*bytes lost* IPMI: bytes the daemon acknowledged at the BMCs minus host bytes in the logs, plus missing lines × mean line length; telnet: the latter; ' +
         `*attach* TCP connect → \`OK\` of CONNECT OPTION=JOIN, *echo* one key → its echo, both on console 1 while the fleet is busy, with 1 client and with ` +
-        `${base.readers} more joined readers; *takeover dark* IPMI console 2: another client takes SOL for ${base.stealS} s at the window start; seconds from its release ` +
+        `${base.readers} more joined readers; ${base.keystrokes} keys each, typed a person's pause apart (${base.keyGapMs} ms on average, 0.4-1.6×) so that they sample the whole busy stretch; ` +
+        `*machine floor* the same typing, at the same time as the 1-client echo, against a bare TCP echo process (two processes doing nothing else: the latency this loaded machine itself adds); *takeover dark* IPMI console 2: another client takes SOL for ${base.stealS} s at the window start; seconds from its release ` +
         'until the log shows host output again. The ratio row is conchd / conmand (< 1: conchd smaller).',
       '',
     ];
@@ -186,6 +189,7 @@ async function main(): Promise<number> {
           r.retransmits ? `${r.retransmits} SOL retransmissions by the BMCs` : '',
           r.lat1?.error ? `1-client latency: ${r.lat1.error}` : '',
           r.lat50?.error ? `${base.readers + 1}-client latency: ${r.lat50.error}` : '',
+          r.floor?.error ? `machine floor: ${r.floor.error}` : '',
           r.lat1?.lostFirstKeys ? `${r.lat1.lostFirstKeys} first keystrokes after attach lost (retyped)` : '',
           ...r.notes,
         ].filter(Boolean);
