@@ -121,6 +121,24 @@ describe('console state machine', () => {
     await c.stop();
   });
 
+  test('output reaches the session that typed last first, then every other reader once', async () => {
+    const dev = new ScriptedDevice();
+    const c = new Console(cfg, dev, null, quietLog(), 4096);
+    const order: string[] = [];
+    const reader = (name: string): Session => ({ output: (_c, d) => void order.push(`${name}:${d}`), notice: () => {} });
+    const [a, b, typist] = [reader('a'), reader('b'), reader('typist')];
+    for (const s of [a, b, typist]) c.readers.add(s);
+    c.start();
+    dev.h!.onUp();
+    dev.h!.onData(Buffer.from('1'));
+    c.input(Buffer.from('k'), typist);
+    dev.h!.onData(Buffer.from('2'));
+    c.readers.delete(typist); // it left: the others still get everything, in their order
+    dev.h!.onData(Buffer.from('3'));
+    assert.deepEqual(order, ['a:1', 'b:1', 'typist:1', 'typist:2', 'a:2', 'b:2', 'a:3', 'b:3']);
+    await c.stop();
+  });
+
   test('replay holds output and notices, newest last', async () => {
     const dev = new ScriptedDevice();
     const c = new Console(cfg, dev, null, quietLog(), 4096);

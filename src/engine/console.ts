@@ -47,6 +47,8 @@ export class Console {
   private lastError: string | null = null;
   private upSince = 0;
   private running = false;
+  /** the session that typed last: its echo goes out before the other readers' copies */
+  private typist: Session | null = null;
   private readonly backoff: BackoffTimer;
   private readonly handler: DeviceHandler;
 
@@ -109,8 +111,9 @@ export class Console {
     await this.log?.close();
   }
 
-  /** Client input (already un-escaped) toward the device. */
-  input(data: Buffer): void {
+  /** Client input (already un-escaped) toward the device, from session `from`. */
+  input(data: Buffer, from?: Session): void {
+    this.typist = from ?? null;
     if (this._state === 'up') this.device.write(data);
   }
 
@@ -162,7 +165,16 @@ export class Console {
     // the log first: a slow client must never delay or lose log data
     this.log?.write(data);
     this.replay.push(data);
-    for (const s of this.readers) s.output(this, data);
+    // the person typing sees the echo first: with 50 sessions joined, being
+    // last behind 49 socket writes cost the typist a millisecond and more
+    const first = this.typist;
+    if (first && this.readers.has(first)) {
+      first.output(this, data);
+      for (const s of this.readers) if (s !== first) s.output(this, data);
+    } else {
+      this.typist = null; // gone (or read-only now): do not keep its session alive
+      for (const s of this.readers) s.output(this, data);
+    }
   }
 
   private attemptNow(): void {

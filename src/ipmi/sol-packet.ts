@@ -36,7 +36,8 @@ export function encodeSol(p: SolPacket): Buffer {
   return b;
 }
 
+/** `data` is a view of `b`: the caller passes a buffer of this packet's own (a decrypted or received payload) */
 export function decodeSol(b: Buffer): SolPacket {
   if (b.length < 4) throw new IpmiDecodeError('SOL packet', `only ${b.length} bytes`);
-  return { seq: b[0] & 0x0f, ackSeq: b[1] & 0x0f, accepted: b[2], flags: b[3], data: Buffer.from(b.subarray(4)) };
+  return { seq: b[0] & 0x0f, ackSeq: b[1] & 0x0f, accepted: b[2], flags: b[3], data: b.subarray(4) };
 }

@@ -158,14 +158,17 @@ export class IpmiTransport {
       this.drop(e instanceof IpmiDecodeError ? e.message : 'undecodable datagram');
       return;
     }
-    const fromKey = addrKey(rinfo.address.replace(/^::ffff:/, ''), rinfo.port);
-    const peers = this.byAddr.get(fromKey);
+    // an IPv4 peer on a dual-stack socket shows as ::ffff:a.b.c.d
+    const from = rinfo.address.startsWith('::ffff:') ? rinfo.address.slice(7) : rinfo.address;
     if (d.kind === 'v20' && d.sessionId !== 0) {
       const c = this.bySid.get(d.sessionId);
       // a session ID is only honoured from the address the session talks to
-      if (!c || addrKey(c.address, c.port) !== fromKey) return this.drop(`no session 0x${d.sessionId.toString(16)} for ${fromKey}`);
+      // (compared field by field: no key string per datagram on this path)
+      if (!c || c.port !== rinfo.port || c.address !== from) return this.drop(`no session 0x${d.sessionId.toString(16)} for ${addrKey(from, rinfo.port)}`);
       return this.safely(c, d);
     }
+    const fromKey = addrKey(from, rinfo.port);
+    const peers = this.byAddr.get(fromKey);
     if (!peers) return this.drop(`datagram from unknown peer ${fromKey}`);
     for (const c of [...peers]) this.safely(c, d);
   }

@@ -178,7 +178,7 @@ export class ClientSession implements Attached {
 
   private deliver(data: Buffer): void {
     if (data.length === 0) return;
-    for (const c of this.writable()) c.input(data);
+    for (const c of this.writable()) c.input(data, this);
   }
 
   private command(b: number): void {
@@ -187,7 +187,7 @@ export class ClientSession implements Attached {
         for (const c of this.writable()) c.sendBreak();
         break;
       case CMD.DEL:
-        for (const c of this.writable()) c.input(DEL);
+        for (const c of this.writable()) c.input(DEL, this);
         break;
       case CMD.FORCE:
         this.toggleWrite(true, false);
