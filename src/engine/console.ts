@@ -172,7 +172,7 @@ export class Console {
       first.output(this, data);
       for (const s of this.readers) if (s !== first) s.output(this, data);
     } else {
-      this.typist = null; // gone (or read-only now): do not keep its session alive
+      this.typist = null; // it left: do not keep its session alive
       for (const s of this.readers) s.output(this, data);
     }
   }

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import * as pty from 'node-pty';
+import { keepPtyTail } from './pty-tail.js';
 import { type Child, type Cleanup, FatalWait, waitFor } from './wait.js';
 import type { IpmiOpts } from '../../src/config/types.js';
 import { IpmiSession } from '../../src/ipmi/session.js';
@@ -168,6 +169,7 @@ export class IpmitoolSol {
   constructor(port: number, cleanup: Cleanup) {
     this.term = pty.spawn('ipmitool', ipmitoolArgs(port, 'sol', 'activate'), { name: 'xterm', cols: 200, rows: 50, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
     this.term.onData((d) => (this.out += d));
+    keepPtyTail(this.term, (d) => (this.out += d));
     this.term.onExit(() => (this.exited = true));
     cleanup.add(() => {
       if (!this.exited) {

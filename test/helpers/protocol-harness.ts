@@ -10,6 +10,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as pty from 'node-pty';
+import { keepPtyTail } from './pty-tail.js';
 import { parseConfig } from '../../src/config/parse.js';
 import type { ConsoleConfig, ServerConfig } from '../../src/config/types.js';
 import { Console } from '../../src/engine/console.js';
@@ -125,6 +126,7 @@ export class ConmanClient {
       env: { ...process.env, CONMAN_ESCAPE: '&' } as Record<string, string>,
     });
     this.proc.onData((d) => (this.output += d));
+    keepPtyTail(this.proc, (d) => (this.output += d));
     this.exited = new Promise((resolve) =>
       this.proc.onExit(({ exitCode }) => {
         this.exitCode = exitCode;
