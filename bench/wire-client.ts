@@ -57,9 +57,8 @@ export class WireClient {
     sock.on('close', () => fail('connection closed by the daemon'));
   }
 
-  /** Connect, greet and CONNECT OPTION=JOIN to `console`; times are from connect start. */
-  static async attach(port: number, console: string, timeoutMs: number): Promise<{ client: WireClient; t0: number; times: AttachTimes }> {
-    const t0 = now();
+  /** A TCP connection to 127.0.0.1:`port`, not yet in a session. */
+  private static async connect(port: number, timeoutMs: number): Promise<WireClient> {
     const sock = net.connect({ port, host: '127.0.0.1' });
     const client = new WireClient(sock);
     try {
@@ -71,6 +70,26 @@ export class WireClient {
         timeoutMs,
         'TCP connect',
       );
+      return client;
+    } catch (e) {
+      client.close();
+      throw e;
+    }
+  }
+
+  /** A plain TCP peer that echoes (no conman greeting): bytes are session bytes from the start. */
+  static async raw(port: number, timeoutMs: number): Promise<WireClient> {
+    const client = await WireClient.connect(port, timeoutMs);
+    client.inSession = true;
+    return client;
+  }
+
+  /** Connect, greet and CONNECT OPTION=JOIN to `console`; times are from connect start. */
+  static async attach(port: number, console: string, timeoutMs: number): Promise<{ client: WireClient; t0: number; times: AttachTimes }> {
+    const t0 = now();
+    const client = await WireClient.connect(port, timeoutMs);
+    const sock = client.sock;
+    try {
       sock.write("HELLO USER='bench'\n");
       const hello = await client.readLine(timeoutMs, 'greeting reply');
       if (hello !== 'OK') throw new Error(`greeting refused: ${hello}`);
