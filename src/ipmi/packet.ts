@@ -2,7 +2,7 @@
 // Decoding never throws anything but IpmiDecodeError.
 
 import { IpmiDecodeError } from './errors.js';
-import type { CipherState } from './crypto.js';
+import { sameBytes, type CipherState } from './crypto.js';
 
 export const RMCP_HEADER = Buffer.from([0x06, 0x00, 0xff, 0x07]);
 
@@ -115,7 +115,8 @@ export function openV20(d: Extract<Datagram, { kind: 'v20' }>, cs: CipherState |
     if (padLen > 3 || end + padLen + 2 + codeLen !== total) throw new IpmiDecodeError('RMCP+ trailer', `integrity pad length ${padLen} does not fit`);
     const want = cs.authCode(d.raw.subarray(4, nhAt + 1));
     const got = d.raw.subarray(nhAt + 1);
-    if (!want.equals(got)) throw new IpmiDecodeError('RMCP+ packet', 'integrity check failed');
+    // constant time: a forger learns nothing from how long the check took
+    if (!sameBytes(want, got)) throw new IpmiDecodeError('RMCP+ packet', 'integrity check failed');
   }
   return wantEnc && cs ? cs.decrypt(d.payload) : d.payload;
 }
