@@ -40,6 +40,8 @@ export interface RunSpec {
   shards?: number;
   /** write a V8 CPU profile of conchd into this directory */
   cpuProfDir?: string;
+  /** conchd only: `server ipmithreads=` (default: its own choice) */
+  ipmiThreads?: string;
 }
 
 export interface RunResult {
@@ -162,6 +164,7 @@ export async function run(s: RunSpec, log: (m: string) => void): Promise<RunResu
       const sharePort = await freePort();
       const conf = path.join(dir, shards > 1 ? `conman-${i + 1}.conf` : 'conman.conf');
       const header = [`server port=${sharePort}`, 'server loopback=on', `server logdir="${logdir}"`, `server pidfile="${path.join(dir, `d${i}.pid`)}"`, 'global log="%N.log"'];
+      if (s.daemon === 'conchd' && s.ipmiThreads !== undefined) header.push(`server ipmithreads=${s.ipmiThreads}`);
       fs.writeFileSync(conf, [...header, ...consoleLines.slice(i * per, (i + 1) * per), ''].join('\n'));
       shares.push({ conf, port: sharePort });
     }

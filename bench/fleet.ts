@@ -10,7 +10,7 @@
 //
 //   node dist/bench/fleet.js [--quick] [--sizes 100,1000,5000,10000] [--kinds ipmi,telnet]
 //        [--daemons conchd,conmand] [--conmand-max 5000] [--steady S] [--calibrate N]
-//        [--cpu-prof] [--out FILE]
+//        [--ipmi-threads N|auto] [--cpu-prof] [--out FILE]
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -50,6 +50,7 @@ const USAGE = `usage: node dist/bench/fleet.js [options]
   --settle S         seconds between "all logging" and the window (default 10; quick 1)
   --steal S          takeover length in seconds (default 10; quick 3)
   --calibrate N      calibration on N real ipmi_sim BMCs (default 5; 0 = none; quick 0)
+  --ipmi-threads N   conchd's IPMI threads (server ipmithreads=; default auto: one per 500 IPMI consoles, up to one per CPU)
   --cpu-prof         run conchd and conch-bmcsim under node --cpu-prof; the results get their top functions
   --out FILE         results file (default bench/results/fleet-<date>-<machine>.md)
 `;
@@ -79,6 +80,7 @@ async function main(): Promise<number> {
       steal: { type: 'string' },
       calibrate: { type: 'string' },
       'cpu-prof': { type: 'boolean' },
+      'ipmi-threads': { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -114,6 +116,7 @@ async function main(): Promise<number> {
     readers: quick ? 9 : 49,
     // ipmi_sim-like BMCs, but sessions live 1 h: conmand sends no keepalive while SOL output flows (FINDINGS §5)
     profileArgs: ['--profile', 'ipmi_sim', '--session-timeout', '3600'],
+    ipmiThreads: a['ipmi-threads'],
   };
 
   let stopping = false;

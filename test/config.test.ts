@@ -116,6 +116,7 @@ describe('SERVER', () => {
       clientBufferBytes: 262144,
       handshakeTimeout: 30,
       pswdFile: null,
+      ipmiThreads: null,
     });
   });
 
@@ -126,7 +127,7 @@ describe('SERVER', () => {
         'server keepalive=off logdir="logs" logfile="conmand.log,warn"',
         'server loopback=off nofile=-1 pidfile="run/conmand.pid" port=0',
         'server resetcmd="powerman -r %N" syslog="LOCAL3" tcpwrappers=off timestamp=2h',
-        'server replaybuffer=64k clientbuffer=1m handshaketimeout=5',
+        'server replaybuffer=64k clientbuffer=1m handshaketimeout=5 ipmithreads=3',
       ].join('\n'),
     ).server;
     assert.equal(s.coredump, true);
@@ -146,6 +147,9 @@ describe('SERVER', () => {
     assert.equal(s.replayBytes, 65536);
     assert.equal(s.clientBufferBytes, 1048576);
     assert.equal(s.handshakeTimeout, 5);
+    assert.equal(s.ipmiThreads, 3);
+    assert.equal(parse('server ipmithreads=auto').server.ipmiThreads, null);
+    assert.equal(parse('server ipmithreads=0').server.ipmiThreads, 0);
   });
 
   test('logfile priority defaults to info; logdir applies only to later relative names', () => {
@@ -211,6 +215,7 @@ describe('SERVER', () => {
     );
     bad('server clientbuffer=lots', /^conman\.conf:1:21: clientbuffer must be a byte count from 4096 /);
     bad('server handshaketimeout=0', 'conman.conf:1:25: handshaketimeout must be 1..3600 seconds, got "0"');
+    bad('server ipmithreads=many', 'conman.conf:1:20: ipmithreads must be 0..64 or "auto", got "many"');
   });
 
   test('tcpwrappers=on is refused and points to conch access control', () => {

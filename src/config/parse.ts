@@ -66,6 +66,7 @@ export function defaultServerConfig(): ServerConfig {
     clientBufferBytes: 262144,
     handshakeTimeout: 30,
     pswdFile: null,
+    ipmiThreads: null,
   };
 }
 
@@ -238,6 +239,9 @@ export const SERVER_KEYS: Record<string, KeyHandler> = {
   },
   handshaketimeout: (v, p, s) => {
     s.server.handshakeTimeout = at(p, v, () => intIn('handshaketimeout', v.text, 1, 3600, ' seconds'));
+  },
+  ipmithreads: (v, p, s) => {
+    s.server.ipmiThreads = v.text === 'auto' ? null : at(p, v, () => intIn('ipmithreads', v.text, 0, 64, ' or "auto"'));
   },
 };
 

@@ -103,6 +103,8 @@ export interface ServerConfig {
   handshakeTimeout: number;
   /** conman.pswd-style credentials file for IPMI consoles */
   pswdFile: string | null;
+  /** threads that run the IPMI sessions (0: the main thread); null = chosen from the IPMI console count */
+  ipmiThreads: number | null;
 }
 
 export type Priority = 'emerg' | 'alert' | 'crit' | 'err' | 'warning' | 'notice' | 'info' | 'debug';

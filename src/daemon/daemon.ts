@@ -6,6 +6,7 @@ import { ConfigError } from '../config/types.js';
 import { Console } from '../engine/console.js';
 import { ConsoleRegistry } from '../engine/registry.js';
 import { createDevice } from '../devices/index.js';
+import { autoIpmiThreads, IpmiShards } from '../devices/ipmi-shard.js';
 import { ConsoleLog } from '../logging/console-log.js';
 import { deviceSpecifier } from '../config/specifiers.js';
 import type { DaemonLog } from '../logging/daemon-log.js';
@@ -22,17 +23,22 @@ export class Daemon {
   private server: ConmanServer | null = null;
   private marks: TimestampMarks | null = null;
   port = 0;
+  /** threads running the IPMI sessions (0: the main thread does) */
+  readonly ipmiThreads: number;
 
   constructor(
     readonly cfg: Config,
     readonly dlog: DaemonLog,
     opts: DaemonOptions,
   ) {
+    const nIpmi = cfg.consoles.filter((c) => c.spec.type === 'ipmi').length;
+    this.ipmiThreads = nIpmi === 0 ? 0 : (cfg.server.ipmiThreads ?? autoIpmiThreads(nIpmi));
+    const shards = this.ipmiThreads > 0 ? new IpmiShards(this.ipmiThreads) : null;
     // Build every console before starting any: a bad entry fails the whole start.
     for (const c of cfg.consoles) {
       let device;
       try {
-        device = createDevice(c, cfg.server);
+        device = createDevice(c, cfg.server, shards);
       } catch (e) {
         throw new ConfigError(c.loc, (e as Error).message);
       }
@@ -52,7 +58,8 @@ export class Daemon {
         for (const c of this.registry.list()) c.log?.mark(now);
       });
     }
-    this.dlog.notice(`conchd started with ${this.registry.size} console${this.registry.size === 1 ? '' : 's'}`);
+    const threads = this.ipmiThreads > 0 ? ` (IPMI on ${this.ipmiThreads} thread${this.ipmiThreads === 1 ? '' : 's'})` : '';
+    this.dlog.notice(`conchd started with ${this.registry.size} console${this.registry.size === 1 ? '' : 's'}${threads}`);
   }
 
   /** SIGHUP: reopen the daemon log and every console log, re-evaluating specifiers. */

@@ -8,8 +8,10 @@ import { SerialDevice } from './serial.js';
 import { ProcessDevice } from './process.js';
 import { TestDevice } from './test-device.js';
 import { IpmiDevice } from './ipmi.js';
+import type { IpmiShards } from './ipmi-shard.js';
 
-export function createDevice(c: ConsoleConfig, server: ServerConfig): Device {
+/** `ipmiShards`: the IPMI threads, if IPMI consoles run on threads of their own */
+export function createDevice(c: ConsoleConfig, server: ServerConfig, ipmiShards: IpmiShards | null = null): Device {
   const spec = c.spec;
   switch (spec.type) {
     case 'telnet':
@@ -23,6 +25,7 @@ export function createDevice(c: ConsoleConfig, server: ServerConfig): Device {
     case 'test':
       return new TestDevice(spec);
     case 'ipmi':
+      if (ipmiShards) return ipmiShards.device(spec, { consoleName: c.name, steal: c.solSteal });
       return new IpmiDevice(spec, { consoleName: c.name, steal: c.solSteal });
   }
 }

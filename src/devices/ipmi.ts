@@ -18,6 +18,28 @@ export const IPMI_DEFAULT_PORT = 623;
 /** suite 3 unless configured: HMAC-SHA1 + HMAC-SHA1-96 + AES-CBC-128, offered by every IPMI 2.0 BMC */
 export const IPMI_DEFAULT_SUITE = 3;
 
+// conman: 60 s doubling to 30 min for IPMI. Takeovers do not go through
+// reconnects (they are polled inside the session), so a reconnect means the
+// BMC stopped answering; 15 s first retry brings a rebooted BMC back soon.
+export const IPMI_BACKOFF: Backoff = { minMs: 15000, maxMs: 1800000, healthyMs: 60000 };
+
+/** `<host>` or `<host:port>` as conman's notices name an IPMI console (`host` without brackets) */
+export function ipmiLabel(host: string, port: number): string {
+  const h = host.includes(':') ? `[${host}]` : host;
+  return port === IPMI_DEFAULT_PORT ? `<${h}>` : `<${h}:${port}>`;
+}
+
+/** the status detail of a console whose SOL another client holds */
+export function heldDetail(since: number | null | undefined): string | null {
+  return since ? `SOL held elsewhere since ${stampTime(new Date(since))}` : null;
+}
+
+export interface IpmiSpec {
+  host: string;
+  port: number;
+  opts: IpmiOpts;
+}
+
 export interface IpmiDeviceContext {
   consoleName: string;
   /** steal policy (conch extension); default polite */
@@ -31,10 +53,7 @@ export interface IpmiDeviceContext {
 
 export class IpmiDevice implements Device {
   readonly type = 'ipmi' as const;
-  // conman: 60 s doubling to 30 min for IPMI. Takeovers do not go through
-  // reconnects (they are polled inside the session), so a reconnect means the
-  // BMC stopped answering; 15 s first retry brings a rebooted BMC back soon.
-  readonly backoff: Backoff = { minMs: 15000, maxMs: 1800000, healthyMs: 60000 };
+  readonly backoff = IPMI_BACKOFF;
   private console: SolConsole | null = null;
   private readonly host: string;
   /** the cipher suite last told to the log (said again only when it changes) */
@@ -43,15 +62,14 @@ export class IpmiDevice implements Device {
   private readonly earlier = new EarlierSessions();
 
   constructor(
-    private readonly spec: { host: string; port: number; opts: IpmiOpts },
+    private readonly spec: IpmiSpec,
     private readonly ctx: IpmiDeviceContext,
   ) {
     this.host = spec.host.replace(/^\[(.*)\]$/, '$1');
   }
 
   label(): string {
-    const h = this.host.includes(':') ? `[${this.host}]` : this.host;
-    return this.spec.port === IPMI_DEFAULT_PORT ? `<${h}>` : `<${h}:${this.spec.port}>`;
+    return ipmiLabel(this.host, this.spec.port);
   }
 
   /** for status displays: SOL ours / held elsewhere (since when, ms), polls done, dropped datagrams */
@@ -62,8 +80,7 @@ export class IpmiDevice implements Device {
   }
 
   detail(): string | null {
-    const since = this.console?.heldElsewhereSince;
-    return since ? `SOL held elsewhere since ${stampTime(new Date(since))}` : null;
+    return heldDetail(this.console?.heldElsewhereSince);
   }
 
   connect(h: DeviceHandler): void {

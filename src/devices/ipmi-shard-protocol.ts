@@ -1,0 +1,39 @@
+// Messages between the main thread and an IPMI thread (ipmi-shard.ts, the
+// main side; ipmi-shard-worker.ts, the thread). A console is known on both
+// sides by a number the main side gives it.
+
+import type { SolSteal } from '../config/types.js';
+import type { IpmiSpec } from './ipmi.js';
+
+/** main → IPMI thread, one message per call */
+export type ToShard =
+  | { t: 'add'; id: number; spec: IpmiSpec; consoleName: string; steal: SolSteal }
+  | { t: 'connect'; id: number }
+  | { t: 'write'; id: number; data: Uint8Array }
+  | { t: 'break'; id: number }
+  | { t: 'force'; id: number; by: string; req: number }
+  | { t: 'close'; id: number; req: number };
+
+/** an event other than console bytes */
+export type ShardCtl =
+  | { k: 'up' }
+  | { k: 'down'; reason: string }
+  | { k: 'notice'; text: string }
+  /** when another client took SOL (ms), or null: sent whenever it may have changed */
+  | { k: 'held'; since: number | null }
+  /** a force or close asked for with `req` has finished */
+  | { k: 'done'; req: number; error: string | null };
+
+/**
+ * IPMI thread → main: one event-loop turn's events, in the order they
+ * happened. Entry i is for console ids[i]: lens[i] ≥ 0 is that many bytes of
+ * its output, the next ones in `data`; -1 is the next event of `ctl`.
+ * Typed arrays and one buffer, so a turn with hundreds of packets is one
+ * cheap message instead of hundreds of cloned objects.
+ */
+export interface ShardEvents {
+  ids: Int32Array;
+  lens: Int32Array;
+  ctl: ShardCtl[];
+  data: ArrayBuffer;
+}
