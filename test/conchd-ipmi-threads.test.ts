@@ -11,6 +11,7 @@ import { Cleanup, waitFor, waitForFile } from './helpers/wait.js';
 import { startConchd } from './helpers/conchd.js';
 import { conman } from './helpers/protocol-harness.js';
 import { control, startBmcsim } from './bmcsim-rig.js';
+import { autoIpmiThreads } from '../src/devices/ipmi-shard.js';
 
 const cleanup = new Cleanup();
 after(() => cleanup.run());
@@ -63,16 +64,25 @@ test('ipmithreads=2: six BMCs on two IPMI threads log every line, echo typing, s
   for (const b of bmcs) assert.deepEqual([b.name, b.sessions, b.solOwner], [b.name, 0, null]);
 });
 
-test('ipmithreads=0 runs IPMI on the main thread; auto gives one console one thread', async () => {
+test('a few IPMI consoles stay on the main thread unless ipmithreads says otherwise', async () => {
   const sim = await startBmcsim(cleanup, 1, ['--heartbeat', '1']);
   const line = `console name="node01" dev="ipmi:127.0.0.1:${sim.basePort}" ipmiopts="U:admin,P:password" log="%N.log"\n`;
-  const d = await startConchd(cleanup, `server ipmithreads=0\n${line}`);
-  await d.child.waitOutput(/conchd started with 1 console\r?\n/, 30000);
-  await waitFor(() => seqs(fs.readFileSync(path.join(d.logdir, 'node01.log'), 'latin1'), 'node01').length >= 2, 'heartbeats from the main thread', 30000);
-  await d.child.stop();
+  for (const [setting, said] of [
+    ['', /conchd started with 1 console\r?\n/],
+    ['server ipmithreads=1\n', 'conchd started with 1 console (IPMI on 1 thread)'],
+  ] as const) {
+    const d = await startConchd(cleanup, setting + line);
+    await d.child.waitOutput(said, 30000);
+    await waitFor(() => seqs(fs.readFileSync(path.join(d.logdir, 'node01.log'), 'latin1'), 'node01').length >= 2, `heartbeats with "${setting.trim()}"`, 30000);
+    await d.child.stop();
+  }
+});
 
-  const auto = await startConchd(cleanup, `server ipmithreads=auto\n${line}`);
-  await auto.child.waitOutput('conchd started with 1 console (IPMI on 1 thread)', 30000);
-  await waitFor(() => seqs(fs.readFileSync(path.join(auto.logdir, 'node01.log'), 'latin1'), 'node01').length >= 2, 'heartbeats from the IPMI thread', 30000);
-  await auto.child.stop();
+test('ipmithreads=auto: none below 500 IPMI consoles, then one per 500, at least two, at most one per CPU', () => {
+  assert.deepEqual(
+    [0, 1, 499, 500, 1000, 1001, 5000, 10000].map((n) => autoIpmiThreads(n, 2)),
+    [0, 0, 0, 2, 2, 2, 2, 2],
+  );
+  assert.deepEqual([500, 1500, 2000, 10000].map((n) => autoIpmiThreads(n, 8)), [2, 3, 4, 8]);
+  assert.equal(autoIpmiThreads(5000, 1), 1);
 });

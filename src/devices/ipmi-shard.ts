@@ -18,9 +18,17 @@ import type { ShardEvents, ToShard } from './ipmi-shard-protocol.js';
 /** IPMI consoles per thread when `ipmithreads` is not set, up to one thread per CPU */
 const CONSOLES_PER_THREAD = 500;
 
-/** How many IPMI threads `ipmithreads=auto` gives `n` IPMI consoles. */
+/**
+ * How many IPMI threads `ipmithreads=auto` gives `n` IPMI consoles: none
+ * below 500 (a thread costs ~40 MiB, and a few hundred consoles leave the
+ * main thread idle enough), then one per 500, at least two, at most one per
+ * CPU. Measured at 1,000 consoles on 2 CPUs (bench/fleet.ts): one thread did
+ * not make keystroke echoes faster than none; two did, as each is busy half
+ * as long at a time.
+ */
 export function autoIpmiThreads(n: number, cpus = os.availableParallelism()): number {
-  return n === 0 ? 0 : Math.max(1, Math.min(cpus, Math.ceil(n / CONSOLES_PER_THREAD)));
+  if (n < CONSOLES_PER_THREAD) return 0;
+  return Math.min(cpus, Math.max(2, Math.ceil(n / CONSOLES_PER_THREAD)));
 }
 
 interface Pending {
@@ -36,7 +44,10 @@ class Shard {
   private pending = new Map<number, Pending>();
   private nextReq = 1;
 
-  constructor(private readonly name: string) {}
+  constructor(
+    private readonly name: string,
+    private readonly script: URL,
+  ) {}
 
   send(dev: ShardedIpmiDevice, m: ToShard, transfer?: ArrayBuffer[]): void {
     const w = this.thread();
@@ -52,14 +63,14 @@ class Shard {
     const req = this.nextReq++;
     return new Promise((resolve, reject) => {
       this.pending.set(req, { done: (e) => (e === null ? resolve() : reject(new Error(e))) });
-      this.worker?.ref(); // an answer on its way keeps the process alive
       this.send(dev, m(req));
+      this.worker?.ref(); // an answer on its way keeps the process alive
     });
   }
 
   private thread(): Worker {
     if (this.worker) return this.worker;
-    const w = new Worker(new URL('./ipmi-shard-worker.js', import.meta.url), { name: this.name });
+    const w = new Worker(this.script, { name: this.name });
     w.unref(); // the listener and the consoles keep the daemon alive, not an idle thread
     w.on('message', (ev: ShardEvents) => this.deliver(ev));
     w.on('error', (e) => this.lost(w, e.message));
@@ -107,8 +118,9 @@ export class IpmiShards {
   private readonly shards: Shard[];
   private next = 0;
 
-  constructor(count: number) {
-    this.shards = Array.from({ length: count }, (_, i) => new Shard(`conchd ipmi ${i + 1}`));
+  /** `script`: the thread's code (tests give one that dies) */
+  constructor(count: number, script = new URL('./ipmi-shard-worker.js', import.meta.url)) {
+    this.shards = Array.from({ length: count }, (_, i) => new Shard(`conchd ipmi ${i + 1}`, script));
   }
 
   device(spec: IpmiSpec, ctx: { consoleName: string; steal: SolSteal }): ShardedIpmiDevice {
@@ -124,7 +136,7 @@ export class ShardedIpmiDevice implements Device {
   readonly type = 'ipmi' as const;
   readonly backoff = IPMI_BACKOFF;
   private h: DeviceHandler | null = null;
-  /** connected or connecting: events are passed on (after close(), late ones are not) */
+  /** connecting or up: events are passed on (after a down or close(), late ones are not) */
   private open = false;
   private up = false;
   private heldSince: number | null = null;
@@ -189,6 +201,7 @@ export class ShardedIpmiDevice implements Device {
       this.up = true;
       this.h.onUp();
     } else if (e.k === 'down') {
+      this.open = false;
       this.up = false;
       this.heldSince = null;
       this.h.onDown(e.reason);
@@ -197,6 +210,7 @@ export class ShardedIpmiDevice implements Device {
 
   threadLost(reason: string): void {
     if (!this.open) return;
+    this.open = false;
     this.heldSince = null;
     this.up = false;
     this.h?.onDown(reason);
