@@ -5,39 +5,61 @@
 // listens on a free loopback port and prints `listening port N` (the fleet
 // benchmark's machine floor, fleet-floor.ts).
 //
+// `udp` echoes datagrams instead (a BMC that does nothing), and `relay
+// UDP_PORT` is a console daemon that does nothing: it sends what a TCP
+// client types as a datagram to UDP_PORT and writes the answers back (both
+// print `listening port N`).
+//
 //   node dist/bench/echo-server.js /path/to/socket
 //   node dist/bench/echo-server.js tcp
+//   node dist/bench/echo-server.js udp
+//   node dist/bench/echo-server.js relay UDP_PORT
 
 import * as net from 'node:net';
 import * as fs from 'node:fs';
+import * as dgram from 'node:dgram';
 
 const file = process.argv[2];
-if (!file) {
-  process.stderr.write('usage: echo-server.js SOCKET_PATH | tcp\n');
+if (!file || (file === 'relay' && !Number.isInteger(Number(process.argv[3])))) {
+  process.stderr.write('usage: echo-server.js SOCKET_PATH | tcp | udp | relay UDP_PORT\n');
   process.exit(1);
 }
-const tcp = file === 'tcp';
-if (!tcp) fs.rmSync(file, { force: true });
+const listening = (port: number): boolean => process.stdout.write(`listening port ${port}\n`);
 
-let connections = 0;
-const server = net.createServer((sock) => {
-  connections++;
-  process.stdout.write(`connected ${connections}\n`);
-  sock.setNoDelay(true); // a one-byte echo must not wait for an ACK (no-op on a unix socket)
-  sock.on('data', (d: Buffer) => sock.write(d));
-  sock.on('error', () => sock.destroy());
-});
-server.on('error', (e) => {
-  process.stderr.write(`echo-server: ${file}: ${e.message}\n`);
-  process.exit(1);
-});
-if (tcp) server.listen(0, '127.0.0.1', () => process.stdout.write(`listening port ${(server.address() as net.AddressInfo).port}\n`));
-else server.listen(file, () => process.stdout.write('listening\n'));
-
-const stop = () => {
-  server.close();
+if (file === 'udp') {
+  const u = dgram.createSocket('udp4');
+  u.on('message', (m, r) => u.send(m, r.port, r.address));
+  u.bind(0, '127.0.0.1', () => listening(u.address().port));
+} else {
+  const tcp = file === 'tcp' || file === 'relay';
   if (!tcp) fs.rmSync(file, { force: true });
-  process.exit(0);
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+  let connections = 0;
+  const server = net.createServer((sock) => {
+    connections++;
+    process.stdout.write(`connected ${connections}\n`);
+    sock.setNoDelay(true); // a one-byte echo must not wait for an ACK (no-op on a unix socket)
+    sock.on('error', () => sock.destroy());
+    if (file !== 'relay') {
+      sock.on('data', (d: Buffer) => sock.write(d));
+      return;
+    }
+    const u = dgram.createSocket('udp4');
+    u.connect(Number(process.argv[3]), '127.0.0.1');
+    u.on('message', (m) => sock.write(m));
+    sock.on('data', (d: Buffer) => u.send(d));
+    sock.on('close', () => u.close());
+  });
+  server.on('error', (e) => {
+    process.stderr.write(`echo-server: ${file}: ${e.message}\n`);
+    process.exit(1);
+  });
+  if (tcp) server.listen(0, '127.0.0.1', () => listening((server.address() as net.AddressInfo).port));
+  else server.listen(file, () => process.stdout.write('listening\n'));
+  const stop = (): void => {
+    server.close();
+    if (!tcp) fs.rmSync(file, { force: true });
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}

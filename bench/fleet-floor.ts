@@ -1,30 +1,45 @@
 // The machine's floor for keystroke echo: the same paced typing as the
-// typist (fleet-typist.ts), at the same moment, against a bare TCP echo
-// process instead of a console daemon. Two processes and one round trip that
-// do no work: what is left of their latency is the machine's (scheduling,
-// the other processes on its cores, a hypervisor's steal), and sets the
-// scale for the daemon's figure beside it. Prints `latency {json}`.
+// typist (fleet-typist.ts), at the same moment, against processes that do
+// no work instead of a console daemon. What is left of their latency is the
+// machine's (scheduling, the other processes on its cores, a hypervisor's
+// steal), and sets the scale for the daemon's figure beside it.
+//   bare   one TCP echo process: a key wakes two processes (echo, typist)
+//   relay  a relay process that sends each key as a datagram to a UDP echo
+//          process and writes the answer back: a console daemon that does
+//          nothing, in front of a BMC that does nothing. A key wakes four
+//          processes in turn (relay, echo, relay, typist), as it wakes the
+//          daemon, the BMC, the daemon and the typist on a console.
+// Prints `latency {json}`.
 //
-//   node dist/bench/fleet-floor.js KEYSTROKES GAP_MS     (echo-server.js tcp is the echo process)
+//   node dist/bench/fleet-floor.js KEYSTROKES GAP_MS [bare|relay]   (echo-server.js is every echo process)
 
 import * as path from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { WireClient } from './wire-client.js';
 import { typingPause, type Latency } from './fleet-typist.js';
 
-async function measure(keys: number, gapMs: number): Promise<Latency> {
-  const l: Latency = { attach: [], echo: [], lostFirstKeys: 0 };
-  const child = spawn(process.execPath, [path.join(path.dirname(process.argv[1]!), 'echo-server.js'), 'tcp'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  try {
-    const port = await new Promise<number>((resolve, reject) => {
-      let out = '';
-      child.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /listening port (\d+)\n/.exec(out);
-        if (m) resolve(Number(m[1]));
-      });
-      child.once('exit', (code) => reject(new Error(`echo process exited (${code}) before listening`)));
+export type FloorMode = 'bare' | 'relay';
+
+/** start echo-server.js with `args`; resolves with the process and the port it listens on */
+function echoProcess(args: string[], children: ChildProcess[]): Promise<number> {
+  const child = spawn(process.execPath, [path.join(path.dirname(process.argv[1]!), 'echo-server.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  return new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening port (\d+)\n/.exec(out);
+      if (m) resolve(Number(m[1]));
     });
+    child.once('exit', (code) => reject(new Error(`echo process (${args.join(' ')}) exited (${code}) before listening`)));
+  });
+}
+
+async function measure(keys: number, gapMs: number, mode: FloorMode): Promise<Latency> {
+  const l: Latency = { attach: [], echo: [], lostFirstKeys: 0 };
+  const children: ChildProcess[] = [];
+  try {
+    const port = mode === 'bare' ? await echoProcess(['tcp'], children) : await echoProcess(['relay', String(await echoProcess(['udp'], children))], children);
     const client = await WireClient.raw(port, 10000);
     try {
       for (let i = 0; i < keys; i++) {
@@ -37,19 +52,19 @@ async function measure(keys: number, gapMs: number): Promise<Latency> {
   } catch (e) {
     l.error = (e as Error).message;
   } finally {
-    child.kill();
+    for (const c of children) c.kill();
   }
   return l;
 }
 
 const isMain = process.argv[1]?.endsWith('fleet-floor.js');
 if (isMain) {
-  const [k, gap] = process.argv.slice(2);
-  if (![k, gap].every((x) => Number.isInteger(Number(x)))) {
-    process.stderr.write('usage: fleet-floor.js KEYSTROKES GAP_MS\n');
+  const [k, gap, mode = 'bare'] = process.argv.slice(2);
+  if (![k, gap].every((x) => Number.isInteger(Number(x))) || (mode !== 'bare' && mode !== 'relay')) {
+    process.stderr.write('usage: fleet-floor.js KEYSTROKES GAP_MS [bare|relay]\n');
     process.exit(1);
   }
-  const l = await measure(Number(k), Number(gap));
+  const l = await measure(Number(k), Number(gap), mode);
   process.stdout.write(`latency ${JSON.stringify(l)}\n`);
   process.exit(0);
 }

@@ -106,6 +106,11 @@ export function withNofile(cmd: string, args: string[], nofile: number): [string
   return ['/usr/bin/prlimit', [`--nofile=${want}:${Number.isFinite(hard) ? hard : want}`, '--', cmd, ...args]];
 }
 
+/** `cmd args` at CPU niceness `nice` (all its threads), through nice(1); as it is at 0. */
+export function withNice(cmd: string, args: string[], nice: number): [string, string[]] {
+  return nice === 0 ? [cmd, args] : ['/usr/bin/nice', ['-n', String(nice), cmd, ...args]];
+}
+
 /** The open-file limit the daemons get (for the results). */
 export function nofileFor(nofile: number): number {
   const { soft, hard } = nofileLimits();

@@ -40,6 +40,8 @@ export interface RunSpec {
   shards?: number;
   /** write a V8 CPU profile of conchd into this directory */
   cpuProfDir?: string;
+  /** CPU niceness of the simulators (fleet-sims.ts SimOptions.nice) */
+  simNice: number;
   /** conchd only: `server ipmithreads=` (default: its own choice) */
   ipmiThreads?: string;
 }
@@ -63,6 +65,8 @@ export interface RunResult {
   lat50?: Latency;
   /** the same typing against a bare TCP echo process, beside lat1 (fleet-floor.ts) */
   floor?: Latency;
+  /** the same typing through a relay process to a UDP echo process, beside lat1 (fleet-floor.ts) */
+  relay?: Latency;
   /** ms the log stayed dark after the other SOL client left; Infinity = still dark when we stopped looking */
   darkMs?: number;
   darkLookedMs?: number;
@@ -81,7 +85,7 @@ function alive(c: Child, what: string): void {
 }
 
 async function startFleet(c: Cleanup, s: RunSpec, dir: string): Promise<Fleet> {
-  const o = { rate: s.rate, profileArgs: s.profileArgs, nodeArgs: s.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(s.cpuProfDir, 'conch-bmcsim')}`] : [] };
+  const o = { rate: s.rate, profileArgs: s.profileArgs, nice: s.simNice, nodeArgs: s.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(s.cpuProfDir, 'conch-bmcsim')}`] : [] };
   if (s.kind === 'ipmi') return startBmcsimIpmi(c, s.n, o, dir);
   if (s.kind === 'telnet') return startBmcsimTelnet(c, s.n, o);
   return startIpmiSims(c, s.n, o);
@@ -225,9 +229,12 @@ export async function run(s: RunSpec, log: (m: string) => void): Promise<RunResu
 
     await sleep(1000);
     log(`  latency, 1 client, and the machine's floor beside it`);
-    const floor = latencyChild(c, 'fleet-floor.js', [s.keystrokes, s.keyGapMs], s.keystrokes * (2 * s.keyGapMs + 10000) + 60000);
+    const floorTimeout = s.keystrokes * (2 * s.keyGapMs + 10000) + 60000;
+    const floor = latencyChild(c, 'fleet-floor.js', [s.keystrokes, s.keyGapMs, 'bare'], floorTimeout);
+    const relay = latencyChild(c, 'fleet-floor.js', [s.keystrokes, s.keyGapMs, 'relay'], floorTimeout);
     r.lat1 = await measureLatency(c, port, echoName, s.attaches, s.keystrokes, s.keyGapMs);
     r.floor = await floor;
+    r.relay = await relay;
     if (s.readers > 0) {
       const readers = c.child(process.execPath, [path.join(DIST_BENCH, 'join-readers.js'), String(port), echoName, String(s.readers)], { stdio: ['ignore', 'pipe', 'pipe'] });
       try {

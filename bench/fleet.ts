@@ -10,7 +10,7 @@
 //
 //   node dist/bench/fleet.js [--quick] [--sizes 100,1000,5000,10000] [--kinds ipmi,telnet]
 //        [--daemons conchd,conmand] [--conmand-max 5000] [--steady S] [--calibrate N]
-//        [--ipmi-threads N|auto] [--cpu-prof] [--out FILE]
+//        [--sim-nice N] [--ipmi-threads N|auto] [--cpu-prof] [--out FILE]
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -50,7 +50,9 @@ const USAGE = `usage: node dist/bench/fleet.js [options]
   --settle S         seconds between "all logging" and the window (default 10; quick 1)
   --steal S          takeover length in seconds (default 10; quick 3)
   --calibrate N      calibration on N real ipmi_sim BMCs (default 5; 0 = none; quick 0)
-  --ipmi-threads N   conchd's IPMI threads (server ipmithreads=; default auto: one per 500 IPMI consoles, up to one per CPU)
+  --sim-nice N       CPU niceness of the simulated BMCs and hosts (default 19: they stand in for other machines and
+                     get the CPU the daemon leaves; 0: they compete with the daemon for it)
+  --ipmi-threads N   conchd's IPMI threads (server ipmithreads=; default auto: none below 500 IPMI consoles, then one per 500, 2 to one per CPU)
   --cpu-prof         run conchd and conch-bmcsim under node --cpu-prof; the results get their top functions
   --out FILE         results file (default bench/results/fleet-<date>-<machine>.md)
 `;
@@ -81,6 +83,7 @@ async function main(): Promise<number> {
       calibrate: { type: 'string' },
       'cpu-prof': { type: 'boolean' },
       'ipmi-threads': { type: 'string' },
+      'sim-nice': { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -95,6 +98,8 @@ async function main(): Promise<number> {
   const daemons = list(a.daemons, 'conchd,conmand') as DaemonKind[];
   const conmandMax = Number(a['conmand-max'] ?? 5000);
   const calibrate = Number(a.calibrate ?? (quick ? 0 : 5));
+  const simNice = Number(a['sim-nice'] ?? 19);
+  if (!Number.isInteger(simNice) || simNice < 0 || simNice > 19) throw new Error(`--sim-nice: '${a['sim-nice']}' is not a niceness from 0 to 19`);
   for (const n of sizes) if (!Number.isInteger(n) || n < 3 || n > 60000) throw new Error(`--sizes: '${n}' is not a count from 3 to 60000`);
   for (const k of kinds) if (k !== 'ipmi' && k !== 'telnet') throw new Error(`--kinds: '${k}' (use ipmi, telnet)`);
   for (const d of daemons) if (d !== 'conchd' && d !== 'conmand') throw new Error(`--daemons: '${d}' (use conchd, conmand)`);
@@ -117,6 +122,7 @@ async function main(): Promise<number> {
     // ipmi_sim-like BMCs, but sessions live 1 h: conmand sends no keepalive while SOL output flows (FINDINGS §5)
     profileArgs: ['--profile', 'ipmi_sim', '--session-timeout', '3600'],
     ipmiThreads: a['ipmi-threads'],
+    simNice,
   };
 
   let stopping = false;
@@ -160,7 +166,7 @@ async function main(): Promise<number> {
         '*bytes lost* IPMI: bytes the daemon acknowledged at the BMCs minus host bytes in the logs, plus missing lines × mean line length; telnet: the latter; ' +
         `*attach* TCP connect → \`OK\` of CONNECT OPTION=JOIN, *echo* one key → its echo, both on console 1 while the fleet is busy, with 1 client and with ` +
         `${base.readers} more joined readers; ${base.keystrokes} keys each, typed a person's pause apart (${base.keyGapMs} ms on average, 0.4-1.6×) so that they sample the whole busy stretch; ` +
-        `*machine floor* the same typing, at the same time as the 1-client echo, against a bare TCP echo process (two processes doing nothing else: the latency this loaded machine itself adds); *takeover dark* IPMI console 2: another client takes SOL for ${base.stealS} s at the window start; seconds from its release ` +
+        `*machine floor* the same typing, at the same time as the 1-client echo, against processes doing nothing else (the latency this loaded machine itself adds): *bare echo* a TCP echo process (a key wakes two processes: echo, typist); *relay echo* a relay process that sends each key as a UDP datagram to an echo process and writes the answer back, a console daemon and a BMC that do no work (a key wakes four processes in turn: relay, echo, relay, typist, as it wakes daemon, BMC, daemon, typist on a console); *takeover dark* IPMI console 2: another client takes SOL for ${base.stealS} s at the window start; seconds from its release ` +
         'until the log shows host output again. The ratio row is conchd / conmand (< 1: conchd smaller).',
       '',
     ];
@@ -194,6 +200,7 @@ async function main(): Promise<number> {
           r.lat1?.error ? `1-client latency: ${r.lat1.error}` : '',
           r.lat50?.error ? `${base.readers + 1}-client latency: ${r.lat50.error}` : '',
           r.floor?.error ? `machine floor: ${r.floor.error}` : '',
+          r.relay?.error ? `relay floor: ${r.relay.error}` : '',
           r.lat1?.lostFirstKeys ? `${r.lat1.lostFirstKeys} first keystrokes after attach lost (retyped)` : '',
           ...r.notes,
         ].filter(Boolean);
