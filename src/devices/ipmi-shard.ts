@@ -150,7 +150,7 @@ export class ShardedIpmiDevice implements Device {
   ) {}
 
   label(): string {
-    return ipmiLabel(this.spec.host.replace(/^\[(.*)\]$/, '$1'), this.spec.port);
+    return ipmiLabel(this.spec.host, this.spec.port);
   }
 
   detail(): string | null {

@@ -23,9 +23,10 @@ export const IPMI_DEFAULT_SUITE = 3;
 // BMC stopped answering; 15 s first retry brings a rebooted BMC back soon.
 export const IPMI_BACKOFF: Backoff = { minMs: 15000, maxMs: 1800000, healthyMs: 60000 };
 
-/** `<host>` or `<host:port>` as conman's notices name an IPMI console (`host` without brackets) */
+/** `<host>` or `<host:port>` as conman's notices name an IPMI console (an IPv6 `host` in brackets or not) */
 export function ipmiLabel(host: string, port: number): string {
-  const h = host.includes(':') ? `[${host}]` : host;
+  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  const h = bare.includes(':') ? `[${bare}]` : bare;
   return port === IPMI_DEFAULT_PORT ? `<${h}>` : `<${h}:${port}>`;
 }
 
