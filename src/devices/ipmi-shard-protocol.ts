@@ -25,10 +25,10 @@ export type ShardCtl =
   | { k: 'done'; req: number; error: string | null };
 
 /**
- * IPMI thread → main: one event-loop turn's events, in the order they
- * happened. Entry i is for console ids[i]: lens[i] ≥ 0 is that many bytes of
+ * IPMI thread → main: one batch of events (up to 10 ms of them), in the
+ * order they happened. Entry i is for console ids[i]: lens[i] ≥ 0 is that many bytes of
  * its output, the next ones in `data`; -1 is the next event of `ctl`.
- * Typed arrays and one buffer, so a turn with hundreds of packets is one
+ * Typed arrays and one buffer, so a batch of hundreds of packets is one
  * cheap message instead of hundreds of cloned objects.
  */
 export interface ShardEvents {

@@ -4,7 +4,7 @@
 // waited for it. Each IPMI thread (ipmi-shard-worker.ts) owns a UDP socket
 // and a share of the consoles and runs the same IpmiDevice as the main
 // thread would; the main thread keeps the logs and the clients and gets each
-// thread's output once per turn of that thread's loop.
+// thread's output in batches of up to 10 ms (a typed-at console's at once).
 //
 // ShardedIpmiDevice is the main thread's stand-in for one such console.
 
