@@ -4,6 +4,7 @@
 // expect/ipmitool children count; threads are inside their process's figures.
 
 import * as fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 
 const TICKS = 100; // USER_HZ on Linux
 
@@ -115,4 +116,15 @@ export function withNice(cmd: string, args: string[], nice: number): [string, st
 export function nofileFor(nofile: number): number {
   const { soft, hard } = nofileLimits();
   return Math.max(soft, Math.min(nofile, hard));
+}
+
+/**
+ * VmRSS of an idle Node.js process that loads no code (MiB): the least any
+ * daemon written for this runtime can take, whatever it holds. The median
+ * of three, each read after the process has sat idle for a second.
+ */
+export function idleNodeRssMiB(): number {
+  const script = "setTimeout(() => process.stdout.write(require('fs').readFileSync('/proc/self/status', 'latin1').match(/VmRSS:\\s+(\\d+)/)[1]), 1000)";
+  const xs = [0, 1, 2].map(() => Number(execFileSync(process.execPath, ['-e', script], { encoding: 'latin1' })) / 1024);
+  return xs.sort((a, b) => a - b)[1]!;
 }

@@ -75,7 +75,7 @@ export function table(results: RunResult[], readers: number): string {
 }
 
 /** The issue's targets for conchd, judged on the IPMI runs (and telnet where it applies). */
-export function verdict(results: RunResult[]): string[] {
+export function verdict(results: RunResult[], idleNodeMiB?: number): string[] {
   const lines: string[] = [];
   const mark = (ok: boolean | undefined): string => (ok === undefined ? 'not measured' : ok ? 'met' : '**NOT met**');
   for (const kind of ['ipmi', 'telnet'] as const) {
@@ -94,9 +94,21 @@ export function verdict(results: RunResult[]): string[] {
       else if (a && b) lines.push(`- N=${n}, CPU/min ≤ ${daemonLabel(b)}'s: ${mark(a.cpuPerMin <= b.cpuPerMin)} (${num(a.cpuPerMin, 2)} vs ${num(b.cpuPerMin, 2)} s/min)`);
     }
     // the issue's memory target is for IPMI consoles (conmand ~0.33 MiB each); telnet RSS is in the table
-    for (const a of kind === 'ipmi' ? mine : []) {
-      const b = other(a.spec.n);
-      if (b && !Number.isNaN(b.rssMiB)) lines.push(`- N=${a.spec.n}, RSS/console ≤ ${daemonLabel(b)}'s: ${mark(rssPer(a) <= rssPer(b))} (${num(rssPer(a), 3)} vs ${num(rssPer(b), 3)} MiB)`);
+    const both = (kind === 'ipmi' ? mine : []).filter((a) => !Number.isNaN(other(a.spec.n)?.rssMiB ?? NaN));
+    for (const a of both) {
+      const b = other(a.spec.n)!;
+      const ok = rssPer(a) <= rssPer(b);
+      // below the runtime's own floor no Node.js program can go, however little it holds per console
+      const floor = !ok && idleNodeMiB !== undefined && idleNodeMiB / a.spec.n >= rssPer(b)
+        ? `; a hard limit of the runtime: an idle Node.js process that loads no code is already ${num(idleNodeMiB, 1)} MiB, ${num(idleNodeMiB / a.spec.n, 3)} MiB per console at N=${a.spec.n}`
+        : '';
+      lines.push(`- N=${a.spec.n}, RSS/console ≤ ${daemonLabel(b)}'s: ${mark(ok)} (${num(rssPer(a), 3)} vs ${num(rssPer(b), 3)} MiB${floor})`);
+    }
+    if (both.length >= 2) {
+      // what each console adds, the fixed part of each process set aside
+      const [lo, hi] = [both[0]!, both[both.length - 1]!];
+      const per = (x: RunResult, y: RunResult): number => (y.rssMiB - x.rssMiB) / (y.spec.n - x.spec.n);
+      lines.push(`- RSS each console adds from N=${lo.spec.n} to N=${hi.spec.n}: conchd ${num(per(lo, hi), 3)} MiB, ${daemonLabel(other(hi.spec.n)!)} ${num(per(other(lo.spec.n)!, other(hi.spec.n)!), 3)} MiB`);
     }
     const big = mine.find((r) => r.spec.n === 10000);
     if (big) lines.push(`- N=10000 all logging within 60 s: ${mark(!Number.isNaN(big.loggingMs) && big.loggingMs <= 60000)} (${Number.isNaN(big.loggingMs) ? `${big.loggingAt60} of 10000 at 60 s, ${big.logging} by the ${big.spec.loggingTimeoutS} s deadline` : `${num(loggingS(big), 1)} s`})`);

@@ -21,7 +21,7 @@ import { ROOT, onPath, type DaemonKind } from './rig.js';
 import { run, type RunResult, type RunSpec } from './fleet-run.js';
 import { table, verdict } from './fleet-table.js';
 import { summarise } from './fleet-profile.js';
-import { nofileLimits } from './fleet-proc.js';
+import { idleNodeRssMiB, nofileLimits } from './fleet-proc.js';
 
 /**
  * IPMI consoles one conmand 0.2.7 starts at most: past 4,096 (32 threads × 128) its
@@ -140,6 +140,7 @@ async function main(): Promise<number> {
   const log = (m: string): void => void process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(5)} s] ${m}\n`);
   const results: RunResult[] = [];
   const calib: RunResult[] = [];
+  const idleNode = idleNodeRssMiB();
   // the report so far: written after every run, so an interrupted benchmark still leaves its table
   const build = (final: boolean): string[] => {
     const cpus = os.cpus();
@@ -147,7 +148,8 @@ async function main(): Promise<number> {
       `# conchd vs conmand on a simulated fleet (${new Date().toISOString()})`,
       '',
       `Machine: ${os.hostname()}, ${cpus.length} x ${cpus[0]?.model ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}, ${daemons.includes('conmand') ? conmandVersion() : 'conmand not run'}. ` +
-        `Mode: ${quick ? 'quick' : 'full'}; took ${((Date.now() - started) / 60000).toFixed(1)} min.`,
+        `Mode: ${quick ? 'quick' : 'full'}; took ${((Date.now() - started) / 60000).toFixed(1)} min. ` +
+        `An idle Node.js process that loads no code has a VmRSS of ${idleNode.toFixed(1)} MiB here (the runtime's floor under conchd).`,
       '',
       `Reproduce: \`npx tsc -p . && node dist/bench/fleet.js ${process.argv.slice(2).join(' ')}\`.`,
       '',
@@ -157,6 +159,8 @@ async function main(): Promise<number> {
         `IPMI BMCs: conch-bmcsim, profile ipmi_sim with the session timeout raised to 3600 s (with ipmi_sim's 30 s, conmand's libipmiconsole, ` +
         `which sends no keepalive while SOL output flows, loses its session every ~30 s of steady output); each BMC on its own 127.A.x.y address, ` +
         `one UDP port below 32768 (FreeIPMI rejects higher ports). Telnet: conch-bmcsim terminal-server mode, one TCP port per host on one address. ` +
+        `The simulators run at nice ${simNice} (they stand in for other machines: they get the CPU the daemon leaves, and do not take it from the daemon), ` +
+        `but for the typed-at console's BMC, a process of its own at nice 0 (it does one host's work and answers at once, as a BMC on its own CPU would). ` +
         `Daemons and simulator run with an open-file limit of ${nofileFor(1 << 20)} (raised with prlimit as far as the hard limit allows); both daemons log every console to its own file.`,
       '',
       'Columns: *start → all logging* from spawning the daemon until every console\'s log holds a `[seq` line; *CPU s/min* user+sys of the daemon ' +
@@ -187,7 +191,7 @@ async function main(): Promise<number> {
         lines.push(`### ${kind === 'ipmi_sim' ? 'real ipmi_sim' : 'conch-bmcsim'}`, '', table(calib.filter((r) => r.spec.kind === kind), 0), '');
       }
     }
-    const v = verdict(results);
+    const v = verdict(results, idleNode);
     if (v.length) lines.push('## Targets for conchd', '', ...v, '');
     const notes = [...results, ...calib].filter((r) => r.notes.length || r.error || r.burstsSent !== undefined || r.retransmits);
     if (notes.length) {

@@ -24,6 +24,8 @@ test('fleet --quick with conchd on 6 IPMI and 6 telnet consoles writes a table w
   const code = await run.exited;
   assert.equal(code, 0, `fleet.js failed: ${run.output.slice(-1500)}`);
   const md = fs.readFileSync(out, 'utf8');
+  // the runtime's floor, measured on this machine, under the RSS figures
+  assert.match(md, /An idle Node\.js process that loads no code has a VmRSS of [1-9]\d*\.\d MiB here/);
   assert.match(md, /## IPMI SOL consoles/);
   assert.match(md, /## telnet consoles/);
   // both runs logged every [seq] line the hosts printed
