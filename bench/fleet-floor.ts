@@ -16,7 +16,8 @@
 import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { WireClient } from './wire-client.js';
-import { typingPause, type Latency } from './fleet-typist.js';
+import { typeKey, typingPause, type Latency } from './fleet-typist.js';
+import { ReclaimMeter } from './kernel-reclaim.js';
 
 export type FloorMode = 'bare' | 'relay';
 
@@ -36,15 +37,16 @@ function echoProcess(args: string[], children: ChildProcess[]): Promise<number> 
 }
 
 async function measure(keys: number, gapMs: number, mode: FloorMode): Promise<Latency> {
-  const l: Latency = { attach: [], echo: [], lostFirstKeys: 0 };
+  const l: Latency = { attach: [], echo: [], reclaim: [], lostFirstKeys: 0 };
   const children: ChildProcess[] = [];
+  const meter = ReclaimMeter.open();
   try {
     const port = mode === 'bare' ? await echoProcess(['tcp'], children) : await echoProcess(['relay', String(await echoProcess(['udp'], children))], children);
     const client = await WireClient.raw(port, 10000);
     try {
       for (let i = 0; i < keys; i++) {
         await typingPause(gapMs);
-        l.echo.push(await client.echo('x', 10000));
+        await typeKey(l, meter, () => client.echo('x', 10000));
       }
     } finally {
       client.close();
@@ -52,6 +54,7 @@ async function measure(keys: number, gapMs: number, mode: FloorMode): Promise<La
   } catch (e) {
     l.error = (e as Error).message;
   } finally {
+    meter.close();
     for (const c of children) c.kill();
   }
   return l;

@@ -10,7 +10,7 @@ import { ROOT, onPath, type DaemonKind } from './rig.js';
 import { now } from './wire-client.js';
 import type { Latency } from './fleet-typist.js';
 import { percentile } from './stats.js';
-import { TreeMeter, nofileFor, withNofile } from './fleet-proc.js';
+import { TreeMeter, nofileFor, withNice, withNofile } from './fleet-proc.js';
 import { analyse, lastSeqInLog, logFile, seqsIn, waitAllLogging, waitDrained, type Loss } from './fleet-logs.js';
 import { startBmcsimIpmi, startBmcsimTelnet, startIpmiSims, type Fleet, type FleetKind } from './fleet-sims.js';
 
@@ -211,7 +211,8 @@ export async function run(s: RunSpec, log: (m: string) => void): Promise<RunResu
     if (s.burstBytes > 0 && f.burstTarget) {
       const specFile = path.join(dir, 'bursts.json');
       fs.writeFileSync(specFile, JSON.stringify({ target: f.burstTarget, names: bursted, windowMs: s.steadyS * 1000 * 0.8, bytes: s.burstBytes }));
-      const b = c.child(process.execPath, [path.join(DIST_BENCH, 'fleet-bursts.js'), specFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+      // the bursts stand for the hosts' own events (reboots): at the simulators' niceness
+      const b = c.child(...withNice(process.execPath, [path.join(DIST_BENCH, 'fleet-bursts.js'), specFile], s.simNice), { stdio: ['ignore', 'pipe', 'pipe'] });
       bursts = b.waitOutput(/done \d+ \d+/, s.steadyS * 1000 + 120000).then((out) => {
         const m = /done (\d+) (\d+)(.*)/.exec(out)!;
         r.burstsSent = Number(m[1]);

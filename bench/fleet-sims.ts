@@ -12,8 +12,7 @@ import { Cleanup, Child, waitFor } from '../test/helpers/wait.js';
 import { startSim } from '../test/helpers/ipmi-sim.js';
 import { SimHost } from '../src/simulator/host.js';
 import { ROOT } from './rig.js';
-import { withNice, withNofile } from './fleet-proc.js';
-import * as os from 'node:os';
+import { renice, withNice, withNofile } from './fleet-proc.js';
 
 const BMCSIM = path.join(ROOT, 'dist/src/bin/conch-bmcsim.js');
 
@@ -264,7 +263,7 @@ export async function startIpmiSims(c: Cleanup, n: number, o: SimOptions): Promi
   c.add(() => timers.forEach(clearInterval));
   for (let i = 1; i <= n; i++) {
     const sim = await startSim(c);
-    if (o.nice) os.setPriority(sim.child.proc.pid!, o.nice);
+    if (o.nice) renice(sim.child.proc.pid!, o.nice);
     const name = padName('sim', i, n);
     const host = new SimHost({ name, interval: 0, boot: false }, (s) => sim.host.write(s));
     // keystrokes from the console reach the host (FakeHost only records them); ipmi_sim is connected already

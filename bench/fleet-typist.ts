@@ -12,6 +12,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WireClient } from './wire-client.js';
+import { ReclaimMeter } from './kernel-reclaim.js';
 
 /** Keystrokes the hosts never print on their own (their lines are letters, digits, `[]/:-`). */
 const KEYS = '!$%*+=?{}|_;';
@@ -24,12 +25,25 @@ export function typingPause(gapMs: number): Promise<void> {
 export interface Latency {
   attach: number[];
   echo: number[];
+  /** ms the kernel's memory-reclaim threads ran during each key of `echo` (kernel-reclaim.ts) */
+  reclaim?: number[];
   lostFirstKeys: number;
   error?: string;
 }
 
+/**
+ * Types one key and waits for its echo; records the echo time and how long
+ * the kernel's reclaim threads ran meanwhile (read just outside the timed part).
+ */
+export async function typeKey(l: Latency, meter: ReclaimMeter, echo: () => Promise<number>): Promise<void> {
+  const r0 = meter.cpuMs();
+  l.echo.push(await echo());
+  (l.reclaim ??= []).push(meter.cpuMs() - r0);
+}
+
 async function measure(port: number, name: string, n: number, k: number, gapMs: number): Promise<Latency> {
-  const l: Latency = { attach: [], echo: [], lostFirstKeys: 0 };
+  const l: Latency = { attach: [], echo: [], reclaim: [], lostFirstKeys: 0 };
+  const meter = ReclaimMeter.open();
   try {
     for (let i = 0; i < n; i++) {
       const { client, times } = await WireClient.attach(port, name, 10000);
@@ -45,13 +59,15 @@ async function measure(port: number, name: string, n: number, k: number, gapMs: 
       await client.firstEcho(KEYS, 2000, 10000);
       for (let i = 0; i < k; i++) {
         await typingPause(gapMs);
-        l.echo.push(await client.echo(KEYS[i % KEYS.length]!, 10000));
+        await typeKey(l, meter, () => client.echo(KEYS[i % KEYS.length]!, 10000));
       }
     } finally {
       client.close();
     }
   } catch (e) {
     l.error = (e as Error).message;
+  } finally {
+    meter.close();
   }
   return l;
 }

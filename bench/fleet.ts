@@ -19,7 +19,8 @@ import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { ROOT, onPath, type DaemonKind } from './rig.js';
 import { run, type RunResult, type RunSpec } from './fleet-run.js';
-import { table, verdict } from './fleet-table.js';
+import { reclaimTable, table, verdict } from './fleet-table.js';
+import { reclaimDescription } from './kernel-reclaim.js';
 import { summarise } from './fleet-profile.js';
 import { idleNodeRssMiB, nofileLimits } from './fleet-proc.js';
 
@@ -141,6 +142,7 @@ async function main(): Promise<number> {
   const results: RunResult[] = [];
   const calib: RunResult[] = [];
   const idleNode = idleNodeRssMiB();
+  const reclaim = reclaimDescription();
   // the report so far: written after every run, so an interrupted benchmark still leaves its table
   const build = (final: boolean): string[] => {
     const cpus = os.cpus();
@@ -149,7 +151,8 @@ async function main(): Promise<number> {
       '',
       `Machine: ${os.hostname()}, ${cpus.length} x ${cpus[0]?.model ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}, ${daemons.includes('conmand') ? conmandVersion() : 'conmand not run'}. ` +
         `Mode: ${quick ? 'quick' : 'full'}; took ${((Date.now() - started) / 60000).toFixed(1)} min. ` +
-        `An idle Node.js process that loads no code has a VmRSS of ${idleNode.toFixed(1)} MiB here (the runtime's floor under conchd).`,
+        `An idle Node.js process that loads no code has a VmRSS of ${idleNode.toFixed(1)} MiB here (the runtime's floor under conchd). ` +
+        `Kernel memory-reclaim threads: ${reclaim}.`,
       '',
       `Reproduce: \`npx tsc -p . && node dist/bench/fleet.js ${process.argv.slice(2).join(' ')}\`.`,
       '',
@@ -159,7 +162,7 @@ async function main(): Promise<number> {
         `IPMI BMCs: conch-bmcsim, profile ipmi_sim with the session timeout raised to 3600 s (with ipmi_sim's 30 s, conmand's libipmiconsole, ` +
         `which sends no keepalive while SOL output flows, loses its session every ~30 s of steady output); each BMC on its own 127.A.x.y address, ` +
         `one UDP port below 32768 (FreeIPMI rejects higher ports). Telnet: conch-bmcsim terminal-server mode, one TCP port per host on one address. ` +
-        `The simulators run at nice ${simNice} (they stand in for other machines: they get the CPU the daemon leaves, and do not take it from the daemon), ` +
+        `The simulators, and the process that sends the bursts, run at nice ${simNice} (they stand in for other machines: they get the CPU the daemon leaves, and do not take it from the daemon), ` +
         `but for the typed-at console's BMC, a process of its own at nice 0 (it does one host's work and answers at once, as a BMC on its own CPU would). ` +
         `Daemons and simulator run with an open-file limit of ${nofileFor(1 << 20)} (raised with prlimit as far as the hard limit allows); both daemons log every console to its own file.`,
       '',
@@ -178,6 +181,18 @@ async function main(): Promise<number> {
       const rs = results.filter((r) => r.spec.kind === kind);
       if (!rs.length) continue;
       lines.push(`## ${kind === 'ipmi' ? 'IPMI SOL consoles (conch-bmcsim)' : 'telnet consoles (conch-bmcsim terminal-server mode)'}`, '', table(rs, base.readers), '');
+    }
+    const slow = reclaimTable(results, base.readers);
+    if (slow) {
+      lines.push(
+        '## Slow keys and the kernel\'s memory reclaim',
+        '',
+        'Every typist reads how long the kernel\'s memory-reclaim threads (see the machine line) ran between sending a key and reading its echo. ' +
+          `A key *met reclaim* when they ran 0.1 ms or more in that time: one CPU of the ${os.cpus().length} was then theirs, and every process on the machine shared the rest.`,
+        '',
+        slow,
+        '',
+      );
     }
     if (calib.length) {
       lines.push(

@@ -32,6 +32,12 @@ test('fleet --quick with conchd on 6 IPMI and 6 telnet consoles writes a table w
   const rows = md.split('\n').filter((l) => /^\| 6 \| conchd \|/.test(l));
   assert.equal(rows.length, 2, md);
   for (const r of rows) assert.match(r, /\| 0 of \d+ \| 0 \| 0 \|/, r);
+  // every key's echo, split by whether the kernel's memory reclaim ran meanwhile (bench/kernel-reclaim.ts)
+  assert.match(md, /Kernel memory-reclaim threads: [^\n]+\./);
+  assert.match(md, /## Slow keys and the kernel's memory reclaim/);
+  const slow = md.split('\n').filter((l) => /^\| 6 \| (conchd, 1 client|relay echo|bare echo)/.test(l));
+  assert.equal(slow.length, 6, md); // 1-client typist, bare and relay floors, for IPMI and for telnet
+  for (const r of slow) assert.match(r, /^\| 6 \| [^|]+ \| 20 \| \d+ \| \d+ \| \d+ \| \d+\.\d\d \|/, r);
   assert.match(md, /ipmi:\n- N=6, zero loss: met/);
   assert.match(md, /telnet:\n- N=6, zero loss: met/);
 });
