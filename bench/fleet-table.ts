@@ -93,8 +93,8 @@ export function reclaimTable(results: RunResult[], readers: number): string | nu
     const typed: [string, Latency | undefined][] = [
       [`${daemonLabel(r)}, 1 client`, r.lat1],
       [`${daemonLabel(r)}, ${readers + 1} clients`, r.lat50],
-      ['bare echo (beside the 1 client)', r.floor],
-      ['relay echo (beside the 1 client)', r.relay],
+      [`bare echo (beside ${daemonLabel(r)}'s 1 client)`, r.floor],
+      [`relay echo (beside ${daemonLabel(r)}'s 1 client)`, r.relay],
     ];
     for (const [who, l] of typed) {
       const x = l && reclaimSplit(l);
@@ -105,8 +105,10 @@ export function reclaimTable(results: RunResult[], readers: number): string | nu
 }
 
 export function table(results: RunResult[], readers: number): string {
+  // the calibration runs no extra readers
+  const many = readers > 0 ? `${readers + 1} clients` : 'more clients (not run)';
   const out = [
-    `| N | daemon | start → all logging s | CPU s/min | simulator CPU s/min | RSS MiB | RSS/console MiB | lines lost | lines doubled | bytes lost | attach ms p50 / p99, 1 client | echo ms p50 / p99, 1 client | machine floor: bare echo ms p50 / p99 | machine floor: relay echo ms p50 / p99 | attach ms p50 / p99, ${readers + 1} clients | echo ms p50 / p99, ${readers + 1} clients | takeover dark s |`,
+    `| N | daemon | start → all logging s | CPU s/min | simulator CPU s/min | RSS MiB | RSS/console MiB | lines lost | lines doubled | bytes lost | attach ms p50 / p99, 1 client | echo ms p50 / p99, 1 client | machine floor: bare echo ms p50 / p99 | machine floor: relay echo ms p50 / p99 | attach ms p50 / p99, ${many} | echo ms p50 / p99, ${many} | takeover dark s |`,
     '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   const sizes = [...new Set(results.map((r) => r.spec.n))].sort((x, y) => x - y);

@@ -34,7 +34,7 @@ test('fleet --quick with conchd on 6 IPMI and 6 telnet consoles writes a table w
   for (const r of rows) assert.match(r, /\| 0 of \d+ \| 0 \| 0 \|/, r);
   // every key's echo, split by whether the kernel's memory reclaim ran meanwhile (bench/kernel-reclaim.ts)
   assert.match(md, /Kernel memory-reclaim threads: [^\n]+\./);
-  assert.match(md, /## Slow keys and the kernel's memory reclaim/);
+  assert.match(md, /## Slow keys and the kernel's memory reclaim\n[^#]+### IPMI SOL consoles\n[^#]+### telnet consoles\n/);
   const slow = md.split('\n').filter((l) => /^\| 6 \| (conchd, 1 client|relay echo|bare echo)/.test(l));
   assert.equal(slow.length, 6, md); // 1-client typist, bare and relay floors, for IPMI and for telnet
   for (const r of slow) assert.match(r, /^\| 6 \| [^|]+ \| 20 \| \d+ \| \d+ \| \d+ \| \d+\.\d\d \|/, r);
