@@ -215,7 +215,12 @@ describe('conchd', () => {
       await a.child.stop();
       assert.match(fs.readFileSync(log, 'latin1'), /^OLD-CONTENT\n/, 'appended');
       const b = await startConchd(c, body, { dir, args: ['-z'] });
-      await waitForFile(log, 'log opened');
+      // the first run's 'log opened' is in the file already: wait for this run's own open
+      const reopened = (): boolean => {
+        const t = fs.readFileSync(log, 'latin1');
+        return !t.includes('OLD-CONTENT') && t.includes('log opened');
+      };
+      await waitFor(reopened, 'the log truncated by -z and opened again', 20000);
       await b.child.stop();
       assert.doesNotMatch(fs.readFileSync(log, 'latin1'), /OLD-CONTENT/, 'truncated');
     } finally {
