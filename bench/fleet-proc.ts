@@ -9,26 +9,38 @@ import { execFileSync } from 'node:child_process';
 
 const TICKS = 100; // USER_HZ on Linux
 
-function statFields(pid: number): string[] | null {
+/** /proc/PID/stat: the name between the parentheses, then the fields after it (state, ppid, ...). */
+export function procStat(pid: number, procRoot = '/proc'): { comm: string; fields: string[] } | null {
   try {
-    const s = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return s.slice(s.lastIndexOf(')') + 2).split(' ');
+    const s = fs.readFileSync(`${procRoot}/${pid}/stat`, 'latin1');
+    const close = s.lastIndexOf(')');
+    return { comm: s.slice(s.indexOf('(') + 1, close), fields: s.slice(close + 2).split(' ') };
   } catch {
     return null; // gone
+  }
+}
+
+const statFields = (pid: number): string[] | null => procStat(pid)?.fields ?? null;
+
+/** The entries of `dir` named by a number, e.g. the pids in /proc (none where it cannot be read). */
+export function numberedEntries(dir = '/proc'): number[] {
+  try {
+    return fs.readdirSync(dir).filter((e) => /^\d+$/.test(e)).map(Number);
+  } catch {
+    return [];
   }
 }
 
 /** Every live descendant of `root` (children, grandchildren, ...). */
 export function descendants(root: number): number[] {
   const parent = new Map<number, number[]>();
-  for (const e of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    const f = statFields(Number(e));
+  for (const e of numberedEntries('/proc')) {
+    const f = statFields(e);
     if (!f) continue;
     const ppid = Number(f[1]);
     const kids = parent.get(ppid);
-    if (kids) kids.push(Number(e));
-    else parent.set(ppid, [Number(e)]);
+    if (kids) kids.push(e);
+    else parent.set(ppid, [e]);
   }
   const out: number[] = [];
   const todo = [root];

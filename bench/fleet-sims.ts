@@ -138,6 +138,20 @@ async function spawnIpmiSim(c: Cleanup, n: number, prefix: string, o: SimOptions
 }
 
 /**
+ * The typed-at host (`typed01`) in a simulator process of its own at nice 0,
+ * whatever --sim-nice says, and the other N-1 in one shared process at the
+ * simulators' niceness. It does one host's work; inside the shared process,
+ * or at 19, each key waited for the other hosts or for every busy thread of
+ * the daemon under test before it was echoed (a real BMC or terminal server
+ * answers from its own CPU). The relay floor's UDP echo process runs at 0 too.
+ */
+async function typedAndRest<S>(n: number, prefix: string, o: SimOptions, spawn: (count: number, prefix: string, o: SimOptions) => Promise<S>): Promise<{ typed: S; rest: S | null; sims: S[] }> {
+  const typed = await spawn(1, 'typed', { ...o, nodeArgs: [], nice: 0 });
+  const rest = n > 1 ? await spawn(n - 1, prefix, o) : null;
+  return { typed, rest, sims: rest ? [typed, rest] : [typed] };
+}
+
+/**
  * N IPMI BMCs: the first (the console the latency clients type at) in a
  * simulator process of its own, the other N-1 in one shared process. In a
  * data centre every BMC is its own machine: with the typed-at BMC inside
@@ -146,13 +160,7 @@ async function spawnIpmiSim(c: Cleanup, n: number, prefix: string, o: SimOptions
  * measured the simulator more than the daemon.
  */
 export async function startBmcsimIpmi(c: Cleanup, n: number, o: SimOptions, dir: string): Promise<Fleet> {
-  // The typed-at BMC at nice 0, whatever --sim-nice says: it does one host's
-  // work, and at 19 each key's SOL packet waited for every busy thread of the
-  // daemon under test before the BMC could echo it (a real BMC answers from
-  // its own CPU). The relay floor's UDP echo process runs at 0 too.
-  const typed = await spawnIpmiSim(c, 1, 'typed', { ...o, nodeArgs: [], nice: 0 }, path.join(dir, 'manifest-typed.json'));
-  const rest = n > 1 ? await spawnIpmiSim(c, n - 1, 'node', o, path.join(dir, 'manifest.json')) : null;
-  const sims = rest ? [typed, rest] : [typed];
+  const { typed, rest, sims } = await typedAndRest(n, 'node', o, (count, prefix, so) => spawnIpmiSim(c, count, prefix, so, path.join(dir, `manifest-${prefix}.json`)));
   const controlOf = new Map<string, string>();
   for (const s of sims) for (const e of s.entries) controlOf.set(e.name, s.control);
   const entries = sims.flatMap((s) => s.entries);
@@ -226,16 +234,9 @@ async function spawnTelnetSim(c: Cleanup, n: number, prefix: string, o: SimOptio
   return { control: sim.control, pid: sim.child.proc.pid!, ports };
 }
 
-/**
- * N telnet hosts: as for IPMI, the first (typed at) in a process of its own
- * at nice 0, the other N-1 in one shared process at the simulators'
- * niceness; inside the shared process the typed-at host's echo waited for
- * thousands of other hosts on a simulator that gets only the CPU left over.
- */
+/** N telnet hosts, the typed-at one in a process of its own (typedAndRest). */
 export async function startBmcsimTelnet(c: Cleanup, n: number, o: SimOptions): Promise<Fleet> {
-  const typed = await spawnTelnetSim(c, 1, 'typed', { ...o, nodeArgs: [], nice: 0 });
-  const rest = n > 1 ? await spawnTelnetSim(c, n - 1, 'tel', o) : null;
-  const sims = rest ? [typed, rest] : [typed];
+  const { sims } = await typedAndRest(n, 'tel', o, (count, prefix, so) => spawnTelnetSim(c, count, prefix, so));
   const ports: Record<string, [string, number]> = Object.assign({}, ...sims.map((x) => x.ports));
   const names = Object.keys(ports);
   return {

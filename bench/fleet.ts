@@ -171,7 +171,7 @@ async function main(): Promise<number> {
         `which sends no keepalive while SOL output flows, loses its session every ~30 s of steady output); each BMC on its own 127.A.x.y address, ` +
         `one UDP port below 32768 (FreeIPMI rejects higher ports). Telnet: conch-bmcsim terminal-server mode, one TCP port per host on one address. ` +
         `The simulators, and the process that sends the bursts, run at nice ${simNice} (they stand in for other machines: they get the CPU the daemon leaves, and do not take it from the daemon), ` +
-        `but for the typed-at console's BMC, a process of its own at nice 0 (it does one host's work and answers at once, as a BMC on its own CPU would). ` +
+        `but for the typed-at console's BMC or telnet host, a process of its own at nice 0 (it does one host's work and answers at once, as a BMC on its own CPU would). ` +
         `Daemons and simulator run with an open-file limit of ${nofileFor(1 << 20)} (raised with prlimit as far as the hard limit allows); both daemons log every console to its own file.`,
       '',
       'Columns: *start → all logging* from spawning the daemon until every console\'s log holds a `[seq` line; *CPU s/min* user+sys of the daemon ' +

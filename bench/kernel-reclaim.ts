@@ -1,6 +1,6 @@
 // The kernel's memory-management threads, as the keystroke benchmarks see
 // them. On this VM a DAMON thread (kdamond) pages out cold memory: it may
-// take up to 50 ms of CPU a second, in runs of 2-15 ms that nothing on the
+// take up to 50 ms of CPU a second, in runs of 2-22 ms that nothing on the
 // machine preempts (sched_switch tracing, bench/results/fleet-findings-2026-12-05.md).
 // Each of those runs leaves every process one CPU of two. The typists read
 // how long these threads ran during each key, so that the results can say
@@ -8,21 +8,19 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { numberedEntries, procStat } from './fleet-proc.js';
 
 /** Kernel threads that reclaim, compact or monitor memory; never on a console's path. */
 const RECLAIM = /^(kdamond|kswapd|kcompactd|khugepaged)/;
 
-/** A pid and its name, from /proc/PID/stat: "PID (COMM) STATE PPID ...". */
-function statOf(procRoot: string, pid: string): { comm: string; ppid: number } | null {
-  try {
-    const s = fs.readFileSync(path.join(procRoot, pid, 'stat'), 'latin1');
-    const close = s.lastIndexOf(')');
-    const comm = s.slice(s.indexOf('(') + 1, close);
-    const ppid = Number(s.slice(close + 2).split(' ')[1]);
-    return { comm, ppid };
-  } catch {
-    return null; // gone meanwhile
+/** The reclaim threads running now: kernel threads (children of kthreadd, pid 2) with a reclaim name. */
+function reclaimThreads(procRoot: string): { pid: number; comm: string }[] {
+  const out: { pid: number; comm: string }[] = [];
+  for (const pid of numberedEntries(procRoot)) {
+    const st = procStat(pid, procRoot);
+    if (st && st.fields[1] === '2' && RECLAIM.test(st.comm)) out.push({ pid, comm: st.comm });
   }
+  return out;
 }
 
 export class ReclaimMeter {
@@ -34,22 +32,14 @@ export class ReclaimMeter {
     private readonly fds: number[],
   ) {}
 
-  /** The reclaim threads running now: kernel threads (children of kthreadd, pid 2) with a reclaim name. */
+  /** A meter over the reclaim threads running now (see reclaimThreads). */
   static open(procRoot = '/proc'): ReclaimMeter {
     const names: string[] = [];
     const fds: number[] = [];
-    let pids: string[] = [];
-    try {
-      pids = fs.readdirSync(procRoot).filter((d) => /^\d+$/.test(d));
-    } catch {
-      // no /proc: nothing to measure
-    }
-    for (const pid of pids) {
-      const st = statOf(procRoot, pid);
-      if (!st || st.ppid !== 2 || !RECLAIM.test(st.comm)) continue;
+    for (const t of reclaimThreads(procRoot)) {
       try {
-        fds.push(fs.openSync(path.join(procRoot, pid, 'schedstat'), 'r'));
-        names.push(st.comm);
+        fds.push(fs.openSync(path.join(procRoot, String(t.pid), 'schedstat'), 'r'));
+        names.push(t.comm);
       } catch {
         // no schedstat (kernel without CONFIG_SCHED_INFO) or gone
       }
@@ -79,9 +69,8 @@ export class ReclaimMeter {
 
 /** What the machine line of the results says about them (with the DAMON scheme, where readable). */
 export function reclaimDescription(procRoot = '/proc', damon = '/sys/kernel/mm/damon/admin/kdamonds'): string {
-  const m = ReclaimMeter.open(procRoot);
-  m.close();
-  if (!m.names.length) return 'no kernel memory-reclaim threads found';
+  const names = reclaimThreads(procRoot).map((t) => t.comm);
+  if (!names.length) return 'no kernel memory-reclaim threads found';
   const read = (f: string): string | null => {
     try {
       return fs.readFileSync(f, 'latin1').trim();
@@ -90,12 +79,12 @@ export function reclaimDescription(procRoot = '/proc', damon = '/sys/kernel/mm/d
     }
   };
   const schemes: string[] = [];
-  for (const k of safeList(damon)) {
-    if (read(path.join(damon, k, 'state')) !== 'on') continue;
-    const ctx = path.join(damon, k, 'contexts');
-    for (const c of safeList(ctx)) {
-      for (const s of safeList(path.join(ctx, c, 'schemes'))) {
-        const dir = path.join(ctx, c, 'schemes', s);
+  for (const k of numberedEntries(damon)) {
+    if (read(path.join(damon, String(k), 'state')) !== 'on') continue;
+    const ctx = path.join(damon, String(k), 'contexts');
+    for (const c of numberedEntries(ctx)) {
+      for (const s of numberedEntries(path.join(ctx, String(c), 'schemes'))) {
+        const dir = path.join(ctx, String(c), 'schemes', String(s));
         const action = read(path.join(dir, 'action'));
         const quotaMs = read(path.join(dir, 'quotas', 'ms'));
         const per = read(path.join(dir, 'quotas', 'reset_interval_ms'));
@@ -103,13 +92,5 @@ export function reclaimDescription(procRoot = '/proc', damon = '/sys/kernel/mm/d
       }
     }
   }
-  return `${m.names.join(', ')}${schemes.length ? ` (${schemes.join('; ')})` : ''}`;
-}
-
-function safeList(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir).filter((d) => /^\d+$/.test(d));
-  } catch {
-    return [];
-  }
+  return `${names.join(', ')}${schemes.length ? ` (${schemes.join('; ')})` : ''}`;
 }

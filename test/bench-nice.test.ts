@@ -9,13 +9,13 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { Cleanup } from './helpers/wait.js';
-import { renice, withNice } from '../bench/fleet-proc.js';
+import { procStat, renice, withNice } from '../bench/fleet-proc.js';
 
 const cleanup = new Cleanup();
 after(() => cleanup.run());
 
 /** the niceness of a running process (field 19 of /proc/PID/stat) */
-const niceOf = (pid: number): number => Number(fs.readFileSync(`/proc/${pid}/stat`, 'latin1').replace(/^.*\) /s, '').split(' ')[16]);
+const niceOf = (pid: number): number => Number(procStat(pid)!.fields[16]);
 /** its session's autogroup niceness, or null on a kernel without autogroup scheduling */
 function autogroupNice(pid: number): number | null {
   try {
