@@ -71,7 +71,7 @@ export function reclaimSplit(l: Latency): { keys: number; met: number; slow: num
   const slow = (e: number): boolean => e >= ECHO_TARGET_MS;
   return {
     keys: l.echo.length,
-    met: r.filter((ms) => ms >= MET_RECLAIM_MS).length,
+    met: r.filter((_, i) => met(i)).length,
     slow: l.echo.filter(slow).length,
     slowMet: l.echo.filter((e, i) => slow(e) && met(i)).length,
     p99: percentile(l.echo, 99),
