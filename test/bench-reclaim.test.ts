@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Cleanup } from './helpers/wait.js';
 import { ReclaimMeter, reclaimDescription } from '../bench/kernel-reclaim.js';
-import { reclaimSplit } from '../bench/fleet-table.js';
+import { floorNote, reclaimSplit } from '../bench/fleet-table.js';
 
 const cleanup = new Cleanup();
 after(() => cleanup.run());
@@ -82,4 +82,10 @@ test('slow keys are split by whether reclaim ran during them', () => {
   assert.equal(x.p99Clear, 15); // 15 came with no reclaim
   // a typist that did not record reclaim (older results): no split
   assert.equal(reclaimSplit({ attach: [], echo, lostFirstKeys: 0 }), undefined);
+});
+
+test("the verdict says when the do-nothing relay itself missed the echo target", () => {
+  assert.equal(floorNote(undefined), '');
+  assert.equal(floorNote(9.99), '');
+  assert.match(floorNote(12.5), /relay floor's own p99 \(12\.50 ms\) is over the target too: in this run the machine did not allow 10 ms/);
 });
