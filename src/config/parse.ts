@@ -67,6 +67,10 @@ export function defaultServerConfig(): ServerConfig {
     handshakeTimeout: 30,
     pswdFile: null,
     ipmiThreads: null,
+    maxClients: 2048,
+    maxClientsPerHost: 256,
+    logSymlinks: false,
+    stateDir: null,
   };
 }
 
@@ -148,9 +152,9 @@ function under(base: string, file: string): string {
 // ------------------------------------------------------------ SERVER keys
 
 const onOffKey =
-  (k: 'coredump' | 'keepalive' | 'loopback'): KeyHandler =>
+  (k: 'coredump' | 'keepalive' | 'loopback' | 'logSymlinks'): KeyHandler =>
   (v, p, s) => {
-    s.server[k] = at(p, v, () => onOff(k, v.text));
+    s.server[k] = at(p, v, () => onOff(k.toLowerCase(), v.text));
   };
 
 export const SERVER_KEYS: Record<string, KeyHandler> = {
@@ -242,6 +246,16 @@ export const SERVER_KEYS: Record<string, KeyHandler> = {
   },
   ipmithreads: (v, p, s) => {
     s.server.ipmiThreads = v.text === 'auto' ? null : at(p, v, () => intIn('ipmithreads', v.text, 0, 64, ' or "auto"'));
+  },
+  maxclients: (v, p, s) => {
+    s.server.maxClients = at(p, v, () => intIn('maxclients', v.text, 1, 1_000_000, ''));
+  },
+  maxclientsperhost: (v, p, s) => {
+    s.server.maxClientsPerHost = at(p, v, () => intIn('maxclientsperhost', v.text, 1, 1_000_000, ''));
+  },
+  logsymlinks: onOffKey('logSymlinks'),
+  statedir: (v, p, s) => {
+    s.server.stateDir = path.resolve(s.cwd, nonEmpty(p, v, 'statedir'));
   },
 };
 

@@ -105,6 +105,14 @@ export interface ServerConfig {
   pswdFile: string | null;
   /** threads that run the IPMI sessions (0: the main thread); null = chosen from the IPMI console count */
   ipmiThreads: number | null;
+  /** client connections at once (handshaking and attached); fewer if the descriptor limit leaves less room */
+  maxClients: number;
+  /** client connections at once from one source address */
+  maxClientsPerHost: number;
+  /** allow a console log path that is a symbolic link (off: such a log is refused and reported) */
+  logSymlinks: boolean;
+  /** where conchd keeps state across restarts (its IPMI sessions); null = chosen at start (see daemon/state-dir.ts) */
+  stateDir: string | null;
 }
 
 export type Priority = 'emerg' | 'alert' | 'crit' | 'err' | 'warning' | 'notice' | 'info' | 'debug';

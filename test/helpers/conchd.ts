@@ -27,7 +27,7 @@ export interface RunningConchd {
 export async function startConchd(
   cleanup: Cleanup,
   body: string,
-  opts: { args?: string[]; dir?: string; header?: string } = {},
+  opts: { args?: string[]; dir?: string; header?: string; extraHeader?: string } = {},
 ): Promise<RunningConchd> {
   const dir = opts.dir ?? cleanup.dir('conchd-');
   const port = await freePort();
@@ -36,7 +36,7 @@ export async function startConchd(
   const conf = path.join(dir, 'conman.conf');
   const header =
     opts.header ??
-    `server port=${port}\nserver loopback=on\nserver logdir="${logdir}"\nserver pidfile="${pidfile}"\n`;
+    `server port=${port}\nserver loopback=on\nserver logdir="${logdir}"\nserver pidfile="${pidfile}"\n${opts.extraHeader ?? ''}`;
   fs.writeFileSync(conf, header + body);
   const child = cleanup.child(process.execPath, [CONCHD, '-F', '-c', conf, ...(opts.args ?? [])], { cwd: dir });
   await child.waitOutput(/Listening on TCP port \d+/, 30000);
