@@ -169,6 +169,7 @@ export async function run(s: RunSpec, log: (m: string) => void): Promise<RunResu
       const conf = path.join(dir, shards > 1 ? `conman-${i + 1}.conf` : 'conman.conf');
       const header = [`server port=${sharePort}`, 'server loopback=on', `server logdir="${logdir}"`, `server pidfile="${path.join(dir, `d${i}.pid`)}"`, 'global log="%N.log"'];
       if (s.daemon === 'conchd' && s.ipmiThreads !== undefined) header.push(`server ipmithreads=${s.ipmiThreads}`);
+      if (s.daemon === 'conchd') header.push(`server statedir="${path.join(dir, 'state')}"`);
       fs.writeFileSync(conf, [...header, ...consoleLines.slice(i * per, (i + 1) * per), ''].join('\n'));
       shares.push({ conf, port: sharePort });
     }

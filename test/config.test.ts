@@ -117,6 +117,10 @@ describe('SERVER', () => {
       handshakeTimeout: 30,
       pswdFile: null,
       ipmiThreads: null,
+      maxClients: 2048,
+      maxClientsPerHost: 256,
+      logSymlinks: false,
+      stateDir: null,
     });
   });
 
@@ -128,6 +132,7 @@ describe('SERVER', () => {
         'server loopback=off nofile=-1 pidfile="run/conmand.pid" port=0',
         'server resetcmd="powerman -r %N" syslog="LOCAL3" tcpwrappers=off timestamp=2h',
         'server replaybuffer=64k clientbuffer=1m handshaketimeout=5 ipmithreads=3',
+        'server maxclients=100 maxclientsperhost=10 logsymlinks=on statedir="state"',
       ].join('\n'),
     ).server;
     assert.equal(s.coredump, true);
@@ -148,6 +153,11 @@ describe('SERVER', () => {
     assert.equal(s.clientBufferBytes, 1048576);
     assert.equal(s.handshakeTimeout, 5);
     assert.equal(s.ipmiThreads, 3);
+    assert.equal(s.maxClients, 100);
+    assert.equal(s.maxClientsPerHost, 10);
+    assert.equal(s.logSymlinks, true);
+    assert.equal(s.stateDir, path.join(dir, 'state'));
+    assert.throws(() => parse('server maxclients=0'), /maxclients must be 1\.\.1000000/);
     assert.equal(parse('server ipmithreads=auto').server.ipmiThreads, null);
     assert.equal(parse('server ipmithreads=0').server.ipmiThreads, 0);
   });

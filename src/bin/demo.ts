@@ -69,6 +69,7 @@ server port=${port}
 server loopback=on
 server logdir="${logdir}"
 server pidfile="${path.join(dir, 'conchd.pid')}"
+server statedir="${path.join(dir, 'state')}"
 server timestamp=1h
 global log="%N.log"
 global logopts="timestamp"

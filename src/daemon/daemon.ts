@@ -12,6 +12,8 @@ import { deviceSpecifier } from '../config/specifiers.js';
 import type { DaemonLog } from '../logging/daemon-log.js';
 import { ConmanServer } from '../protocol/server.js';
 import { TimestampMarks } from './timestamp-marks.js';
+import { defaultStateDir } from './state-dir.js';
+import { keepAliveMark } from '../ipmi/session-record.js';
 
 export interface DaemonOptions {
   /** -z: truncate console logs on the first open */
@@ -22,6 +24,7 @@ export class Daemon {
   readonly registry = new ConsoleRegistry();
   private server: ConmanServer | null = null;
   private marks: TimestampMarks | null = null;
+  private stopAliveMark: (() => void) | null = null;
   port = 0;
   /** threads running the IPMI sessions (0: the main thread does) */
   readonly ipmiThreads: number;
@@ -34,15 +37,22 @@ export class Daemon {
     const nIpmi = cfg.consoles.filter((c) => c.spec.type === 'ipmi').length;
     this.ipmiThreads = nIpmi === 0 ? 0 : (cfg.server.ipmiThreads ?? autoIpmiThreads(nIpmi));
     const shards = this.ipmiThreads > 0 ? new IpmiShards(this.ipmiThreads) : null;
+    const server = { ...cfg.server, stateDir: cfg.server.stateDir ?? defaultStateDir() };
+    if (nIpmi > 0) this.stopAliveMark = keepAliveMark(server.stateDir);
     // Build every console before starting any: a bad entry fails the whole start.
     for (const c of cfg.consoles) {
       let device;
       try {
-        device = createDevice(c, cfg.server, shards);
+        device = createDevice(c, server, shards);
       } catch (e) {
         throw new ConfigError(c.loc, (e as Error).message);
       }
-      const log = c.log ? new ConsoleLog(c.log, c.logOpts, { name: c.name, dev: deviceSpecifier(c.spec) }, dlog, opts.truncateLogs) : null;
+      const log = c.log
+        ? new ConsoleLog(c.log, c.logOpts, { name: c.name, dev: deviceSpecifier(c.spec) }, dlog, {
+            truncate: opts.truncateLogs,
+            followSymlinks: cfg.server.logSymlinks,
+          })
+        : null;
       this.registry.add(new Console(c, device, log, dlog, cfg.server.replayBytes));
     }
   }
@@ -72,6 +82,7 @@ export class Daemon {
   /** SIGTERM/SIGINT: stop listening, release every device, flush every log. */
   async stop(): Promise<void> {
     this.marks?.stop();
+    this.stopAliveMark?.();
     await this.server?.close();
     await Promise.all(this.registry.list().map((c) => c.stop()));
     this.dlog.notice('conchd stopped');

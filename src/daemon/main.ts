@@ -10,7 +10,7 @@ import { expandSpecifiers } from '../config/specifiers.js';
 import { DaemonLog } from '../logging/daemon-log.js';
 import { parseDaemonArgs, UsageError, USAGE, type DaemonArgs } from './cli.js';
 import { Daemon } from './daemon.js';
-import { defaultPidfile, removePidfile, runningPid, writePidfile } from './pidfile.js';
+import { daemonTitle, defaultPidfile, PidfileError, removePidfile, runningPid, writePidfile } from './pidfile.js';
 import { VERSION } from '../util/version.js';
 
 const LICENSE = `conch ${VERSION}: GNU General Public License v3 or later.
@@ -51,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
   if (args.check) return out(`conchd: configuration ${args.config} is valid (${cfg.consoles.length} consoles)\n`, 0);
 
   const pidfile = path.resolve(args.pidfile ?? cfg.server.pidfile ?? defaultPidfile(cfg.file));
-  const pid = runningPid(pidfile);
+  const pid = runningPid(pidfile, cfg.file);
   if (args.kill || args.reconfig || args.query) {
     if (pid === null) {
       process.stderr.write(`conchd: no daemon running for ${cfg.file}\n`);
@@ -67,7 +67,8 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
 
-  if (!args.foreground && !process.env[CHILD_ENV]) return daemonize(argv);
+  // the detached child runs in /: hand it absolute paths
+  if (!args.foreground && !process.env[CHILD_ENV]) return daemonize([...argv, '-c', cfg.file, '-P', pidfile]);
   return runForeground(cfg, args, pidfile);
 }
 
@@ -109,7 +110,8 @@ async function runForeground(cfg: Config, args: DaemonArgs, pidfile: string): Pr
     priority: args.verbose ? 'debug' : (lf?.priority ?? 'info'),
     echo: !daemonized && (!lf || args.verbose),
   });
-  process.title = 'conchd';
+  // ps shows which configuration; -k and a second start check it before trusting a pidfile
+  process.title = daemonTitle(cfg.file);
   let daemon: Daemon;
   try {
     daemon = new Daemon(cfg, dlog, { truncateLogs: args.truncate });
@@ -118,7 +120,14 @@ async function runForeground(cfg: Config, args: DaemonArgs, pidfile: string): Pr
     process.stderr.write(`conchd: ${(e as Error).message}\n`);
     return 1;
   }
-  writePidfile(pidfile);
+  try {
+    writePidfile(pidfile, cfg.file);
+  } catch (e) {
+    if (!(e instanceof PidfileError)) throw e;
+    process.stderr.write(`conchd: ${e.message}\n`);
+    await daemon.stop();
+    return 1;
+  }
 
   let stopping = false;
   const stop = async (sig: string): Promise<void> => {

@@ -25,7 +25,7 @@ export function createDevice(c: ConsoleConfig, server: ServerConfig, ipmiShards:
     case 'test':
       return new TestDevice(spec);
     case 'ipmi':
-      if (ipmiShards) return ipmiShards.device(spec, { consoleName: c.name, steal: c.solSteal });
-      return new IpmiDevice(spec, { consoleName: c.name, steal: c.solSteal });
+      if (ipmiShards) return ipmiShards.device(spec, { consoleName: c.name, steal: c.solSteal, stateDir: server.stateDir });
+      return new IpmiDevice(spec, { consoleName: c.name, steal: c.solSteal, stateDir: server.stateDir });
   }
 }

@@ -21,6 +21,8 @@ export interface SolConsoleHandlers {
   onNotice(text: string): void;
   /** the IPMI session is gone; the console is down */
   onDown(reason: string): void;
+  /** the session is open at the BMC with this session ID (before SOL is activated) */
+  onOpened?(sidC: number): void;
 }
 
 export interface SolTiming {
@@ -53,6 +55,8 @@ export type SolState = 'connecting' | 'ours' | 'elsewhere' | 'closed';
  */
 export class EarlierSessions {
   private ids = new Map<number, number>();
+  /** told after every change (the device keeps the list on disk across restarts) */
+  onChange: (() => void) | null = null;
   constructor(
     private readonly keepMs = 10 * 60_000,
     private readonly max = 8,
@@ -65,16 +69,21 @@ export class EarlierSessions {
       if (this.ids.size <= this.max) break;
       this.ids.delete(k);
     }
+    this.onChange?.();
   }
   has(sidC: number, now: number): boolean {
     const at = this.ids.get(sidC);
     if (at === undefined) return false;
     if (now - at <= this.keepMs) return true;
-    this.ids.delete(sidC);
+    this.forget(sidC);
     return false;
   }
   forget(sidC: number): void {
-    this.ids.delete(sidC);
+    if (this.ids.delete(sidC)) this.onChange?.();
+  }
+  /** oldest first, with when each was last ours */
+  entries(): { sid: number; at: number }[] {
+    return [...this.ids].map(([sid, at]) => ({ sid, at }));
   }
   size(): number {
     return this.ids.size;
@@ -135,6 +144,7 @@ export class SolConsole {
   /** Open the session and take SOL if policy allows. Rejects if the session cannot be opened. */
   async start(): Promise<void> {
     await this.session.open();
+    this.h.onOpened?.(this.session.sidC);
     await this.serial(async () => {
       // W:solstatus: no status check; Activate answers "busy" itself
       const busy = this.noStatus ? false : await this.isActive();
@@ -343,7 +353,10 @@ export class SolConsole {
       if ((this.state as SolState) === 'elsewhere' && this.policy === 'always') await this.takeOver('(steal policy "always")', null);
     } else if (this.state === 'elsewhere') {
       if (this.policy === 'always') await this.takeOver('(steal policy "always")', null);
-      else if (this.policy === 'never') await this.stillOurs(); // keepalive only: stay off until forced
+      else if (this.policy === 'never') {
+        // keepalive only: stay off until forced — unless the holder is this daemon's own earlier session
+        if (!(await this.reclaimEarlier())) await this.stillOurs();
+      }
       else if (this.noStatus) await this.tryActivate(this.heldElsewhereSince); // Activate never steals: "busy" = still held
       else if (await this.isActive()) {
         if (await this.reclaimEarlier()) return;

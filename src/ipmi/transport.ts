@@ -33,8 +33,13 @@ export interface TransportStats {
 const addrKey = (address: string, port: number): string => `${address}|${port}`;
 
 export class IpmiTransport {
-  // open while at least one session is registered; closed with the last one
-  private sockets = new Map<'udp4' | 'udp6', dgram.Socket>();
+  // open while at least one session is registered; closed with the last one.
+  // BMCs on loopback get a socket bound to loopback, so a daemon whose BMCs
+  // are all local (tests, the demo, simulators) has no port open to the
+  // network; others share one bound to the wildcard, because the kernel picks
+  // the source address per route (one BMC network or several). Either way a
+  // datagram counts only from the address and port a session talks to.
+  private sockets = new Map<SocketKind, dgram.Socket>();
   private bySid = new Map<number, TransportClient>();
   private byAddr = new Map<string, Set<TransportClient>>();
   readonly stats: TransportStats = { received: 0, dropped: 0, sent: 0 };
@@ -88,9 +93,8 @@ export class IpmiTransport {
   }
 
   send(c: TransportClient, b: Buffer): void {
-    const fam = c.address.includes(':') ? 'udp6' : 'udp4';
     // no per-datagram callback: a failed send surfaces as the socket's 'error'
-    this.socket(fam).send(b, c.port, c.address);
+    this.socket(socketKind(c.address)).send(b, c.port, c.address);
     this.stats.sent++;
   }
 
@@ -114,9 +118,10 @@ export class IpmiTransport {
   private setups = 0;
   private readonly setupQueue: (() => void)[] = [];
 
-  private socket(fam: 'udp4' | 'udp6'): dgram.Socket {
-    let s = this.sockets.get(fam);
+  private socket(kind: SocketKind): dgram.Socket {
+    let s = this.sockets.get(kind);
     if (s) return s;
+    const fam = kind === 'udp6' || kind === 'udp6-lo' ? 'udp6' : 'udp4';
     // One socket carries every session: a start-up storm of thousands of
     // handshakes overflows the kernel's default 208 KiB queue and loses
     // datagrams, so ask for a large one (capped by net.core.rmem_max).
@@ -128,7 +133,10 @@ export class IpmiTransport {
     s.on('error', (e) => {
       this.lastDrop = `socket error: ${e.message}`;
     });
-    this.sockets.set(fam, s);
+    // sends made before the bind completes are queued by dgram
+    if (kind === 'udp4-lo') s.bind({ address: '127.0.0.1', port: 0 });
+    else if (kind === 'udp6-lo') s.bind({ address: '::1', port: 0 });
+    this.sockets.set(kind, s);
     return s;
   }
 
@@ -181,6 +189,14 @@ export class IpmiTransport {
       this.drop(`session 0x${c.sidM.toString(16)}: ${(e as Error).message}`);
     }
   }
+}
+
+type SocketKind = 'udp4' | 'udp6' | 'udp4-lo' | 'udp6-lo';
+
+/** Which socket carries a BMC's datagrams (the address is an IP literal). */
+export function socketKind(address: string): SocketKind {
+  if (address.includes(':')) return address === '::1' ? 'udp6-lo' : 'udp6';
+  return address.startsWith('127.') ? 'udp4-lo' : 'udp4';
 }
 
 /** dgram's lookup hook: every address here is already an IP literal (no DNS, no regex per datagram). */

@@ -36,7 +36,7 @@ export async function startConchd(
   const conf = path.join(dir, 'conman.conf');
   const header =
     opts.header ??
-    `server port=${port}\nserver loopback=on\nserver logdir="${logdir}"\nserver pidfile="${pidfile}"\n${opts.extraHeader ?? ''}`;
+    `server port=${port}\nserver loopback=on\nserver logdir="${logdir}"\nserver pidfile="${pidfile}"\nserver statedir="${path.join(dir, 'state')}"\n${opts.extraHeader ?? ''}`;
   fs.writeFileSync(conf, header + body);
   const child = cleanup.child(process.execPath, [CONCHD, '-F', '-c', conf, ...(opts.args ?? [])], { cwd: dir });
   await child.waitOutput(/Listening on TCP port \d+/, 30000);
