@@ -7,7 +7,7 @@ import type { IpmiSpec } from './ipmi.js';
 
 /** main → IPMI thread, one message per call */
 export type ToShard =
-  | { t: 'add'; id: number; spec: IpmiSpec; consoleName: string; steal: SolSteal }
+  | { t: 'add'; id: number; spec: IpmiSpec; consoleName: string; steal: SolSteal; stateDir: string | null }
   | { t: 'connect'; id: number }
   | { t: 'write'; id: number; data: Uint8Array }
   | { t: 'break'; id: number }

@@ -102,7 +102,7 @@ port.on('message', (m: ToShard) => {
     // Buffers arrive as plain Uint8Arrays
     const o = m.spec.opts;
     const opts = { ...o, password: asBuffer(o.password), kg: o.kg ? asBuffer(o.kg) : null };
-    devices.set(m.id, new IpmiDevice({ ...m.spec, opts }, { consoleName: m.consoleName, steal: m.steal }));
+    devices.set(m.id, new IpmiDevice({ ...m.spec, opts }, { consoleName: m.consoleName, steal: m.steal, stateDir: m.stateDir }));
     return;
   }
   const dev = devices.get(m.id);

@@ -53,7 +53,7 @@ class Shard {
     const w = this.thread();
     if (!this.known.has(dev.id)) {
       this.known.add(dev.id);
-      w.postMessage({ t: 'add', id: dev.id, spec: dev.spec, consoleName: dev.consoleName, steal: dev.steal } satisfies ToShard);
+      w.postMessage({ t: 'add', id: dev.id, spec: dev.spec, consoleName: dev.consoleName, steal: dev.steal, stateDir: dev.stateDir } satisfies ToShard);
     }
     w.postMessage(m, transfer);
   }
@@ -123,9 +123,9 @@ export class IpmiShards {
     this.shards = Array.from({ length: count }, (_, i) => new Shard(`conchd ipmi ${i + 1}`, script));
   }
 
-  device(spec: IpmiSpec, ctx: { consoleName: string; steal: SolSteal }): ShardedIpmiDevice {
+  device(spec: IpmiSpec, ctx: { consoleName: string; steal: SolSteal; stateDir?: string | null }): ShardedIpmiDevice {
     const shard = this.shards[this.next % this.shards.length]!;
-    const dev = new ShardedIpmiDevice(this.next++, spec, ctx.consoleName, ctx.steal, shard);
+    const dev = new ShardedIpmiDevice(this.next++, spec, ctx.consoleName, ctx.steal, shard, ctx.stateDir ?? null);
     shard.devices.set(dev.id, dev);
     return dev;
   }
@@ -147,6 +147,7 @@ export class ShardedIpmiDevice implements Device {
     readonly consoleName: string,
     readonly steal: SolSteal,
     private readonly shard: Shard,
+    readonly stateDir: string | null = null,
   ) {}
 
   label(): string {

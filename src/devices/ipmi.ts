@@ -11,6 +11,7 @@ import type { Backoff, Device, DeviceHandler } from './device.js';
 import { cipherSuite } from '../ipmi/crypto.js';
 import { EarlierSessions, SolConsole, DEFAULT_TIMING, type SolTiming, type StealPolicy } from '../ipmi/sol-console.js';
 import { sharedTransport, type IpmiTransport } from '../ipmi/transport.js';
+import { SessionRecord, type SessionRecordEntry } from '../ipmi/session-record.js';
 import { longTime, timeDelta } from '../engine/notice.js';
 import { stampTime } from '../engine/notice.js';
 
@@ -50,6 +51,8 @@ export interface IpmiDeviceContext {
   timing?: SolTiming;
   /** first IPMI retransmission timeout, ms (default 1000) */
   retryMs?: number;
+  /** the daemon's state directory: this console's sessions are recorded there across restarts */
+  stateDir?: string | null;
 }
 
 export class IpmiDevice implements Device {
@@ -61,12 +64,29 @@ export class IpmiDevice implements Device {
   private toldSuite: number | null = null;
   /** our sessions at this BMC that ended without a confirmed Close Session */
   private readonly earlier = new EarlierSessions();
+  /** the same on disk, plus the live session, so that a restarted daemon knows them */
+  private readonly record: SessionRecord | null;
+  /** the BMC's ID of the session open now (0: none) */
+  private liveSid = 0;
 
   constructor(
     private readonly spec: IpmiSpec,
     private readonly ctx: IpmiDeviceContext,
   ) {
     this.host = spec.host.replace(/^\[(.*)\]$/, '$1');
+    this.record = ctx.stateDir ? new SessionRecord(ctx.stateDir, ctx.consoleName, `${this.host}:${spec.port}`) : null;
+    if (this.record) {
+      for (const e of this.record.load()) this.earlier.add(e.sid, e.at);
+      this.earlier.onChange = () => this.remember();
+    }
+  }
+
+  /** write the sessions that may hold SOL at the BMC: the earlier ones and the live one */
+  private remember(): void {
+    if (!this.record) return;
+    const list: SessionRecordEntry[] = this.earlier.entries();
+    if (this.liveSid !== 0) list.push({ sid: this.liveSid, at: Date.now(), live: true });
+    this.record.save(list);
   }
 
   label(): string {
@@ -114,6 +134,11 @@ export class IpmiDevice implements Device {
         {
           onData: (b) => up && h.onData(b),
           onNotice: (t) => h.onNotice(t),
+          onOpened: (sid) => {
+            if (this.console !== c) return;
+            this.liveSid = sid;
+            this.remember();
+          },
           onDown: (r) => {
             if (this.console !== c) return;
             this.console = null;
@@ -146,7 +171,9 @@ export class IpmiDevice implements Device {
 
   /** remember a session that may live on at the BMC (and hold SOL there) */
   private abandoned(c: SolConsole | null): void {
+    if (c && c.session.sidC === this.liveSid) this.liveSid = 0;
     if (c && c.session.sidC !== 0 && !c.session.closedAtBmc) this.earlier.add(c.session.sidC, Date.now());
+    else this.remember();
   }
 
   /** Which cipher suite the session uses, once, and again when it changes (a BMC update, a fallback). */
@@ -179,6 +206,8 @@ export class IpmiDevice implements Device {
   async close(): Promise<void> {
     const c = this.console;
     this.console = null;
-    if (c) await c.close();
+    if (!c) return;
+    await c.close();
+    this.abandoned(c);
   }
 }
