@@ -47,12 +47,7 @@ export class Daemon {
       } catch (e) {
         throw new ConfigError(c.loc, (e as Error).message);
       }
-      const log = c.log
-        ? new ConsoleLog(c.log, c.logOpts, { name: c.name, dev: deviceSpecifier(c.spec) }, dlog, {
-            truncate: opts.truncateLogs,
-            followSymlinks: cfg.server.logSymlinks,
-          })
-        : null;
+      const log = c.log ? new ConsoleLog(c.log, c.logOpts, { name: c.name, dev: deviceSpecifier(c.spec) }, dlog, opts.truncateLogs) : null;
       this.registry.add(new Console(c, device, log, dlog, cfg.server.replayBytes));
     }
   }
