@@ -83,7 +83,11 @@ describe('lexer', () => {
     bad('consol name="x" dev="y"', 'conman.conf:1:1: unknown directive "consol"; expected CONSOLE, GLOBAL or SERVER');
     bad('\n\n  "server" port=1', 'conman.conf:3:3: expected a directive (CONSOLE, GLOBAL or SERVER), got string "server"');
     bad('server', 'conman.conf:1:1: SERVER needs at least one key=value pair on the same line');
-    bad('server\nport=1', 'conman.conf:1:1: SERVER needs at least one key=value pair on the same line');
+    bad(
+      'server\nport=1',
+      'conman.conf:1:1: SERVER needs at least one key=value pair on the same line\n' +
+        'conman.conf:2:1: unknown directive "port"; expected CONSOLE, GLOBAL or SERVER',
+    );
     bad('server "port"=1', 'conman.conf:1:8: expected a SERVER key, got string "port"');
   });
 
@@ -455,7 +459,34 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig(f), { message: `${f}:3:13: port must be 0..65535 (0 = any free port), got "x"` });
     assert.throws(() => loadConfig(path.join(dir, 'missing.conf')), (e: unknown) => {
       assert.ok(e instanceof ConfigError);
-      assert.match(e.message, /missing\.conf:0:0: cannot read config file: ENOENT$/);
+      assert.match(e.message, /missing\.conf: cannot read the configuration: no such file$/);
+      return true;
+    });
+  });
+
+  test('every error of a file is reported, each at its line:column, and good lines around them still parse', () => {
+    const f = path.join(dir, 'many.conf');
+    fs.writeFileSync(
+      f,
+      [
+        'server port=x',
+        'console name="a" dev="test:"',
+        'console nmae="b" dev="test:"',
+        'server loopback=maybe keepalive=on',
+        'console name="c" dev="test:" ipmiopts="U:x,Q:1"',
+        'console name="a" dev="test:"',
+        'bogus',
+      ].join('\n') + '\n',
+    );
+    assert.throws(() => loadConfig(f), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      const lines = e.all.map((x) => x.message);
+      assert.equal(lines.length, 6, lines.join('\n'));
+      assert.deepEqual(
+        lines.map((l) => l.slice(f.length + 1).split(':').slice(0, 2).join(':')),
+        ['1:13', '3:9', '4:17', '5:44', '6:9', '7:1'],
+      );
+      assert.match(lines[3]!, /unknown ipmiopts key "Q:"/, 'the bad ipmiopts key is quoted');
       return true;
     });
   });

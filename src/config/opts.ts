@@ -318,16 +318,21 @@ export function parseIpmiOpts(str: string, base: IpmiOpts = defaultIpmiOpts()): 
     });
     return o;
   }
+  let prev = '';
   for (const w of items) {
     const m = /^([UuPpKkCcLlWw]):(.*)$/.exec(w.text);
     if (!m) {
+      // after P: or K: a bad item may be the tail of a secret with a comma in it: never echo it then
+      const key = /^([A-Za-z]):/.exec(w.text);
       throw new OptError(
-        // the item is not echoed: it may be part of a password with a comma in it
-        'bad ipmiopts item; expected U:, P:, K:, C:, L: or W: followed by a value',
+        key && prev !== 'P' && prev !== 'K'
+          ? `unknown ipmiopts key "${key[1]}:"; expected U:, P:, K:, C:, L: or W: followed by a value`
+          : 'ipmiopts item without a key; expected U:, P:, K:, C:, L: or W: followed by a value (a password with a comma in it must be given in hex: P:0x…)',
         w.offset,
       );
     }
-    ipmiItem(o, m[1].toUpperCase(), m[2], w.offset + 2);
+    prev = m[1].toUpperCase();
+    ipmiItem(o, prev, m[2], w.offset + 2);
   }
   return o;
 }

@@ -25,6 +25,7 @@ import { deviceSpecifier, expandSpecifiers } from './specifiers.js';
 import { applyPswd, readPswdFile } from './pswd.js';
 import {
   ConfigError,
+  ConfigErrors,
   type Config,
   type ConsoleConfig,
   type IpmiOpts,
@@ -105,6 +106,8 @@ const EXPANSION_DATE = new Date(2000, 0, 1, 0, 0, 0);
 
 class Parser {
   private i = 0;
+  /** the last token taken: after an error the rest of its line is skipped, unless it ended the line */
+  private last: Token | null = null;
   constructor(
     private readonly toks: Token[],
     readonly file: string,
@@ -115,7 +118,13 @@ class Parser {
   next(): Token {
     const t = this.toks[this.i];
     if (t.kind !== 'eof') this.i++;
+    this.last = t;
     return t;
+  }
+  /** After an error: go on at the next line. */
+  skipLine(): void {
+    if (this.last?.kind === 'eol' || this.last?.kind === 'eof') return;
+    for (let t = this.next(); t.kind !== 'eol' && t.kind !== 'eof'; t = this.next());
   }
   loc(t: Token, offset = 0): Loc {
     return { file: this.file, line: t.line, col: t.col + offset };
@@ -432,28 +441,50 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
   const keyed = (table: Record<string, KeyHandler>, d: Token): void => {
     readPairs(p, d, Object.keys(table), (k, v) => at(p, v, () => table[k.text.toLowerCase()](v, p, s)));
   };
+  // every directive is read even after an error, so that one run names every mistake
+  const errors: ConfigError[] = [];
   for (;;) {
     const t = p.next();
     if (t.kind === 'eof') break;
     if (t.kind === 'eol') continue;
-    if (t.kind !== 'word') p.fail(t, `expected a directive (CONSOLE, GLOBAL or SERVER), got ${describeToken(t)}`);
-    switch (t.text.toLowerCase()) {
-      case 'server':
-        keyed(SERVER_KEYS, t);
-        break;
-      case 'global':
-        keyed(GLOBAL_KEYS, t);
-        break;
-      case 'console':
-        parseConsole(p, s, t);
-        break;
-      default:
-        p.fail(t, `unknown directive "${t.text}"; expected CONSOLE, GLOBAL or SERVER`);
+    try {
+      if (t.kind !== 'word') p.fail(t, `expected a directive (CONSOLE, GLOBAL or SERVER), got ${describeToken(t)}`);
+      switch (t.text.toLowerCase()) {
+        case 'server':
+          keyed(SERVER_KEYS, t);
+          break;
+        case 'global':
+          keyed(GLOBAL_KEYS, t);
+          break;
+        case 'console':
+          parseConsole(p, s, t);
+          break;
+        default:
+          p.fail(t, `unknown directive "${t.text}"; expected CONSOLE, GLOBAL or SERVER`);
+      }
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      errors.push(e);
+      if (errors.length >= MAX_ERRORS) break;
+      p.skipLine();
     }
   }
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) throw new ConfigErrors(errors);
   if (s.pswd) applyPswd(s.consoles, readPswdFile(s.pswd.file, s.pswd.loc, opts.warn ?? (() => {})));
   return { file: path.resolve(s.cwd, file), server: s.server, consoles: s.consoles };
 }
+
+const READ_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EISDIR: 'it is a directory',
+  ENOTDIR: 'a part of the path is not a directory',
+  ELOOP: 'too many symbolic links',
+};
+
+/** more errors than this in one file: the rest are not listed */
+const MAX_ERRORS = 50;
 
 /** Reads and parses a conman.conf file; a read failure is a ConfigError too. */
 export function loadConfig(file: string, opts: ParseOptions = {}): Config {
@@ -461,8 +492,9 @@ export function loadConfig(file: string, opts: ParseOptions = {}): Config {
   try {
     buf = fs.readFileSync(file);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? String(e);
-    throw new ConfigError({ file, line: 0, col: 0 }, `cannot read config file: ${code}`);
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    const why = READ_ERRORS[code] ?? (e as Error).message;
+    throw new ConfigError({ file, line: 0, col: 0 }, `cannot read the configuration: ${why}`);
   }
   let text: string;
   try {

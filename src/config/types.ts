@@ -125,13 +125,28 @@ export interface Config {
   consoles: ConsoleConfig[];
 }
 
-/** A config error: always names file:line:column. */
+/** A config error: names file:line:column (just the file when it could not be read: line 0). */
 export class ConfigError extends Error {
   constructor(
     public readonly loc: Loc,
     public readonly detail: string,
   ) {
-    super(`${loc.file}:${loc.line}:${loc.col}: ${detail}`);
+    super(loc.line > 0 ? `${loc.file}:${loc.line}:${loc.col}: ${detail}` : `${loc.file}: ${detail}`);
     this.name = 'ConfigError';
+  }
+  /** every error found, one per line (a single error: just this one) */
+  get all(): ConfigError[] {
+    return [this];
+  }
+}
+
+/** Several errors in one file: each is reported, not only the first. */
+export class ConfigErrors extends ConfigError {
+  constructor(readonly errors: ConfigError[]) {
+    super(errors[0]!.loc, errors[0]!.detail);
+    this.message = errors.map((e) => e.message).join('\n');
+  }
+  override get all(): ConfigError[] {
+    return this.errors;
   }
 }

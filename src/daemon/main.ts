@@ -41,14 +41,17 @@ export async function main(argv: string[]): Promise<number> {
     cfg = loadConfig(args.config, { warn: (m) => process.stderr.write(`conchd: warning: ${m}\n`) });
   } catch (e) {
     if (e instanceof ConfigError || (e as NodeJS.ErrnoException).code) {
-      process.stderr.write(`conchd: ${(e as Error).message}\n`);
+      const lines = e instanceof ConfigError ? e.all.map((x) => x.message) : [(e as Error).message];
+      for (const l of lines) process.stderr.write(`conchd: ${l}\n`);
+      if (lines.length > 1) process.stderr.write(`conchd: ${lines.length} errors\n`);
       if (args.check) process.stderr.write(`conchd: configuration ${args.config} is invalid\n`);
       return 1;
     }
     throw e;
   }
   if (args.port !== null) cfg.server.port = args.port;
-  if (args.check) return out(`conchd: configuration ${args.config} is valid (${cfg.consoles.length} consoles)\n`, 0);
+  const n = cfg.consoles.length;
+  if (args.check) return out(`conchd: configuration ${args.config} is valid (${n} console${n === 1 ? '' : 's'})\n`, 0);
 
   const pidfile = path.resolve(args.pidfile ?? cfg.server.pidfile ?? defaultPidfile(cfg.file));
   const pid = runningPid(pidfile, cfg.file);
@@ -70,6 +73,17 @@ export async function main(argv: string[]): Promise<number> {
   // the detached child runs in /: hand it absolute paths
   if (!args.foreground && !process.env[CHILD_ENV]) return daemonize([...argv, '-c', cfg.file, '-P', pidfile]);
   return runForeground(cfg, args, pidfile);
+}
+
+/** A start failure in an operator's words: which port, and which setting chose it. */
+function startError(e: NodeJS.ErrnoException, cfg: Config, args: DaemonArgs): string {
+  if (e.code === 'EADDRINUSE' || e.code === 'EACCES') {
+    const port = cfg.server.port;
+    const from = args.port !== null ? 'the -p option' : `"server port=${port}" in ${cfg.file}${port === 7890 ? ' (or the default)' : ''}`;
+    const what = e.code === 'EADDRINUSE' ? 'is already in use (another conchd or conmand?)' : 'needs more privileges';
+    return `cannot listen on TCP port ${port}: it ${what}; the port comes from ${from}`;
+  }
+  return e.message;
 }
 
 function out(s: string, code: number): number {
@@ -117,7 +131,7 @@ async function runForeground(cfg: Config, args: DaemonArgs, pidfile: string): Pr
     daemon = new Daemon(cfg, dlog, { truncateLogs: args.truncate });
     await daemon.start();
   } catch (e) {
-    process.stderr.write(`conchd: ${(e as Error).message}\n`);
+    process.stderr.write(`conchd: ${startError(e as NodeJS.ErrnoException, cfg, args)}\n`);
     return 1;
   }
   try {
