@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
+import * as net from 'node:net';
 import { Cleanup, waitFor, waitForFile } from './helpers/wait.js';
 import { CONCHD, startConchd } from './helpers/conchd.js';
 
@@ -140,6 +141,55 @@ describe('conchd', () => {
       const q2 = conchd(['-q', '-c', d.conf]);
       assert.equal(q2.code, 1);
       assert.match(q2.out, /no daemon running/);
+    } finally {
+      await c.run();
+    }
+  });
+
+  test('a relative -c works when it daemonizes (the daemon runs in /, with the absolute path)', async () => {
+    const c = new Cleanup();
+    try {
+      const dir = c.dir();
+      const pidfile = path.join(dir, 'd.pid');
+      fs.writeFileSync(
+        path.join(dir, 'rel.conf'),
+        `server port=0\nserver pidfile="d.pid"\nserver logdir="${dir}"\nconsole name="t1" dev="test:" testopts="b:10,m:50,n:10,p:100" log="t1.log"\n`,
+      );
+      const r = spawnSync(process.execPath, [CONCHD, '-c', 'rel.conf'], { cwd: dir, encoding: 'utf8', timeout: 30000 });
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      const pid = Number(await waitFor(() => fs.existsSync(pidfile) && fs.readFileSync(pidfile, 'utf8').trim(), 'pidfile'));
+      c.add(() => {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      });
+      await waitForFile(path.join(dir, 't1.log'), /connected to "test:"/);
+      const k = spawnSync(process.execPath, [CONCHD, '-k', '-c', 'rel.conf'], { cwd: dir, encoding: 'utf8', timeout: 30000 });
+      assert.equal(k.status, 0, k.stdout + k.stderr);
+      await waitFor(() => !fs.existsSync(pidfile), 'the daemon to exit and remove its pidfile');
+    } finally {
+      await c.run();
+    }
+  });
+
+  test('a port in use is named, with the setting that chose it', async () => {
+    const c = new Cleanup();
+    try {
+      const dir = c.dir();
+      const busy = net.createServer();
+      await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+      c.add(() => busy.close());
+      const port = (busy.address() as net.AddressInfo).port;
+      const conf = path.join(dir, 'c.conf');
+      fs.writeFileSync(conf, `server port=${port}\nserver loopback=on\nserver pidfile="${dir}/p.pid"\nconsole name="t1" dev="test:"\n`);
+      const r = conchd(['-F', '-c', conf]);
+      assert.equal(r.code, 1, r.out);
+      assert.match(r.out, new RegExp(`cannot listen on TCP port ${port}: it is already in use .*"server port=${port}" in ${conf.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+      assert.doesNotMatch(r.out, /EADDRINUSE/);
+      const t = conchd(['-t', '-c', conf]);
+      assert.match(t.out, /is valid \(1 console\)/);
     } finally {
       await c.run();
     }
