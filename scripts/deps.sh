@@ -17,10 +17,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y "${missing[@]}"
 fi
 
-# ser2net and conmand come with services; the tests start their own copies.
-for svc in ser2net conman; do
-  systemctl stop "$svc" >/dev/null 2>&1 || true
-done
+# ser2net and conmand come with services of their own; the tests leave them
+# alone (a console server running these tests keeps its conmand) and start
+# their own copies on free loopback ports with their own configurations.
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci

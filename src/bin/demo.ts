@@ -119,9 +119,10 @@ console name="vm1" dev="unix:${sock}"
   Inside a session: &. leaves, &? lists the escapes, &B sends a break (then t for SysRq), &L replays.
   The Debian conman client works too: conman -d 127.0.0.1:${p} node01
 
-  A takeover: someone else grabs node03's SOL for 30 s; conch logs it, waits, resumes:
-    curl -s -X POST ${fleet.control}/bmcs/node03/steal -d '{"seconds":30}'
-    tail -f ${path.relative(process.cwd(), logdir)}/node03.log
+  A takeover: someone else grabs node01's SOL for 30 s; conch tells you (attached to node01)
+  and logs it, waits without taking it back, and resumes when it is free:
+    curl -s -X POST ${fleet.control}/bmcs/node01/steal -d '{"seconds":30}'
+    tail -f ${path.relative(process.cwd(), logdir)}/node01.log
 
   Console logs: ${path.relative(process.cwd(), logdir)}/<name>.log   (tail -f ${path.relative(process.cwd(), logdir)}/host1.log)
   Ctrl-C stops the demo.
