@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(socat ser2net conman openipmi ipmitool freeipmi-tools expect tmux python3 procps)
+mapfile -t DEBS < <(grep -v '^#' scripts/debian-packages.txt | grep .)
 
 missing=()
 for p in "${DEBS[@]}"; do

@@ -30,8 +30,21 @@ class ScriptedDevice implements Device {
     this.h = h;
     this.attempts++;
   }
-  write(b: Buffer): void {
+  /** input the scripted peer has not taken; write() says full from `high` on */
+  backlog = 0;
+  high = Infinity;
+  write(b: Buffer): boolean {
     this.written.push(b);
+    this.backlog += b.length;
+    return this.backlog < this.high;
+  }
+  queued(): number {
+    return this.backlog;
+  }
+  /** the peer takes everything: the queue is empty and the engine hears of it */
+  drain(): void {
+    this.backlog = 0;
+    this.h!.onDrain!();
   }
   sendBreak(): void {
     this.breaks++;
@@ -150,6 +163,110 @@ describe('console state machine', () => {
     assert.equal(tail.length, 4096);
     assert.ok(tail.endsWith('END'));
     await c.stop();
+  });
+});
+
+/** A writer session that records its pause state and its notices. */
+class Writer implements Session {
+  paused = false;
+  throttles = 0;
+  notices: string[] = [];
+  constructor(private readonly pausable = true) {}
+  output(): void {}
+  notice(_c: Console, f: Buffer): void {
+    this.notices.push(f.toString('latin1'));
+  }
+  throttle(_c: Console, on: boolean): boolean {
+    if (!this.pausable) return false;
+    this.throttles++;
+    this.paused = on;
+    return on;
+  }
+}
+
+describe('input back-pressure', () => {
+  const up = (opts: { inputCap?: number; stallMs?: number } = {}) => {
+    const dev = new ScriptedDevice();
+    dev.high = 100;
+    const c = new Console(cfg, dev, null, quietLog(), 4096, { inputCap: 1000, ...opts });
+    c.start();
+    dev.h!.onUp();
+    return { dev, c };
+  };
+  const sum = (bs: Buffer[]) => bs.reduce((n, b) => n + b.length, 0);
+
+  test('a full device pauses its writers, each as it writes, and the drain resumes them all', async () => {
+    const { dev, c } = up();
+    const [a, b] = [new Writer(), new Writer()];
+    c.input(Buffer.alloc(60), a);
+    assert.equal(a.paused, false, 'under the high-water mark');
+    c.input(Buffer.alloc(60), a);
+    assert.equal(a.paused, true, 'the device said full');
+    assert.equal(b.paused, false, 'a joined writer is paused when it writes');
+    c.input(Buffer.alloc(10), b);
+    assert.equal(b.paused, true);
+    c.input(Buffer.alloc(10), a);
+    assert.equal(a.throttles, 1, 'paused once per outage');
+    assert.equal(sum(dev.written), 140, 'under the cap nothing is dropped');
+    dev.drain();
+    assert.equal(a.paused, false);
+    assert.equal(b.paused, false);
+    assert.deepEqual([...a.notices, ...b.notices], []);
+    c.input(Buffer.alloc(10), a);
+    assert.equal(a.paused, false, 'the outage is over');
+    await c.stop();
+  });
+
+  test('past the cap input is dropped and its writer alone is told, once per outage plus at its end', async () => {
+    const { dev, c } = up();
+    const [a, other] = [new Writer(false), new Writer()];
+    c.input(Buffer.alloc(200), a);
+    c.input(Buffer.alloc(900), a); // 100 fit under the cap of 1000
+    assert.equal(dev.queued(), 1000);
+    assert.equal(a.notices.length, 1);
+    assert.match(a.notices[0]!, /^\r\n<ConMan> Console \[c1\] input dropped: 100 bytes \(the console is not reading\)\.\r\n$/);
+    c.input(Buffer.alloc(50), a);
+    c.input(Buffer.alloc(25), a);
+    assert.equal(a.notices.length, 1, 'rate-limited');
+    assert.equal(other.notices.length, 0);
+    dev.drain();
+    assert.equal(a.notices.length, 2);
+    assert.match(a.notices[1]!, /input dropped: 75 bytes/);
+    assert.equal(sum(dev.written), 1000);
+    await c.stop();
+  });
+
+  test('the device going down ends the outage: paused writers resume', async () => {
+    const { dev, c } = up();
+    const a = new Writer();
+    c.input(Buffer.alloc(150), a);
+    assert.equal(a.paused, true);
+    dev.backlog = 0; // a device that goes down drops its queue
+    dev.h!.onDown('peer closed');
+    assert.equal(a.paused, false);
+    await c.stop();
+  });
+
+  test('a stall lets paused writers go; their excess is then dropped with a notice', async () => {
+    const { dev, c } = up({ stallMs: 50 });
+    const a = new Writer();
+    c.input(Buffer.alloc(150), a);
+    assert.equal(a.paused, true);
+    await waitFor(() => !a.paused, 'the stall to release the writer');
+    c.input(Buffer.alloc(2000), a);
+    assert.equal(a.paused, false, 'not paused again within the outage');
+    assert.equal(dev.queued(), 1000);
+    assert.match(a.notices[0]!, /input dropped: 1150 bytes/);
+    await c.stop();
+  });
+
+  test('stop() releases paused writers', async () => {
+    const { c } = up();
+    const a = new Writer();
+    c.input(Buffer.alloc(150), a);
+    assert.equal(a.paused, true);
+    await c.stop();
+    assert.equal(a.paused, false);
   });
 });
 

@@ -7,11 +7,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Cleanup, waitFor } from './helpers/wait.js';
 import { ProcessDevice } from '../src/devices/process.js';
+import { INPUT_HIGH_WATER } from '../src/devices/device.js';
 import { Recorder } from './helpers/recorder.js';
 
 /** also notes the device label at each onDown, as the engine prints it in the disconnect notice */
 class LabelRecorder extends Recorder {
   downLabels: string[] = [];
+  drains = 0;
+  onDrain(): void {
+    this.drains++;
+  }
   constructor(private readonly dev?: ProcessDevice) {
     super();
   }
@@ -229,5 +234,36 @@ describe('process device', () => {
     assert.equal(r.ups, 2);
     assert.equal(r.text, 'run\nrun\n');
     assert.notEqual(r.downLabels[1], firstPid);
+  });
+
+  test('a program that does not read: input queues to the high-water mark, drains when it reads, is dropped on close', async () => {
+    const dir = cleanup.dir('conch-proc-');
+    const go = path.join(dir, 'go');
+    const out = path.join(dir, 'out');
+    // reads nothing until the file `go` exists, then copies its input to `out`
+    const { dev, r } = start(['/bin/sh', '-c', 'echo ready; while [ ! -e "$0" ]; do sleep 0.05; done; exec cat > "$1"', go, out]);
+    await waitFor(() => r.text === 'ready\n', 'the program to start');
+    const chunk = Buffer.alloc(16 * 1024, 0x61);
+    let written = 0;
+    for (let i = 0; i < 1024; i++) {
+      written += chunk.length;
+      if (!dev.write(chunk)) break;
+    }
+    assert.ok(dev.queued() >= INPUT_HIGH_WATER, `full at ${dev.queued()} queued after ${written}`);
+    assert.ok(written < 4 * 1024 * 1024, `the pty took ${written - dev.queued()} bytes`);
+    assert.equal(r.drains, 0);
+    fs.writeFileSync(go, '');
+    await waitFor(() => r.drains === 1, 'the drain once the program reads');
+    await waitFor(() => dev.queued() === 0, 'the queue to empty');
+    await waitFor(() => fs.statSync(out).size === written, `all ${written} bytes at the program`);
+
+    // a process console whose program ignores its input entirely: close() drops the queue
+    const still = start(['/bin/sh', '-c', 'echo ready; exec sleep 600']);
+    await waitFor(() => still.r.text === 'ready\n', 'sleep to start');
+    for (let i = 0; i < 1024 && still.dev.write(chunk); i++);
+    assert.ok(still.dev.queued() >= INPUT_HIGH_WATER);
+    await still.dev.close();
+    assert.equal(still.dev.queued(), 0);
+    assert.deepEqual(still.r.downs, []);
   });
 });

@@ -243,4 +243,54 @@ describe('serial device', () => {
     assert.deepEqual(last.r.downs, []);
     assert.equal(rq.ups + rq.downs.length, 0);
   });
+
+  test('a far end that does not read: write() says full at a few seconds of line time, drain when it reads', async () => {
+    // holds a pty master and reads it only after a line on stdin, then counts what it read
+    const rig = cleanup.child('python3', [
+      '-u',
+      '-c',
+      [
+        'import os, sys, tty',
+        'm, s = os.openpty()',
+        'tty.setraw(s)',
+        'print(os.ttyname(s))',
+        'sys.stdin.readline()',
+        'n = 0',
+        'while True:',
+        '    n += len(os.read(m, 65536))',
+        '    print(n)',
+      ].join('\n'),
+    ]);
+    const slave = (await rig.waitOutput(/^\/dev\/pts\/\d+\n/)).trim();
+    const dev = new SerialDevice({ path: slave, opts: { ...FAST, bps: 9600 } });
+    cleanup.add(() => dev.close());
+    const r = new (class extends Recorder {
+      drains = 0;
+      onDrain(): void {
+        this.drains++;
+      }
+    })();
+    dev.connect(r);
+    await waitFor(() => r.ups === 1, 'open');
+    const chunk = Buffer.alloc(4096, 0x55);
+    let written = 0;
+    // feed the pty until it stops taking input (its kernel buffer is full); bounded in count
+    for (let i = 0; i < 1024; i++) {
+      written += chunk.length;
+      assert.equal(dev.write(chunk), false, '4 KiB is over the mark at 9600 baud');
+      const taken = await waitFor(() => dev.queued() === 0, 'the pty to take it', 500).then(() => true, () => false);
+      if (!taken) break;
+    }
+    assert.ok(dev.queued() > 0, 'stalled');
+    assert.ok(written < 4 * 1024 * 1024, `the pty took ${written - dev.queued()} bytes`);
+    const drainsBefore = r.drains;
+    dev.write(chunk);
+    written += chunk.length;
+    rig.proc.stdin!.write('\n');
+    await waitFor(() => r.drains === drainsBefore + 1, 'the drain once the far end reads');
+    await waitFor(() => dev.queued() === 0, 'the queue to empty');
+    await rig.waitOutput(new RegExp(`^${written}$`, 'm'));
+    await dev.close();
+    assert.equal(dev.queued(), 0);
+  });
 });

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Cleanup, freePort, waitFor } from './helpers/wait.js';
 import { TelnetDevice } from '../src/devices/telnet.js';
+import { INPUT_HIGH_WATER } from '../src/devices/device.js';
 import { Recorder } from './helpers/recorder.js';
 
 /** A DeviceHandler that records everything. */
@@ -299,5 +300,51 @@ describe('telnet device against a scripted telnet peer', () => {
     assert.deepEqual(sent().subarray(15), Buffer.from([255, 252, 24, ...Buffer.from('Z')]), 'only WONT TTYPE was answered');
     assert.deepEqual(r.notices, []);
     assert.equal(r.downs.length, 0);
+  });
+});
+
+/** Also counts onDrain. */
+class DrainRecorder extends Recorder {
+  drains = 0;
+  onDrain(): void {
+    this.drains++;
+  }
+}
+
+describe('telnet device input back-pressure', () => {
+  test('a peer that does not read: write() says full at the high-water mark, drain when it reads, queue gone on close', async () => {
+    let got = 0;
+    const t = await scriptedPeer((s) => {
+      s.pause(); // accepts, never reads (until told)
+      s.on('data', (d: Buffer) => (got += d.length));
+    });
+    const dev = t.dev;
+    const r = new DrainRecorder();
+    dev.connect(r);
+    await waitFor(() => r.ups === 1 && t.peer, 'connected');
+    const chunk = Buffer.alloc(16 * 1024, 0x41);
+    let written = 0;
+    // the kernel's buffers on both ends take some MB first; bounded in count
+    for (let i = 0; i < 4096 && dev.write(chunk); i++) {
+      written += chunk.length;
+      if (i % 64 === 63) await new Promise((res) => setImmediate(res)); // let the socket flush to the kernel
+    }
+    written += chunk.length;
+    assert.ok(dev.queued() >= INPUT_HIGH_WATER, `full at ${dev.queued()} bytes queued (after ${written} written)`);
+    assert.equal(r.drains, 0);
+    t.peer!.resume();
+    await waitFor(() => r.drains === 1, 'the drain once the peer reads');
+    assert.equal(dev.queued(), 0);
+    await waitFor(() => got >= written, 'every byte at the peer');
+
+    // stalled again, then closed: the queue is released
+    t.peer!.pause();
+    for (let i = 0; i < 4096 && dev.write(chunk); i++) if (i % 64 === 63) await new Promise((res) => setImmediate(res));
+    assert.ok(dev.queued() >= INPUT_HIGH_WATER);
+    await dev.close();
+    assert.equal(dev.queued(), 0);
+    assert.equal(r.drains, 1);
+    assert.deepEqual(r.downs, []);
+    t.peer!.destroy(); // a paused peer would not see the close, and the server would wait for it
   });
 });

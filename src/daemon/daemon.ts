@@ -1,7 +1,7 @@
 // The running daemon: builds a Console per config entry, starts the client
 // listener, reopens logs on SIGHUP and releases everything on shutdown.
 
-import type { Config } from '../config/types.js';
+import type { Config, ConsoleConfig } from '../config/types.js';
 import { ConfigError } from '../config/types.js';
 import { Console } from '../engine/console.js';
 import { ConsoleRegistry } from '../engine/registry.js';
@@ -47,13 +47,18 @@ export class Daemon {
       } catch (e) {
         throw new ConfigError(c.loc, (e as Error).message);
       }
-      const log = c.log ? new ConsoleLog(c.log, c.logOpts, { name: c.name, dev: deviceSpecifier(c.spec) }, dlog, opts.truncateLogs) : null;
+      const log = c.log
+        ? new ConsoleLog(c.log, c.logOpts, { name: c.name, dev: deviceSpecifier(c.spec) }, dlog, {
+            truncate: opts.truncateLogs,
+            followSymlinks: cfg.server.logSymlinks,
+          })
+        : null;
       this.registry.add(new Console(c, device, log, dlog, cfg.server.replayBytes));
     }
   }
 
   async start(): Promise<void> {
-    this.server = new ConmanServer({ registry: this.registry, server: this.cfg.server, dlog: this.dlog });
+    this.server = new ConmanServer({ registry: this.registry, server: this.cfg.server, dlog: this.dlog, reservedFds: reservedDescriptors(this.cfg) });
     this.port = await this.server.listen();
     this.dlog.notice(`Listening on TCP port ${this.port}`);
     for (const c of this.registry.list()) c.start();
@@ -82,4 +87,16 @@ export class Daemon {
     await Promise.all(this.registry.list().map((c) => c.stop()));
     this.dlog.notice('conchd stopped');
   }
+}
+
+/** descriptors a console holds beyond its log: IPMI consoles share their threads' sockets, a pty has two ends */
+const DEVICE_FDS: Partial<Record<ConsoleConfig['spec']['type'], number>> = { ipmi: 0, test: 0, process: 2 };
+
+/**
+ * Descriptors kept from clients, so that a flood of connections can never
+ * starve logs, devices or a SIGHUP's reopen: one per log, one per device
+ * (see DEVICE_FDS), and a margin for the daemon log, the threads and reopens.
+ */
+function reservedDescriptors(cfg: Config): number {
+  return 256 + cfg.consoles.reduce((n, c) => n + (c.log ? 1 : 0) + (DEVICE_FDS[c.spec.type] ?? 1), 0);
 }

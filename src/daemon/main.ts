@@ -123,6 +123,8 @@ async function runForeground(cfg: Config, args: DaemonArgs, pidfile: string): Pr
     file: lf ? expandSpecifiers(lf.path, { pid: process.pid, now: new Date() }) : null,
     priority: args.verbose ? 'debug' : (lf?.priority ?? 'info'),
     echo: !daemonized && (!lf || args.verbose),
+    // /dev/stdout and friends are links an operator names on purpose (containers, journald)
+    followSymlinks: cfg.server.logSymlinks || (lf !== null && /^\/(dev|proc)\//.test(lf.path)),
   });
   // ps shows which configuration; -k and a second start check it before trusting a pidfile
   process.title = daemonTitle(cfg.file);

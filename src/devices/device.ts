@@ -22,7 +22,21 @@ export interface DeviceHandler {
   onReady(): void;
   /** an informational line for logs and clients (e.g. "SOL session taken over ..."). */
   onNotice(text: string): void;
+  /**
+   * After write() returned false: the device's input queue is back at or
+   * below its low-water mark and it takes input again. Not called after
+   * onDown (a device that goes down drops its queue).
+   */
+  onDrain?(): void;
 }
+
+/**
+ * Client input a device holds for a peer that does not read. write() returns
+ * false from INPUT_HIGH_WATER on (devices with a slow line pick less); the
+ * engine pauses the writing clients and drops input past INPUT_CAP queued.
+ */
+export const INPUT_HIGH_WATER = 64 * 1024;
+export const INPUT_CAP = 1024 * 1024;
 
 export interface Backoff {
   /** first retry delay, ms */
@@ -44,8 +58,16 @@ export interface Device {
   label(): string;
   /** begin one attempt; reports by handler.onUp / handler.onDown. */
   connect(h: DeviceHandler): void;
-  /** bytes to the console (already un-escaped client input). Dropped if down. */
-  write(buf: Buffer): void;
+  /**
+   * Bytes to the console (already un-escaped client input); dropped if down.
+   * The device queues what its peer does not take at once (no limit of its
+   * own: the engine keeps queued() under INPUT_CAP). Returns false once the
+   * queue is over the device's high-water mark; handler.onDrain() follows
+   * when it is back under the low-water mark (unless the device goes down).
+   */
+  write(buf: Buffer): boolean;
+  /** bytes of client input written but not yet taken by the peer (0 while down) */
+  queued(): number;
   /** a serial break, by whatever this device type means by it. */
   sendBreak(): void;
   /**

@@ -9,7 +9,8 @@ import type { IpmiSpec } from './ipmi.js';
 export type ToShard =
   | { t: 'add'; id: number; spec: IpmiSpec; consoleName: string; steal: SolSteal; stateDir: string | null }
   | { t: 'connect'; id: number }
-  | { t: 'write'; id: number; data: Uint8Array }
+  /** `ack`: say `drained` with this number once the bytes are taken (the main side's input count) */
+  | { t: 'write'; id: number; data: Uint8Array; ack?: number }
   | { t: 'break'; id: number }
   | { t: 'force'; id: number; by: string; req: number }
   | { t: 'close'; id: number; req: number };
@@ -21,6 +22,8 @@ export type ShardCtl =
   | { k: 'notice'; text: string }
   /** when another client took SOL (ms), or null: sent whenever it may have changed */
   | { k: 'held'; since: number | null }
+  /** the input of a write with `ack` has been taken */
+  | { k: 'drained'; upTo: number }
   /** a force or close asked for with `req` has finished */
   | { k: 'done'; req: number; error: string | null };
 

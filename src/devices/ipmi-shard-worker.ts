@@ -44,7 +44,7 @@ function pushCtl(id: number, c: ShardCtl): void {
 
 function control(id: number, c: ShardCtl): void {
   pushCtl(id, c);
-  if (c.k !== 'done') touched.add(id);
+  if (c.k !== 'done' && c.k !== 'drained') touched.add(id);
   schedule();
 }
 
@@ -112,7 +112,9 @@ port.on('message', (m: ToShard) => {
       return dev.connect(handler(m.id));
     case 'write':
       typedAt.set(m.id, performance.now());
-      return dev.write(asBuffer(m.data));
+      dev.write(asBuffer(m.data));
+      if (m.ack !== undefined) control(m.id, { k: 'drained', upTo: m.ack });
+      return;
     case 'break':
       return dev.sendBreak();
     case 'force':

@@ -11,7 +11,7 @@
 import { Worker } from 'node:worker_threads';
 import * as os from 'node:os';
 import type { SolSteal } from '../config/types.js';
-import type { Device, DeviceHandler } from './device.js';
+import { INPUT_HIGH_WATER, type Device, type DeviceHandler } from './device.js';
 import { heldDetail, ipmiLabel, IPMI_BACKOFF, type IpmiSpec } from './ipmi.js';
 import type { ShardEvents, ToShard } from './ipmi-shard-protocol.js';
 
@@ -140,6 +140,11 @@ export class ShardedIpmiDevice implements Device {
   private open = false;
   private up = false;
   private heldSince: number | null = null;
+  /** input bytes posted to the thread, and how many of them it has confirmed taking */
+  private sent = 0;
+  private taken = 0;
+  /** write() returned false: report the drain */
+  private full = false;
 
   constructor(
     readonly id: number,
@@ -164,11 +169,41 @@ export class ShardedIpmiDevice implements Device {
     this.shard.send(this, { t: 'connect', id: this.id });
   }
 
-  write(buf: Buffer): void {
-    if (!this.up) return;
+  /**
+   * Input in flight to the thread is bounded: past INPUT_HIGH_WATER not yet
+   * taken by it (a thread too busy to read its messages), writes ask the
+   * thread to confirm (`ack`), and the drain is reported when it has taken
+   * all but a quarter of the mark. What SOL then does with it is bounded
+   * on the thread (src/ipmi/sol.ts).
+   */
+  write(buf: Buffer): boolean {
+    if (!this.up) return true;
     // a copy of just these bytes: a view would carry its whole backing store across
     const data = new Uint8Array(buf);
-    this.shard.send(this, { t: 'write', id: this.id, data }, [data.buffer]);
+    this.sent += data.length;
+    const over = this.sent - this.taken >= INPUT_HIGH_WATER;
+    if (over) this.full = true;
+    const m: ToShard = this.full ? { t: 'write', id: this.id, data, ack: this.sent } : { t: 'write', id: this.id, data };
+    this.shard.send(this, m, [data.buffer]);
+    return !over;
+  }
+
+  queued(): number {
+    return this.sent - this.taken;
+  }
+
+  /** the thread has taken the input up to `upTo` */
+  private drained(upTo: number): void {
+    if (upTo > this.taken) this.taken = upTo;
+    if (!this.full || this.sent - this.taken > INPUT_HIGH_WATER >> 2) return;
+    this.full = false;
+    if (this.open) this.h?.onDrain?.();
+  }
+
+  /** down or closed: input in flight is the thread's to drop */
+  private forgetInput(): void {
+    this.taken = this.sent;
+    this.full = false;
   }
 
   sendBreak(): void {
@@ -183,6 +218,7 @@ export class ShardedIpmiDevice implements Device {
     this.open = false;
     this.up = false;
     this.heldSince = null;
+    this.forgetInput();
     return this.shard.request(this, (req) => ({ t: 'close', id: this.id, req }));
   }
 
@@ -193,6 +229,7 @@ export class ShardedIpmiDevice implements Device {
 
   /** an event from the thread */
   control(e: Exclude<ShardEvents['ctl'][number], { k: 'done' }>): void {
+    if (e.k === 'drained') return this.drained(e.upTo);
     if (e.k === 'held') {
       if (this.open) this.heldSince = e.since;
       return;
@@ -205,6 +242,7 @@ export class ShardedIpmiDevice implements Device {
       this.open = false;
       this.up = false;
       this.heldSince = null;
+      this.forgetInput();
       this.h.onDown(e.reason);
     } else this.h.onNotice(e.text);
   }
@@ -214,6 +252,7 @@ export class ShardedIpmiDevice implements Device {
     this.open = false;
     this.heldSince = null;
     this.up = false;
+    this.forgetInput();
     this.h?.onDown(reason);
   }
 }

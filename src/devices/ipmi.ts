@@ -190,8 +190,14 @@ export class IpmiDevice implements Device {
     h.onNotice(`IPMI session uses cipher suite ${id}${why}`);
   }
 
-  write(buf: Buffer): void {
+  /** SOL queues input itself, bounded (64 KiB, src/ipmi/sol.ts): nothing to pause for here */
+  write(buf: Buffer): boolean {
     this.console?.write(buf);
+    return true;
+  }
+
+  queued(): number {
+    return 0;
   }
 
   sendBreak(): void {

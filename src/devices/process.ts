@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn as ptySpawn, type IPty } from 'node-pty';
-import type { Backoff, Device, DeviceHandler } from './device.js';
+import { INPUT_HIGH_WATER, type Backoff, type Device, type DeviceHandler } from './device.js';
 
 /** The PATH conman gives its children (src/server.c:get_sane_env). */
 export const CHILD_PATH = '/usr/bin:/bin:/usr/sbin:/sbin';
@@ -26,8 +26,11 @@ const READY_MARK = Buffer.from(`\x1b${MARK_BODY}`, 'latin1');
 const WRAPPER = `stty raw -echo -iexten 2>/dev/null; printf '\\033${MARK_BODY}'; exec "$0" "$@"`;
 /** If the marker never comes (no stty? odd sh?), stop holding client input after this. */
 const READY_TIMEOUT_MS = 10000;
-/** Client input held until the pty is raw, at most this much. */
-const MAX_HELD = 65536;
+/** Queued input at or under this after write() said full: the writers may go on. */
+const LOW_WATER = INPUT_HIGH_WATER >> 2;
+/** A pty that refused input is tried again after this, doubling up to RETRY_MAX_MS. */
+const RETRY_MIN_MS = 5;
+const RETRY_MAX_MS = 200;
 
 export interface ProcessOptions {
   consoleName: string;
@@ -42,10 +45,17 @@ interface Child {
   exited: Promise<void>;
   /** node-pty reported the exit: the pid is reaped and may be reused */
   reaped: boolean;
-  /** the wrapper's marker not yet seen: output is held back until it arrives */
+  /** the wrapper's marker not yet seen: output is held back until it arrives, input is queued */
   head: Buffer | null;
-  held: Buffer[];
-  heldBytes: number;
+  /** the pty master (non-blocking), written here; null: node-pty's own write (unbounded) */
+  fd: number | null;
+  /** client input the pty has not taken yet */
+  queue: Buffer[];
+  queued: number;
+  /** write() returned false: onDrain once the queue is at LOW_WATER */
+  full: boolean;
+  retry: NodeJS.Timeout | null;
+  retryMs: number;
   readyTimer: NodeJS.Timeout | null;
   /** close() took over: the exit is no longer reported */
   closing: boolean;
@@ -105,8 +115,12 @@ export class ProcessDevice implements Device {
       exited: new Promise<void>((r) => (onExit = r)),
       reaped: false,
       head: Buffer.alloc(0),
-      held: [],
-      heldBytes: 0,
+      fd: masterFd(pty),
+      queue: [],
+      queued: 0,
+      full: false,
+      retry: null,
+      retryMs: RETRY_MIN_MS,
       readyTimer: null,
       closing: false,
       slaveFd: holdSlave(pty),
@@ -124,22 +138,42 @@ export class ProcessDevice implements Device {
     safe(() => h.onUp());
   }
 
-  write(buf: Buffer): void {
+  /**
+   * node-pty's own write() queues without limit and, while the pty is full,
+   * retries on every turn of the event loop (a busy loop for as long as the
+   * program does not read). Instead: one non-blocking write(2) to the master
+   * at once — a keystroke goes out without a trip through the thread pool —
+   * and what the pty refuses is queued here and retried on a timer that
+   * backs off while the program does not read.
+   */
+  write(buf: Buffer): boolean {
     const c = this.child;
-    if (!c || c.closing || buf.length === 0) return;
-    if (c.head !== null) {
-      // the pty is not raw yet: input now would be echoed and translated
-      if (c.heldBytes + buf.length <= MAX_HELD) {
-        c.held.push(Buffer.from(buf));
-        c.heldBytes += buf.length;
+    if (!c || c.closing || buf.length === 0) return true;
+    if (c.fd === null) {
+      try {
+        c.pty.write(buf);
+      } catch {
+        /* the child is going away; its exit is reported separately */
       }
-      return;
+      return true;
     }
-    try {
-      c.pty.write(buf);
-    } catch {
-      /* the child is going away; its exit is reported separately */
+    if (c.queued === 0 && c.head === null) {
+      const n = this.writeNow(c, buf);
+      if (n >= buf.length) return true;
+      buf = buf.subarray(n);
     }
+    c.queue.push(Buffer.from(buf)); // a copy: not the client's whole read buffer
+    c.queued += buf.length;
+    // before the marker the pty is not raw yet: input now would be echoed and translated
+    if (c.head === null) this.armRetry(c);
+    if (c.queued < INPUT_HIGH_WATER) return true;
+    c.full = true;
+    return false;
+  }
+
+  queued(): number {
+    const c = this.child;
+    return c && !c.closing ? c.queued : 0;
   }
 
   /** conman's convention: a process console gets the two bytes "&B"; expect scripts map them. */
@@ -182,10 +216,60 @@ export class ProcessDevice implements Device {
     c.readyTimer = null;
     if (c.head === null) return;
     c.head = null;
-    const held = c.held;
-    c.held = [];
-    c.heldBytes = 0;
-    for (const b of held) this.write(b);
+    this.flush(c);
+  }
+
+  /** Bytes the pty took (0 if it is full); a write error drops the input (the exit is reported apart). */
+  private writeNow(c: Child, buf: Buffer): number {
+    // once node-pty has closed the master its fd number may belong to another file
+    if (c.fd === null || c.reaped || c.closing || ptyClosed(c.pty)) return buf.length;
+    try {
+      return fs.writeSync(c.fd, buf, 0, buf.length);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      return code === 'EAGAIN' || code === 'EWOULDBLOCK' || code === 'EINTR' ? 0 : buf.length;
+    }
+  }
+
+  /** Write the queue's head as far as the pty takes it; retry later if it is full. */
+  private flush(c: Child): void {
+    if (c.retry) clearTimeout(c.retry);
+    c.retry = null;
+    if (c !== this.child || c.closing) return;
+    let progress = false;
+    while (c.queue.length > 0) {
+      const b = c.queue[0]!;
+      const n = this.writeNow(c, b);
+      if (n > 0) progress = true;
+      c.queued -= n;
+      if (n < b.length) {
+        c.queue[0] = b.subarray(n);
+        break;
+      }
+      c.queue.shift();
+    }
+    if (progress) c.retryMs = RETRY_MIN_MS;
+    if (c.queue.length > 0) this.armRetry(c);
+    if (c.full && c.queued <= LOW_WATER) {
+      c.full = false;
+      safe(() => c.h.onDrain?.());
+    }
+  }
+
+  private armRetry(c: Child): void {
+    if (c.retry || c.head !== null) return;
+    c.retry = setTimeout(() => this.flush(c), c.retryMs);
+    c.retry.unref();
+    c.retryMs = Math.min(c.retryMs * 2, RETRY_MAX_MS);
+  }
+
+  /** The child is gone or going: its queued input goes with it. */
+  private dropInput(c: Child): void {
+    if (c.retry) clearTimeout(c.retry);
+    c.retry = null;
+    c.queue = [];
+    c.queued = 0;
+    c.full = false;
   }
 
   /** No marker in time: what looked like its start was real output. */
@@ -198,6 +282,7 @@ export class ProcessDevice implements Device {
   private exited(c: Child, code: number, signal: number): void {
     if (c.readyTimer) clearTimeout(c.readyTimer);
     c.readyTimer = null;
+    this.dropInput(c);
     releaseSlave(c);
     // whatever the program left running in its group goes with it (conman SIGKILLs it too)
     killGroup(c.pid, 'SIGKILL');
@@ -218,6 +303,7 @@ export class ProcessDevice implements Device {
     c.closing = true;
     if (c.readyTimer) clearTimeout(c.readyTimer);
     c.readyTimer = null;
+    this.dropInput(c);
     killGroup(c.pid, 'SIGTERM');
     const gone = async (ms: number) => {
       const deadline = Date.now() + ms;
@@ -261,6 +347,22 @@ function holdSlave(pty: IPty): number | null {
   } catch {
     return null; // the child is already gone: nothing left to protect
   }
+}
+
+/**
+ * node-pty's master fd and its read stream, whose `destroyed` says when the
+ * fd is closed (neither is in its typings); null if this version does not
+ * show both: then its own write() is used.
+ */
+function masterFd(pty: IPty): number | null {
+  const p = pty as unknown as { fd?: unknown; _socket?: { destroyed?: unknown } };
+  if (typeof p.fd !== 'number' || p.fd < 0 || typeof p._socket?.destroyed !== 'boolean') return null;
+  return p.fd;
+}
+
+/** Has node-pty closed the master? */
+function ptyClosed(pty: IPty): boolean {
+  return (pty as unknown as { _socket?: { destroyed?: boolean } })._socket?.destroyed !== false;
 }
 
 function releaseSlave(c: Child): void {

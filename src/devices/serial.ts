@@ -9,7 +9,7 @@
 
 import * as fs from 'node:fs';
 import { SerialPort } from 'serialport';
-import type { Backoff, Device, DeviceHandler } from './device.js';
+import { INPUT_HIGH_WATER, type Backoff, type Device, type DeviceHandler } from './device.js';
 import type { SerOpts } from '../config/types.js';
 
 /** The part of serialport's per-port binding that this module uses. */
@@ -45,8 +45,8 @@ const binding = SerialPort.binding as unknown as { open(o: OpenOptions): Promise
 const BREAK_MS = 250;
 /** Bytes per read() call. */
 const READ_SIZE = 65536;
-/** Client input queued for a slow port beyond this is dropped. */
-const MAX_QUEUED = 1 << 20;
+/** Seconds of line time queued before write() says the port is full (pasting at 9600 baud: ~2 KB). */
+const HIGH_WATER_SECONDS = 2;
 
 export const DEFAULT_SEROPTS: SerOpts = { bps: 9600, dataBits: 8, parity: 'none', stopBits: 1 };
 
@@ -58,7 +58,11 @@ interface Attempt {
   done: boolean;
   queue: Buffer[];
   queued: number;
+  /** bytes of the chunk being written that the port has not taken yet */
+  inflight: number;
   writing: boolean;
+  /** write() returned false: onDrain when the queue is back under the low-water mark */
+  full: boolean;
   /** the read or write call in flight: the fd is closed only after it returns */
   busy: Set<Promise<unknown>>;
   /** the open in progress; close() waits for it so that the port is really free after */
@@ -76,10 +80,16 @@ export class SerialDevice implements Device {
   private readonly opts: SerOpts;
   private cur: Attempt | null = null;
   private closing: Promise<void> | null = null;
+  /** input queue marks: a few seconds of the line's speed, so a paused writer resumes soon */
+  private readonly highWater: number;
+  private readonly lowWater: number;
 
   constructor(spec: { path: string; opts?: SerOpts }) {
     this.path = spec.path;
     this.opts = spec.opts ?? DEFAULT_SEROPTS;
+    const perSecond = Math.ceil(this.opts.bps / 10); // 8N1: 10 bits a byte
+    this.highWater = Math.max(256, Math.min(INPUT_HIGH_WATER, perSecond * HIGH_WATER_SECONDS));
+    this.lowWater = this.highWater >> 2;
   }
 
   label(): string {
@@ -89,18 +99,25 @@ export class SerialDevice implements Device {
   connect(h: DeviceHandler): void {
     // an old attempt still around is released quietly: the engine asked for a fresh one
     if (this.cur) void this.release(this.cur);
-    const a: Attempt = { h, port: null, up: false, done: false, queue: [], queued: 0, writing: false, busy: new Set(), opening: null, waitRead: false, waitWrite: false };
+    const a: Attempt = { h, port: null, up: false, done: false, queue: [], queued: 0, inflight: 0, writing: false, full: false, busy: new Set(), opening: null, waitRead: false, waitWrite: false };
     this.cur = a;
     a.opening = this.open(a).catch(() => undefined);
   }
 
-  write(buf: Buffer): void {
+  write(buf: Buffer): boolean {
     const a = this.cur;
-    if (!a || !a.up || a.done || buf.length === 0) return;
-    if (a.queued + buf.length > MAX_QUEUED) return; // the port cannot keep up; drop, never block
+    if (!a || !a.up || a.done || buf.length === 0) return true;
     a.queue.push(Buffer.from(buf));
     a.queued += buf.length;
     if (!a.writing) void this.flush(a);
+    if (a.queued + a.inflight < this.highWater) return true;
+    a.full = true;
+    return false;
+  }
+
+  queued(): number {
+    const a = this.cur;
+    return a && !a.done ? a.queued + a.inflight : 0;
   }
 
   sendBreak(): void {
@@ -213,11 +230,15 @@ export class SerialDevice implements Device {
       const chunk = a.queue.length === 1 ? a.queue[0] : Buffer.concat(a.queue);
       a.queue = [];
       a.queued = 0;
+      a.inflight = chunk.length;
       let off = 0;
       while (off < chunk.length) {
         if (a.done || port.fd === null) break;
         try {
           off += await track(a, writeOnce(port.fd, chunk, off));
+          if (a.done) break;
+          a.inflight = chunk.length - off;
+          this.drained(a);
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
           if (code === 'EAGAIN' || code === 'EWOULDBLOCK' || code === 'EINTR') {
@@ -235,6 +256,15 @@ export class SerialDevice implements Device {
       }
     }
     a.writing = false;
+    a.inflight = 0;
+    this.drained(a);
+  }
+
+  /** Tell the engine the port takes input again, once under the low-water mark. */
+  private drained(a: Attempt): void {
+    if (!a.full || a.done || a.queued + a.inflight > this.lowWater) return;
+    a.full = false;
+    safe(() => a.h.onDrain?.());
   }
 
   /** End an attempt with onDown (once), releasing the port first. */
@@ -251,6 +281,8 @@ export class SerialDevice implements Device {
     a.up = false;
     a.queue = [];
     a.queued = 0;
+    a.inflight = 0;
+    a.full = false;
     const port = a.port;
     a.port = null;
     // an open still under way closes what it opened itself (it sees `done`);

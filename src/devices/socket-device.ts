@@ -4,7 +4,7 @@
 // socket callback.
 
 import type * as net from 'node:net';
-import type { DeviceHandler } from './device.js';
+import { INPUT_HIGH_WATER, type DeviceHandler } from './device.js';
 import { guarded, socketErrorReason } from './socket-util.js';
 
 /** How long a connect may take before the attempt is given up. */
@@ -17,6 +17,8 @@ interface Attempt {
   done: boolean;
   timer: NodeJS.Timeout | null;
   closed: Promise<void>;
+  /** write() said the peer is not keeping up: report onDrain at the socket's next 'drain' */
+  full: boolean;
 }
 
 export abstract class SocketDevice {
@@ -73,6 +75,7 @@ export abstract class SocketDevice {
       done: false,
       timer: null,
       closed: new Promise((resolve) => sock.once('close', () => resolve())),
+      full: false,
     };
     this.cur = a;
     const end = guarded(where, report, (reason: string) => this.end(a, reason));
@@ -97,19 +100,38 @@ export abstract class SocketDevice {
         if (data.length > 0) h.onData(data);
       }),
     );
+    // the user-space queue is empty again (low-water mark 0: the kernel's buffer still holds plenty)
+    sock.on(
+      'drain',
+      guarded(where, report, () => {
+        if (!a.full || a.done) return;
+        a.full = false;
+        h.onDrain?.();
+      }),
+    );
     sock.on('error', (err: Error) => end(socketErrorReason(err)));
     sock.on('end', () => end('connection closed by peer'));
     sock.on('close', () => end(a.up ? 'connection closed' : 'connection failed'));
   }
 
-  write(buf: Buffer): void {
+  write(buf: Buffer): boolean {
     const a = this.cur;
-    if (!a || !a.up || a.done) return;
+    if (!a || !a.up || a.done) return true;
     try {
       this.sendRaw(this.encode(buf));
     } catch (e) {
       this.end(a, `write failed: ${(e as Error)?.message ?? String(e)}`);
+      return true;
     }
+    // over the mark the stream's own write() has returned false too, so 'drain' will come
+    if (a.sock.writableLength < INPUT_HIGH_WATER) return true;
+    a.full = true;
+    return false;
+  }
+
+  queued(): number {
+    const a = this.cur;
+    return a && !a.done ? a.sock.writableLength : 0;
   }
 
   async close(): Promise<void> {

@@ -60,8 +60,14 @@ export class TestDevice implements Device {
     });
   }
 
-  write(buf: Buffer): void {
+  /** nothing is queued: input is discarded or echoed at once */
+  write(buf: Buffer): boolean {
     if (this.h && this.options.echo && buf.length > 0) this.h.onData(Buffer.from(buf));
+    return true;
+  }
+
+  queued(): number {
+    return 0;
   }
 
   sendBreak(): void {}

@@ -3,10 +3,11 @@
 // replay ring, then to each attached client session.
 
 import type { ConsoleConfig } from '../config/types.js';
-import type { Device, DeviceHandler } from '../devices/device.js';
+import { INPUT_CAP, type Device, type DeviceHandler } from '../devices/device.js';
 import type { ConsoleLog } from '../logging/console-log.js';
 import type { DaemonLog } from '../logging/daemon-log.js';
 import { frameNotice, timeDelta } from './notice.js';
+import { NOTE } from '../protocol/messages.js';
 import { Ring } from './ring.js';
 import { BackoffTimer } from './backoff.js';
 
@@ -18,6 +19,38 @@ export interface Session {
   output(from: Console, data: Buffer): void;
   /** a framed `<ConMan>` notice; `info` notices are suppressed in quiet mode */
   notice(from: Console, framed: Buffer, info: boolean): void;
+  /**
+   * Console `from` is not taking input (on) / takes it again (off): stop or
+   * resume reading this client's input. Returns whether the session paused
+   * (a broadcast session does not: see Console.input). A session may be
+   * released by several consoles; it reads again when none holds it.
+   */
+  throttle?(from: Console, on: boolean): boolean;
+}
+
+/** How long writers stay paused without the device draining before the console drops input instead. */
+export const STALL_MS = 10_000;
+/** Dropped input is told to its writer at most this often (and when the outage ends). */
+const DROP_NOTICE_MS = 10_000;
+
+/**
+ * One outage of the device's input: from write() returning false to the
+ * device's onDrain (or its going down, or the console stopping).
+ */
+interface Jam {
+  /** sessions told to stop reading */
+  paused: Set<Session>;
+  /** STALL_MS passed without a drain: writers run free and excess input is dropped */
+  stalled: boolean;
+  timer: NodeJS.Timeout | null;
+  /** bytes dropped per writer, not yet told; and when each was last told */
+  dropped: Map<Session, { untold: number; toldAt: number }>;
+}
+
+export interface ConsoleOptions {
+  /** for tests: INPUT_CAP and STALL_MS */
+  inputCap?: number;
+  stallMs?: number;
 }
 
 export interface ConsoleStatus {
@@ -51,6 +84,10 @@ export class Console {
   private typist: Session | null = null;
   private readonly backoff: BackoffTimer;
   private readonly handler: DeviceHandler;
+  /** the device said it is full; null almost always */
+  private jam: Jam | null = null;
+  private readonly inputCap: number;
+  private readonly stallMs: number;
 
   constructor(
     readonly cfg: ConsoleConfig,
@@ -58,8 +95,11 @@ export class Console {
     readonly log: ConsoleLog | null,
     private readonly dlog: DaemonLog,
     replayBytes: number,
+    opts: ConsoleOptions = {},
   ) {
     this.name = cfg.name;
+    this.inputCap = opts.inputCap ?? INPUT_CAP;
+    this.stallMs = opts.stallMs ?? STALL_MS;
     this.replay = new Ring(replayBytes);
     this.backoff = new BackoffTimer(device.backoff, () => this.attempt());
     this.handler = {
@@ -73,6 +113,7 @@ export class Console {
         this.dlog.info(`Console [${this.name}] ${t}`);
         this.notify(t);
       },
+      onDrain: () => this.unjam(),
     };
   }
 
@@ -106,15 +147,49 @@ export class Console {
   async stop(): Promise<void> {
     this.running = false;
     this.backoff.cancel();
+    this.unjam();
     await this.device.close();
     this.setState('down');
     await this.log?.close();
   }
 
-  /** Client input (already un-escaped) toward the device, from session `from`. */
+  /**
+   * Client input (already un-escaped) toward the device, from session `from`.
+   *
+   * A device whose peer does not read says so (write() returns false) and is
+   * "jammed" until it drains. Meanwhile, the rule:
+   *  - a writer of this console only (R/W, joined or not) is paused like a
+   *    terminal: the session stops reading its socket, each writer when it
+   *    next writes (so every joined writer, and one joining later, is
+   *    caught), and all resume on the drain;
+   *  - a broadcast writer is never paused: one stalled console must not hold
+   *    up its input to all the others; its input to this console is queued
+   *    up to the cap and dropped beyond it;
+   *  - past STALL_MS without a drain the paused writers are let go too (a
+   *    paused client cannot even send its escape to quit, and stays on as
+   *    this console's writer): from then on excess input is dropped;
+   *  - whatever the device holds stays under the cap (INPUT_CAP): input past
+   *    it is dropped and the writer told, once at first and then at most
+   *    every DROP_NOTICE_MS and when the outage ends;
+   *  - the device going down or the console stopping ends the outage: the
+   *    device drops its queue and paused writers resume.
+   */
   input(data: Buffer, from?: Session): void {
     this.typist = from ?? null;
-    if (this._state === 'up') this.device.write(data);
+    if (this._state !== 'up') return;
+    const jam = this.jam;
+    if (jam === null) {
+      if (!this.device.write(data)) this.jammed(from);
+      return;
+    }
+    if (from && !jam.stalled && !jam.paused.has(from) && from.throttle?.(this, true)) jam.paused.add(from);
+    const room = this.inputCap - this.device.queued();
+    if (room >= data.length) {
+      this.device.write(data);
+      return;
+    }
+    if (room > 0) this.device.write(data.subarray(0, room));
+    this.dropped(jam, data.length - Math.max(room, 0), from);
   }
 
   sendBreak(): void {
@@ -157,6 +232,64 @@ export class Console {
     const all = new Set(this.readers);
     for (const w of this.writers) all.add(w);
     return all;
+  }
+
+  // ---- input outages --------------------------------------------------------
+
+  private jammed(from: Session | undefined): void {
+    const jam: Jam = { paused: new Set(), stalled: false, timer: null, dropped: new Map() };
+    this.jam = jam;
+    if (from?.throttle?.(this, true)) jam.paused.add(from);
+    // one timer per outage, none in normal running
+    jam.timer = setTimeout(() => this.stalled(jam), this.stallMs);
+    jam.timer.unref();
+  }
+
+  /** No drain for STALL_MS: let the paused writers go; excess input is dropped from now on. */
+  private stalled(jam: Jam): void {
+    jam.timer = null;
+    if (this.jam !== jam) return;
+    jam.stalled = true;
+    this.dlog.info(`Console [${this.name}] has taken no input for ${timeDelta(this.stallMs)}: its writers are no longer paused`);
+    this.release(jam);
+  }
+
+  private dropped(jam: Jam, n: number, from: Session | undefined): void {
+    if (!from) return;
+    let d = jam.dropped.get(from);
+    if (!d) {
+      if (jam.dropped.size === 0) this.dlog.info(`Console [${this.name}] is not reading: dropping client input`);
+      d = { untold: 0, toldAt: 0 };
+      jam.dropped.set(from, d);
+    }
+    d.untold += n;
+    const now = Date.now();
+    if (now - d.toldAt < DROP_NOTICE_MS) return;
+    d.toldAt = now;
+    this.tellDropped(from, d);
+  }
+
+  private tellDropped(s: Session, d: { untold: number }): void {
+    if (d.untold === 0) return;
+    s.notice(this, frameNotice(NOTE.inputDropped(this.name, d.untold)), false);
+    d.untold = 0;
+  }
+
+  /** The outage is over (drained, down, stopped): writers resume, drops not yet told are. */
+  private unjam(): void {
+    const jam = this.jam;
+    if (!jam) return;
+    this.jam = null;
+    if (jam.timer) clearTimeout(jam.timer);
+    jam.timer = null;
+    this.release(jam);
+    for (const [s, d] of jam.dropped) this.tellDropped(s, d);
+  }
+
+  private release(jam: Jam): void {
+    const paused = [...jam.paused];
+    jam.paused.clear();
+    for (const s of paused) s.throttle?.(this, false);
   }
 
   // ---- device side -------------------------------------------------------
@@ -203,6 +336,7 @@ export class Console {
   }
 
   private onDown(reason: string): void {
+    this.unjam(); // the device dropped its queue
     const wasUp = this._state === 'up';
     const label = this.device.label();
     this.lastError = reason;

@@ -1,20 +1,32 @@
 // One console's log file. Bytes are appended in order through a
 // FileAppender; reopen() (SIGHUP) switches to a freshly expanded path while
 // the old appender drains into the old (possibly renamed) file, so nothing is
-// lost.
+// lost. An open that fails (or meets a symbolic link, see open-log.ts) is
+// retried with backoff; bytes are kept meanwhile (the newest OPENING_MAX),
+// and a marker in the file counts those that were not.
 
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { LogOpts } from '../config/types.js';
 import { expandSpecifiers } from '../config/specifiers.js';
 import { frameNotice, longTime } from '../engine/notice.js';
 import { LineFilter } from './line-filter.js';
 import type { DaemonLog } from './daemon-log.js';
-import { FileAppender } from './file-appender.js';
+import { FileAppender, HOLD_MAX, lossMarker, RETRY_MAX_MS, RETRY_MIN_MS } from './file-appender.js';
+import { openLog } from './open-log.js';
 
 export interface ConsoleLogContext {
   name: string;
   dev: string;
+}
+
+export interface ConsoleLogOptions {
+  /** -z: truncate the file on the first open */
+  truncate?: boolean;
+  /** server logsymlinks=on: follow a symbolic link at the log path (off: refuse it and retry) */
+  followSymlinks?: boolean;
+  /** backoff of failed opens and writes (tests shorten it) */
+  retryMinMs?: number;
+  retryMaxMs?: number;
 }
 
 // Writes are gathered for up to FLUSH_MS and handed to the log writer
@@ -23,8 +35,8 @@ export interface ConsoleLogContext {
 // backlog is handed over at once.
 const FLUSH_MS = 200;
 const FLUSH_BYTES = 64 * 1024;
-/** bytes kept for a log whose file is not open yet; beyond it the oldest go (the daemon log says so, once) */
-const OPENING_MAX = 1024 * 1024;
+/** bytes kept for a log whose file is not open yet (or cannot be opened); beyond it the oldest go, counted in a marker */
+const OPENING_MAX = HOLD_MAX;
 const dirty = new Set<ConsoleLog>();
 let flushTimer: NodeJS.Timeout | null = null;
 
@@ -38,25 +50,43 @@ export class ConsoleLog {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private stream: FileAppender | null = null;
-  /** set while an open() runs (bytes are kept meanwhile); a newer open() replaces it */
+  /** set while an open runs (bytes are kept meanwhile); a newer open replaces it */
   private openToken: object | null = null;
-  /** the appender a running open() will replace (a reopen), ended once the new file is open */
+  /** the appender a running open will replace (a reopen), ended once the new file is open */
   private replaced: FileAppender | null = null;
-  /** settles when the last open() has finished, either way */
+  /** settles when the last open has finished, either way */
   private opened: Promise<void> = Promise.resolve();
   private trimmed = false;
   private filter: LineFilter;
   private truncateNext: boolean;
+  private readonly followSymlinks: boolean;
+  private readonly retryMinMs: number;
+  private readonly retryMaxMs: number;
+  /** the next try of a failed open (bytes are kept meanwhile) */
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retryDelay: number;
+  /** opens have failed since the last one that worked: retries are not reported again */
+  private outage = false;
+  /** bytes were kept with no file to take them: the file gets a marker when it opens */
+  private held = false;
+  /** bytes dropped while no file took them, counted in that marker */
+  private lost = 0;
+  private closing = false;
 
   constructor(
     private readonly pattern: string,
     opts: LogOpts,
     private readonly ctx: ConsoleLogContext,
     private readonly dlog: DaemonLog,
-    truncate = false,
+    options: ConsoleLogOptions | boolean = {},
   ) {
+    const o = typeof options === 'boolean' ? { truncate: options } : options;
     this.filter = new LineFilter(opts.sanitize, opts.timestamp);
-    this.truncateNext = truncate;
+    this.truncateNext = o.truncate ?? false;
+    this.followSymlinks = o.followSymlinks ?? false;
+    this.retryMinMs = o.retryMinMs ?? RETRY_MIN_MS;
+    this.retryMaxMs = o.retryMaxMs ?? RETRY_MAX_MS;
+    this.retryDelay = this.retryMinMs;
   }
 
   /**
@@ -64,64 +94,99 @@ export class ConsoleLog {
    * the background (a start-up of 10,000 consoles must not wait for 10,000
    * file creations on a slow disk): bytes that arrive meanwhile are kept and
    * written after the "log opened" line; on a reopen they go to the new file
-   * and what came before goes to the old one.
+   * and what came before goes to the old one. An open that fails is retried
+   * with backoff (a SIGHUP tries at once); until then the old file (on a
+   * reopen) or a bounded buffer takes the bytes.
    */
   open(): void {
+    if (this.closing) return;
     const file = expandSpecifiers(this.pattern, { name: this.ctx.name, dev: this.ctx.dev, pid: process.pid, now: new Date() });
+    this.attempt(file, false);
+  }
+
+  private attempt(file: string, retry: boolean): void {
     this.flush(); // what arrived before the reopen belongs to the old (renamed) file
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
     if (this.stream) {
       this.replaced = this.stream;
       this.stream = null;
     }
     const token = {};
     this.openToken = token;
-    const flags = this.truncateNext ? 'w' : 'a';
     let settle!: () => void;
     this.opened = new Promise<void>((r) => (settle = r));
-    const failed = (e: Error): void => {
-      this.dlog.err(`Console [${this.ctx.name}] cannot open log ${file}: ${e.message}`);
-      if (this.openToken === token) {
-        // keep writing to the old file rather than dropping data
-        this.openToken = null;
-        this.stream = this.replaced;
-        this.replaced = null;
-        if (this.stream) this.flush();
-        else this.dropPending();
+    openLog(file, { truncate: this.truncateNext, followSymlinks: this.followSymlinks, nonblock: true }, (e, fd) => {
+      if (this.openToken !== token) {
+        if (!e) fs.close(fd, () => {}); // a newer open took over while this one ran; nothing was written to it
+        return settle();
       }
+      this.openToken = null;
+      if (e) this.failed(file, e, retry);
+      else this.ready(file, fd);
       settle();
-    };
-    // the directory is made only when missing (one mkdir per console cost a start-up of thousands)
-    let madeDir = false;
-    const openFile = (): void => {
-      fs.open(file, flags, 0o600, (e, fd) => {
-        if (e?.code === 'ENOENT' && !madeDir) {
-          madeDir = true;
-          return fs.mkdir(path.dirname(file), { recursive: true }, (e2) => (e2 ? failed(e2) : openFile()));
-        }
-        if (e) return failed(e);
-        const fresh = new FileAppender(fd, (err) => this.dlog.err(`Console [${this.ctx.name}] cannot write log ${file}: ${err.message}`));
-        if (this.openToken !== token) {
-          void fresh.end(); // a newer open() took over while this one ran
-          return settle();
-        }
-        this.openToken = null;
-        this.truncateNext = false;
-        void this.replaced?.end();
-        this.replaced = null;
-        this.stream = fresh;
-        const notice = frameNotice(`Console [${this.ctx.name}] log opened at ${longTime()}`);
-        this.pending.unshift(notice);
-        this.pendingBytes += notice.length;
-        this.flush();
-        settle();
-      });
-    };
-    openFile();
+    });
   }
 
-  /** bytes are taken while a file is open or opening (not after a failed first open, nor after close) */
+  private failed(file: string, e: Error, retry: boolean): void {
+    // one line per outage; a SIGHUP (not a retry) says it again
+    if (!retry || !this.outage) this.dlog.err(`Console [${this.ctx.name}] cannot open log ${file}: ${e.message}`);
+    this.outage = true;
+    // keep writing to the old file (on a reopen) rather than holding data
+    this.stream = this.replaced;
+    this.replaced = null;
+    if (this.stream) {
+      // bytes dropped while this open ran came before the pending ones
+      this.stream.noteLost(this.lost);
+      this.lost = 0;
+      this.flush();
+    } else this.held = true;
+    if (this.closing) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.attempt(file, true);
+    }, this.retryDelay);
+    this.retryTimer.unref(); // never what keeps a stopping daemon alive
+    this.retryDelay = Math.min(this.retryDelay * 2, this.retryMaxMs);
+  }
+
+  private ready(file: string, fd: number): void {
+    const name = this.ctx.name;
+    const fresh = new FileAppender(fd, (err) => this.dlog.err(`Console [${name}] cannot write log ${file}: ${err.message}`), {
+      marker: (lost, at) => lossMarker(name, lost, at),
+      onResume: (lost) => this.dlog.notice(`Console [${name}] log ${file} resumed: ${lost} bytes lost`),
+      onEndLost: (lost) => this.lostElsewhere(file, lost),
+      retryMinMs: this.retryMinMs,
+      retryMaxMs: this.retryMaxMs,
+    });
+    this.truncateNext = false;
+    const old = this.replaced;
+    this.replaced = null;
+    this.stream = fresh;
+    void old?.end();
+    const now = new Date();
+    const head = [frameNotice(`Console [${name}] log opened at ${longTime(now)}`)];
+    if (this.held || this.lost > 0) head.push(lossMarker(name, this.lost, now));
+    if (this.outage) this.dlog.notice(`Console [${name}] log ${file} opened after failing: ${this.lost} bytes lost`);
+    this.outage = false;
+    this.held = false;
+    this.lost = 0;
+    this.trimmed = false;
+    this.retryDelay = this.retryMinMs;
+    for (const b of head) this.pendingBytes += b.length;
+    this.pending.unshift(...head);
+    this.flush();
+  }
+
+  /** an ended appender (of `file`) lost bytes it could not mark there: mark them in the current file, or say so */
+  private lostElsewhere(file: string, lost: number): void {
+    if (this.stream && !this.closing) this.stream.noteLost(lost);
+    else this.dlog.err(`Console [${this.ctx.name}] log ${file} closed: ${lost} bytes lost that could not be written`);
+  }
+
+  /** bytes are taken while a file is open, opening or to be retried (not after close) */
   private get accepting(): boolean {
-    return this.stream !== null || this.openToken !== null;
+    return this.stream !== null || this.openToken !== null || this.retryTimer !== null;
   }
 
   private dropPending(): void {
@@ -149,8 +214,13 @@ export class ConsoleLog {
       dirty.delete(this);
     } else if (!this.stream && this.pendingBytes > OPENING_MAX) {
       // the file is slow to open: keep the newest, as a console's own buffer would
-      while (this.pendingBytes > OPENING_MAX && this.pending.length > 1) this.pendingBytes -= this.pending.shift()!.length;
-      if (!this.trimmed) this.dlog.err(`Console [${this.ctx.name}] log file still opening: keeping only the newest ${OPENING_MAX >> 20} MiB`);
+      while (this.pendingBytes > OPENING_MAX && this.pending.length > 1) {
+        const n = this.pending.shift()!.length;
+        this.pendingBytes -= n;
+        this.lost += n;
+      }
+      // a failed open said so already; the marker counts what goes
+      if (!this.trimmed && !this.outage) this.dlog.err(`Console [${this.ctx.name}] log file still opening: keeping only the newest ${OPENING_MAX >> 20} MiB`);
       this.trimmed = true;
     } else {
       dirty.add(this);
@@ -168,9 +238,16 @@ export class ConsoleLog {
 
   /** Flush and close; resolves when every byte is on disk (after an open still running). */
   async close(): Promise<void> {
+    this.closing = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
     await this.opened;
     this.flush();
     dirty.delete(this);
+    const lost = this.stream ? 0 : this.lost + this.pendingBytes;
+    if (lost > 0) this.dlog.err(`Console [${this.ctx.name}] log closed before it could be opened: ${lost} bytes lost`);
+    this.dropPending();
+    this.lost = 0;
     const s = this.stream;
     this.stream = null;
     this.openToken = null;

@@ -2,9 +2,9 @@
 // `YYYY-MM-DD HH:MM:SS LEVEL: message` lines, filtered by priority.
 
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { PRIORITIES, type Priority } from '../config/types.js';
 import { stampTime } from '../engine/notice.js';
+import { openLogSync } from './open-log.js';
 
 export class DaemonLog {
   private fd: number | null = null;
@@ -12,13 +12,17 @@ export class DaemonLog {
   /** also copy to stderr (foreground / -v) */
   echo: boolean;
 
-  constructor(opts: { file?: string | null; priority?: Priority; echo?: boolean } = {}) {
+  private readonly file: string | null;
+  /** server logsymlinks=on: follow a symbolic link at the log file's path (off: refuse it, like console logs) */
+  private readonly followSymlinks: boolean;
+
+  constructor(opts: { file?: string | null; priority?: Priority; echo?: boolean; followSymlinks?: boolean } = {}) {
     this.min = PRIORITIES.indexOf(opts.priority ?? 'info');
     this.echo = opts.echo ?? !opts.file;
     this.file = opts.file ?? null;
+    this.followSymlinks = opts.followSymlinks ?? false;
     this.reopen();
   }
-  private file: string | null;
 
   /** (Re)open the log file; called at start and on SIGHUP. Errors go to stderr. */
   reopen(): void {
@@ -26,8 +30,8 @@ export class DaemonLog {
     this.fd = null;
     if (!this.file) return;
     try {
-      fs.mkdirSync(path.dirname(this.file), { recursive: true });
-      this.fd = fs.openSync(this.file, 'a', 0o600);
+      // no O_NONBLOCK here: an operator may point this at a FIFO on purpose
+      this.fd = openLogSync(this.file, { followSymlinks: this.followSymlinks });
     } catch (e) {
       process.stderr.write(`conchd: cannot open log file ${this.file}: ${(e as Error).message}\n`);
     }

@@ -5,7 +5,10 @@
 // hand-off, completion callback) and was its largest cost after the UDP
 // sends; a slow disk now delays only the writer thread, never the consoles.
 // One thread and one queue keep every file's bytes in order, and a close
-// runs after the writes queued before it.
+// runs after the writes queued before it. A descriptor whose write failed
+// is skipped by the thread until its client resume()s it (see
+// log-writer-worker.ts), and every client learns how many of its bytes
+// were written.
 
 import { Worker } from 'node:worker_threads';
 import * as fs from 'node:fs';
@@ -13,10 +16,15 @@ import type { Batch, BatchDone } from './log-writer-protocol.js';
 
 /** What the writer tells an appender about its entries of a batch. */
 export interface WriterClient {
-  /** a write or close of this client failed */
-  failed(message: string): void;
-  /** a write of this client went through */
-  wrote(): void;
+  /**
+   * `bytes` of this client's queued bytes (the oldest not yet reported) were
+   * not all written: only the first `written`. `message` is null when the
+   * thread skipped them because an earlier write to the descriptor failed.
+   * A failed close reports (message, 0, 0).
+   */
+  failed(message: string | null, bytes: number, written: number): void;
+  /** the next `bytes` queued bytes of this client were written */
+  wrote(bytes: number): void;
 }
 
 interface Closing {
@@ -27,6 +35,7 @@ interface Closing {
 
 interface InFlight {
   clients: WriterClient[];
+  lens: number[];
   closing: Closing[];
 }
 
@@ -38,22 +47,40 @@ export class LogWriter {
   private bufs: Buffer[] = [];
   private bytes = 0;
   private closing: Closing[] = [];
+  private resumes: number[] = [];
+  /** the last entry must not grow */
+  private lastAlone = false;
   private posting = false;
   private nextId = 1;
   private readonly inFlight = new Map<number, InFlight>();
 
-  /** Queue `b` for `fd`; consecutive writes of one client become one write(2). */
-  write(c: WriterClient, fd: number, b: Buffer): void {
+  /**
+   * Queue `b` for `fd`; consecutive writes of one client become one write(2).
+   * `alone`: a write(2) of its own (a marker: small enough that a pipe takes
+   * it whole or not at all, and no half of it is glued to the bytes after it).
+   */
+  write(c: WriterClient, fd: number, b: Buffer, alone = false): void {
     if (b.length === 0) return;
     const last = this.clients.length - 1;
-    if (last >= 0 && this.clients[last] === c) this.lens[last] += b.length;
+    if (!alone && !this.lastAlone && last >= 0 && this.clients[last] === c) this.lens[last] += b.length;
     else {
       this.clients.push(c);
       this.fds.push(fd);
       this.lens.push(b.length);
     }
+    this.lastAlone = alone;
     this.bufs.push(b);
     this.bytes += b.length;
+    this.schedule();
+  }
+
+  /**
+   * Let the thread write to `fd` again after a failure: it applies before
+   * every entry of the next batch, so call it before the first write(), and
+   * only once every earlier write of `fd` has been reported.
+   */
+  resume(fd: number): void {
+    this.resumes.push(fd);
     this.schedule();
   }
 
@@ -71,22 +98,31 @@ export class LogWriter {
 
   private post(): void {
     this.posting = false;
-    if (this.clients.length === 0 && this.closing.length === 0) return;
+    if (this.clients.length === 0 && this.closing.length === 0 && this.resumes.length === 0) return;
     const data = Buffer.allocUnsafeSlow(this.bytes);
     let off = 0;
     for (const b of this.bufs) off += b.copy(data, off);
     const id = this.nextId++;
-    const batch: Batch = { id, fds: Int32Array.from(this.fds), lens: Int32Array.from(this.lens), data: data.buffer as ArrayBuffer };
-    this.inFlight.set(id, { clients: this.clients, closing: this.closing });
+    const batch: Batch = {
+      id,
+      fds: Int32Array.from(this.fds),
+      lens: Int32Array.from(this.lens),
+      data: data.buffer as ArrayBuffer,
+      resume: Int32Array.from(this.resumes),
+      closes: Int32Array.from(this.closing, (c) => c.fd),
+    };
+    this.inFlight.set(id, { clients: this.clients, lens: this.lens, closing: this.closing });
     this.clients = [];
     this.fds = [];
     this.lens = [];
     this.bufs = [];
     this.bytes = 0;
     this.closing = [];
+    this.resumes = [];
+    this.lastAlone = false;
     const w = this.thread();
     w.ref(); // bytes on their way keep the process alive
-    w.postMessage(batch, [batch.data, batch.fds.buffer as ArrayBuffer, batch.lens.buffer as ArrayBuffer]);
+    w.postMessage(batch, [batch.data, batch.fds.buffer as ArrayBuffer, batch.lens.buffer as ArrayBuffer, batch.resume.buffer as ArrayBuffer, batch.closes.buffer as ArrayBuffer]);
   }
 
   private thread(): Worker {
@@ -98,7 +134,8 @@ export class LogWriter {
       if (this.worker !== w) return;
       this.worker = null;
       for (const f of this.inFlight.values()) {
-        for (const c of f.clients) c.failed(`log writer thread stopped: ${why}`);
+        // how much of these it wrote is unknown: count them all as lost
+        f.clients.forEach((c, i) => c.failed(`log writer thread stopped: ${why}`, f.lens[i]!, 0));
         this.closeAll(f.closing);
       }
       this.inFlight.clear();
@@ -115,8 +152,10 @@ export class LogWriter {
     this.inFlight.delete(m.id);
     let e = 0;
     f.clients.forEach((c, i) => {
-      if (m.errors && e < m.errors.length && m.errors[e]![0] === i) c.failed(m.errors[e++]![1]);
-      else c.wrote();
+      if (m.errors && e < m.errors.length && m.errors[e]![0] === i) {
+        const [, written, message] = m.errors[e++]!;
+        c.failed(message, f.lens[i]!, written);
+      } else c.wrote(f.lens[i]!);
     });
     this.closeAll(f.closing);
     if (this.inFlight.size === 0) this.worker?.unref();
@@ -126,7 +165,7 @@ export class LogWriter {
   private closeAll(cs: Closing[]): void {
     for (const c of cs) {
       fs.close(c.fd, (e) => {
-        if (e) c.client.failed(e.message);
+        if (e) c.client.failed(e.message, 0, 0);
         c.done();
       });
     }

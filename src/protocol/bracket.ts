@@ -1,20 +1,7 @@
 // POSIX bracket expressions (`[a-z[:digit:]]`, `[!x]`), shared by the glob
-// and the extended-regex translators: parsed once, emitted as a JS class.
+// and the extended-regex parsers: parsed once into a character set.
 
-const CLASSES: Record<string, string> = {
-  alpha: 'A-Za-z',
-  upper: 'A-Z',
-  lower: 'a-z',
-  digit: '0-9',
-  xdigit: '0-9A-Fa-f',
-  alnum: '0-9A-Za-z',
-  space: ' \\t\\n\\r\\v\\f',
-  blank: ' \\t',
-  punct: '!-\\/:-@\\[-`{-~',
-  print: ' -~',
-  graph: '!-~',
-  cntrl: '\\x00-\\x1f\\x7f',
-};
+import { CharSetBuilder, type CharSet } from './charset.js';
 
 export class BracketError extends Error {
   constructor(readonly kind: 'unmatched' | 'class' | 'collate' | 'range') {
@@ -22,65 +9,73 @@ export class BracketError extends Error {
   }
 }
 
-/** A char as a JS regex class member. */
-const classChar = (ch: string): string => {
-  const c = ch.charCodeAt(0);
-  if (c < 0x20 || c > 0x7e) return `\\u${c.toString(16).padStart(4, '0')}`;
-  return /[\\\]\[^-]/.test(ch) ? `\\${ch}` : ch;
-};
-
 export interface Bracket {
-  /** JS source of the class, e.g. `[^a-z0-9]` */
-  source: string;
+  set: CharSet;
   /** index just past the closing `]` */
   end: number;
 }
 
-/**
- * Parse a bracket expression starting at `s[start] === '['`.
- * `negators`: `!^` for fnmatch, `^` for regex. `backslash`: fnmatch lets `\`
- * quote the next char; in POSIX regex a backslash is literal inside brackets.
- * `badRange`: 'error' (regcomp) or 'empty' (fnmatch: the range matches nothing).
- */
-export function parseBracket(
-  s: string,
-  start: number,
-  opts: { negators: string; backslash: boolean; badRange: 'error' | 'empty' },
-): Bracket {
+export interface BracketOptions {
+  /** `!^` for fnmatch, `^` for regex */
+  negators: string;
+  /** fnmatch lets `\` quote the next char; in POSIX regex a backslash is literal inside brackets */
+  backslash: boolean;
+  /** 'error' (regcomp) or 'empty' (fnmatch: the range matches nothing) */
+  badRange: 'error' | 'empty';
+  icase?: boolean;
+  /**
+   * Positions (past the first item) from which a scan already ran off the
+   * end unmatched. A glob falls back to a literal `[` and tries the next
+   * `[`; the scan from a position is deterministic, so remembering where
+   * scans died keeps a pattern of many `[` linear instead of quadratic.
+   */
+  deadEnds?: Set<number>;
+}
+
+/** Parse a bracket expression starting at `s[start] === '['`. */
+export function parseBracket(s: string, start: number, opts: BracketOptions): Bracket {
   let i = start + 1;
   let negate = false;
   if (i < s.length && opts.negators.includes(s[i])) {
     negate = true;
     i++;
   }
-  const parts: string[] = [];
+  const set = new CharSetBuilder();
+  const visited: number[] = [];
+  const unmatched = (): never => {
+    if (opts.deadEnds) for (const v of visited) opts.deadEnds.add(v);
+    throw new BracketError('unmatched');
+  };
   let first = true;
   // an item is a single char (may start a range) or a class (may not)
-  const readItem = (): { ch: string } | { cls: string } => {
+  const readItem = (): { ch: number } | { cls: string } => {
     const c = s[i];
     if (c === '[' && i + 1 < s.length && ':.='.includes(s[i + 1])) {
       const kind = s[i + 1];
       const close = s.indexOf(`${kind}]`, i + 2);
-      if (close < 0) throw new BracketError('unmatched');
+      if (close < 0) unmatched();
       const body = s.slice(i + 2, close);
       i = close + 2;
       if (kind === ':') {
-        const cls = CLASSES[body];
-        if (cls === undefined) throw new BracketError('class');
-        return { cls };
+        if (!CharSetBuilder.isClass(body)) throw new BracketError('class');
+        return { cls: body };
       }
       if (body.length !== 1) throw new BracketError('collate');
-      return { ch: body };
+      return { ch: body.charCodeAt(0) };
     }
     if (c === '\\' && opts.backslash && i + 1 < s.length) {
       i += 2;
-      return { ch: s[i - 1] };
+      return { ch: s.charCodeAt(i - 1) };
     }
     i++;
-    return { ch: c };
+    return { ch: c.charCodeAt(0) };
   };
   for (;;) {
-    if (i >= s.length) throw new BracketError('unmatched');
+    if (i >= s.length) unmatched();
+    if (!first) {
+      if (opts.deadEnds?.has(i)) unmatched();
+      visited.push(i);
+    }
     if (s[i] === ']' && !first) {
       i++;
       break;
@@ -91,20 +86,15 @@ export function parseBracket(
     if (i + 1 < s.length && s[i] === '-' && s[i + 1] !== ']') {
       i++;
       const b = readItem();
-      if ('cls' in a || 'cls' in b) {
+      if ('cls' in a || 'cls' in b || a.ch > b.ch) {
         if (opts.badRange === 'error') throw new BracketError('range');
         continue;
       }
-      if (a.ch > b.ch) {
-        if (opts.badRange === 'error') throw new BracketError('range');
-        continue;
-      }
-      parts.push(`${classChar(a.ch)}-${classChar(b.ch)}`);
+      set.addRange(a.ch, b.ch);
       continue;
     }
-    parts.push('cls' in a ? a.cls : classChar(a.ch));
+    if ('cls' in a) set.addClass(a.cls);
+    else set.addChar(a.ch);
   }
-  const body = parts.join('');
-  // JS: `[]` matches nothing and `[^]` anything, which is what an empty set means
-  return { source: `[${negate ? '^' : ''}${body}]`, end: i };
+  return { set: set.freeze(negate, opts.icase ?? false), end: i };
 }

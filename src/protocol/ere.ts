@@ -1,13 +1,23 @@
 // POSIX extended regular expressions, as conman compiles them with
-// regcomp(REG_EXTENDED|REG_ICASE), translated to a JS RegExp. Errors carry
-// glibc's regerror() texts, which the conman client prints as
-// `ERROR: <text>.` — e.g. `((` gives `Unmatched ( or \(`.
+// regcomp(REG_EXTENDED|REG_ICASE), parsed into a tree and compiled to an NFA
+// (nfa.ts) that matches in linear time. Errors carry glibc's regerror()
+// texts, which the conman client prints as `ERROR: <text>.` — e.g. `((`
+// gives `Unmatched ( or \(`.
+//
+// Back-references (`\1`) are refused: no linear-time engine can match them,
+// and a backtracking one is what let one pattern freeze the daemon. A
+// reference to a group not yet closed keeps glibc's "Invalid back
+// reference"; a valid one gets E.backrefUnsupported once the whole pattern
+// has parsed (so glibc's own errors elsewhere in it still come first).
 
 import { parseBracket, BracketError } from './bracket.js';
+import { ANY, WORD, charSet, classSet } from './charset.js';
+import { alt, assertNode, cat, empty, rep, setNode, TooBig, type AssertKind, type Node } from './pattern-ast.js';
+import { compile, type Program } from './nfa.js';
 
 export class EreError extends Error {}
 
-const E = {
+export const E = {
   paren: 'Unmatched ( or \\(',
   bracket: 'Unmatched [, [^, [:, [., or [=',
   preceding: 'Invalid preceding regular expression',
@@ -20,92 +30,114 @@ const E = {
   collate: 'Invalid collation character',
   range: 'Invalid range end',
   generic: 'Invalid regular expression',
+  // conch addition: glibc accepts these, conch cannot match them in linear time
+  backrefUnsupported: 'Back references (\\1 to \\9) are not supported',
 };
 const DUP_MAX = 0x7fff;
 
-const escapeChar = (ch: string): string => {
-  const c = ch.charCodeAt(0);
-  if (c < 0x20 || c > 0x7e) return `\\u${c.toString(16).padStart(4, '0')}`;
-  return /[\\^$.*+?()[\]{}|/]/.test(ch) ? `\\${ch}` : ch;
-};
+/** One group (or the whole pattern) being parsed: finished branches and the current one. */
+interface Frame {
+  branches: Node[];
+  items: Node[];
+  /** whether the last item may take a quantifier (not after `(`, `|` or an anchor) */
+  quantifiable: boolean;
+}
 
-/** JS RegExp source for an ERE (not anchored). Throws EreError. */
-export function ereToSource(p: string): string {
-  let out = '';
-  // where the last quantifiable atom starts in `out`; -1 after `(`, `|`, anchors
-  let last = -1;
-  let quantified = false;
+const newFrame = (): Frame => ({ branches: [], items: [], quantifiable: false });
+const close = (f: Frame): Node => alt([...f.branches, cat(f.items)]);
+
+/** The tree of an ERE (case-insensitive). Throws EreError. */
+export function parseEre(p: string): Node {
+  try {
+    return parse(p);
+  } catch (e) {
+    if (e instanceof TooBig) throw new EreError(E.tooBig);
+    throw e;
+  }
+}
+
+function parse(p: string): Node {
+  const stack: Frame[] = [];
+  let f = newFrame();
   let groupsClosed = 0;
-  const stack: { out: string }[] = [];
-  const atom = (src: string): void => {
-    last = out.length;
-    quantified = false;
-    out += src;
+  let backref = false;
+  const atom = (n: Node): void => {
+    f.items.push(n);
+    f.quantifiable = true;
   };
-  const quantify = (q: string): void => {
-    if (last < 0) throw new EreError(E.preceding);
-    // `a**` is fine in POSIX; JS needs the first repetition grouped
-    if (quantified) out = `${out.slice(0, last)}(?:${out.slice(last)})`;
-    out += q;
-    quantified = true;
+  const anchor = (k: AssertKind): void => {
+    f.items.push(assertNode(k));
+    f.quantifiable = false;
+  };
+  const quantify = (min: number, max: number | null): void => {
+    if (!f.quantifiable) throw new EreError(E.preceding);
+    f.items.push(rep(f.items.pop()!, min, max));
   };
   let i = 0;
   while (i < p.length) {
     const c = p[i];
     switch (c) {
       case '(':
-        stack.push({ out });
-        out = '';
-        last = -1;
+        stack.push(f);
+        f = newFrame();
         i++;
         break;
       case ')':
         if (stack.length === 0) {
-          atom('\\)'); // glibc: an unmatched `)` is an ordinary character
+          atom(setNode(charSet(0x29, true))); // glibc: an unmatched `)` is an ordinary character
         } else {
-          const inner = out;
-          out = stack.pop()!.out;
+          const inner = close(f);
+          f = stack.pop()!;
           groupsClosed++;
-          atom(`(${inner})`);
+          atom(inner);
         }
         i++;
         break;
       case '|':
-        out += '|';
-        last = -1;
+        f.branches.push(cat(f.items));
+        f.items = [];
+        f.quantifiable = false;
         i++;
         break;
       case '^':
+        anchor('bol');
+        i++;
+        break;
       case '$':
-        out += c;
-        last = -1;
+        anchor('eol');
         i++;
         break;
       case '*':
+        quantify(0, null);
+        i++;
+        break;
       case '+':
+        quantify(1, null);
+        i++;
+        break;
       case '?':
-        quantify(c);
+        quantify(0, 1);
         i++;
         break;
       case '{': {
-        if (last < 0) throw new EreError(E.preceding);
-        const close = p.indexOf('}', i);
-        if (close < 0) throw new EreError(E.braceOpen);
-        const m = /^(\d*)(?:(,)(\d*))?$/.exec(p.slice(i + 1, close));
+        if (!f.quantifiable) throw new EreError(E.preceding);
+        const end = p.indexOf('}', i);
+        if (end < 0) throw new EreError(E.braceOpen);
+        const m = /^(\d*)(?:(,)(\d*))?$/.exec(p.slice(i + 1, end));
         if (!m || (m[1] === '' && !m[2])) throw new EreError(E.braceContent);
         const min = m[1] === '' ? 0 : Number(m[1]);
         const max = m[2] ? (m[3] === '' ? null : Number(m[3])) : min;
         if (min > DUP_MAX || (max !== null && max > DUP_MAX)) throw new EreError(E.tooBig);
         if (max !== null && min > max) throw new EreError(E.braceContent);
-        quantify(max === min ? `{${min}}` : `{${min},${max ?? ''}}`);
-        i = close + 1;
+        quantify(min, max);
+        i = end + 1;
         break;
       }
       case '[': {
         if (i + 1 >= p.length || (p[i + 1] === '^' && i + 2 >= p.length)) throw new EreError(E.generic);
         try {
-          const b = parseBracket(p, i, { negators: '^', backslash: false, badRange: 'error' });
-          atom(b.source);
+          const b = parseBracket(p, i, { negators: '^', backslash: false, badRange: 'error', icase: true });
+          atom(setNode(b.set));
           i = b.end;
         } catch (e) {
           if (!(e instanceof BracketError)) throw e;
@@ -120,42 +152,38 @@ export function ereToSource(p: string): string {
         i += 2;
         if (d >= '1' && d <= '9') {
           if (Number(d) > groupsClosed) throw new EreError(E.backref);
-          atom(`\\${d}`);
-        } else if ('wWsS'.includes(d)) {
-          atom(`\\${d}`);
+          backref = true;
+          atom(empty()); // a stand-in: `\1*` parses in glibc; the pattern is refused below anyway
+        } else if (d === 'w' || d === 'W') {
+          atom(setNode(d === 'w' ? WORD : classSet('alnum', true, '_')));
+        } else if (d === 's' || d === 'S') {
+          atom(setNode(classSet('space', d === 'S')));
         } else if (d === 'b' || d === 'B') {
-          out += `\\${d}`;
-          last = -1;
+          anchor(d === 'b' ? 'wordb' : 'nwordb');
         } else if (d === '<' || d === '>') {
-          out += d === '<' ? '\\b(?=\\w)' : '\\b(?<=\\w)';
-          last = -1;
+          anchor(d === '<' ? 'wordstart' : 'wordend');
         } else if (d === '`' || d === "'") {
-          out += d === '`' ? '^' : '$';
-          last = -1;
+          anchor(d === '`' ? 'bol' : 'eol');
         } else {
-          atom(escapeChar(d));
+          atom(setNode(charSet(d.charCodeAt(0), true)));
         }
         break;
       }
       case '.':
-        atom('[^]');
+        atom(setNode(ANY));
         i++;
         break;
       default:
-        atom(escapeChar(c));
+        atom(setNode(charSet(c.charCodeAt(0), true)));
         i++;
     }
   }
   if (stack.length > 0) throw new EreError(E.paren);
-  return out;
+  if (backref) throw new EreError(E.backrefUnsupported);
+  return close(f);
 }
 
 /** An ERE matching whole names, case-insensitively. Throws EreError. */
-export function compileEre(p: string): RegExp {
-  const src = ereToSource(p);
-  try {
-    return new RegExp(`^(?:${src})$`, 'i');
-  } catch {
-    throw new EreError(E.generic);
-  }
+export function compileEre(p: string): Program {
+  return compile(parseEre(p));
 }

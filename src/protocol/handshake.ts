@@ -4,7 +4,10 @@
 // Better than conmand: the whole handshake has a deadline (a silent client is
 // dropped and holds nothing), lines are read in chunks yet the bytes a client
 // sent right after its request line become session input, and the session
-// starts at once.
+// starts at once. Console matching is asynchronous (sliced, budgeted, see
+// match.ts) and stops when the client goes; a finished connection (a QUERY
+// answered, an ERROR sent) is closed by the server shortly after its reply
+// is flushed, so an idle client cannot hold a descriptor.
 
 import type * as net from 'node:net';
 import type { Console } from '../engine/console.js';
@@ -19,8 +22,10 @@ import type { ResetRunner } from './reset.js';
 
 /** conman HEAD's MAX_SOCK_LINE */
 export const MAX_LINE = 131072;
-/** how long an error reply may take to reach a client before the socket is destroyed */
-const ERROR_GRACE_MS = 10_000;
+/** how long a final reply (ERROR, or QUERY's OK) may take to reach a client before the socket is destroyed */
+const REPLY_DEADLINE_MS = 10_000;
+/** after the final reply is flushed to the kernel: a moment for the client to read it before we close */
+const CLOSE_GRACE_MS = 1000;
 
 export interface ProtocolContext {
   registry: ConsoleRegistry;
@@ -41,7 +46,11 @@ export function peerHost(addr: string | undefined): string {
 
 export class Handshake {
   private buf: Buffer = Buffer.alloc(0);
-  private stage: 'greeting' | 'request' | 'done' = 'greeting';
+  private stage: 'greeting' | 'request' | 'matching' | 'done' = 'greeting';
+  /** stops console matching when the client goes or the server shuts down */
+  private readonly matching = new AbortController();
+  /** the client half-closed while its consoles were being matched */
+  private ended = false;
   private greeting: Greeting | null = null;
   private timer: NodeJS.Timeout | null = null;
   private readonly host: string;
@@ -68,6 +77,7 @@ export class Handshake {
 
   /** Server shutdown before the session started. */
   abort(): void {
+    this.matching.abort();
     this.finish();
     this.sock.destroy();
   }
@@ -75,7 +85,9 @@ export class Handshake {
   private readonly onData = (chunk: Buffer): void => {
     try {
       this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
-      while (this.stage !== 'done') {
+      // while matching, bytes wait to become session input; hold off a flood
+      if (this.stage === 'matching' && this.buf.length > MAX_LINE) this.sock.pause();
+      while (this.stage === 'greeting' || this.stage === 'request') {
         const nl = this.buf.indexOf(0x0a);
         if (nl < 0) {
           if (this.buf.length > MAX_LINE) {
@@ -96,9 +108,18 @@ export class Handshake {
   /** The client half-closed: a last line without its newline still counts. */
   private readonly onEnd = (): void => {
     if (this.stage === 'done') return;
+    // a client may half-close after its request and still read the answer
+    if (this.stage === 'matching') {
+      this.ended = true;
+      return;
+    }
     if (this.buf.length > 0) {
       this.onData(Buffer.from('\n'));
       if ((this.stage as string) === 'done') return;
+      if ((this.stage as string) === 'matching') {
+        this.ended = true;
+        return;
+      }
     }
     this.ctx.dlog.info(`Connection terminated by <${this.addr}> during handshake`);
     this.abort();
@@ -109,6 +130,8 @@ export class Handshake {
   };
 
   private readonly onClose = (): void => {
+    if (this.stage === 'matching') this.ctx.dlog.notice(`Client ${this.peer} left during console matching`);
+    this.matching.abort();
     this.finish();
   };
 
@@ -130,16 +153,23 @@ export class Handshake {
     }
     const r = parseRequest(line);
     if (!r.ok) return this.fail(ErrCode.BAD_REQUEST, r.error);
-    this.request(r.value);
+    // the request is complete: the deadline is met, matching has a budget of its own
+    this.stage = 'matching';
+    this.stopClock();
+    this.request(r.value).catch((e: unknown) => {
+      this.ctx.dlog.err(`Client <${this.addr}>: request: ${(e as Error).stack ?? String(e)}`);
+      this.abort();
+    });
   }
 
   private get peer(): string {
     return `<${this.greeting?.user ?? 'unknown'}@${this.addr}>`;
   }
 
-  private request(req: Request): void {
-    const m = matchConsoles(this.ctx.registry, req.patterns, req.regex);
-    if (!m.ok) return this.fail(ErrCode.BAD_REGEX, m.regexError);
+  private async request(req: Request): Promise<void> {
+    const m = await matchConsoles(this.ctx.registry, req.patterns, req.regex, this.matching.signal);
+    if (m === null || this.stage !== 'matching' || this.sock.destroyed) return;
+    if (!m.ok) return this.fail(m.code, m.error);
     const found = m.consoles;
     if (found.length === 0) return this.fail(ErrCode.NO_CONSOLES, MSG.noConsoles);
     if (req.command !== 'QUERY' && found.length > 1 && !(req.command === 'CONNECT' && req.broadcast)) {
@@ -162,7 +192,7 @@ export class Handshake {
     this.finish();
     if (req.command === 'QUERY') {
       this.ctx.dlog.debug(`Client ${this.peer} queried ${found.length} consoles`);
-      this.sock.end(ok);
+      this.endAndClose(ok);
       return;
     }
     this.sock.write(ok);
@@ -182,21 +212,41 @@ export class Handshake {
     });
     this.ctx.attached(s, this.sock);
     s.start(early);
+    if (this.sock.isPaused()) this.sock.resume();
+    // the client's half-close came while matching: the session must see it too
+    if (this.ended) this.sock.emit('end');
   }
 
   /** ERROR line (plus conman's plain-text lines), then close. */
   private fail(code: number, msg: string, extra: string[] = []): void {
     this.ctx.dlog.notice(`Client ${this.peer} request failed: ${msg}`);
     this.finish();
-    this.sock.end(Buffer.concat([errorLine(code, msg), Buffer.from(extra.join(''), 'utf8')]));
-    setTimeout(() => this.sock.destroy(), ERROR_GRACE_MS).unref();
+    this.endAndClose(Buffer.concat([errorLine(code, msg), Buffer.from(extra.join(''), 'utf8')]));
+  }
+
+  /**
+   * The last reply: send it, half-close, and close for good a moment after
+   * it is flushed (or at the deadline if the client does not read). What the
+   * client still sends is read and dropped, so the close is a FIN, not a
+   * reset that could destroy the reply in the client's receive buffer.
+   */
+  private endAndClose(reply: Buffer): void {
+    const sock = this.sock;
+    sock.resume();
+    const hard = setTimeout(() => sock.destroy(), REPLY_DEADLINE_MS).unref();
+    sock.once('close', () => clearTimeout(hard));
+    sock.end(reply, () => setTimeout(() => sock.destroy(), CLOSE_GRACE_MS).unref());
+  }
+
+  private stopClock(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
   }
 
   /** The handshake is over (either way): stop the clock, hand the socket on. */
   private finish(): void {
     this.stage = 'done';
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.stopClock();
     this.sock.off('data', this.onData);
     this.sock.off('end', this.onEnd);
     this.sock.off('close', this.onClose);

@@ -67,6 +67,8 @@ export class ClientSession implements Attached {
   private readonly out: OutBuf;
   private closed = false;
   private readonly dlog: DaemonLog;
+  /** consoles not taking this client's input: its socket is not read while any is here */
+  private heldBy: Set<Console> | null = null;
 
   constructor(
     private readonly sock: net.Socket,
@@ -131,6 +133,25 @@ export class ClientSession implements Attached {
 
   idleMs(): number {
     return Date.now() - this.lastInput;
+  }
+
+  /**
+   * Back-pressure from a console that is not taking input: stop reading the
+   * socket, as a terminal would, until it drains. A broadcast client is never
+   * paused (the engine drops its excess input for that console instead).
+   */
+  throttle(from: Console, on: boolean): boolean {
+    if (on) {
+      if (this.broadcast || this.closed) return false;
+      this.heldBy ??= new Set();
+      if (this.heldBy.size === 0) this.sock.pause();
+      this.heldBy.add(from);
+      return true;
+    }
+    if (!this.heldBy?.delete(from) || this.heldBy.size > 0) return false;
+    this.heldBy = null;
+    if (!this.closed) this.sock.resume();
+    return false;
   }
 
   kick(): void {
@@ -283,6 +304,11 @@ export class ClientSession implements Attached {
   private detach(): void {
     if (this.closed) return;
     this.closed = true;
+    // read again, so that the peer's close is seen; input is ignored from now on
+    if (this.heldBy) {
+      this.heldBy = null;
+      this.sock.resume();
+    }
     for (const c of this.consoles) {
       c.readers.delete(this);
       this.loseWrite(c);

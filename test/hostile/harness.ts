@@ -15,7 +15,7 @@ import { waitFor, type Cleanup } from '../helpers/wait.js';
 
 /** Consoles that print all the time, so a daemon that stalls shows it in their logs. */
 export const BYSTANDERS = ['bystander1', 'bystander2'];
-const BYSTANDER_LINES = BYSTANDERS.map((n) => `console name="${n}" dev="test:" testopts="b:64,m:50,n:20,p:100"\n`).join('');
+const BYSTANDER_LINES = BYSTANDERS.map((n) => `console name="${n}" dev="test:" testopts="b:64,m:50,n:20,p:100" log="%N.log"\n`).join('');
 
 /** How long a probe may take on a loaded 2-core machine before the daemon counts as stalled. */
 export const PROBE_DEADLINE_MS = 5000;
