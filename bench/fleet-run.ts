@@ -13,6 +13,7 @@ import { percentile } from './stats.js';
 import { TreeMeter, nofileFor, withNice, withNofile } from './fleet-proc.js';
 import { analyse, lastSeqInLog, logFile, seqsIn, waitAllLogging, waitDrained, type Loss } from './fleet-logs.js';
 import { startBmcsimIpmi, startBmcsimTelnet, startIpmiSims, type Fleet, type FleetKind } from './fleet-sims.js';
+import { takeoverTrials, type TakeoverResult } from './fleet-takeovers.js';
 
 const CONCHD = path.join(ROOT, 'dist/src/bin/conchd.js');
 const DIST_BENCH = path.join(ROOT, 'dist/bench');
@@ -44,6 +45,8 @@ export interface RunSpec {
   simNice: number;
   /** conchd only: `server ipmithreads=` (default: its own choice) */
   ipmiThreads?: string;
+  /** after the window: this many takeovers one at a time on printing consoles, and as many on silent ones (fleet-takeovers.ts) */
+  takeovers?: number;
 }
 
 export interface RunResult {
@@ -72,6 +75,7 @@ export interface RunResult {
   darkLookedMs?: number;
   burstsSent?: number;
   burstsFailed?: number;
+  takeovers?: TakeoverResult;
   notes: string[];
   wallS: number;
 }
@@ -264,10 +268,20 @@ export async function run(s: RunSpec, log: (m: string) => void): Promise<RunResu
     clearInterval(rssTimer);
     aliveAll();
 
+    // ---- takeover trials, one at a time, after the window (their CPU is not in it)
+    const k = s.takeovers ?? 0;
+    const trialVictims = k > 0 ? f.names.filter((n) => n !== echoName && n !== victim).slice(0, 2 * k) : [];
+    if (k > 0 && f.steal) {
+      log(`  ${k} takeovers on printing consoles, ${k} on silent ones`);
+      r.takeovers = await takeoverTrials(f, logdir, trialVictims, k, s.stealS, log);
+      r.notes.push(...r.takeovers.errors);
+      aliveAll();
+    }
+
     // ---- loss
     log(`  stopping the load, counting the logs`);
     const fin = await f.finish();
-    const counted = f.names.filter((n) => n !== victim);
+    const counted = f.names.filter((n) => n !== victim && !trialVictims.includes(n));
     r.drained = await waitDrained(logdir, counted, fin.lastSeq, 30000);
     if (!r.drained) r.notes.push('some logs still lacked their host\'s last line 30 s after the load stopped');
     r.loss = analyse(logdir, counted, fin.lastSeq);

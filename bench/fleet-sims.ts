@@ -43,6 +43,10 @@ export interface Fleet {
   steal?(name: string, seconds: number): Promise<void>;
   /** the host's last seq right now */
   lastSeqOf(name: string): Promise<number>;
+  /** this host's steady output from now (IPMI only) */
+  setRate?(name: string, bytesPerSec: number): Promise<void>;
+  /** datagrams this BMC has received so far (IPMI only) */
+  packetsIn?(name: string): Promise<number>;
   /** stop the load, then report what the hosts printed */
   finish(): Promise<Finish>;
 }
@@ -175,6 +179,8 @@ export async function startBmcsimIpmi(c: Cleanup, n: number, o: SimOptions, dir:
     burstTarget: { mode: 'http', control: shared },
     steal: async (name, seconds) => void (await request(ctl(name), 'POST', `/bmcs/${name}/steal`, { seconds })),
     lastSeqOf: async (name) => ((await request(ctl(name), 'GET', `/bmcs/${name}`)) as { host: { lastSeq: number } }).host.lastSeq,
+    setRate: async (name, bytesPerSec) => void (await request(ctl(name), 'POST', `/bmcs/${name}/rate`, { bytesPerSec })),
+    packetsIn: async (name) => ((await request(ctl(name), 'GET', `/bmcs/${name}`)) as { counters: { packetsIn: number } }).counters.packetsIn,
     finish: async () => {
       await Promise.all(sims.map((s) => request(s.control, 'POST', '/fleet/rate', { bytesPerSec: 0 })));
       await new Promise((r) => setTimeout(r, 1000)); // the last clock tick has run

@@ -194,3 +194,29 @@ export function floorNote(relayP99: number | undefined): string {
   if (relayP99 === undefined || !overTarget(relayP99)) return '';
   return `. The relay floor's own p99 (${num(relayP99, 2)} ms) is over the target too: in this run the machine did not allow ${ECHO_TARGET_MS} ms to any console daemon`;
 }
+
+const secs = (xs: number[], q: number): string => {
+  const v = percentile(xs, q);
+  return v === Infinity ? '∞' : Number.isNaN(v) ? '-' : (v / 1000).toFixed(2);
+};
+/** min / median / p90 / max in seconds */
+const spread = (xs: number[]): string => (xs.length ? `${secs(xs, 0)} / ${secs(xs, 50)} / ${secs(xs, 90)} / ${secs(xs, 100)}` : '-');
+
+/** The takeover trials (fleet-takeovers.ts): one row per run and host kind. */
+export function takeoverTable(results: RunResult[]): string | null {
+  const out = [
+    '| kind | N | daemon | host | trials | noticed s min / median / p90 / max | back s min / median / p90 / max | requests/s per silent BMC |',
+    '|---|---:|---|---|---:|---:|---:|---:|',
+  ];
+  for (const r of results) {
+    const t = r.takeovers;
+    if (!t) continue;
+    for (const host of ['printing', 'silent'] as const) {
+      const xs = t[host];
+      out.push(
+        `| ${r.spec.kind} | ${r.spec.n} | ${daemonLabel(r)} | ${host} | ${xs.length} | ${spread(xs.map((x) => x.noticedMs))} | ${spread(xs.map((x) => x.backMs))} | ${host === 'silent' ? num(t.silentPollsPerS, 2) : '-'} |`,
+      );
+    }
+  }
+  return out.length > 2 ? out.join('\n') : null;
+}

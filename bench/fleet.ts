@@ -10,7 +10,7 @@
 //
 //   node dist/bench/fleet.js [--quick] [--sizes 100,1000,5000,10000] [--kinds ipmi,telnet]
 //        [--daemons conchd,conmand] [--conmand-max 5000] [--steady S] [--keys N] [--calibrate N]
-//        [--sim-nice N] [--ipmi-threads N|auto] [--cpu-prof] [--out FILE]
+//        [--sim-nice N] [--ipmi-threads N|auto] [--takeovers K] [--cpu-prof] [--out FILE]
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -19,7 +19,7 @@ import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { ROOT, onPath, type DaemonKind } from './rig.js';
 import { run, type RunResult, type RunSpec } from './fleet-run.js';
-import { reclaimTable, table, verdict } from './fleet-table.js';
+import { reclaimTable, table, takeoverTable, verdict } from './fleet-table.js';
 import { reclaimDescription } from './kernel-reclaim.js';
 import { summarise } from './fleet-profile.js';
 import { idleNodeRssMiB, nofileLimits } from './fleet-proc.js';
@@ -58,6 +58,8 @@ const USAGE = `usage: node dist/bench/fleet.js [options]
   --sim-nice N       CPU niceness of the simulated BMCs and hosts (default 19: they stand in for other machines and
                      get the CPU the daemon leaves; 0: they compete with the daemon for it)
   --ipmi-threads N   conchd's IPMI threads (server ipmithreads=; default auto: none below 500 IPMI consoles, then one per 500, 2 to one per CPU)
+  --takeovers K      after each IPMI window: K takeovers one at a time on printing consoles and K on silent ones,
+                     each --steal seconds long; reports noticed / back-after-release and the requests a silent BMC gets
   --cpu-prof         run conchd and conch-bmcsim under node --cpu-prof; the results get their top functions
   --out FILE         results file (default bench/results/fleet-<date>-<machine>.md)
 `;
@@ -90,6 +92,7 @@ async function main(): Promise<number> {
       'cpu-prof': { type: 'boolean' },
       'ipmi-threads': { type: 'string' },
       'sim-nice': { type: 'string' },
+      takeovers: { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -107,6 +110,8 @@ async function main(): Promise<number> {
   const simNice = Number(a['sim-nice'] ?? 19);
   const keys = Number(a.keys ?? (quick ? 20 : 400));
   if (!Number.isInteger(keys) || keys < 1 || keys > 100000) throw new Error(`--keys: '${a.keys}' is not a count from 1 to 100000`);
+  const takeovers = Number(a.takeovers ?? 0);
+  if (!Number.isInteger(takeovers) || takeovers < 0 || takeovers > 1000) throw new Error(`--takeovers: '${a.takeovers}' is not a count from 0 to 1000`);
   if (!Number.isInteger(simNice) || simNice < 0 || simNice > 19) throw new Error(`--sim-nice: '${a['sim-nice']}' is not a niceness from 0 to 19`);
   for (const n of sizes) if (!Number.isInteger(n) || n < 3 || n > 60000) throw new Error(`--sizes: '${n}' is not a count from 3 to 60000`);
   for (const k of kinds) if (k !== 'ipmi' && k !== 'telnet') throw new Error(`--kinds: '${k}' (use ipmi, telnet)`);
@@ -132,6 +137,7 @@ async function main(): Promise<number> {
     profileArgs: ['--profile', 'ipmi_sim', '--session-timeout', '3600'],
     ipmiThreads: a['ipmi-threads'],
     simNice,
+    takeovers,
   };
 
   let stopping = false;
@@ -189,6 +195,19 @@ async function main(): Promise<number> {
       const rs = results.filter((r) => r.spec.kind === kind);
       if (!rs.length) continue;
       lines.push(`## ${kind === 'ipmi' ? 'IPMI SOL consoles (conch-bmcsim)' : 'telnet consoles (conch-bmcsim terminal-server mode)'}`, '', table(rs, base.readers), '');
+    }
+    const tk = takeoverTable(results);
+    if (tk) {
+      lines.push(
+        '## Takeovers',
+        '',
+        `Another client takes a console's SOL for ${base.stealS} s (the simulator's control channel), one console at a time, ${takeovers} times on consoles whose host prints 100 B/s and ${takeovers} times on consoles made silent. ` +
+          '*noticed*: seconds from the steal until the "taken over" notice is in the console log; *back*: seconds from the other client\'s release until the "resumed" notice is; ' +
+          'both include up to ~0.25 s of log gathering and reading. *requests/s per silent BMC*: datagrams a silent BMC whose SOL is the daemon\'s received from it over 20 s.',
+        '',
+        tk,
+        '',
+      );
     }
     const slow = kinds.map((k) => [k, reclaimTable(results.filter((r) => r.spec.kind === k), base.readers)] as const).filter(([, t]) => t);
     if (slow.length) {

@@ -414,6 +414,14 @@ describe('dev= detection', () => {
     assert.equal(spec('console name=a dev="/dev/ttyUSB-conch-test"').type, 'serial');
   });
 
+  test('ptymode (extension): raw by default, cooked per console or from GLOBAL, only for process consoles', () => {
+    const c = parse(`global ptymode=cooked\nconsole name=a dev="${echoSh}"\nconsole name=b dev="${echoSh}" ptymode=raw\n`).consoles;
+    assert.deepEqual(c.map((x) => x.ptyMode), ['cooked', 'raw']);
+    assert.equal(parse(`console name=a dev="${echoSh}"`).consoles[0]!.ptyMode, 'raw');
+    bad('console name=a dev="h:23" ptymode=cooked', 'conman.conf:1:27: ptymode applies to process consoles only (this one is telnet)');
+    bad(`console name=a dev="${echoSh}" ptymode=fancy`, /ptymode must be one of raw, cooked, got "fancy"/);
+  });
+
   test('process consoles: %N, quoting and execpath', () => {
     assert.deepEqual(spec(`console name="n1" dev="${echoSh} %N"`), { type: 'process', argv: [echoSh, 'n1'] });
     // '…' words keep %N as written; "…" words substitute it

@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import * as net from 'node:net';
 import { Cleanup, waitFor, waitForFile } from './helpers/wait.js';
 import { CONCHD, startConchd } from './helpers/conchd.js';
+import { control, startBmcsim } from './bmcsim-rig.js';
 
 const cleanup = new Cleanup();
 after(() => cleanup.run());
@@ -190,6 +191,30 @@ describe('conchd', () => {
       assert.doesNotMatch(r.out, /EADDRINUSE/);
       const t = conchd(['-t', '-c', conf]);
       assert.match(t.out, /is valid \(1 console\)/);
+    } finally {
+      await c.run();
+    }
+  });
+
+  test('SIGTERM with a BMC gone silent: the daemon does not wait it out, says so, and every log gets a closing line', { timeout: 120000 }, async () => {
+    const c = new Cleanup();
+    try {
+      const sim = await startBmcsim(c, 1, ['--heartbeat', '1']);
+      const d = await startConchd(
+        c,
+        `console name="node01" dev="ipmi:127.0.0.1:${sim.basePort}" ipmiopts="U:admin,P:password,C:3" log="%N.log"\n` +
+          'console name="t1" dev="test:" testopts="b:10,m:100,n:50,p:100" log="%N.log"\n',
+      );
+      await waitForFile(path.join(d.logdir, 'node01.log'), /heartbeat/, 30000);
+      // the BMC stops answering (a restart that lasts a minute): Deactivate and Close Session get no answer
+      const r = await control(sim, 'POST', '/bmcs/node01/restart', { seconds: 60 });
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+      assert.equal(await d.child.stop(30000), 0, d.child.output);
+      assert.match(d.child.output, /Console \[node01\] <127\.0\.0\.1:\d+> not released within 3s; going on/);
+      assert.match(d.child.output, /conchd stopped \(in \d+\.\d s\)/);
+      for (const n of ['node01', 't1']) {
+        assert.match(fs.readFileSync(path.join(d.logdir, `${n}.log`), 'latin1'), new RegExp(`<ConMan> Console \\[${n}\\] log closed at [^\\r\\n]*: conchd stopping\\.\\r\\n$`));
+      }
     } finally {
       await c.run();
     }

@@ -59,6 +59,7 @@ const cfg: ConsoleConfig = {
   log: null,
   logOpts: { lock: true, sanitize: false, timestamp: false },
   solSteal: 'polite',
+  ptyMode: 'raw',
   loc: { file: 'x', line: 1, col: 1 },
 };
 

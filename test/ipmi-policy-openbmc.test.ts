@@ -18,7 +18,7 @@ test('openbmc profile: the unsolicited SOL Activating is a takeover, noticed wit
   const sim = await startBmcsim(cleanup, 1, ['--profile', 'openbmc', '--heartbeat', '1']);
   const dev = new IpmiDevice(
     { host: '127.0.0.1', port: sim.basePort, opts: simOpts() },
-    { consoleName: 'node01', timing: { ownPollMs: 120_000, waitPollMs: 1000, quietMs: 1000 } },
+    { consoleName: 'node01', timing: { ownPollMs: 120_000, silenceMs: 120_000, waitPollMs: 1000, quietMs: 1000 } },
   );
   cleanup.add(() => dev.close());
   const r = new Recorder();

@@ -7,7 +7,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cleanup, waitFor } from './helpers/wait.js';
-import { Recorder, simOpts, solActive, startSim } from './helpers/ipmi-sim.js';
+import { Recorder, simOpts, solActive, solDeviceUp, startSim } from './helpers/ipmi-sim.js';
 import { IpmiDevice } from '../src/devices/ipmi.js';
 import * as dgram from 'node:dgram';
 import { IpmiTransport, type TransportClient } from '../src/ipmi/transport.js';
@@ -27,13 +27,7 @@ test('SOL still held by our own timed-out session is taken back at once, with a 
   const sim = await startSim(cleanup);
   const transport = new OutageTransport();
   const timing = { ownPollMs: 1000, waitPollMs: 1000, quietMs: 1000 };
-  const dev = new IpmiDevice({ host: '127.0.0.1', port: sim.bmcPort, opts: simOpts() }, { consoleName: 'n1', transport, timing, retryMs: 300 });
-  cleanup.add(() => dev.close());
-  const r = new Recorder();
-  dev.connect(r);
-  await waitFor(() => r.ups === 1, 'device up');
-  sim.host.write('before\r\n');
-  await waitFor(() => r.text.includes('before\r\n'), 'host output');
+  const { dev, r } = await solDeviceUp(sim, cleanup, { transport, timing, retryMs: 300 });
 
   // our datagrams vanish: the keepalive poll times out, the session is dropped without Close Session
   const outageAt = Date.now();

@@ -6,7 +6,7 @@
 import { test, describe, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cleanup, waitFor } from './helpers/wait.js';
-import { IpmitoolSol, ipmitool, Recorder, simOpts, solActive, startSim, type Sim } from './helpers/ipmi-sim.js';
+import { IpmitoolSol, ipmitool, Recorder, simOpts, solActive, solDeviceUp, startSim, type Sim } from './helpers/ipmi-sim.js';
 import { IpmiDevice } from '../src/devices/ipmi.js';
 
 describe('steal policy "polite" against ipmi_sim + ipmitool', () => {
@@ -18,13 +18,7 @@ describe('steal policy "polite" against ipmi_sim + ipmitool', () => {
   after(() => cleanup.run());
 
   test('takeover detected within 20 s, not taken back, resumed after ipmitool leaves', { timeout: 180000 }, async () => {
-    const dev = new IpmiDevice({ host: '127.0.0.1', port: sim.bmcPort, opts: simOpts() }, { consoleName: 'n1' });
-    cleanup.add(() => dev.close());
-    const r = new Recorder();
-    dev.connect(r);
-    await waitFor(() => r.ups === 1, 'device up');
-    sim.host.write('before\r\n');
-    await waitFor(() => r.text.includes('before\r\n'), 'host output');
+    const { dev, r } = await solDeviceUp(sim, cleanup);
 
     const d = await ipmitool(sim.bmcPort, cleanup, 'sol', 'deactivate');
     assert.equal(d.proc.exitCode, 0, d.output);

@@ -73,6 +73,29 @@ describe('process device', () => {
     assert.equal(dev.label(), '"cat"');
   });
 
+  test('ptymode=cooked: an interactive shell echoes what is typed and ends its lines with CR LF', async () => {
+    const dev = new ProcessDevice({ argv: ['sh', '-i'] }, { consoleName: 'node1', ptyMode: 'cooked' });
+    cleanup.add(() => dev.close());
+    const r = new LabelRecorder(dev);
+    dev.connect(r);
+    await waitFor(() => r.ups === 1, 'the shell to start');
+    dev.write(Buffer.from('echo one; echo two\r'));
+    // the line discipline echoes the typed command, and maps the shell's \n to \r\n
+    await waitFor(() => r.text.includes('one\r\ntwo\r\n'), `cooked output (got ${JSON.stringify(r.text)})`);
+    assert.ok(r.text.includes('echo one; echo two'), 'the typed line is echoed');
+    // the same in raw mode (the default): no echo, no CR added
+    const raw = new ProcessDevice({ argv: ['sh', '-c', 'read l; echo "$l"; echo x'] }, { consoleName: 'node2' });
+    cleanup.add(() => raw.close());
+    const rr = new LabelRecorder(raw);
+    raw.connect(rr);
+    await waitFor(() => rr.ups === 1, 'the raw child to start');
+    raw.write(Buffer.from('typed\n'));
+    await waitFor(() => rr.text.includes('x\n'), `raw output (got ${JSON.stringify(rr.text)})`);
+    assert.equal(rr.text, 'typed\nx\n');
+    await dev.close();
+    await raw.close();
+  });
+
   test('the child has a real terminal: tty prints /dev/pts/N; exit status reported; label keeps the pid in onDown', async () => {
     const { dev, r } = start(['tty']);
     await waitFor(() => r.downs.length === 1, 'tty to exit');

@@ -170,6 +170,19 @@ test('&L replays recent output between Begin/End log replay notices', async () =
   assert.ok(replay.includes('remember-this-line'), JSON.stringify(replay));
 });
 
+test('&L replays the whole replay buffer (16 KiB by default), not only conman\'s 4096 bytes', async () => {
+  const srv = await startProtocolServer(cleanup, quiet('n1'));
+  const a = conman(cleanup, srv.port, 'n1');
+  await a.opened('n1');
+  const long = `start-${'0123456789'.repeat(900)}-end`;
+  a.type(`${long}\r`);
+  await a.waitOutput('-end');
+  a.type('&L');
+  const out = await a.waitOutput('<ConMan> End log replay of console [n1].');
+  const replay = out.slice(out.lastIndexOf('<ConMan> Begin log replay of console [n1].'));
+  assert.ok(replay.includes(long), `replay of ${replay.length} bytes lacks the 9,010-byte line`);
+});
+
 test('&R runs server resetcmd with %N expanded and tells every client', async () => {
   const dir = cleanup.dir('reset-');
   const srv = await startProtocolServer(

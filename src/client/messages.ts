@@ -119,7 +119,7 @@ export function escapeHelp(v: SessionView, escape: number): string {
   if (ro) s += row('F', 'Force write-privileges (console-stealing)');
   s += row('I', 'Display connection information');
   if (ro) s += row('J', 'Join write-privileges (console-sharing)');
-  if (!v.broadcast) s += row('L', 'Replay up to the last 4096 bytes of the log');
+  if (!v.broadcast) s += row('L', "Replay the console's recent output (server replaybuffer, 16 KiB by default)");
   if (rw && !v.broadcast) s += row('M', 'Monitor without write-privileges (read-only)');
   s += row('Q', v.quiet ? 'Disable quiet-mode (display info msgs)' : 'Enable quiet-mode (suppress info msgs)');
   if (rw && v.reset) s += row('R', `Reset node${v.consoles.length === 1 ? '' : 's'} associated with this console`);

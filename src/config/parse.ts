@@ -35,6 +35,8 @@ import {
   type ServerConfig,
   type SolSteal,
   SOL_STEAL,
+  type PtyMode,
+  PTY_MODES,
 } from './types.js';
 import { byteSize, intIn, interval, onOff, syslogFacility, syslogPriority } from './values.js';
 
@@ -84,6 +86,7 @@ interface Globals {
   testOpts: TestOptsSpec;
   ipmiOpts: IpmiOpts;
   solSteal: SolSteal;
+  ptyMode: PtyMode;
 }
 
 interface State {
@@ -297,7 +300,16 @@ export const GLOBAL_KEYS: Record<string, KeyHandler> = {
   solsteal: (v, p, s) => {
     s.globals.solSteal = at(p, v, () => parseSolSteal(v.text));
   },
+  ptymode: (v, p, s) => {
+    s.globals.ptyMode = at(p, v, () => parsePtyMode(v.text));
+  },
 };
+
+function parsePtyMode(text: string): PtyMode {
+  const t = text.toLowerCase() as PtyMode;
+  if (!PTY_MODES.includes(t)) throw new Error(`ptymode must be one of ${PTY_MODES.join(', ')}, got "${text}"`);
+  return t;
+}
 
 function parseSolSteal(text: string): SolSteal {
   const t = text.toLowerCase() as SolSteal;
@@ -307,7 +319,7 @@ function parseSolSteal(text: string): SolSteal {
 
 // ----------------------------------------------------------- CONSOLE keys
 
-export const CONSOLE_KEYS = ['name', 'dev', 'log', 'logopts', 'seropts', 'ipmiopts', 'testopts', 'solsteal'] as const;
+export const CONSOLE_KEYS = ['name', 'dev', 'log', 'logopts', 'seropts', 'ipmiopts', 'testopts', 'solsteal', 'ptymode'] as const;
 type ConsoleKey = (typeof CONSOLE_KEYS)[number];
 interface Given {
   key: Token;
@@ -401,8 +413,11 @@ function parseConsole(p: Parser, s: State, directive: Token): void {
     log,
     logOpts,
     solSteal: opt('solsteal', g.solSteal, (str) => parseSolSteal(str)),
+    ptyMode: opt('ptymode', g.ptyMode, (str) => parsePtyMode(str)),
     loc: p.loc(name.key),
   };
+  const pm = given.get('ptymode');
+  if (pm && spec.type !== 'process') p.fail(pm.key, `ptymode applies to process consoles only (this one is ${spec.type})`);
   claim(p, s, name.key, 'name', con.name, `console name "${con.name}"`, con);
   if (spec.type === 'serial') claim(p, s, dev.value, 'serial', spec.path, `serial device "${spec.path}"`, con);
   if (spec.type === 'unix') claim(p, s, dev.value, 'unix', spec.path, `unix socket "${spec.path}"`, con);
@@ -434,6 +449,7 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
       testOpts: { ...DEFAULT_TEST_OPTS_SPEC },
       ipmiOpts: defaultIpmiOpts(),
       solSteal: 'polite',
+      ptyMode: 'raw',
     },
     consoles: [],
     claimed: new Map(),

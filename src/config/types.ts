@@ -62,6 +62,14 @@ export type DevType = DevSpec['type'];
  * always: take it (conman/conserver behaviour).
  */
 export type SolSteal = 'polite' | 'never' | 'always';
+
+/**
+ * conch extension `ptymode`: a process console's pty is raw (conman's
+ * behaviour: exactly the program's bytes) or cooked (echo, CR-LF output,
+ * signals: for interactive programs such as a shell).
+ */
+export type PtyMode = 'raw' | 'cooked';
+export const PTY_MODES: PtyMode[] = ['raw', 'cooked'];
 export const SOL_STEAL: SolSteal[] = ['polite', 'never', 'always'];
 
 export interface ConsoleConfig {
@@ -74,6 +82,8 @@ export interface ConsoleConfig {
   logOpts: LogOpts;
   /** IPMI consoles only (extension) */
   solSteal: SolSteal;
+  /** process consoles only (extension): the pty's line discipline */
+  ptyMode: PtyMode;
   loc: Loc;
 }
 

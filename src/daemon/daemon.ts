@@ -83,9 +83,15 @@ export class Daemon {
   async stop(): Promise<void> {
     this.marks?.stop();
     this.stopAliveMark?.();
+    const t0 = Date.now();
     await this.server?.close();
-    await Promise.all(this.registry.list().map((c) => c.stop()));
-    this.dlog.notice('conchd stopped');
+    // every console at once: IPMI payloads are deactivated in parallel, each within Console's RELEASE_MS
+    const consoles = this.registry.list();
+    let left = consoles.length;
+    const slow = setInterval(() => this.dlog.notice(`Stopping: waiting for ${left} console${left === 1 ? '' : 's'} to release ${left === 1 ? 'its device' : 'their devices'} (IPMI sessions closing, programs exiting)`), 1000);
+    await Promise.all(consoles.map((c) => c.stop().finally(() => left--)));
+    clearInterval(slow);
+    this.dlog.notice(`conchd stopped (in ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   }
 }
 

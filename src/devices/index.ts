@@ -21,7 +21,7 @@ export function createDevice(c: ConsoleConfig, server: ServerConfig, ipmiShards:
     case 'serial':
       return new SerialDevice(spec);
     case 'process':
-      return new ProcessDevice(spec, { consoleName: c.name });
+      return new ProcessDevice(spec, { consoleName: c.name, ptyMode: c.ptyMode });
     case 'test':
       return new TestDevice(spec);
     case 'ipmi':

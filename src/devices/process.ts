@@ -23,7 +23,8 @@ export const CHILD_PATH = '/usr/bin:/bin:/usr/sbin:/sbin';
  */
 const MARK_BODY = '[conch-pty-raw]';
 const READY_MARK = Buffer.from(`\x1b${MARK_BODY}`, 'latin1');
-const WRAPPER = `stty raw -echo -iexten 2>/dev/null; printf '\\033${MARK_BODY}'; exec "$0" "$@"`;
+const wrapper = (mode: PtyMode): string =>
+  `stty ${mode === 'raw' ? 'raw -echo -iexten' : 'sane'} 2>/dev/null; printf '\\033${MARK_BODY}'; exec "$0" "$@"`;
 /** If the marker never comes (no stty? odd sh?), stop holding client input after this. */
 const READY_TIMEOUT_MS = 10000;
 /** Queued input at or under this after write() said full: the writers may go on. */
@@ -32,8 +33,19 @@ const LOW_WATER = INPUT_HIGH_WATER >> 2;
 const RETRY_MIN_MS = 5;
 const RETRY_MAX_MS = 200;
 
+/**
+ * raw (the default, as conman): the console sees exactly what the program
+ * writes — right for ssh and `ipmitool sol activate`, which set their own
+ * modes. cooked (conch extension `ptymode=cooked`): a terminal's usual line
+ * discipline — echo, \n → \r\n, Ctrl-C as a signal — for interactive
+ * programs such as `bash -i` that expect one.
+ */
+export type PtyMode = 'raw' | 'cooked';
+
 export interface ProcessOptions {
   consoleName: string;
+  /** the pty's line discipline (default raw) */
+  ptyMode?: PtyMode;
   /** SIGTERM → SIGKILL grace on close(), ms */
   killGraceMs?: number;
 }
@@ -73,10 +85,13 @@ export class ProcessDevice implements Device {
   /** pid shown in the label: still set while onDown is being reported */
   private labelPid: number | null = null;
 
+  private readonly ptyMode: PtyMode;
+
   constructor(spec: { argv: string[] }, opts: ProcessOptions) {
     this.argv = [...spec.argv];
     this.name = path.basename(this.argv[0] ?? '');
     this.graceMs = opts.killGraceMs ?? 3000;
+    this.ptyMode = opts.ptyMode ?? 'raw';
   }
 
   label(): string {
@@ -93,7 +108,7 @@ export class ProcessDevice implements Device {
     }
     let pty: IPty;
     try {
-      pty = ptySpawn('/bin/sh', ['-c', WRAPPER, file.path, ...this.argv.slice(1)], {
+      pty = ptySpawn('/bin/sh', ['-c', wrapper(this.ptyMode), file.path, ...this.argv.slice(1)], {
         name: 'dumb',
         cols: 80,
         rows: 24,

@@ -6,7 +6,7 @@ import type { ConsoleConfig } from '../config/types.js';
 import { INPUT_CAP, type Device, type DeviceHandler } from '../devices/device.js';
 import type { ConsoleLog } from '../logging/console-log.js';
 import type { DaemonLog } from '../logging/daemon-log.js';
-import { frameNotice, timeDelta } from './notice.js';
+import { frameNotice, longTime, timeDelta } from './notice.js';
 import { NOTE } from '../protocol/messages.js';
 import { Ring } from './ring.js';
 import { BackoffTimer } from './backoff.js';
@@ -27,6 +27,9 @@ export interface Session {
    */
   throttle?(from: Console, on: boolean): boolean;
 }
+
+/** how long stop() waits for a device to be released (an IPMI Deactivate + Close Session to a dead BMC retries for longer) */
+export const RELEASE_MS = 3000;
 
 /** How long writers stay paused without the device draining before the console drops input instead. */
 export const STALL_MS = 10_000;
@@ -144,12 +147,24 @@ export class Console {
   }
 
   /** Release the device (children killed), flush and close the log. */
-  async stop(): Promise<void> {
+  /**
+   * Release the device (children killed, IPMI payload deactivated) within
+   * `releaseMs` — a BMC that no longer answers must not hold up a shutdown —
+   * then close the log with a closing line saying why.
+   */
+  async stop(why = 'conchd stopping', releaseMs = RELEASE_MS): Promise<void> {
     this.running = false;
     this.backoff.cancel();
     this.unjam();
-    await this.device.close();
+    let timer: NodeJS.Timeout | undefined;
+    const released = await Promise.race([
+      this.device.close().then(() => true),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), releaseMs))),
+    ]);
+    clearTimeout(timer);
+    if (!released) this.dlog.warn(`Console [${this.name}] ${this.device.label()} not released within ${timeDelta(releaseMs)}; going on`);
     this.setState('down');
+    this.log?.write(frameNotice(`Console [${this.name}] log closed at ${longTime()}: ${why}`));
     await this.log?.close();
   }
 

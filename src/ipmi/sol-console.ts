@@ -1,11 +1,19 @@
 // One SOL console: an IPMI session, its SOL link, the IPMI keepalive and the
-// steal policy (issue 4). A single poll timer per console does three jobs:
-// it is the IPMI-level keepalive ipmi_sim needs (≤15 s, SOL traffic does not
-// count), it detects a takeover (Get Payload Instance Info names another
-// owner), and while SOL is held elsewhere it watches for the instance to be
-// released (Get Payload Activation Status). Every exchange with the BMC
-// (poll, force, take-back) runs one at a time on a promise chain, so an
-// operator's force never races a poll.
+// steal policy (issues 4 and 29). One timer per console, whose checks are:
+// - SOL ours: silence is the cue. Every SOL packet from the BMC (data, or an
+//   ACK of what we typed) proves the instance is still ours; after 2 s
+//   without one, Get Payload Instance Info (IPMI v2.0 §24.4, Table 24-4)
+//   asks who owns it. A printing host costs no request beyond the keepalive
+//   ipmi_sim needs (its session times out after 30 s without IPMI traffic;
+//   SOL does not count), a silent one one request per 2-2.4 s.
+// - SOL held elsewhere (polite): Get Payload Activation Status (§24.3,
+//   Table 24-3) every 0.6-0.9 s; seen free twice 1.5 s apart, it is ours
+//   again. A client's scripted deactivate → activate leaves SOL free for
+//   0.04-0.13 s (ipmitool) or 0.27-0.78 s (ipmiconsole --deactivate, then
+//   ipmiconsole), measured on loopback: never mistaken for a release.
+// Every exchange with the BMC (check, force, take-back) runs one at a time
+// on a promise chain, and each check is timed from the previous answer, so
+// a BMC never has more than one request of ours outstanding.
 
 import { IpmiError } from './errors.js';
 import { CLOSE_ATTEMPTS, IpmiSession, type SessionOptions } from './session.js';
@@ -26,25 +34,38 @@ export interface SolConsoleHandlers {
 }
 
 export interface SolTiming {
-  /** poll interval while SOL is ours (keepalive + takeover detection) */
+  /** keepalive while SOL is ours and proven by its data (8-12 s: inside ipmi_sim's 30 s session timeout) */
   ownPollMs: number;
-  /** poll interval while SOL is held elsewhere */
+  /** free check while SOL is held elsewhere (±20 %) */
   waitPollMs: number;
-  /** how long the instance must stay free before we take it (polite) */
+  /** polite: the instance must be seen free twice this far apart before we take it */
   quietMs: number;
+  /** SOL ours and nothing from the BMC for this long (+0-20 %): ask who owns it */
+  silenceMs?: number;
 }
 
-export const DEFAULT_TIMING: SolTiming = { ownPollMs: 10000, waitPollMs: 5000, quietMs: 4000 };
+/**
+ * Sized from measurements (this machine, ipmi_sim and conch-bmcsim):
+ * silenceMs 2000: the takeover of a silent console is noticed within
+ * 2.4 s + one round trip, and a silent BMC gets at most one request per 2 s;
+ * quietMs 1500: twice the longest free gap of a scripted takeover measured
+ * (0.78 s, FreeIPMI's ipmiconsole --deactivate then ipmiconsole; ipmitool's
+ * sol deactivate then sol activate: 0.13 s); waitPollMs 750: with the quiet
+ * period, SOL is back within 0.9 + 1.5 s + three round trips of a release.
+ */
+export const DEFAULT_TIMING: Required<SolTiming> = { ownPollMs: 10000, waitPollMs: 750, quietMs: 1500, silenceMs: 2000 };
 
 /**
- * Polls are spread ±20 % around their interval. Consoles that come up
- * together (a start-up activates hundreds within a few milliseconds) would
- * otherwise poll together for ever: at 1,000 consoles a clump of a few
- * hundred polls and their answers held the event loop for 15-20 ms every
- * 10 s, and every keystroke in that moment waited. 8-12 s stays well inside
- * ipmi_sim's 30 s session timeout.
+ * Checks are spread ±20 % around their interval (silence checks +0-20 %,
+ * never sooner). Consoles that come up together (a start-up activates
+ * hundreds within a few milliseconds) would otherwise poll together for
+ * ever: at 1,000 consoles a clump of a few hundred polls and their answers
+ * held the event loop for 15-20 ms every 10 s, and every keystroke in that
+ * moment waited.
  */
 const POLL_JITTER = 0.2;
+/** `always` after a take-back the BMC refused or lost to a quicker client: try again this often */
+const RETAKE_MS = 5000;
 
 export type SolState = 'connecting' | 'ours' | 'elsewhere' | 'closed';
 
@@ -90,21 +111,35 @@ export class EarlierSessions {
   }
 }
 
-/** injected so notices carry the daemon's time format */
+/** injected so notices carry the daemon's time format (and tests their own time) */
 export interface Clock {
   now(): number;
   stamp(ms: number): string;
   delta(ms: number): string;
+  /** [0, 1) for the jitter (default Math.random) */
+  random?(): number;
 }
 
 export class SolConsole {
   state: SolState = 'connecting';
-  /** when SOL was lost to another client (ms), or null */
+  /** when conch saw SOL held by another client (ms), or null */
   heldElsewhereSince: number | null = null;
   readonly session: IpmiSession;
   private readonly sol: SolLink;
+  private readonly timing: Required<SolTiming>;
   private timer: NodeJS.Timeout | null = null;
-  private freeSince: number | null = null;
+  /** SOL ours: check who owns it at the next firing whatever the data says (SOL stopped ACKing) */
+  private checkNow = false;
+  /** SOL ours: the last moment it was shown ours (a SOL packet from the BMC, the sending of a confirming request, activation) */
+  private provenAt = 0;
+  /** when the BMC last answered a request of ours (checks are timed from it) */
+  private answeredAt = 0;
+  /** this keepalive interval's jitter factor, drawn at each answer */
+  private keepJitter = 1;
+  /** SOL lost: the last moment it was ours (the console is dark since), or null */
+  private darkSince: number | null = null;
+  /** held elsewhere: when a free answer arrived, the first of this free run, or null */
+  private freeSeenAt: number | null = null;
   /** one BMC exchange at a time (polls, force, take-backs) */
   private chain: Promise<void> = Promise.resolve();
   /** a force that arrived while the session was still opening */
@@ -124,17 +159,21 @@ export class SolConsole {
     private readonly policy: StealPolicy,
     private readonly h: SolConsoleHandlers,
     private readonly clock: Clock,
-    private readonly timing: SolTiming = DEFAULT_TIMING,
+    timing: SolTiming = DEFAULT_TIMING,
     /** this daemon's earlier sessions at this BMC that ended without Close Session */
     private readonly earlier: EarlierSessions = new EarlierSessions(),
+    /** tests: a stand-in session */
+    newSession: (t: IpmiTransport, o: SessionOptions) => IpmiSession = (t, o) => new IpmiSession(t, o),
   ) {
-    this.session = new IpmiSession(transport, opts);
+    this.timing = { ...DEFAULT_TIMING, ...timing };
+    this.session = newSession(transport, opts);
     this.noStatus = opts.workarounds?.has('solstatus') ?? false;
     this.sol = new SolLink(
       this.session,
       {
         onData: (b) => h.onData(b),
         onLost: (why) => this.suspect(why),
+        onProof: () => this.proven(this.clock.now()),
       },
       opts.workarounds?.has('solpayloadsize') ?? false,
     );
@@ -207,8 +246,10 @@ export class SolConsole {
       : 'SOL session held by another client; waiting for it to be released';
   }
 
+  /** Get Payload Activation Status (IPMI v2.0 §24.3, Table 24-3): is SOL instance 1 active, for anyone? */
   private async isActive(): Promise<boolean> {
     const r = await this.session.request(0x06, 0x4a, Buffer.from([0x01]));
+    this.answered();
     if (r.cc !== 0 || r.data.length < 2) throw new IpmiError(`Get Payload Activation Status failed: completion code 0x${r.cc.toString(16)}`, r.cc);
     return (r.data[1] & 0x01) !== 0;
   }
@@ -216,13 +257,37 @@ export class SolConsole {
   /** The BMC session ID that owns SOL instance 1 (Get Payload Instance Info), or null if the BMC does not say. */
   private async instanceOwner(): Promise<number | null> {
     const r = await this.session.request(0x06, 0x4b, Buffer.from([0x01, 0x01]));
+    this.answered();
     return r.cc === 0 && r.data.length >= 4 ? r.data.readUInt32LE(0) : null;
   }
 
-  /** Get Payload Instance Info names our session as the owner (a BMC without the command: assume so). */
+  /**
+   * Get Payload Instance Info (§24.4, Table 24-4) names our session as the
+   * owner (a BMC without the command: assume so). An answer "ours" proves
+   * it as of the request's sending (the BMC looked between then and now).
+   */
   private async stillOurs(): Promise<boolean> {
+    const sentAt = this.clock.now();
     const owner = await this.instanceOwner();
-    return owner === null || owner === this.session.sidC;
+    const ours = owner === null || owner === this.session.sidC;
+    if (ours) this.proven(sentAt);
+    return ours;
+  }
+
+  /** SOL was ours at `at` (ms) */
+  private proven(at: number): void {
+    if (at > this.provenAt) this.provenAt = at;
+  }
+
+  /** the BMC answered: the keepalive interval and the spacing of checks start again */
+  private answered(): void {
+    this.answeredAt = this.clock.now();
+    this.keepJitter = this.jitter();
+  }
+
+  /** a factor in [1 - POLL_JITTER, 1 + POLL_JITTER) */
+  private jitter(): number {
+    return 1 - POLL_JITTER + 2 * POLL_JITTER * (this.clock.random?.() ?? Math.random());
   }
 
   /**
@@ -264,16 +329,17 @@ export class SolConsole {
     this.becomeOurs(lostAt);
   }
 
-  private becomeOurs(lostAt: number | null): void {
+  /** SOL is ours (again); `darkSince`: the console was dark from then (the resume notice counts from it) */
+  private becomeOurs(darkSince: number | null): void {
+    const now = this.clock.now();
     this.state = 'ours';
-    this.freeSince = null;
+    this.freeSeenAt = null;
     this.refusedCc = null;
-    if (lostAt !== null) {
-      const now = this.clock.now();
-      this.h.onNotice(`SOL session resumed at ${this.clock.stamp(now)} after ${this.clock.delta(now - lostAt)}`);
-    }
+    this.provenAt = now;
+    if (darkSince !== null) this.h.onNotice(`SOL session resumed at ${this.clock.stamp(now)} after ${this.clock.delta(now - darkSince)}`);
     this.heldElsewhereSince = null;
-    this.schedule(this.timing.ownPollMs);
+    this.darkSince = null;
+    this.armOwnCheck();
   }
 
   /**
@@ -281,7 +347,7 @@ export class SolConsole {
    * "always"). `how` completes the log line: "by <user@host>", "(steal policy …)".
    */
   private async takeOver(how: string, by: string | null): Promise<void> {
-    const lostAt = this.heldElsewhereSince;
+    const lostAt = this.darkSince;
     const held = this.noStatus || (await this.isActive());
     const cc = held ? await this.sol.deactivate() : CC_ALREADY_ACTIVE; // 0x80 here: nothing was active
     if (this.state === 'closed') return;
@@ -305,28 +371,46 @@ export class SolConsole {
     this.becomeOurs(lostAt);
   }
 
-  private enterElsewhere(since: number | null, notice: string | null): void {
+  /**
+   * SOL is held by another client. `since`: when that was seen (default
+   * now); `darkSince`: when the console was last ours (default: `since`).
+   */
+  private enterElsewhere(since: number | null, notice: string | null, darkSince: number | null = null): void {
     this.sol.stop();
     this.state = 'elsewhere';
     this.heldElsewhereSince = since ?? this.clock.now();
-    this.freeSince = null;
+    this.darkSince ??= darkSince ?? this.heldElsewhereSince;
+    this.freeSeenAt = null;
     if (notice) this.h.onNotice(notice);
-    this.schedule(this.policy === 'always' ? 0 : this.timing.waitPollMs);
+    this.schedule(this.policy === 'always' ? 0 : this.elsewhereInterval());
   }
 
-  /** our SOL instance belongs to someone else now */
+  /** polite: the free check; never: only the keepalive; always: the next take-back attempt */
+  private elsewhereInterval(): number {
+    if (this.policy === 'never') return this.timing.ownPollMs;
+    if (this.policy === 'always') return Math.max(this.timing.waitPollMs, RETAKE_MS);
+    return this.timing.waitPollMs;
+  }
+
+  /**
+   * Our SOL instance belongs to someone else now. The takeover happened
+   * after SOL was last shown ours and before now: the notice gives that
+   * window, and the console is dark from its start.
+   */
   private lost(): void {
     if (this.state !== 'ours') return;
     const now = this.clock.now();
-    this.h.onNotice(`SOL session taken over by another client at ${this.clock.stamp(now)}`);
+    const ours = Math.min(this.provenAt, now);
+    this.h.onNotice(`SOL session taken over by another client at some time between ${this.clock.stamp(ours)} and ${this.clock.stamp(now)}`);
     if (this.policy === 'never') this.h.onNotice('SOL session left to the other client (steal policy "never") until an operator forces it (conch -f)');
-    this.enterElsewhere(now, null);
+    this.enterElsewhere(now, null, ours);
   }
 
   /** SOL stopped ACKing or the BMC flagged deactivation: check now who owns it */
   private suspect(_why: string): void {
     if (this.state !== 'ours') return;
-    this.schedule(0);
+    this.checkNow = true;
+    this.arm(this.clock.now());
   }
 
   private unsolicited(m: IpmiMessage): void {
@@ -334,42 +418,87 @@ export class SolConsole {
     if (m.netFn === 0x0c && m.cmd === 0x20 && m.data.length >= 2 && (m.data[0] & 0x0f) === 0 && m.data[1] === 1) this.lost();
   }
 
+  /** the next check in `ms` (±20 %) */
   private schedule(ms: number): void {
+    this.arm(this.clock.now() + Math.round(ms * this.jitter()));
+  }
+
+  /** the timer at `due` (clock ms); the check runs on the chain */
+  private arm(due: number): void {
     if (this.state === 'closed') return;
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(
-      () => {
-        this.timer = null;
-        void this.serial(() => this.poll());
-      },
-      Math.round(ms * (1 - POLL_JITTER + 2 * POLL_JITTER * Math.random())),
-    );
+    this.timer = setTimeout(() => this.fire(), Math.max(0, due - this.clock.now()));
+  }
+
+  /**
+   * SOL ours: the ownership check is due after `silenceMs` (+0-20 %)
+   * without a sign of ownership, counted from the later of the last sign
+   * and the last answer (so a silent BMC gets at most one request per
+   * `silenceMs`), or at the keepalive, whichever comes first.
+   */
+  private ownCheckDue(): number {
+    const silence = Math.max(this.provenAt, this.answeredAt) + this.timing.silenceMs * (1 + POLL_JITTER * (this.clock.random?.() ?? Math.random()));
+    const keepalive = this.answeredAt + this.timing.ownPollMs * this.keepJitter;
+    return Math.round(Math.min(silence, keepalive));
+  }
+
+  private armOwnCheck(): void {
+    this.arm(this.ownCheckDue());
+  }
+
+  private fire(): void {
+    this.timer = null;
+    // SOL data arrived since the timer was armed: the check moves on (no request)
+    if (this.state === 'ours' && !this.checkNow) {
+      const due = this.ownCheckDue();
+      if (due > this.clock.now()) return this.arm(due);
+    }
+    void this.serial(() => this.poll());
   }
 
   private async poll(): Promise<void> {
-    this.polls++;
     if (this.state === 'ours') {
+      // data may have come while this check waited on the chain
+      if (!this.checkNow && this.ownCheckDue() > this.clock.now()) return this.armOwnCheck();
+      this.checkNow = false;
+      this.polls++;
       if (!(await this.stillOurs())) this.lost();
       if ((this.state as SolState) === 'elsewhere' && this.policy === 'always') await this.takeOver('(steal policy "always")', null);
     } else if (this.state === 'elsewhere') {
-      if (this.policy === 'always') await this.takeOver('(steal policy "always")', null);
-      else if (this.policy === 'never') {
-        // keepalive only: stay off until forced — unless the holder is this daemon's own earlier session
-        if (!(await this.reclaimEarlier())) await this.stillOurs();
-      }
-      else if (this.noStatus) await this.tryActivate(this.heldElsewhereSince); // Activate never steals: "busy" = still held
-      else if (await this.isActive()) {
-        if (await this.reclaimEarlier()) return;
-        this.freeSince = null;
-      }
-      else {
-        const now = this.clock.now();
-        this.freeSince ??= now;
-        if (now - this.freeSince >= this.timing.quietMs) await this.tryActivate(this.heldElsewhereSince);
-      }
+      this.polls++;
+      await this.checkElsewhere();
     }
-    if (this.state === 'ours') this.schedule(this.timing.ownPollMs);
-    else if (this.state === 'elsewhere') this.schedule(this.freeSince !== null ? Math.min(this.timing.waitPollMs, this.timing.quietMs) : this.timing.waitPollMs);
+    if (this.state === 'ours') this.armOwnCheck();
+    else if (this.state === 'elsewhere' && this.freeSeenAt !== null) this.arm(this.freeSeenAt + this.timing.quietMs);
+    else if (this.state === 'elsewhere') this.schedule(this.elsewhereInterval());
+  }
+
+  /** one check while SOL is held elsewhere, as the policy says */
+  private async checkElsewhere(): Promise<void> {
+    if (this.policy === 'always') await this.takeOver('(steal policy "always")', null);
+    else if (this.policy === 'never') {
+      // keepalive only: stay off until forced — unless the holder is this daemon's own earlier session
+      if (!(await this.reclaimEarlier())) await this.stillOurs();
+    } else if (this.noStatus) await this.tryActivate(this.darkSince); // Activate never steals: "busy" = still held
+    else await this.checkFree();
+  }
+
+  /**
+   * polite: take SOL once it has been seen free twice, the second request
+   * sent at least `quietMs` after the first free answer arrived. However
+   * slowly the BMC answers, both looks then fell inside one free stretch
+   * at least `quietMs` long: a deactivate → activate gap shorter than that
+   * is never taken for a release.
+   */
+  private async checkFree(): Promise<void> {
+    const sentAt = this.clock.now();
+    if (await this.isActive()) {
+      this.freeSeenAt = null;
+      await this.reclaimEarlier();
+      return;
+    }
+    if (this.freeSeenAt === null) this.freeSeenAt = this.clock.now();
+    else if (sentAt - this.freeSeenAt >= this.timing.quietMs) await this.tryActivate(this.darkSince);
   }
 
   private fail(reason: string): void {

@@ -1,4 +1,5 @@
-// The SOL payload stream on an open session (research §7.4, §8): activation,
+// The SOL payload stream on an open session (IPMI v2.0 §15, SOL payload
+// format Table 15-2; Activate/Deactivate Payload §24.1-24.2): activation,
 // stop-and-wait data with ACK/NACK, partial acceptance, retransmission,
 // BREAK. Bytes go out in order, none lost or duplicated; bytes in are
 // delivered once even when the BMC resends with data appended.
@@ -30,6 +31,11 @@ export interface SolHandlers {
   onData(b: Buffer): void;
   /** our SOL instance is gone: the BMC says so, or stopped ACKing */
   onLost(reason: string): void;
+  /**
+   * a SOL packet from the BMC on our session (data, or an ACK of ours):
+   * the BMC still sends the instance to us, so it is ours (no poll needed)
+   */
+  onProof?(): void;
 }
 
 export class SolLink {
@@ -192,6 +198,7 @@ export class SolLink {
       this.h.onLost('the BMC is deactivating SOL');
       return;
     }
+    this.h.onProof?.();
     const o = this.out;
     if (p.ackSeq !== 0 && o && p.ackSeq === o.seq) this.acked(o, p);
     if (p.seq !== 0) {

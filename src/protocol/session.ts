@@ -27,8 +27,6 @@ const CMD = {
   RESET: 0x52, // R
   SUSPEND: 0x5a, // Z
 };
-/** conman's LOG_REPLAY_LEN */
-export const REPLAY_BYTES = 4096;
 const DEL = Buffer.from([0x7f]);
 
 export type Mode = 'monitor' | 'connect' | 'broadcast';
@@ -256,7 +254,8 @@ export class ClientSession implements Attached {
       this.out.write(frameNotice(NOTE.notLogged(name)), name);
       return;
     }
-    const data = c.replay.tail(Math.min(REPLAY_BYTES, c.replay.capacity));
+    // the whole replay buffer (server replaybuffer=, 16 KiB unless set); conman replays 4096 bytes
+    const data = c.replay.tail(c.replay.capacity);
     this.out.write(Buffer.concat([frameNotice(NOTE.replayBegin(name)), data, frameNotice(NOTE.replayEnd(name))]), name);
   }
 

@@ -122,6 +122,8 @@ export async function startSim(cleanup: Cleanup): Promise<Sim> {
 }
 
 export { Recorder } from './recorder.js';
+import { Recorder } from './recorder.js';
+import { IpmiDevice, type IpmiDeviceContext } from '../../src/devices/ipmi.js';
 
 export function simOpts(suite = 3, password = SIM_PASSWORD): IpmiOpts {
   return { user: SIM_USER, password: Buffer.from(password), kg: null, cipherSuite: suite, privilege: 'admin', workarounds: [] };
@@ -190,4 +192,19 @@ export class IpmitoolSol {
   async operational(): Promise<void> {
     await waitFor(() => this.out.includes('SOL Session operational'), `ipmitool SOL (${JSON.stringify(this.out)})`, 30000);
   }
+}
+
+/**
+ * An IpmiDevice on `sim`'s BMC, up and proven to carry host output
+ * (the host printed "before" and the device delivered it).
+ */
+export async function solDeviceUp(sim: Sim, cleanup: Cleanup, ctx: Partial<IpmiDeviceContext> = {}): Promise<{ dev: IpmiDevice; r: Recorder }> {
+  const dev = new IpmiDevice({ host: '127.0.0.1', port: sim.bmcPort, opts: simOpts() }, { consoleName: 'n1', ...ctx });
+  cleanup.add(() => dev.close());
+  const r = new Recorder();
+  dev.connect(r);
+  await waitFor(() => r.ups === 1, 'device up');
+  sim.host.write('before\r\n');
+  await waitFor(() => r.text.includes('before\r\n'), 'host output');
+  return { dev, r };
 }
