@@ -7,7 +7,6 @@ import { INPUT_CAP, type Device, type DeviceHandler } from '../devices/device.js
 import type { ConsoleLog } from '../logging/console-log.js';
 import type { DaemonLog } from '../logging/daemon-log.js';
 import { frameNotice, longTime, timeDelta } from './notice.js';
-import { NOTE } from '../protocol/messages.js';
 import { Ring } from './ring.js';
 import { BackoffTimer } from './backoff.js';
 
@@ -26,6 +25,8 @@ export interface Session {
    * released by several consoles; it reads again when none holds it.
    */
   throttle?(from: Console, on: boolean): boolean;
+  /** the console is going away (a reload removed it): unlink from everything and close once flushed */
+  kick?(): void;
 }
 
 /** how long stop() waits for a device to be released (an IPMI Deactivate + Close Session to a dead BMC retries for longer) */
@@ -76,7 +77,6 @@ export class Console {
   readonly readers = new Set<Session>();
   /** sessions that may write (R/W and broadcast clients); they also receive notices */
   readonly writers = new Set<Session>();
-  readonly replay: Ring;
 
   private _state: ConsoleState = 'down';
   private since = new Date();
@@ -85,38 +85,82 @@ export class Console {
   private running = false;
   /** the session that typed last: its echo goes out before the other readers' copies */
   private typist: Session | null = null;
-  private readonly backoff: BackoffTimer;
-  private readonly handler: DeviceHandler;
+  // replaced by a reload (reconfigure): the Console, its sessions and its ring stay
+  private _cfg: ConsoleConfig;
+  private _device: Device;
+  private _log: ConsoleLog | null;
+  private _replay: Ring;
+  private backoff: BackoffTimer;
+  private handler: DeviceHandler;
+  /** a reload is replacing the device: no attempt until the old one is released */
+  private swapping = false;
   /** the device said it is full; null almost always */
   private jam: Jam | null = null;
   private readonly inputCap: number;
   private readonly stallMs: number;
 
   constructor(
-    readonly cfg: ConsoleConfig,
-    readonly device: Device,
-    readonly log: ConsoleLog | null,
+    cfg: ConsoleConfig,
+    device: Device,
+    log: ConsoleLog | null,
     private readonly dlog: DaemonLog,
     replayBytes: number,
     opts: ConsoleOptions = {},
   ) {
     this.name = cfg.name;
+    this._cfg = cfg;
+    this._device = device;
+    this._log = log;
     this.inputCap = opts.inputCap ?? INPUT_CAP;
     this.stallMs = opts.stallMs ?? STALL_MS;
-    this.replay = new Ring(replayBytes);
+    this._replay = new Ring(replayBytes);
     this.backoff = new BackoffTimer(device.backoff, () => this.attempt());
-    this.handler = {
+    this.handler = this.handlerFor(device);
+  }
+
+  get cfg(): ConsoleConfig {
+    return this._cfg;
+  }
+
+  get device(): Device {
+    return this._device;
+  }
+
+  get log(): ConsoleLog | null {
+    return this._log;
+  }
+
+  /** recent output for &L (server replaybuffer=) */
+  get replay(): Ring {
+    return this._replay;
+  }
+
+  /**
+   * The handler given to one device. A device a reload replaced may still
+   * report while it is released: its state changes no longer count (its
+   * last bytes still do).
+   */
+  private handlerFor(dev: Device): DeviceHandler {
+    const current = (): boolean => this._device === dev;
+    return {
       onData: (b) => this.fromDevice(b),
-      onUp: () => this.onUp(),
-      onDown: (r) => this.onDown(r),
+      onUp: () => {
+        if (current()) this.onUp();
+      },
+      onDown: (r) => {
+        if (current()) this.onDown(r);
+      },
       onReady: () => {
-        if (this._state === 'backoff') this.attemptNow();
+        if (current() && this._state === 'backoff') this.attemptNow();
       },
       onNotice: (t) => {
+        if (!current()) return;
         this.dlog.info(`Console [${this.name}] ${t}`);
         this.notify(t);
       },
-      onDrain: () => this.unjam(),
+      onDrain: () => {
+        if (current()) this.unjam();
+      },
     };
   }
 
@@ -156,16 +200,87 @@ export class Console {
     this.running = false;
     this.backoff.cancel();
     this.unjam();
+    await this.releaseDevice(this._device, releaseMs);
+    this.setState('down');
+    const log = this._log;
+    log?.write(frameNotice(`Console [${this.name}] log closed at ${longTime()}: ${why}`));
+    await log?.close();
+  }
+
+  /** `dev`'s close(), given at most `releaseMs` (a BMC that no longer answers does not hold us up). */
+  private async releaseDevice(dev: Device, releaseMs: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const released = await Promise.race([
-      this.device.close().then(() => true),
+      dev.close().then(() => true),
       new Promise<boolean>((r) => (timer = setTimeout(() => r(false), releaseMs))),
     ]);
     clearTimeout(timer);
-    if (!released) this.dlog.warn(`Console [${this.name}] ${this.device.label()} not released within ${timeDelta(releaseMs)}; going on`);
+    if (!released) this.dlog.warn(`Console [${this.name}] ${dev.label()} not released within ${timeDelta(releaseMs)}; going on`);
+  }
+
+  /**
+   * A reload changed this console's settings (`what` says which, for the
+   * notice): release the old device, then connect `device`. `log` replaces
+   * the log when given (undefined: the log stays as it is). The Console —
+   * its clients with their modes, and the replay ring — stays: attached
+   * clients see the notice and the reconnection, and are not detached.
+   */
+  async reconfigure(cfg: ConsoleConfig, device: Device, log: ConsoleLog | null | undefined, what: string): Promise<void> {
+    const old = this._device;
+    this.notify(`Console [${this.name}] ${what}`, false);
+    this.swapping = true;
+    this.backoff.cancel();
+    this.unjam();
+    this._cfg = cfg;
+    this._device = device;
+    this.handler = this.handlerFor(device);
+    this.backoff = new BackoffTimer(device.backoff, () => this.attempt());
     this.setState('down');
-    this.log?.write(frameNotice(`Console [${this.name}] log closed at ${longTime()}: ${why}`));
-    await this.log?.close();
+    try {
+      // released before the new one connects: a BMC has one SOL payload, a serial port one opener
+      await this.releaseDevice(old, RELEASE_MS);
+      old.dispose?.();
+    } finally {
+      this.swapping = false;
+    }
+    if (!this.running) {
+      // stopped meanwhile (shutdown): stop() closed the old log
+      await log?.close();
+      return;
+    }
+    if (log !== undefined) {
+      const before = this._log;
+      before?.write(frameNotice(`Console [${this.name}] log closed at ${longTime()}: log settings changed by a reload`));
+      const closing = before?.close();
+      this._log = log;
+      log?.open();
+      await closing;
+    }
+    this.attempt();
+  }
+
+  /**
+   * A reload removed this console (the registry no longer lists it): its
+   * clients get a notice and are let go (each connection closed once
+   * flushed), the device is released and the log closed.
+   */
+  async retire(): Promise<void> {
+    this.notify(`Console [${this.name}] removed from the configuration`, false);
+    for (const s of [...this.sessions()]) {
+      if (s.kick) s.kick();
+      this.readers.delete(s);
+      this.writers.delete(s);
+    }
+    await this.stop('removed from the configuration');
+    this._device.dispose?.();
+  }
+
+  /** server replaybuffer= changed: a ring of the new size, keeping the newest bytes */
+  resizeReplay(bytes: number): void {
+    if (bytes === this._replay.capacity) return;
+    const ring = new Ring(bytes);
+    ring.push(this._replay.tail());
+    this._replay = ring;
   }
 
   /**
@@ -286,7 +401,7 @@ export class Console {
 
   private tellDropped(s: Session, d: { untold: number }): void {
     if (d.untold === 0) return;
-    s.notice(this, frameNotice(NOTE.inputDropped(this.name, d.untold)), false);
+    s.notice(this, frameNotice(`Console [${this.name}] input dropped: ${d.untold} bytes (the console is not reading)`), false);
     d.untold = 0;
   }
 
@@ -311,8 +426,8 @@ export class Console {
 
   private fromDevice(data: Buffer): void {
     // the log first: a slow client must never delay or lose log data
-    this.log?.write(data);
-    this.replay.push(data);
+    this._log?.write(data);
+    this._replay.push(data);
     // the person typing sees the echo first: with 50 sessions joined, being
     // last behind 49 socket writes cost the typist a millisecond and more
     const first = this.typist;
@@ -331,7 +446,7 @@ export class Console {
   }
 
   private attempt(): void {
-    if (!this.running || this._state === 'connecting' || this._state === 'up') return;
+    if (!this.running || this.swapping || this._state === 'connecting' || this._state === 'up') return;
     this.setState('connecting');
     try {
       this.device.connect(this.handler);

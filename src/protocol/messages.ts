@@ -81,7 +81,6 @@ export const NOTE = {
   // conch addition: conman silently overwrites a slow client's buffer
   lost: (c: string, n: number) => `Console [${c}] lost ${n} bytes for this client (slow reader)`,
   // conch addition: to the writer whose input a console that is not reading could not take
-  inputDropped: (c: string, n: number) => `Console [${c}] input dropped: ${n} bytes (the console is not reading)`,
 };
 
 /** For error texts: control and non-ASCII chars shown as \xNN. */
