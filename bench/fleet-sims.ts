@@ -36,6 +36,8 @@ export interface Fleet {
   conmandConsoleLines?: string[];
   /** processes whose CPU is "the simulator's" */
   pids: number[];
+  /** the simulators' control channels (conch-bmcsim only): GET /counters there sums their BMCs */
+  controls?: string[];
   /** a burst spec for fleet-bursts.js (null: bursts come from this process) */
   burstTarget: BurstTarget | null;
   burstHere?(name: string, bytes: number): void;
@@ -175,6 +177,7 @@ export async function startBmcsimIpmi(c: Cleanup, n: number, o: SimOptions, dir:
     names: entries.map((e) => e.name),
     consoleLines: entries.map((e) => `console name="${e.name}" dev="ipmi:${e.address}:${e.port}" ipmiopts="U:${e.user},P:${e.password}"`),
     pids: sims.map((s) => s.pid),
+    controls: sims.map((s) => s.control),
     // bursts go to the shared process only: the typed-at console is never bursted
     burstTarget: { mode: 'http', control: shared },
     steal: async (name, seconds) => void (await request(ctl(name), 'POST', `/bmcs/${name}/steal`, { seconds })),

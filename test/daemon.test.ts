@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import * as net from 'node:net';
 import { Cleanup, waitFor, waitForFile } from './helpers/wait.js';
-import { CONCHD, startConchd } from './helpers/conchd.js';
+import { CONCHD, runConchd, startConchd } from './helpers/conchd.js';
 import { control, startBmcsim } from './bmcsim-rig.js';
 
 const cleanup = new Cleanup();
@@ -18,10 +18,7 @@ after(() => cleanup.run());
 const NOTICE = /\r\n<ConMan> [^\r\n]*\.\r\n/g;
 const stripNotices = (b: Buffer): Buffer => Buffer.from(b.toString('latin1').replace(NOTICE, ''), 'latin1');
 
-function conchd(args: string[]): { code: number | null; out: string } {
-  const r = spawnSync(process.execPath, [CONCHD, ...args], { encoding: 'utf8', timeout: 30000 });
-  return { code: r.status, out: r.stdout + r.stderr };
-}
+const conchd = runConchd;
 
 /** A python3 unix-socket server that sends `file` in 64 KiB chunks, pausing `pauseMs` between them. */
 function floodServer(sock: string, file: string, pauseMs: number): string[] {

@@ -29,7 +29,9 @@ export const USAGE = `Usage: conchd [OPTIONS]
   -p PORT   Specify port number (overrides "server port").
   -P FILE   Specify pidfile (overrides "server pidfile").
   -q        Query whether a daemon runs with the same configuration.
-  -r        Reconfigure daemon: reopen its log files (SIGHUP).
+  -r        Reconfigure daemon (SIGHUP): re-read the configuration, apply
+            what changed console by console, and reopen its log files. A
+            configuration with errors changes nothing but the reopen.
   -t, --check
             Check the configuration and exit (0 if valid, 1 if not).
   -v        Be verbose (log to stderr, debug messages included).

@@ -1,7 +1,9 @@
 // The running daemon: builds a Console per config entry, starts the client
-// listener, reopens logs on SIGHUP and releases everything on shutdown.
+// listener, reloads the configuration (and reopens logs) on SIGHUP, and
+// releases everything on shutdown.
 
-import type { Config, ConsoleConfig } from '../config/types.js';
+import type { Config, ConsoleConfig, ServerConfig } from '../config/types.js';
+import type { Device } from '../devices/device.js';
 import { ConfigError } from '../config/types.js';
 import { Console } from '../engine/console.js';
 import { ConsoleRegistry } from '../engine/registry.js';
@@ -14,10 +16,15 @@ import { ConmanServer } from '../protocol/server.js';
 import { TimestampMarks } from './timestamp-marks.js';
 import { defaultStateDir } from './state-dir.js';
 import { keepAliveMark } from '../ipmi/session-record.js';
+import { applyReload, type ReloadHost } from './reload.js';
 
 export interface DaemonOptions {
   /** -z: truncate console logs on the first open */
   truncateLogs: boolean;
+  /** -p: the port given on the command line; it stays in force across reloads */
+  port?: number | null;
+  /** -v: the daemon log's priority is debug, whatever a reload reads */
+  verbose?: boolean;
 }
 
 export class Daemon {
@@ -25,58 +32,131 @@ export class Daemon {
   private server: ConmanServer | null = null;
   private marks: TimestampMarks | null = null;
   private stopAliveMark: (() => void) | null = null;
+  private shards: IpmiShards | null;
+  /** chosen at start; a reload cannot move it (session records live there) */
+  private readonly stateDir: string;
+  private _cfg: Config;
+  /** the reload running, and whether another SIGHUP came meanwhile */
+  private reloading: Promise<void> | null = null;
+  private reloadAgain = false;
   port = 0;
   /** threads running the IPMI sessions (0: the main thread does) */
-  readonly ipmiThreads: number;
+  ipmiThreads: number;
 
   constructor(
-    readonly cfg: Config,
+    cfg: Config,
     readonly dlog: DaemonLog,
-    opts: DaemonOptions,
+    private readonly opts: DaemonOptions,
   ) {
+    this._cfg = cfg;
     const nIpmi = cfg.consoles.filter((c) => c.spec.type === 'ipmi').length;
     this.ipmiThreads = nIpmi === 0 ? 0 : (cfg.server.ipmiThreads ?? autoIpmiThreads(nIpmi));
-    const shards = this.ipmiThreads > 0 ? new IpmiShards(this.ipmiThreads) : null;
-    const server = { ...cfg.server, stateDir: cfg.server.stateDir ?? defaultStateDir() };
-    if (nIpmi > 0) this.stopAliveMark = keepAliveMark(server.stateDir);
+    this.shards = this.ipmiThreads > 0 ? new IpmiShards(this.ipmiThreads) : null;
+    this.stateDir = cfg.server.stateDir ?? defaultStateDir();
+    if (nIpmi > 0) this.stopAliveMark = keepAliveMark(this.stateDir);
     // Build every console before starting any: a bad entry fails the whole start.
     for (const c of cfg.consoles) {
       let device;
       try {
-        device = createDevice(c, server, shards);
+        device = this.device(c, cfg.server);
       } catch (e) {
         throw new ConfigError(c.loc, (e as Error).message);
       }
-      const log = c.log
-        ? new ConsoleLog(c.log, c.logOpts, { name: c.name, dev: deviceSpecifier(c.spec) }, dlog, {
-            truncate: opts.truncateLogs,
-            followSymlinks: cfg.server.logSymlinks,
-          })
-        : null;
-      this.registry.add(new Console(c, device, log, dlog, cfg.server.replayBytes));
+      this.registry.add(new Console(c, device, this.consoleLog(c, cfg.server, opts.truncateLogs), dlog, cfg.server.replayBytes));
     }
   }
 
+  /** the configuration in force */
+  get cfg(): Config {
+    return this._cfg;
+  }
+
+  private device(c: ConsoleConfig, server: ServerConfig): Device {
+    if (c.spec.type === 'ipmi') {
+      // an IPMI console added by a reload when threads were asked for but none run yet
+      if (!this.shards && (server.ipmiThreads ?? 0) > 0) {
+        this.ipmiThreads = server.ipmiThreads!;
+        this.shards = new IpmiShards(this.ipmiThreads);
+      }
+      this.stopAliveMark ??= keepAliveMark(this.stateDir);
+    }
+    return createDevice(c, { ...server, stateDir: this.stateDir }, this.shards);
+  }
+
+  private consoleLog(c: ConsoleConfig, server: ServerConfig, truncate: boolean): ConsoleLog | null {
+    return c.log
+      ? new ConsoleLog(c.log, c.logOpts, { name: c.name, dev: deviceSpecifier(c.spec) }, this.dlog, {
+          truncate,
+          followSymlinks: server.logSymlinks,
+        })
+      : null;
+  }
+
   async start(): Promise<void> {
-    this.server = new ConmanServer({ registry: this.registry, server: this.cfg.server, dlog: this.dlog, reservedFds: reservedDescriptors(this.cfg) });
+    const cfg = this._cfg;
+    this.server = new ConmanServer({ registry: this.registry, server: cfg.server, dlog: this.dlog, reservedFds: reservedDescriptors(cfg) });
     this.port = await this.server.listen();
     this.dlog.notice(`Listening on TCP port ${this.port}`);
     for (const c of this.registry.list()) c.start();
-    if (this.cfg.server.timestamp > 0) {
-      this.marks = new TimestampMarks(this.cfg.server.timestamp, () => {
-        const now = new Date();
-        for (const c of this.registry.list()) c.log?.mark(now);
-      });
-    }
+    this.startMarks(cfg.server.timestamp);
     const threads = this.ipmiThreads > 0 ? ` (IPMI on ${this.ipmiThreads} thread${this.ipmiThreads === 1 ? '' : 's'})` : '';
     this.dlog.notice(`conchd started with ${this.registry.size} console${this.registry.size === 1 ? '' : 's'}${threads}`);
   }
 
-  /** SIGHUP: reopen the daemon log and every console log, re-evaluating specifiers. */
-  reopenLogs(): void {
-    this.dlog.reopen();
-    for (const c of this.registry.list()) c.log?.open();
-    this.dlog.info('Reopened logs');
+  private startMarks(intervalSec: number): void {
+    this.marks?.stop();
+    this.marks = null;
+    if (intervalSec <= 0) return;
+    this.marks = new TimestampMarks(intervalSec, () => {
+      const now = new Date();
+      for (const c of this.registry.list()) c.log?.mark(now);
+    });
+  }
+
+  /**
+   * SIGHUP: re-read the configuration file and apply it as a difference
+   * (reload.ts), reopening the logs as SIGHUP always did. A file with errors
+   * changes nothing but the reopen. Reloads run one at a time: a SIGHUP
+   * during one runs another after it. Never throws.
+   */
+  reload(): Promise<void> {
+    if (this.reloading) {
+      this.reloadAgain = true;
+      return this.reloading;
+    }
+    this.reloading = (async () => {
+      try {
+        do {
+          this.reloadAgain = false;
+          try {
+            await applyReload(this.reloadHost());
+          } catch (e) {
+            this.dlog.err(`Reload failed: ${(e as Error).stack ?? String(e)}`);
+          }
+        } while (this.reloadAgain);
+      } finally {
+        this.reloading = null;
+      }
+    })();
+    return this.reloading;
+  }
+
+  /** what reload.ts may touch */
+  private reloadHost(): ReloadHost {
+    return {
+      cfg: this._cfg,
+      dlog: this.dlog,
+      registry: this.registry,
+      portOverride: this.opts.port ?? null,
+      verbose: this.opts.verbose ?? false,
+      server: this.server,
+      setPort: (p) => (this.port = p),
+      startMarks: (s) => this.startMarks(s),
+      device: (c, server) => this.device(c, server),
+      consoleLog: (c, server) => this.consoleLog(c, server, false),
+      reserved: (cfg) => reservedDescriptors(cfg),
+      commit: (cfg) => (this._cfg = cfg),
+    };
   }
 
   /** SIGTERM/SIGINT: stop listening, release every device, flush every log. */
@@ -103,6 +183,6 @@ const DEVICE_FDS: Partial<Record<ConsoleConfig['spec']['type'], number>> = { ipm
  * starve logs, devices or a SIGHUP's reopen: one per log, one per device
  * (see DEVICE_FDS), and a margin for the daemon log, the threads and reopens.
  */
-function reservedDescriptors(cfg: Config): number {
+export function reservedDescriptors(cfg: Config): number {
   return 256 + cfg.consoles.reduce((n, c) => n + (c.log ? 1 : 0) + (DEVICE_FDS[c.spec.type] ?? 1), 0);
 }

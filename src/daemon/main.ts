@@ -10,7 +10,7 @@ import { expandSpecifiers } from '../config/specifiers.js';
 import { DaemonLog } from '../logging/daemon-log.js';
 import { parseDaemonArgs, UsageError, USAGE, type DaemonArgs } from './cli.js';
 import { Daemon } from './daemon.js';
-import { daemonTitle, defaultPidfile, PidfileError, removePidfile, runningPid, writePidfile } from './pidfile.js';
+import { daemonTitle, defaultPidfile, findDaemon, PidfileError, removePidfile, runningPid, writePidfile } from './pidfile.js';
 import { VERSION } from '../util/version.js';
 
 const LICENSE = `conch ${VERSION}: GNU General Public License v3 or later.
@@ -45,6 +45,12 @@ export async function main(argv: string[]): Promise<number> {
       for (const l of lines) process.stderr.write(`conchd: ${l}\n`);
       if (lines.length > 1) process.stderr.write(`conchd: ${lines.length} errors\n`);
       if (args.check) process.stderr.write(`conchd: configuration ${args.config} is invalid\n`);
+      // the running daemon keeps the configuration it has: it can still be stopped, queried, and told to reopen its logs
+      if (args.kill || args.reconfig || args.query) {
+        const pid = findDaemon(path.resolve(args.config));
+        if (pid !== null && args.reconfig) process.stderr.write(`conchd: the daemon (pid ${pid}) keeps its configuration and reopens its logs\n`);
+        return signal(args, pid, path.resolve(args.config)) === 0 && !args.reconfig ? 0 : 1;
+      }
       return 1;
     }
     throw e;
@@ -54,17 +60,9 @@ export async function main(argv: string[]): Promise<number> {
   if (args.check) return out(`conchd: configuration ${args.config} is valid (${n} console${n === 1 ? '' : 's'})\n`, 0);
 
   const pidfile = path.resolve(args.pidfile ?? cfg.server.pidfile ?? defaultPidfile(cfg.file));
-  const pid = runningPid(pidfile, cfg.file);
-  if (args.kill || args.reconfig || args.query) {
-    if (pid === null) {
-      process.stderr.write(`conchd: no daemon running for ${cfg.file}\n`);
-      return 1;
-    }
-    if (args.kill) process.kill(pid, 'SIGTERM');
-    else if (args.reconfig) process.kill(pid, 'SIGHUP');
-    else process.stdout.write(`${pid}\n`);
-    return 0;
-  }
+  // a daemon started before `server pidfile=` changed wrote its pid elsewhere: its title finds it
+  const pid = runningPid(pidfile, cfg.file) ?? (args.kill || args.reconfig || args.query ? findDaemon(cfg.file) : null);
+  if (args.kill || args.reconfig || args.query) return signal(args, pid, cfg.file);
   if (pid !== null && pid !== process.pid) {
     process.stderr.write(`conchd: a daemon (pid ${pid}) is already running for ${cfg.file}\n`);
     return 1;
@@ -73,6 +71,18 @@ export async function main(argv: string[]): Promise<number> {
   // the detached child runs in /: hand it absolute paths
   if (!args.foreground && !process.env[CHILD_ENV]) return daemonize([...argv, '-c', cfg.file, '-P', pidfile]);
   return runForeground(cfg, args, pidfile);
+}
+
+/** -k, -r, -q to the daemon running `configFile` (pid, or null: none found). */
+function signal(args: DaemonArgs, pid: number | null, configFile: string): number {
+  if (pid === null) {
+    process.stderr.write(`conchd: no daemon running for ${configFile}\n`);
+    return 1;
+  }
+  if (args.kill) process.kill(pid, 'SIGTERM');
+  else if (args.reconfig) process.kill(pid, 'SIGHUP');
+  else process.stdout.write(`${pid}\n`);
+  return 0;
 }
 
 /** A start failure in an operator's words: which port, and which setting chose it. */
@@ -130,7 +140,7 @@ async function runForeground(cfg: Config, args: DaemonArgs, pidfile: string): Pr
   process.title = daemonTitle(cfg.file);
   let daemon: Daemon;
   try {
-    daemon = new Daemon(cfg, dlog, { truncateLogs: args.truncate });
+    daemon = new Daemon(cfg, dlog, { truncateLogs: args.truncate, port: args.port, verbose: args.verbose });
     await daemon.start();
   } catch (e) {
     process.stderr.write(`conchd: ${startError(e as NodeJS.ErrnoException, cfg, args)}\n`);
@@ -157,7 +167,8 @@ async function runForeground(cfg: Config, args: DaemonArgs, pidfile: string): Pr
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGHUP', () => daemon.reopenLogs());
+  // re-read the configuration (applied console by console) and reopen the logs
+  process.on('SIGHUP', () => void daemon.reload());
   process.on('SIGPIPE', () => {});
   // A bug in one console must not take the others down: log it and carry on.
   process.on('uncaughtException', (e) => dlog.err(`internal error: ${e.stack ?? e.message}`));

@@ -50,6 +50,31 @@ export function isOurDaemon(pid: number, configFile: string): boolean {
   return title === want || (title.length > 'conchd /'.length && want.startsWith(title));
 }
 
+/**
+ * A live conchd for `configFile` found by its process title, when its
+ * pidfile cannot be named: the file now has errors, or its `server
+ * pidfile=` changed since the daemon started (a reload keeps the old one).
+ */
+export function findDaemon(configFile: string): number | null {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return null;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    let title: string;
+    try {
+      title = fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0')[0] ?? '';
+    } catch {
+      continue;
+    }
+    if (title.startsWith('conchd /') && isOurDaemon(Number(e), configFile)) return Number(e);
+  }
+  return null;
+}
+
 /** The pid recorded in `file` if it is a live conchd for `configFile`, else null. */
 export function runningPid(file: string, configFile: string): number | null {
   const pid = readPid(file);

@@ -84,4 +84,9 @@ export interface Device {
   detail?(): string | null;
   /** tear down the connection and any child process; resolves when released. */
   close(): Promise<void>;
+  /**
+   * After close(): the device is never used again (a reload removed or
+   * replaced its console); free what outlives a close (an IPMI thread's copy).
+   */
+  dispose?(): void;
 }

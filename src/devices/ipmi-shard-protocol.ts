@@ -13,7 +13,9 @@ export type ToShard =
   | { t: 'write'; id: number; data: Uint8Array; ack?: number }
   | { t: 'break'; id: number }
   | { t: 'force'; id: number; by: string; req: number }
-  | { t: 'close'; id: number; req: number };
+  | { t: 'close'; id: number; req: number }
+  /** after close: the console is gone (a reload removed or replaced it) */
+  | { t: 'remove'; id: number };
 
 /** an event other than console bytes */
 export type ShardCtl =

@@ -122,5 +122,9 @@ port.on('message', (m: ToShard) => {
     case 'close':
       typedAt.delete(m.id);
       return answer(m.id, m.req, dev.close());
+    case 'remove':
+      typedAt.delete(m.id);
+      devices.delete(m.id);
+      return;
   }
 });

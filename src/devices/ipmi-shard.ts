@@ -58,6 +58,12 @@ class Shard {
     w.postMessage(m, transfer);
   }
 
+  /** a console is gone for good: the thread forgets it too */
+  forget(dev: ShardedIpmiDevice): void {
+    this.devices.delete(dev.id);
+    if (this.known.delete(dev.id)) this.worker?.postMessage({ t: 'remove', id: dev.id } satisfies ToShard);
+  }
+
   /** a force or close; resolves when the thread has done it (or died) */
   request(dev: ShardedIpmiDevice, m: (req: number) => ToShard): Promise<void> {
     const req = this.nextReq++;
@@ -220,6 +226,11 @@ export class ShardedIpmiDevice implements Device {
     this.heldSince = null;
     this.forgetInput();
     return this.shard.request(this, (req) => ({ t: 'close', id: this.id, req }));
+  }
+
+  dispose(): void {
+    this.open = false;
+    this.shard.forget(this);
   }
 
   /** bytes from the thread */

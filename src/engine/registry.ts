@@ -12,6 +12,13 @@ export class ConsoleRegistry {
     this.sorted = null;
   }
 
+  /** A reload removed it: new clients no longer find it (its sessions are the console's to end). */
+  remove(name: string): Console | undefined {
+    const c = this.byName.get(name);
+    if (c && this.byName.delete(name)) this.sorted = null;
+    return c;
+  }
+
   get(name: string): Console | undefined {
     return this.byName.get(name);
   }

@@ -59,7 +59,7 @@ export class ConsoleLog {
   private trimmed = false;
   private filter: LineFilter;
   private truncateNext: boolean;
-  private readonly followSymlinks: boolean;
+  private followSymlinks: boolean;
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
   /** the next try of a failed open (bytes are kept meanwhile) */
@@ -192,6 +192,11 @@ export class ConsoleLog {
   private dropPending(): void {
     this.pending = [];
     this.pendingBytes = 0;
+  }
+
+  /** A reload changed `server logsymlinks=`: opens from now on (the reload's reopen first) follow it. */
+  setFollowSymlinks(on: boolean): void {
+    this.followSymlinks = on;
   }
 
   /** Console bytes (and in-band notices), filtered per logopts. */

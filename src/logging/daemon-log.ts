@@ -12,9 +12,9 @@ export class DaemonLog {
   /** also copy to stderr (foreground / -v) */
   echo: boolean;
 
-  private readonly file: string | null;
+  private file: string | null;
   /** server logsymlinks=on: follow a symbolic link at the log file's path (off: refuse it, like console logs) */
-  private readonly followSymlinks: boolean;
+  private followSymlinks: boolean;
 
   constructor(opts: { file?: string | null; priority?: Priority; echo?: boolean; followSymlinks?: boolean } = {}) {
     this.min = PRIORITIES.indexOf(opts.priority ?? 'info');
@@ -35,6 +35,16 @@ export class DaemonLog {
     } catch (e) {
       process.stderr.write(`conchd: cannot open log file ${this.file}: ${(e as Error).message}\n`);
     }
+  }
+
+  /** A reload changed `server logfile=` or `logsymlinks=`: the next reopen() takes them. */
+  retarget(file: string | null, followSymlinks: boolean): void {
+    this.file = file;
+    this.followSymlinks = followSymlinks;
+  }
+
+  get path(): string | null {
+    return this.file;
   }
 
   setPriority(p: Priority): void {

@@ -42,15 +42,16 @@ export class ConmanServer {
   private readonly sockets = new Set<net.Socket>();
   private readonly handshakes = new Map<net.Socket, Handshake>();
   private readonly sessions = new Map<net.Socket, ClientSession>();
-  private readonly resets: ResetRunner;
+  private resets: ResetRunner;
   /** client connections per source address */
   private readonly perHost = new Map<string, number>();
   private readonly lingering = new Set<net.Socket>();
   private readonly refusals: RefusalLog;
   /** connections admitted at once, set at listen() */
   private cap: number;
+  private warnedCap = false;
 
-  constructor(private readonly opts: ConmanServerOptions) {
+  constructor(private opts: ConmanServerOptions) {
     this.resets = new ResetRunner(opts.server.resetcmd, opts.dlog);
     this.refusals = new RefusalLog(opts.dlog);
     this.cap = opts.server.maxClients;
@@ -63,14 +64,69 @@ export class ConmanServer {
 
   /** Start listening; resolves with the bound port (port 0 = ephemeral). */
   async listen(): Promise<number> {
-    const { port, loopback, maxClients } = this.opts.server;
+    this.setCap();
+    return this.bindAll(this.opts.server.port, this.opts.server.loopback);
+  }
+
+  /**
+   * A reload: clients from now on get `server`'s settings (limits, client
+   * buffer, handshake deadline, keepalive, resetcmd); clients attached keep
+   * theirs, and none is dropped for a lower limit. The address is rebind()'s.
+   */
+  reconfigure(server: ServerConfig, reservedFds = this.opts.reservedFds): void {
+    const before = this.opts.server;
+    this.opts = { ...this.opts, server, reservedFds };
+    if (server.resetcmd !== before.resetcmd) this.resets = new ResetRunner(server.resetcmd, this.opts.dlog);
+    if (server.maxClients !== before.maxClients || reservedFds !== undefined) this.setCap();
+  }
+
+  /**
+   * A reload moved the listener (port, loopback; reconfigure() first): the
+   * new address listens before the old one closes, and connected clients
+   * stay. On the same port with the other address set (loopback on↔off) the
+   * old listener holds the port, so it closes first; if the new address
+   * cannot be had, `before`'s is taken back. Resolves with the bound port.
+   */
+  async rebind(before: { port: number; loopback: boolean }): Promise<number> {
+    const { port, loopback } = this.opts.server;
+    const old = this.listeners.splice(0);
+    try {
+      const p = await this.bindAll(port, loopback);
+      stopListening(old);
+      return p;
+    } catch (e) {
+      await this.closeListeners();
+      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || port !== before.port) {
+        this.listeners.push(...old);
+        throw e;
+      }
+      stopListening(old);
+      try {
+        return await this.bindAll(port, loopback);
+      } catch (e2) {
+        await this.closeListeners();
+        await this.bindAll(before.port, before.loopback);
+        throw e2;
+      }
+    }
+  }
+
+  /** the client cap from maxclients and the descriptor limit beside the daemon's reserve */
+  private setCap(): void {
+    const { maxClients } = this.opts.server;
     const limit = softFdLimit();
+    const before = this.cap;
     this.cap = clientCap(maxClients, limit, this.opts.reservedFds ?? 0);
-    if (this.cap < maxClients) {
+    // said at start, and again by a reload only if the figure moved
+    if (this.cap < maxClients && (this.cap !== before || !this.warnedCap)) {
+      this.warnedCap = true;
       this.opts.dlog.warn(
         `Admitting at most ${this.cap} clients, not maxclients=${maxClients}: the open-files limit is ${limit} and ${this.opts.reservedFds ?? 0} descriptors are kept for logs and devices (raise LimitNOFILE / ulimit -n)`,
       );
     }
+  }
+
+  private async bindAll(port: number, loopback: boolean): Promise<number> {
     if (!loopback) {
       // one dual-stack socket covers both families; fall back to IPv4 alone
       try {
@@ -139,8 +195,7 @@ export class ConmanServer {
   }
 
   private closeListeners(): Promise<void> {
-    const ls = this.listeners.splice(0);
-    return Promise.all(ls.map((l) => new Promise<void>((r) => l.close(() => r())))).then(() => undefined);
+    return closeAll(this.listeners.splice(0));
   }
 
   private accept(sock: net.Socket): void {
@@ -203,6 +258,19 @@ export class ConmanServer {
     sock.resume();
     sock.end(errorLine(ErrCode.BAD_REQUEST, text));
   }
+}
+
+/**
+ * Stop accepting at once; connections already accepted stay (close()'s
+ * callback would wait for every one of them to end).
+ */
+function stopListening(ls: net.Server[]): void {
+  for (const l of ls) l.close();
+}
+
+/** Stop listening; resolves once every connection these listeners accepted has ended. */
+function closeAll(ls: net.Server[]): Promise<void> {
+  return Promise.all(ls.map((l) => new Promise<void>((r) => l.close(() => r())))).then(() => undefined);
 }
 
 /** The address family is not configured on this host (no IPv6). */

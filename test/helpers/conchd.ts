@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
 import { Cleanup, Child, freePort } from './wait.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -41,4 +42,10 @@ export async function startConchd(
   const child = cleanup.child(process.execPath, [CONCHD, '-F', '-c', conf, ...(opts.args ?? [])], { cwd: dir });
   await child.waitOutput(/Listening on TCP port \d+/, 30000);
   return { child, port, dir, conf, logdir, pidfile };
+}
+
+/** Run `conchd ARGS` to completion (-t, -k, -q, -r …): exit code and all it printed. */
+export function runConchd(args: string[], opts: { cwd?: string } = {}): { code: number | null; out: string } {
+  const r = spawnSync(process.execPath, [CONCHD, ...args], { encoding: 'utf8', timeout: 30000, cwd: opts.cwd });
+  return { code: r.status, out: r.stdout + r.stderr };
 }

@@ -167,3 +167,13 @@ export class Cleanup {
     this.fns = [];
   }
 }
+
+/** Whether process `pid` exists (a zombie counts: use /proc to tell). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

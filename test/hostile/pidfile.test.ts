@@ -9,27 +9,17 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
-import { Cleanup, waitFor } from '../helpers/wait.js';
-import { CONCHD, ROOT, startConchd } from '../helpers/conchd.js';
+import { Cleanup, processAlive, waitFor } from '../helpers/wait.js';
+import { CONCHD, ROOT, runConchd, startConchd } from '../helpers/conchd.js';
 
 const cleanup = new Cleanup();
 after(() => cleanup.run());
 
 const TEST_CONSOLE = 'console name="t1" dev="test:" testopts="b:10,m:100,n:50,p:100"\n';
 
-function conchd(args: string[]): { code: number | null; out: string } {
-  const r = spawnSync(process.execPath, [CONCHD, ...args], { encoding: 'utf8', timeout: 30000 });
-  return { code: r.status, out: r.stdout + r.stderr };
-}
+const conchd = runConchd;
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+const alive = processAlive;
 
 test('a planted pid of another process: -k and -r refuse to signal it, and the daemon still starts', { timeout: 60000 }, async () => {
   const c = new Cleanup();

@@ -1,0 +1,147 @@
+// A live reload at fleet size (issue 19): conchd logging N IPMI consoles on
+// conch-bmcsim, then one SIGHUP whose file adds K, removes K and changes K
+// (solsteal=always). Measures the time until the new set is in force (the
+// summary line, every added and changed console logging again), `[seq]`
+// lines lost on the untouched consoles (must be 0), new IPMI sessions and
+// activations at the BMCs (must be exactly the 2K added or changed), and the
+// dark time of the changed consoles (their hosts' lines not logged, at the
+// hosts' line rate). Prints a table.
+//
+//   node dist/bench/reload.js [--consoles N] [--churn K] [--rate B] [--changed-rate B] [--sim-nice N]
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Cleanup, freePort, waitFor } from '../test/helpers/wait.js';
+import { CONCHD } from '../test/helpers/conchd.js';
+import { startBmcsimIpmi, request, type Fleet } from './fleet-sims.js';
+import { analyse, logFile, seqsIn, waitAllLogging, waitDrained } from './fleet-logs.js';
+import { treeRssMiB, withNofile } from './fleet-proc.js';
+import { percentile } from './stats.js';
+
+const { values: a } = parseArgs({
+  options: {
+    consoles: { type: 'string', default: '10000' },
+    churn: { type: 'string', default: '100' },
+    rate: { type: 'string', default: '40' },
+    'changed-rate': { type: 'string', default: '400' },
+    'sim-nice': { type: 'string', default: '19' },
+  },
+});
+const N = Number(a.consoles);
+const K = Number(a.churn);
+if (!(N >= 3 * K && K > 0)) throw new Error('--consoles must be at least 3 × --churn');
+
+const say = (m: string): void => void process.stderr.write(`# ${m}\n`);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** sessions and activations summed over every simulated BMC */
+async function bmcTotals(f: Fleet): Promise<{ sessions: number; activations: number }> {
+  const t = { sessions: 0, activations: 0 };
+  for (const c of f.controls ?? []) {
+    const x = (await request(c, 'GET', '/counters')) as { sessions: number; activations: number };
+    t.sessions += x.sessions;
+    t.activations += x.activations;
+  }
+  return t;
+}
+
+async function main(): Promise<void> {
+  const cleanup = new Cleanup();
+  process.on('SIGINT', () => void cleanup.run().then(() => process.exit(130)));
+  try {
+    const dir = cleanup.dir('conch-bench-reload-');
+    const logdir = path.join(dir, 'log');
+    fs.mkdirSync(logdir);
+    say(`starting ${N + K} simulated BMCs`);
+    const fleet = await startBmcsimIpmi(cleanup, N + K, { rate: Number(a.rate), profileArgs: [], nice: Number(a['sim-nice']) }, dir);
+    const line = new Map(fleet.names.map((n, i) => [n, `${fleet.consoleLines[i]} log="%N.log"`]));
+    // the first N run; of them the last 2K are changed and removed; K more are added
+    const names = fleet.names;
+    const untouched = names.slice(0, N - 2 * K);
+    const changed = names.slice(N - 2 * K, N - K);
+    const removed = names.slice(N - K, N);
+    const added = names.slice(N, N + K);
+    const port = await freePort();
+    const conf = path.join(dir, 'conman.conf');
+    const head = `server port=${port}\nserver loopback=on\nserver logdir="${logdir}"\nserver pidfile="${dir}/conchd.pid"\nserver statedir="${dir}/state"\n`;
+    fs.writeFileSync(conf, head + names.slice(0, N).map((n) => line.get(n)!).join('\n') + '\n');
+
+    say(`starting conchd with ${N} IPMI consoles`);
+    const [cmd, args] = withNofile(process.execPath, [CONCHD, '-F', '-c', conf], Math.max(65536, N * 4));
+    const d = cleanup.child(cmd, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    await d.waitOutput(/conchd started/, 300000);
+    const t0 = Date.now();
+    const up = await waitAllLogging(logdir, names.slice(0, N), t0, 600000, () => {});
+    say(`all ${up.logging} logging after ${(up.ms / 1000).toFixed(1)} s`);
+    for (const n of changed) await fleet.setRate!(n, Number(a['changed-rate']));
+    await sleep(3000);
+
+    const before = await bmcTotals(fleet);
+    const seqAt = new Map<string, { seq: number; t: number }>();
+    for (const n of changed) seqAt.set(n, { seq: await fleet.lastSeqOf(n), t: Date.now() });
+    const sizeAt = new Map(changed.map((n) => [n, fs.statSync(logFile(logdir, n)).size]));
+    const rssBefore = treeRssMiB(d.proc.pid!);
+    const next = [...untouched, ...changed, ...added].map((n) => (changed.includes(n) ? `${line.get(n)} solsteal=always` : line.get(n)!));
+    fs.writeFileSync(conf, head + next.join('\n') + '\n');
+
+    say('SIGHUP');
+    const r0 = Date.now();
+    process.kill(d.proc.pid!, 'SIGHUP');
+    await d.waitOutput(/Reloaded \S+: \d+ added/, 300000);
+    const summaryMs = Date.now() - r0;
+    const summary = /Reloaded [^\n]*/.exec(d.output)![0];
+    const addedUp = await waitAllLogging(logdir, added, r0, 300000, () => {});
+    // a changed console is in force once it logs a host line from its new session
+    await waitFor(() => changed.every((n) => /\[seq /.test(fs.readFileSync(logFile(logdir, n), 'latin1').slice(sizeAt.get(n)!).split('configuration changed by a reload')[1] ?? '')), 'changed consoles logging again', 300000, 500);
+    const inForceMs = Date.now() - r0;
+    say(`new set in force after ${(inForceMs / 1000).toFixed(1)} s`);
+    await sleep(5000);
+
+    const lineRate = new Map<string, number>();
+    for (const n of changed) {
+      const s = seqAt.get(n)!;
+      lineRate.set(n, ((await fleet.lastSeqOf(n)) - s.seq) / ((Date.now() - s.t) / 1000));
+    }
+    const after = await bmcTotals(fleet);
+    const fin = await fleet.finish();
+    const drained = await waitDrained(logdir, untouched, fin.lastSeq, 120000);
+    const loss = analyse(logdir, untouched, fin.lastSeq);
+    // dark time: the hosts' lines between the last logged before the reload's notice and the first after
+    const dark: number[] = [];
+    for (const n of changed) {
+      const text = fs.readFileSync(logFile(logdir, n), 'latin1');
+      const at = text.indexOf('configuration changed by a reload');
+      const lastBefore = Math.max(0, ...seqsIn(text.slice(0, at), n));
+      const firstAfter = Math.min(...seqsIn(text.slice(at), n));
+      dark.push(((firstAfter - lastBefore) / lineRate.get(n)!) * 1000);
+    }
+    const closed = removed.filter((n) => /log closed at [^\n]*: removed from the configuration/.test(fs.readFileSync(logFile(logdir, n), 'latin1'))).length;
+    const rssAfter = treeRssMiB(d.proc.pid!);
+    await d.stop(30000);
+
+    const rows: [string, string, string][] = [
+      ['consoles (IPMI, conch-bmcsim)', `${N} → ${N}`, `+${K} −${K} ~${K}`],
+      ['summary line', summary.replace(/^Reloaded \S+: /, ''), ''],
+      ['SIGHUP → summary line', `${(summaryMs / 1000).toFixed(2)} s`, ''],
+      ['SIGHUP → new set in force', `${(inForceMs / 1000).toFixed(2)} s`, `added all logging after ${(addedUp.ms / 1000).toFixed(2)} s`],
+      ['lines lost on untouched consoles', String(loss.missingLines), `${loss.consoles} consoles, ${loss.expectedLines} lines expected${drained ? '' : ', NOT DRAINED'}; duplicates ${loss.duplicateLines}; must be 0`],
+      ['removed consoles\' logs closed', `${closed} of ${K}`, ''],
+      ['new IPMI sessions', String(after.sessions - before.sessions), `must be ${2 * K} (added + changed)`],
+      ['new SOL activations', String(after.activations - before.activations), `must be ${2 * K}`],
+      ['dark time of changed consoles', `p50 ${percentile(dark, 50).toFixed(0)} ms`, `p95 ${percentile(dark, 95).toFixed(0)} ms, max ${Math.max(...dark).toFixed(0)} ms (at ${a['changed-rate']} B/s)`],
+      ['conchd RSS', `${rssBefore.toFixed(0)} → ${rssAfter.toFixed(0)} MiB`, ''],
+    ];
+    const w0 = Math.max(...rows.map((r) => r[0].length));
+    const w1 = Math.max(...rows.map((r) => r[1].length));
+    const out = [`| ${'measure'.padEnd(w0)} | ${'value'.padEnd(w1)} | note`, `|${'-'.repeat(w0 + 2)}|${'-'.repeat(w1 + 2)}|------`];
+    for (const r of rows) out.push(`| ${r[0].padEnd(w0)} | ${r[1].padEnd(w1)} | ${r[2]}`);
+    process.stdout.write(out.join('\n') + '\n');
+    const ok = loss.missingLines === 0 && after.sessions - before.sessions === 2 * K;
+    process.exitCode = ok ? 0 : 1;
+  } finally {
+    await cleanup.run();
+  }
+}
+
+await main();
