@@ -214,6 +214,7 @@ export function parseKey(what: string, v: string, offset: number): Buffer {
     buf = Buffer.from(hex, 'hex');
   } else {
     // ASCII only, so the bytes do not depend on the file's encoding
+    // eslint-disable-next-line no-control-regex -- an ASCII range, not a control byte
     if (/[^\x00-\x7f]/.test(v)) throw new OptError(`IPMI ${what} has non-ASCII characters; write it as 0x followed by hex digits`, offset);
     buf = Buffer.from(v, 'latin1');
     if (buf.length > IPMI_MAX_KEY) throw new OptError(`IPMI ${what} exceeds ${IPMI_MAX_KEY} bytes`, offset);
@@ -262,6 +263,7 @@ function setWorkaround(o: IpmiOpts, v: string, offset: number): void {
 function ipmiItem(o: IpmiOpts, tag: string, v: string, offset: number): void {
   switch (tag) {
     case 'U':
+      // eslint-disable-next-line no-control-regex -- an ASCII range, not a control byte
       if (/[^\x00-\x7f]/.test(v)) throw new OptError('IPMI username must be ASCII', offset);
       if (Buffer.byteLength(v, 'latin1') > IPMI_MAX_USER) throw new OptError(`IPMI username exceeds ${IPMI_MAX_USER} bytes`, offset);
       o.user = v;

@@ -238,7 +238,7 @@ export class ClientSession implements Attached {
   }
 
   /** &F, &J, &M: conman toggles write access whichever was typed. */
-  private toggleWrite(force: boolean, join: boolean): void {
+  private toggleWrite(force: boolean, _join: boolean): void {
     if (this.broadcast) return;
     const c = this.consoles[0];
     this.force = force;
