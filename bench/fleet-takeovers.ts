@@ -1,11 +1,11 @@
-// Takeover trials (issue 29): another client takes a console's SOL, one
-// console at a time, on hosts that print (100 B/s) and on silent ones.
-// Measured from the console logs: *noticed*, from the steal to the
-// "taken over" notice in the log; *back*, from the other client's release
-// to the "resumed" notice. Plus the requests a silent BMC whose SOL is ours
-// gets from the daemon (its packets in: no SOL flows there).
-// Log stamps are read every 50 ms and the log gathers up to 200 ms: both
-// figures include up to ~0.25 s of that.
+// Takeover trials (bench/README.md, "Takeovers"; docs/ipmi.md, "Takeover
+// timing"): another client takes a console's SOL, one console at a time, on
+// hosts that print (100 B/s) and on silent ones. Measured from the console
+// logs: *noticed*, from the steal to the "taken over" notice in the log;
+// *back*, from the other client's release to the "resumed" notice. Plus the
+// requests a silent BMC whose SOL is ours gets from the daemon (its packets
+// in: no SOL flows there). Log stamps are read every 50 ms and the log gathers
+// up to 200 ms: both figures include up to ~0.25 s of that.
 
 import * as fs from 'node:fs';
 import { logFile } from './fleet-logs.js';

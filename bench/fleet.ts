@@ -1,4 +1,5 @@
-// conchd against Debian's conmand 0.2.7 on the same simulated fleet (issue 6).
+// conchd against Debian's conmand 0.2.7 on the same simulated fleet
+// (bench/README.md, "The fleet benchmark").
 // For each console type (IPMI SOL on conch-bmcsim, telnet on its
 // terminal-server mode), each N and each daemon: a fresh fleet whose hosts
 // print `[seq N]` lines at 100 B/s each plus one 10 KB burst per host spread
@@ -133,7 +134,8 @@ async function main(): Promise<number> {
     keystrokes: keys,
     keyGapMs: KEY_GAP_MS,
     readers: quick ? 9 : 49,
-    // ipmi_sim-like BMCs, but sessions live 1 h: conmand sends no keepalive while SOL output flows (FINDINGS §5)
+    // ipmi_sim-like BMCs, but sessions live 1 h: conmand sends no keepalive while SOL output flows, and the
+    // ipmi_sim profile ends a session after 30 s without IPMI messages (docs/ipmi.md, "Simulated BMC profiles")
     profileArgs: ['--profile', 'ipmi_sim', '--session-timeout', '3600'],
     ipmiThreads: a['ipmi-threads'],
     simNice,

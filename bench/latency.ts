@@ -1,7 +1,8 @@
 // Attach and keystroke-echo latency through conchd and Debian's conmand 0.2.7
-// (issue 3, "Measure"). For each daemon and for 1 and 50 attached clients it
-// starts an echo console on a unix socket, the daemon, and the extra joined
-// readers, then times with a bare conman-protocol client over loopback:
+// (bench/README.md, "Attach and echo latency"). For each daemon and for 1 and
+// 50 attached clients it starts an echo console on a unix socket, the daemon,
+// and the extra joined readers, then times with a bare conman-protocol client
+// over loopback:
 //   attach to OK        TCP connect start -> `OK CONSOLE=...` line received
 //   attach to 1st echo  TCP connect start -> first keystroke read back
 //   echo                one byte written -> the same byte read back

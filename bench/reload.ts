@@ -1,8 +1,9 @@
-// A live reload at fleet size (issue 19): conchd logging N IPMI consoles on
+// A live reload at fleet size (bench/README.md, "Reload";
+// docs/architecture.md, "Reload"): conchd logging N IPMI consoles on
 // conch-bmcsim, then one SIGHUP whose file adds K, removes K and changes K
 // (solsteal=always). Measures the time until the new set is in force (the
-// summary line, every added and changed console logging again), `[seq]`
-// lines lost on the untouched consoles (must be 0), new IPMI sessions and
+// summary line, every added and changed console logging again), `[seq]` lines
+// lost on the untouched consoles (must be 0), new IPMI sessions and
 // activations at the BMCs (must be exactly the 2K added or changed), and the
 // dark time of the changed consoles (their hosts' lines not logged, at the
 // hosts' line rate). Prints a table.

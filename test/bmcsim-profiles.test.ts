@@ -1,8 +1,8 @@
-// The two behaviour profiles where they differ (research ipmi-sol.md §13):
-// ipmi_sim-like (displaced owner not told, duplicate SOL seq re-ACKed,
-// session timeout counts only IPMI messages) and OpenBMC-like (unsolicited
-// SOL Activating to the displaced owner, strict in-order SOL seq, any
-// traffic keeps the session). Real ipmitool works with both.
+// The two behaviour profiles where they differ (docs/ipmi.md, "Simulated BMC
+// profiles"): ipmi_sim-like (displaced owner not told, duplicate SOL seq
+// re-ACKed, session timeout counts only IPMI messages) and OpenBMC-like
+// (unsolicited SOL Activating to the displaced owner, strict in-order SOL seq,
+// any traffic keeps the session). Real ipmitool works with both.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,7 +1,8 @@
 // Stolen SOL sessions in the ipmi_sim-like profile: what real clients see
-// must match what they see with ipmi_sim (rig FINDINGS §4). A second Activate
-// gets "already active", anyone may Deactivate, the victim is told nothing
-// and only fails when it types; ipmiconsole steals by default.
+// must match what they see with ipmi_sim (docs/ipmi.md, "Simulated BMC
+// profiles"). A second Activate gets "already active", anyone may
+// Deactivate, the victim is told nothing and only fails when it types;
+// ipmiconsole steals by default.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';

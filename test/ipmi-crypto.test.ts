@@ -1,6 +1,8 @@
 // Known-answer tests for RMCP+ key derivation, every HMAC and AES framing
-// (vectors from research ipmi-sol.md §12, checked against ipmitool,
-// ipmiconsole and ipmi_sim captures), plus decode robustness.
+// (IPMI v2.0 §13.28–13.32; each block names where its vectors come from:
+// ipmitool, ipmiconsole and ipmi_sim captures, a public hashcat example),
+// plus decode robustness. The generated cases come from a seeded stream: each
+// such test prints the seed, and CONCH_FUZZ_SEED=<seed> replays it.
 
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,12 +21,20 @@ import { decodeDatagram, decodeMessage, encodeRequest, encodeV15, encodeV20, ope
 import { encodeOpenSessionRequest, decodeOpenSessionResponse, decodeRakp2, decodeRakp4 } from '../src/ipmi/rakp.js';
 import { decodeSol, encodeSol } from '../src/ipmi/sol-packet.js';
 import { IpmiDecodeError } from '../src/ipmi/errors.js';
+import { Seeded, seedFrom } from './helpers/seeded.js';
 
 const h = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const USER = Buffer.from('admin');
 const PASS = Buffer.from('password');
 const GUID = h('a123456789abcdefa123456789abcdef');
 const SIDM = 0xa0a2a3a4;
+
+const SEED = seedFrom('CONCH_FUZZ_SEED');
+/** this file's seeded stream, started afresh by each test that generates cases (so each replays alone) */
+function seeded(t: { diagnostic(m: string): void }): Seeded {
+  t.diagnostic(`seed ${SEED} (replay with CONCH_FUZZ_SEED=${SEED})`);
+  return new Seeded(SEED);
+}
 
 describe('KAT-A: suite 3 (ipmitool <-> ipmi_sim capture)', () => {
   const inp: RakpInputs = {
@@ -152,22 +162,24 @@ describe('framing vectors (suite 1, cleartext)', () => {
     assert.equal(p.seq, 5);
     assert.equal(encodeSol({ seq: 0, ackSeq: 5, accepted: p.data.length, flags: 0, data: Buffer.alloc(0) }).toString('hex'), '00050e00');
   });
-  test('AuthCode equals HMAC-SHA1-96 / HMAC-SHA256-128 from createHmac for every length up to 600', () => {
+  test('AuthCode equals HMAC-SHA1-96 / HMAC-SHA256-128 from createHmac for every length up to 600', (t) => {
+    const rnd = seeded(t);
     for (const [suite, alg, len] of [[3, 'sha1', 12], [17, 'sha256', 16]] as const) {
-      const k1 = crypto.randomBytes(alg === 'sha1' ? 20 : 32);
-      const cs = new CipherState(cipherSuite(suite), k1, crypto.randomBytes(32));
+      const k1 = rnd.bytes(alg === 'sha1' ? 20 : 32);
+      const cs = new CipherState(cipherSuite(suite), k1, rnd.bytes(32));
       for (let n = 0; n <= 600; n += n < 80 ? 1 : 37) {
-        const d = crypto.randomBytes(n);
+        const d = rnd.bytes(n);
         const want = crypto.createHmac(alg, k1).update(d).digest().subarray(0, len);
         assert.equal(cs.authCode(d).toString('hex'), want.toString('hex'), `suite ${suite} length ${n}`);
       }
     }
   });
-  test('AES: the in-place CBC equals a plain AES-CBC-128 for every payload length up to 300', () => {
-    const cs = new CipherState(cipherSuite(3), Buffer.alloc(20, 1), crypto.randomBytes(20));
+  test('AES: the in-place CBC equals a plain AES-CBC-128 for every payload length up to 300', (t) => {
+    const rnd = seeded(t);
+    const cs = new CipherState(cipherSuite(3), Buffer.alloc(20, 1), rnd.bytes(20));
     for (let n = 0; n <= 300; n++) {
-      const p = crypto.randomBytes(n);
-      const iv = crypto.randomBytes(16);
+      const p = rnd.bytes(n);
+      const iv = rnd.bytes(16);
       const padN = (16 - ((n + 1) % 16)) % 16;
       const plain = Buffer.concat([p, Buffer.from([...Array(padN).keys()].map((i) => i + 1)), Buffer.from([padN])]);
       const c = crypto.createCipheriv('aes-128-cbc', cs.aesKey, iv);
@@ -177,10 +189,11 @@ describe('framing vectors (suite 1, cleartext)', () => {
       assert.deepEqual(cs.decrypt(want), p, `length ${n}`);
     }
   });
-  test('AES pad: every length round-trips, pad length 16 (OpenBMC) accepted', () => {
+  test('AES pad: every length round-trips, pad length 16 (OpenBMC) accepted', (t) => {
+    const rnd = seeded(t);
     const cs = new CipherState(cipherSuite(3), Buffer.alloc(20, 1), Buffer.alloc(20, 2));
     for (let n = 0; n < 40; n++) {
-      const p = crypto.randomBytes(n);
+      const p = rnd.bytes(n);
       assert.deepEqual(cs.decrypt(cs.encrypt(p)), p);
     }
     // 15 bytes + pad 01..10 + 10 = 32 bytes of plaintext
@@ -196,7 +209,8 @@ describe('framing vectors (suite 1, cleartext)', () => {
 describe('malformed input is a decode error, never a crash', () => {
   const cs = new CipherState(cipherSuite(3), Buffer.alloc(20, 1), Buffer.alloc(20, 2));
   const good = encodeV20(PT_IPMI, 1234, 5, encodeRequest(6, 1, 3), cs);
-  test('truncations, random bytes, bit flips', () => {
+  test('truncations, random bytes, bit flips', (t) => {
+    const rnd = seeded(t);
     const tryAll = (b: Buffer): void => {
       try {
         const d = decodeDatagram(b);
@@ -215,9 +229,9 @@ describe('malformed input is a decode error, never a crash', () => {
     for (let n = 0; n <= good.length; n++) tryAll(good.subarray(0, n));
     for (let i = 0; i < 20000; i++) {
       const b = Buffer.from(good);
-      b[Math.floor(Math.random() * b.length)] = Math.floor(Math.random() * 256);
+      b[rnd.int(b.length)] = rnd.int(256);
       tryAll(b);
-      tryAll(crypto.randomBytes(Math.floor(Math.random() * 80)));
+      tryAll(rnd.bytes(rnd.int(80)));
     }
   });
 });

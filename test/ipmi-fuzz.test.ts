@@ -1,15 +1,18 @@
 // 100,000 mutated and random datagrams, apparently from the BMC, thrown at a
 // live SOL session (through a UDP relay in front of ipmi_sim): each is
-// dropped and counted, and the console keeps working.
+// dropped and counted, and the console keeps working. The cases come from a
+// seeded stream: the test prints its seed, and CONCH_FUZZ_SEED=<seed> replays
+// the same random bytes and mutations (of the same BMC packets, as far as
+// ipmi_sim's session IDs and sequence numbers repeat).
 
 import { test, describe, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
-import * as crypto from 'node:crypto';
 import { Cleanup, waitFor } from './helpers/wait.js';
 import { Recorder, simOpts, startSim, type Sim } from './helpers/ipmi-sim.js';
 import { IpmiDevice } from '../src/devices/ipmi.js';
 import { IpmiTransport } from '../src/ipmi/transport.js';
+import { Seeded, seedFrom } from './helpers/seeded.js';
 
 describe('fuzzing a live IPMI SOL session', () => {
   const cleanup = new Cleanup();
@@ -19,7 +22,9 @@ describe('fuzzing a live IPMI SOL session', () => {
   });
   after(() => cleanup.run());
 
-  test('100,000 bad datagrams are dropped; output and input still flow', { timeout: 180000 }, async () => {
+  test('100,000 bad datagrams are dropped; output and input still flow', { timeout: 180000 }, async (t) => {
+    const rnd = new Seeded(seedFrom('CONCH_FUZZ_SEED'));
+    t.diagnostic(`seed ${rnd.seed} (replay with CONCH_FUZZ_SEED=${rnd.seed})`);
     // relay: device <-> relay <-> ipmi_sim; it remembers real BMC packets to mutate
     const relay = dgram.createSocket('udp4');
     cleanup.add(() => relay.close());
@@ -48,12 +53,12 @@ describe('fuzzing a live IPMI SOL session', () => {
     const to = client as unknown as dgram.RemoteInfo;
     for (let i = 0; i < N; i++) {
       let b: Buffer;
-      if (i % 4 === 0) b = crypto.randomBytes(crypto.randomInt(0, 120));
+      if (i % 4 === 0) b = rnd.bytes(rnd.int(0, 120));
       else {
         b = Buffer.from(samples[i % samples.length]);
-        const k = i % 4 === 1 ? 1 : crypto.randomInt(1, 8);
-        for (let j = 0; j < k; j++) b[crypto.randomInt(b.length)] = crypto.randomInt(256);
-        if (i % 4 === 3) b = b.subarray(0, crypto.randomInt(b.length + 1));
+        const k = i % 4 === 1 ? 1 : rnd.int(1, 8);
+        for (let j = 0; j < k; j++) b[rnd.int(b.length)] = rnd.int(256);
+        if (i % 4 === 3) b = b.subarray(0, rnd.int(b.length + 1));
       }
       relay.send(b, to.port, to.address);
       // libuv reads at most 32 datagrams per loop turn: pace so the socket buffer never overflows

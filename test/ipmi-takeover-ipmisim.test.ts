@@ -1,9 +1,9 @@
-// Takeovers at human speed (issue 29) against a real ipmi_sim and ipmitool,
-// default timing: a scripted takeover (`sol deactivate`, then `sol activate`)
-// is noticed within 3 s and never answered by re-activating during the
-// hold; conch is back within 3 s of ipmitool leaving; the notices carry
-// the window and the true dark time; a plain `sol activate` while conch
-// holds SOL is refused.
+// Takeovers at human speed (docs/ipmi.md, "Takeover timing") against a real
+// ipmi_sim and ipmitool, default timing: a scripted takeover
+// (`sol deactivate`, then `sol activate`) is noticed within 3 s and never
+// answered by re-activating during the hold; conch is back within 3 s of
+// ipmitool leaving; the notices carry the window and the true dark time; a
+// plain `sol activate` while conch holds SOL is refused.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,8 +1,8 @@
-// The timing of the steal policy (issue 29), on fake time: a SolConsole
-// over a stand-in IPMI session whose BMC keeps one SOL instance and answers
-// Get Payload Activation Status / Instance Info / Activate / Deactivate
-// (IPMI v2.0 §24) after a chosen delay, or never. Every request is
-// recorded with the (fake) time it reached the BMC.
+// The timing of the steal policy (docs/ipmi.md, "Takeover timing"), on fake
+// time: a SolConsole over a stand-in IPMI session whose BMC keeps one SOL
+// instance and answers Get Payload Activation Status / Instance Info /
+// Activate / Deactivate (IPMI v2.0 §24) after a chosen delay, or never. Every
+// request is recorded with the (fake) time it reached the BMC.
 
 import { test, mock } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +12,7 @@ import type { IpmiTransport } from '../src/ipmi/transport.js';
 import { IpmiError } from '../src/ipmi/errors.js';
 import { cipherSuite } from '../src/ipmi/crypto.js';
 import { encodeSol, decodeSol } from '../src/ipmi/sol-packet.js';
+import { rng } from './helpers/seeded.js';
 
 /** fake time (ms), moved only by advance() */
 let now = 1_000_000;
@@ -114,17 +115,7 @@ class FakeSession {
 }
 
 /** a deterministic [0, 1) sequence (for the jitter) */
-function seeded(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
-}
+const seeded = rng;
 
 interface Rig {
   c: SolConsole;

@@ -13,6 +13,7 @@ import { MatchScheduler, type Task } from '../src/protocol/match-scheduler.js';
 import { matchConsoles } from '../src/protocol/match.js';
 import type { ConsoleRegistry } from '../src/engine/registry.js';
 import type { Console } from '../src/engine/console.js';
+import { rng, seedFrom } from './helpers/seeded.js';
 
 const LONG = 'a'.repeat(1000);
 const SLOW = { timeout: 30_000 };
@@ -90,19 +91,6 @@ test('back-references are refused, after glibc\'s own errors', () => {
 
 // ---- differential: our ERE engine against JS RegExp on small patterns ----
 
-/** xorshift32: a reproducible stream from a seed */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 0x100000000;
-  };
-}
-
 /** A random ERE and the equivalent JS source (a subset both read alike). */
 function randomPattern(r: () => number, depth = 0): [string, string] {
   const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)];
@@ -140,7 +128,7 @@ function randomPattern(r: () => number, depth = 0): [string, string] {
 }
 
 test('differential: the NFA agrees with JS RegExp on random patterns and names', SLOW, () => {
-  const seed = Number(process.env.CONCH_NFA_SEED ?? Math.floor(Math.random() * 0xffffffff));
+  const seed = seedFrom('CONCH_NFA_SEED');
   console.log(`# differential seed ${seed} (replay with CONCH_NFA_SEED=${seed})`);
   const r = rng(seed);
   const alphabet = 'abAB1c-_';

@@ -1,6 +1,7 @@
 // Cipher suites and the RMCP+ key material: RAKP auth codes, SIK, K1/K2,
 // per-packet integrity codes and AES-CBC-128 with IPMI's padding
-// (research ipmi-sol.md §5). Keys live only in Buffers inside a CipherState.
+// (IPMI v2.0 §13.28–13.32 for the algorithms and key derivation, §22.15.2
+// for the cipher suite IDs). Keys live only in Buffers inside a CipherState.
 
 import * as crypto from 'node:crypto';
 import { IpmiDecodeError } from './errors.js';

@@ -1,4 +1,5 @@
-// RMCP, IPMI 1.5 and RMCP+ (IPMI 2.0) datagram framing (research §1, §2).
+// RMCP, IPMI 1.5 and RMCP+ (IPMI 2.0) datagram framing (IPMI v2.0 §13, "IPMI
+// LAN Interface"; RMCP and its presence ping are DMTF ASF 2.0, DSP0136).
 // Decoding never throws anything but IpmiDecodeError.
 
 import { IpmiDecodeError } from './errors.js';

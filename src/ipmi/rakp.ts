@@ -1,4 +1,5 @@
-// Open Session and RAKP 1–4 payloads (research §4.3–4.5).
+// Open Session and RAKP 1–4 payloads (IPMI v2.0 §13.17–13.23; status codes
+// §13.24).
 
 import { IpmiDecodeError } from './errors.js';
 import { AUTH_ALG_NUM, CONF_ALG_NUM, INTEGRITY_ALG_NUM, type CipherSuite } from './crypto.js';

@@ -1,11 +1,21 @@
 // One RMCP+ session with one BMC: Get Channel Auth Caps, Open Session,
 // RAKP 1–4, Set Session Privilege, requests with retransmission, inbound
-// replay window, Close Session (research §4–§6). SOL rides on top (sol.ts).
+// replay window, Close Session (IPMI v2.0 §13: Open Session §13.17–13.18,
+// RAKP §13.20–13.23; the commands in src/ipmi/commands.ts). SOL rides on top
+// (sol.ts).
 // Timers exist only while a request or setup step is outstanding.
 
 import * as crypto from 'node:crypto';
 import type { IpmiTransport, TransportClient } from './transport.js';
 import { IpmiDecodeError, IpmiError } from './errors.js';
+import {
+  CMD_CLOSE_SESSION,
+  CMD_GET_CHANNEL_AUTH_CAPS,
+  CMD_GET_CHANNEL_CIPHER_SUITES,
+  CMD_NAMES,
+  CMD_SET_SESSION_PRIVILEGE,
+  NETFN_APP,
+} from './commands.js';
 import {
   AUTH_ALG_NUM,
   CONF_ALG_NUM,
@@ -71,7 +81,7 @@ export const CLOSE_ATTEMPTS = 3;
 
 /** Suites tried in this order when none is configured: 3 first, 0 only where nothing better is offered. */
 export const FALLBACK_ORDER = [3, 17, 2, 1, 0];
-/** Open Session status codes that mean "not with these algorithms" (try the next suite) */
+/** Open Session status codes (IPMI v2.0 §13.24) that mean "not with these algorithms" (try the next suite) */
 const SUITE_REFUSED = new Set([0x04, 0x05, 0x06, 0x07, 0x10, 0x11]);
 
 export interface Response {
@@ -100,17 +110,7 @@ interface SetupWait {
   reject(e: Error): void;
 }
 
-export const CMD_NAMES: Record<number, string> = {
-  0x01: 'Get Device ID',
-  0x38: 'Get Channel Authentication Capabilities',
-  0x3b: 'Set Session Privilege Level',
-  0x54: 'Get Channel Cipher Suites',
-  0x3c: 'Close Session',
-  0x48: 'Activate Payload',
-  0x49: 'Deactivate Payload',
-  0x4a: 'Get Payload Activation Status',
-  0x4b: 'Get Payload Instance Info',
-};
+export { CMD_NAMES } from './commands.js';
 const cmdName = (cmd: number): string => CMD_NAMES[cmd] ?? `command 0x${cmd.toString(16)}`;
 
 export type SessionState = 'idle' | 'opening' | 'active' | 'closed';
@@ -183,7 +183,7 @@ export class IpmiSession implements TransportClient {
       this.state = 'active';
       const lvl = PRIV_LEVEL[this.o.privilege];
       if (lvl > PRIV_LEVEL.user) {
-        const r = await this.request(0x06, 0x3b, Buffer.from([lvl]));
+        const r = await this.request(NETFN_APP, CMD_SET_SESSION_PRIVILEGE, Buffer.from([lvl]));
         if (r.cc !== 0) throw new IpmiError(`Set Session Privilege Level (${this.o.privilege}) refused: completion code 0x${r.cc.toString(16)}`, r.cc);
       }
     } catch (e) {
@@ -200,7 +200,7 @@ export class IpmiSession implements TransportClient {
 
   private async authCaps(): Promise<void> {
     const lvl = PRIV_LEVEL[this.o.privilege];
-    const r = await this.request(0x06, 0x38, Buffer.from([0x8e, lvl]), true);
+    const r = await this.request(NETFN_APP, CMD_GET_CHANNEL_AUTH_CAPS, Buffer.from([0x8e, lvl]), true);
     if (r.cc !== 0 || r.data.length < 4) throw new IpmiError(`Get Channel Authentication Capabilities failed: completion code 0x${r.cc.toString(16)}`, r.cc);
     // W:authcap: some BMCs (Asus, Intel, Sun ELOM) misreport their capabilities
     if (this.hasWorkaround('authcap')) return;
@@ -220,12 +220,12 @@ export class IpmiSession implements TransportClient {
     return (offered.length ? offered : ids).map((id) => cipherSuite(id));
   }
 
-  /** Get Channel Cipher Suites (App 0x54), sessionless, all pages (research §4.2). */
+  /** Get Channel Cipher Suites (IPMI v2.0 §22.15), sessionless, all pages (16 bytes of records each). */
   private async listCipherSuites(): Promise<number[]> {
     const records: Buffer[] = [];
     for (let index = 0; index < 4; index++) {
       // optional command: a BMC that ignores it costs 3 s, not a full retry cycle
-      const r = await this.request(0x06, 0x54, Buffer.from([0x0e, 0x00, 0x80 | index]), true, 2);
+      const r = await this.request(NETFN_APP, CMD_GET_CHANNEL_CIPHER_SUITES, Buffer.from([0x0e, 0x00, 0x80 | index]), true, 2);
       if (r.cc !== 0 || r.data.length < 1) break;
       const page = r.data.subarray(1);
       records.push(page);
@@ -436,7 +436,7 @@ export class IpmiSession implements TransportClient {
       sid.writeUInt32LE(this.sidC);
       try {
         // short: a shutdown must not wait long for a BMC that is gone
-        const r = await this.request(0x06, 0x3c, sid, false, CLOSE_ATTEMPTS);
+        const r = await this.request(NETFN_APP, CMD_CLOSE_SESSION, sid, false, CLOSE_ATTEMPTS);
         this.closedAtBmc = r.cc === 0;
       } catch {
         /* the BMC may already have dropped us */

@@ -1,5 +1,6 @@
 // One SOL console: an IPMI session, its SOL link, the IPMI keepalive and the
-// steal policy (issues 4 and 29). One timer per console, whose checks are:
+// steal policy (docs/ipmi.md, "Steal policy" and "Takeover timing"). One
+// timer per console, whose checks are:
 // - SOL ours: silence is the cue. Every SOL packet from the BMC (data, or an
 //   ACK of what we typed) proves the instance is still ours; after 2 s
 //   without one, Get Payload Instance Info (IPMI v2.0 §24.4, Table 24-4)
@@ -16,6 +17,14 @@
 // a BMC never has more than one request of ours outstanding.
 
 import { IpmiError } from './errors.js';
+import {
+  CMD_DEACTIVATE_PAYLOAD,
+  CMD_GET_PAYLOAD_ACTIVATION_STATUS,
+  CMD_GET_PAYLOAD_INSTANCE_INFO,
+  CMD_SOL_ACTIVATING,
+  NETFN_APP,
+  NETFN_TRANSPORT,
+} from './commands.js';
 import { CLOSE_ATTEMPTS, IpmiSession, type SessionOptions } from './session.js';
 import { CC_ALREADY_ACTIVE, SolLink } from './sol.js';
 import type { IpmiTransport } from './transport.js';
@@ -248,7 +257,7 @@ export class SolConsole {
 
   /** Get Payload Activation Status (IPMI v2.0 §24.3, Table 24-3): is SOL instance 1 active, for anyone? */
   private async isActive(): Promise<boolean> {
-    const r = await this.session.request(0x06, 0x4a, Buffer.from([0x01]));
+    const r = await this.session.request(NETFN_APP, CMD_GET_PAYLOAD_ACTIVATION_STATUS, Buffer.from([0x01]));
     this.answered();
     if (r.cc !== 0 || r.data.length < 2) throw new IpmiError(`Get Payload Activation Status failed: completion code 0x${r.cc.toString(16)}`, r.cc);
     return (r.data[1] & 0x01) !== 0;
@@ -256,7 +265,7 @@ export class SolConsole {
 
   /** The BMC session ID that owns SOL instance 1 (Get Payload Instance Info), or null if the BMC does not say. */
   private async instanceOwner(): Promise<number | null> {
-    const r = await this.session.request(0x06, 0x4b, Buffer.from([0x01, 0x01]));
+    const r = await this.session.request(NETFN_APP, CMD_GET_PAYLOAD_INSTANCE_INFO, Buffer.from([0x01, 0x01]));
     this.answered();
     return r.cc === 0 && r.data.length >= 4 ? r.data.readUInt32LE(0) : null;
   }
@@ -414,8 +423,8 @@ export class SolConsole {
   }
 
   private unsolicited(m: IpmiMessage): void {
-    // OpenBMC: SOL Activating (transport 0x0C / 0x20) with state 0 for instance 1 = taken away
-    if (m.netFn === 0x0c && m.cmd === 0x20 && m.data.length >= 2 && (m.data[0] & 0x0f) === 0 && m.data[1] === 1) this.lost();
+    // OpenBMC: SOL Activating (IPMI v2.0 §26.1) with state 0 for instance 1 = taken away
+    if (m.netFn === NETFN_TRANSPORT && m.cmd === CMD_SOL_ACTIVATING && m.data.length >= 2 && (m.data[0] & 0x0f) === 0 && m.data[1] === 1) this.lost();
   }
 
   /** the next check in `ms` (±20 %) */
@@ -522,7 +531,7 @@ export class SolConsole {
     this.release();
     if (wasOurs && this.session.state === 'active') {
       try {
-        await this.session.request(0x06, 0x49, Buffer.from([0x01, 0x01, 0, 0, 0, 0]), false, CLOSE_ATTEMPTS);
+        await this.session.request(NETFN_APP, CMD_DEACTIVATE_PAYLOAD, Buffer.from([0x01, 0x01, 0, 0, 0, 0]), false, CLOSE_ATTEMPTS);
       } catch (e) {
         // BMC gone: nothing left to deactivate, and no one to say goodbye to
         if (e instanceof IpmiError && e.code === -1) return this.session.teardown(e);

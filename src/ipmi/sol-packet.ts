@@ -1,4 +1,5 @@
-// The SOL payload (type 1, research §8): a 4-byte header and character data.
+// The SOL payload (payload type 1; IPMI v2.0 §15, Table 15-2): a 4-byte
+// header and character data.
 
 import { IpmiDecodeError } from './errors.js';
 

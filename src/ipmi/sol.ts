@@ -5,9 +5,11 @@
 // delivered once even when the BMC resends with data appended.
 
 import { IpmiError } from './errors.js';
+import { CMD_ACTIVATE_PAYLOAD, CMD_DEACTIVATE_PAYLOAD, NETFN_APP } from './commands.js';
 import type { IpmiSession } from './session.js';
 import { decodeSol, encodeSol, NO_DATA, OP_BREAK, ST_DEACTIVATING, ST_NACK, type SolPacket } from './sol-packet.js';
 
+/** Activate Payload's completion code "payload already active" (IPMI v2.0 §24.1) */
 export const CC_ALREADY_ACTIVE = 0x80;
 const RETRY_MS = 1000;
 const MAX_TRIES = 5;
@@ -64,7 +66,7 @@ export class SolLink {
     const cs = this.s.cipherSuite;
     // bit 7 encrypt, bit 6 authenticate (must match the session), alerts deferred, CTS/DCD handshake
     const aux = (cs.conf !== 'none' ? 0x80 : 0) | (cs.integrity !== 'none' ? 0x40 : 0) | 0x04 | 0x02;
-    const r = await this.s.request(0x06, 0x48, Buffer.from([0x01, 0x01, aux, 0, 0, 0]));
+    const r = await this.s.request(NETFN_APP, CMD_ACTIVATE_PAYLOAD, Buffer.from([0x01, 0x01, aux, 0, 0, 0]));
     if (r.cc === CC_ALREADY_ACTIVE) return 'busy';
     if (r.cc !== 0) throw new IpmiError(`Activate Payload (SOL) refused: completion code 0x${r.cc.toString(16)}`, r.cc);
     if (this.fixedSize) this.maxChars = 32;
@@ -97,7 +99,7 @@ export class SolLink {
   /** Deactivate Payload SOL instance 1 (ours, or - by policy - someone else's). */
   async deactivate(): Promise<number> {
     this.stop();
-    const r = await this.s.request(0x06, 0x49, Buffer.from([0x01, 0x01, 0, 0, 0, 0]));
+    const r = await this.s.request(NETFN_APP, CMD_DEACTIVATE_PAYLOAD, Buffer.from([0x01, 0x01, 0, 0, 0, 0]));
     return r.cc;
   }
 

@@ -1,6 +1,7 @@
-// The IPMI commands a simulated BMC answers (research §4.1, §4.2, §6, §7;
-// checklist §13). Each handler returns the response; unknown commands get
-// CC 0xC1 like real BMCs.
+// The IPMI commands a simulated BMC answers (IPMI v2.0 §20.1, §22.13–22.19,
+// §24.1–24.9 and §26.1–26.3; their numbers, with the section of each, are in
+// src/ipmi/commands.ts). Each handler returns the response; unknown commands
+// get CC 0xC1 ("invalid command", §5.2) like real BMCs.
 
 import {
   CC_INSUFFICIENT_PRIV,
@@ -13,6 +14,22 @@ import {
   encodeResponse,
   type IpmiRequest,
 } from './bmc-ipmi.js';
+import {
+  CMD_ACTIVATE_PAYLOAD,
+  CMD_CLOSE_SESSION,
+  CMD_DEACTIVATE_PAYLOAD,
+  CMD_GET_CHANNEL_AUTH_CAPS,
+  CMD_GET_CHANNEL_CIPHER_SUITES,
+  CMD_GET_CHANNEL_PAYLOAD_SUPPORT,
+  CMD_GET_CHANNEL_PAYLOAD_VERSION,
+  CMD_GET_DEVICE_ID,
+  CMD_GET_PAYLOAD_ACTIVATION_STATUS,
+  CMD_GET_PAYLOAD_INSTANCE_INFO,
+  CMD_GET_SOL_CONFIG,
+  CMD_GET_SYSTEM_GUID,
+  CMD_SET_SESSION_PRIVILEGE,
+  CMD_SET_SOL_CONFIG,
+} from '../ipmi/commands.js';
 import { cipherSuiteRecords, PRIV_ADMIN, type Session } from './bmc-session.js';
 import { SOL_PAYLOAD_SIZE } from './bmc-sol.js';
 import type { BmcProfile } from './bmc-profiles.js';
@@ -39,11 +56,11 @@ const u16 = (n: number): number[] => [n & 0xff, (n >>> 8) & 0xff];
 export function sessionlessCommand(ctx: CommandContext, rq: IpmiRequest): Buffer {
   if (rq.netFn === NETFN_APP) {
     switch (rq.cmd) {
-      case 0x38:
+      case CMD_GET_CHANNEL_AUTH_CAPS:
         return getChannelAuthCaps(rq);
-      case 0x54:
+      case CMD_GET_CHANNEL_CIPHER_SUITES:
         return getChannelCipherSuites(rq);
-      case 0x37:
+      case CMD_GET_SYSTEM_GUID:
         return encodeResponse(rq, CC_OK, ctx.guid);
     }
   }
@@ -68,20 +85,19 @@ function getChannelCipherSuites(rq: IpmiRequest): Buffer {
 export function sessionCommand(ctx: CommandContext, s: Session, rq: IpmiRequest): Buffer {
   const d = rq.data;
   if (rq.netFn === NETFN_TRANSPORT) {
-    if (rq.cmd === 0x22) return getSolConfig(ctx, rq);
-    if (rq.cmd === 0x21) return encodeResponse(rq, s.priv >= PRIV_ADMIN ? CC_OK : CC_INSUFFICIENT_PRIV);
+    if (rq.cmd === CMD_GET_SOL_CONFIG) return getSolConfig(ctx, rq);
+    if (rq.cmd === CMD_SET_SOL_CONFIG) return encodeResponse(rq, s.priv >= PRIV_ADMIN ? CC_OK : CC_INSUFFICIENT_PRIV);
     return encodeResponse(rq, CC_INVALID_COMMAND);
   }
   if (rq.netFn !== NETFN_APP) return encodeResponse(rq, CC_INVALID_COMMAND);
   switch (rq.cmd) {
-    case 0x01: // Get Device ID
+    case CMD_GET_DEVICE_ID:
       return encodeResponse(rq, CC_OK, [0x20, 0x01, 0x01, 0x00, 0x02, 0xbf, 0x00, 0x00, 0x00, 0x01, 0x00, 0, 0, 0, 0]);
-    case 0x37:
-    case 0x38:
-    case 0x54:
+    case CMD_GET_SYSTEM_GUID:
+    case CMD_GET_CHANNEL_AUTH_CAPS:
+    case CMD_GET_CHANNEL_CIPHER_SUITES:
       return sessionlessCommand(ctx, rq);
-    case 0x3b: {
-      // Set Session Privilege Level
+    case CMD_SET_SESSION_PRIVILEGE: {
       if (d.length < 1) return encodeResponse(rq, CC_REQ_TRUNCATED);
       const want = d[0] & 0x0f;
       if (want === 0) return encodeResponse(rq, CC_OK, [s.priv]);
@@ -90,8 +106,7 @@ export function sessionCommand(ctx: CommandContext, s: Session, rq: IpmiRequest)
       s.priv = want;
       return encodeResponse(rq, CC_OK, [s.priv]);
     }
-    case 0x3c: {
-      // Close Session
+    case CMD_CLOSE_SESSION: {
       if (d.length < 4) return encodeResponse(rq, CC_REQ_TRUNCATED);
       const sid = d.readUInt32LE(0);
       const target = sid === 0 ? s : ctx.findSession(sid);
@@ -100,9 +115,9 @@ export function sessionCommand(ctx: CommandContext, s: Session, rq: IpmiRequest)
       ctx.afterReply(() => ctx.closeSession(target));
       return encodeResponse(rq, CC_OK);
     }
-    case 0x48:
+    case CMD_ACTIVATE_PAYLOAD:
       return activatePayload(ctx, s, rq);
-    case 0x49: {
+    case CMD_DEACTIVATE_PAYLOAD: {
       if (d.length < 2) return encodeResponse(rq, CC_REQ_TRUNCATED);
       if (d[0] !== 0x01) return encodeResponse(rq, 0x81);
       if (d[1] !== 0x01) return encodeResponse(rq, 0x80);
@@ -112,22 +127,22 @@ export function sessionCommand(ctx: CommandContext, s: Session, rq: IpmiRequest)
       ctx.deactivateSol(s);
       return encodeResponse(rq, CC_OK);
     }
-    case 0x4a: {
-      // Get Payload Activation Status: capacity 1, instance bitmap
+    case CMD_GET_PAYLOAD_ACTIVATION_STATUS: {
+      // capacity 1, instance bitmap
       if (d.length < 1) return encodeResponse(rq, CC_REQ_TRUNCATED);
       if (d[0] !== 0x01) return encodeResponse(rq, CC_OK, [0, 0, 0]);
       return encodeResponse(rq, CC_OK, [0x01, ctx.solOwner() ? 0x01 : 0x00, 0x00]);
     }
-    case 0x4b: {
-      // Get Payload Instance Info: the owner's session ID, then the serial port number
+    case CMD_GET_PAYLOAD_INSTANCE_INFO: {
+      // the owner's session ID, then the serial port number
       if (d.length < 2) return encodeResponse(rq, CC_REQ_TRUNCATED);
       if (d[0] !== 0x01 || d[1] !== 0x01) return encodeResponse(rq, CC_PARAM_OUT_OF_RANGE);
       const owner = ctx.solOwner();
       return encodeResponse(rq, CC_OK, [...u32(owner ? owner.sidC : 0), 0x01, 0, 0, 0, 0, 0, 0, 0]);
     }
-    case 0x4e: // Get Channel Payload Support: IPMI + SOL, session-setup payloads 0x10..0x15
+    case CMD_GET_CHANNEL_PAYLOAD_SUPPORT: // IPMI + SOL, session-setup payloads 0x10..0x15
       return encodeResponse(rq, CC_OK, [0x03, 0x00, 0x3f, 0x00, 0, 0, 0, 0]);
-    case 0x4f: // Get Channel Payload Version: 1.0
+    case CMD_GET_CHANNEL_PAYLOAD_VERSION: // 1.0
       return encodeResponse(rq, CC_OK, [0x10]);
   }
   return encodeResponse(rq, CC_INVALID_COMMAND);

@@ -1,11 +1,14 @@
-// The BMC's view of LAN-format IPMI messages (research §3): parse a request
+// The BMC's view of LAN-format IPMI messages (IPMI v2.0 §13, the message
+// inside the session: rsAddr, netFn/LUN, checksums, rqSeq): parse a request
 // from a remote console, build the response, and build the unsolicited
 // requests a BMC may send (OpenBMC's SOL Activating). The client side in
 // src/ipmi/packet.ts goes the other way.
 
-export const NETFN_APP = 0x06;
-export const NETFN_TRANSPORT = 0x0c;
+import { BMC_ADDR, SWID } from '../ipmi/packet.js';
 
+export { NETFN_APP, NETFN_TRANSPORT } from '../ipmi/commands.js';
+
+// generic completion codes (IPMI v2.0 §5.2, Table 5-2)
 export const CC_OK = 0x00;
 export const CC_INVALID_COMMAND = 0xc1;
 export const CC_REQ_TRUNCATED = 0xc7;
@@ -61,13 +64,13 @@ export function encodeResponse(rq: IpmiRequest, cc: number, data: Buffer | numbe
   return b;
 }
 
-/** A request from the BMC (0x20) to the remote console (0x81), e.g. SOL Activating. */
+/** A request from the BMC (BMC_ADDR, 0x20) to the remote console (SWID, 0x81), e.g. SOL Activating. */
 export function encodeBmcRequest(netFn: number, cmd: number, rqSeq: number, data: number[]): Buffer {
   const b = Buffer.alloc(7 + data.length);
-  b[0] = 0x81;
+  b[0] = SWID;
   b[1] = netFn << 2;
   b[2] = checksum(b, 0, 2);
-  b[3] = 0x20;
+  b[3] = BMC_ADDR;
   b[4] = (rqSeq & 0x3f) << 2;
   b[5] = cmd;
   Buffer.from(data).copy(b, 6);

@@ -1,5 +1,6 @@
 // What the fleet runs, in forms other tools read: TSV, JSON, a conman.conf
-// for Debian conmand (FINDINGS §5), and per-BMC credential files.
+// for Debian conmand (one `ipmi:` console per BMC, its credentials in
+// ipmiopts; bench/README.md runs conmand on it), and per-BMC credential files.
 
 import * as fs from 'node:fs';
 import type { BmcUser } from './bmc-session.js';

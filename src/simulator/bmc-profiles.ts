@@ -1,5 +1,6 @@
 // Behaviour profiles: what real BMCs differ in when SOL is shared, lost or
-// idle (research ipmi-sol.md §9, §13; rig FINDINGS §4). Switchable per BMC.
+// idle, as observed on ipmi_sim and OpenBMC (docs/ipmi.md, "Simulated BMC
+// profiles"). Switchable per BMC.
 
 export type ProfileName = 'ipmi_sim' | 'openbmc';
 

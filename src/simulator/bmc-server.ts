@@ -1,4 +1,4 @@
-// One simulated BMC: a UDP socket speaking RMCP/RMCP+ (research §1–§2),
+// One simulated BMC: a UDP socket speaking RMCP/RMCP+ (IPMI v2.0 §13),
 // its sessions, one SOL instance and the SimHost behind it. Bad datagrams
 // are counted and dropped; nothing a client sends can throw out of here.
 
@@ -10,6 +10,7 @@ import { SimHost } from './host.js';
 import type { FleetClock } from './bmc-clock.js';
 import { sessionCommand, sessionlessCommand, type CommandContext } from './bmc-commands.js';
 import { encodeBmcRequest, NETFN_TRANSPORT, parseRequest } from './bmc-ipmi.js';
+import { CMD_SOL_ACTIVATING } from '../ipmi/commands.js';
 import type { BmcProfile } from './bmc-profiles.js';
 import { openSession, PRIV_ADMIN, rakp1, rakp3, type BmcUser, type Session } from './bmc-session.js';
 import { SolInstance, type SolCounters } from './bmc-sol.js';
@@ -327,7 +328,7 @@ export class Bmc implements CommandContext {
     if (how === 'activating') {
       // SOL Activating, state 0 = deactivated, instance 1, format 1.0 (OpenBMC)
       this.unsolicitedSeq = (this.unsolicitedSeq + 1) & 0x3f;
-      this.sendPayload(old, PT_IPMI, encodeBmcRequest(NETFN_TRANSPORT, 0x20, this.unsolicitedSeq, [0x00, 0x01, 0x01, 0x00]));
+      this.sendPayload(old, PT_IPMI, encodeBmcRequest(NETFN_TRANSPORT, CMD_SOL_ACTIVATING, this.unsolicitedSeq, [0x00, 0x01, 0x01, 0x00]));
     } else if (how === 'deactivating-bit') {
       this.sol.sendDeactivating(old);
     }

@@ -1,4 +1,4 @@
-// The BMC side of RMCP+ session setup (research §4, §5): Open Session,
+// The BMC side of RMCP+ session setup (IPMI v2.0 §13.17–13.24): Open Session,
 // RAKP 1→2 and RAKP 3→4, using the key derivations of src/ipmi/crypto.ts.
 
 import * as crypto from 'node:crypto';

@@ -1,4 +1,4 @@
-// One SOL payload instance on the BMC side (research §8): stop-and-wait in
+// One SOL payload instance on the BMC side (IPMI v2.0 §15): stop-and-wait in
 // each direction, 4-bit sequence numbers, ACKs with accepted counts,
 // retransmission on the fleet clock, BREAK to the host.
 

@@ -1,10 +1,10 @@
-// Attacks on the console logs of a live conchd (issue #17, items 4 and 5):
-// a log that cannot be opened at start, a symbolic link planted at a log
-// path (pointing outside the log directory, or dangling), and a disk that
-// fills up under a log. The daemon must keep serving and the bystanders keep
-// logging meanwhile; a log comes back by itself (no SIGHUP) once it can, and
-// says in the file how many bytes it lost; a link is never followed unless
-// `server logsymlinks=on`.
+// Attacks on the console logs of a live conchd (docs/architecture.md, "Logs
+// and signals" and "Hostile input"): a log that cannot be opened at start, a
+// symbolic link planted at a log path (pointing outside the log directory, or
+// dangling), and a disk that fills up under a log. The daemon must keep
+// serving and the bystanders keep logging meanwhile; a log comes back by
+// itself (no SIGHUP) once it can, and says in the file how many bytes it lost;
+// a link is never followed unless `server logsymlinks=on`.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
