@@ -18,7 +18,9 @@ function seqs(text: string, name: string): number[] {
   return [...text.matchAll(new RegExp(`\\[seq (\\d+)\\] ${name} heartbeat`, 'g'))].map((m) => Number(m[1]));
 }
 
-test('suites 3 and 17 log every heartbeat once; a steal is logged, waited out and resumed', async () => {
+// every suite runs with the IPMI sessions on the main thread and on IPMI threads
+for (const threads of [0, 2])
+  test(`suites 3 and 17 log every heartbeat once; a steal is logged, waited out and resumed (ipmithreads=${threads})`, async () => {
   const sim = await startBmcsim(cleanup, 2, ['--heartbeat', '1']);
   const conf = [0, 1]
     .map((i) => {
@@ -26,7 +28,7 @@ test('suites 3 and 17 log every heartbeat once; a steal is logged, waited out an
       return `console name="node0${i + 1}" dev="ipmi:127.0.0.1:${sim.basePort + i}" ipmiopts="U:admin,P:password,C:${suite}" log="%N.log"\n`;
     })
     .join('');
-  const d = await startConchd(cleanup, conf);
+  const d = await startConchd(cleanup, conf, { extraHeader: `server ipmithreads=${threads}\n` });
   const logs = [1, 2].map((i) => path.join(d.logdir, `node0${i}.log`));
   for (const [i, log] of logs.entries()) {
     await waitFor(() => fs.existsSync(log) && seqs(fs.readFileSync(log, 'latin1'), `node0${i + 1}`).length >= 5, `heartbeats in ${log}`, 30000);

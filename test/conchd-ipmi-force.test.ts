@@ -15,11 +15,14 @@ import { conchPty } from './client-rig.js';
 const cleanup = new Cleanup();
 after(() => cleanup.run());
 
-test('conch -f takes SOL back from ipmitool and the log says who did', { timeout: 240000 }, async () => {
+// every suite runs with the IPMI sessions on the main thread and on IPMI threads
+for (const threads of [0, 2])
+  test(`conch -f takes SOL back from ipmitool and the log says who did (ipmithreads=${threads})`, { timeout: 240000 }, async () => {
   const sim = await startSim(cleanup);
   const d = await startConchd(
     cleanup,
     `console name="bmc1" dev="ipmi:127.0.0.1:${sim.bmcPort}" ipmiopts="U:${SIM_USER},P:${SIM_PASSWORD},C:3" log="%N.log"\n`,
+    { extraHeader: `server ipmithreads=${threads}\n` },
   );
   const log = path.join(d.logdir, 'bmc1.log');
   await waitForFile(log, `Console [bmc1] connected to <127.0.0.1:${sim.bmcPort}>`, 30000);

@@ -33,7 +33,9 @@ async function steal(sim: SimFleet, name: string, seconds: number): Promise<void
 
 const read = (f: string): string => (fs.existsSync(f) ? fs.readFileSync(f, 'latin1') : '');
 
-test('solsteal=never waits for an operator; solsteal=always takes SOL at start-up and after a takeover', { timeout: 300000 }, async () => {
+// every suite runs with the IPMI sessions on the main thread and on IPMI threads
+for (const threads of [0, 2])
+  test(`solsteal=never waits for an operator; solsteal=always takes SOL at start-up and after a takeover (ipmithreads=${threads})`, { timeout: 300000 }, async () => {
   const sim = await startBmcsim(cleanup, 2, ['--heartbeat', '1']);
   // someone already holds node02's SOL when conchd starts
   await steal(sim, 'node02', 600);
@@ -41,7 +43,7 @@ test('solsteal=never waits for an operator; solsteal=always takes SOL at start-u
     'global solsteal=always\n' +
     `console name="node01" dev="ipmi:127.0.0.1:${sim.basePort}" ipmiopts="U:admin,P:password,C:3" solsteal=never log="%N.log"\n` +
     `console name="node02" dev="ipmi:127.0.0.1:${sim.basePort + 1}" ipmiopts="U:admin,P:password,C:3" log="%N.log"\n`;
-  const d = await startConchd(cleanup, conf);
+  const d = await startConchd(cleanup, conf, { extraHeader: `server ipmithreads=${threads}\n` });
   const log1 = path.join(d.logdir, 'node01.log');
   const log2 = path.join(d.logdir, 'node02.log');
 

@@ -20,12 +20,14 @@ function seqs(text: string, name: string): number[] {
 }
 const read = (f: string): string => (fs.existsSync(f) ? fs.readFileSync(f, 'latin1') : '');
 
-test('a BMC restart is logged and reconnected; 10 % packet loss loses and duplicates nothing', { timeout: 300000 }, async () => {
+// every suite runs with the IPMI sessions on the main thread and on IPMI threads
+for (const threads of [0, 2])
+  test(`a BMC restart is logged and reconnected; 10 % packet loss loses and duplicates nothing (ipmithreads=${threads})`, { timeout: 300000 }, async () => {
   const sim = await startBmcsim(cleanup, 2, ['--heartbeat', '1']);
   const conf = [0, 1]
     .map((i) => `console name="node0${i + 1}" dev="ipmi:127.0.0.1:${sim.basePort + i}" ipmiopts="U:admin,P:password,C:3" log="%N.log"\n`)
     .join('');
-  const d = await startConchd(cleanup, conf);
+  const d = await startConchd(cleanup, conf, { extraHeader: `server ipmithreads=${threads}\n` });
   const [log1, log2] = [1, 2].map((i) => path.join(d.logdir, `node0${i}.log`)) as [string, string];
   await waitFor(() => seqs(read(log1), 'node01').length >= 3 && seqs(read(log2), 'node02').length >= 3, 'heartbeats on both', 30000);
 

@@ -91,7 +91,9 @@ class SuiteRelay {
 
 const seqLines = (text: string, name: string): number => [...text.matchAll(new RegExp(`\\[seq \\d+\\] ${name} heartbeat`, 'g'))].length;
 
-test('no C: given: suite 3 if offered, else 17, 2, 1, 0 in that order; the log names the suite', { timeout: 180000 }, async () => {
+// every suite runs with the IPMI sessions on the main thread and on IPMI threads
+for (const threads of [0, 2])
+  test(`no C: given: suite 3 if offered, else 17, 2, 1, 0 in that order; the log names the suite (ipmithreads=${threads})`, { timeout: 180000 }, async () => {
   const sim = await startBmcsim(cleanup, 3, ['--heartbeat', '1']);
   const cases: { name: string; offer: Offer; want: number; why: RegExp; asked: number[] }[] = [
     // a BMC that lists its suites: 3 is not among them, 17 is
@@ -109,7 +111,7 @@ test('no C: given: suite 3 if offered, else 17, 2, 1, 0 in that order; the log n
     const port = await relay.start();
     conf += `console name="${c.name}" dev="ipmi:127.0.0.1:${port}" ipmiopts="U:admin,P:password" log="%N.log"\n`;
   }
-  const d = await startConchd(cleanup, conf);
+  const d = await startConchd(cleanup, conf, { extraHeader: `server ipmithreads=${threads}\n` });
   for (const [i, c] of cases.entries()) {
     const log = path.join(d.logdir, `${c.name}.log`);
     const text = await waitForFile(log, `IPMI session uses cipher suite ${c.want} (`, 40000);

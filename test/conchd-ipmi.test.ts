@@ -15,7 +15,9 @@ import { conman } from './helpers/protocol-harness.js';
 const cleanup = new Cleanup();
 after(() => cleanup.run());
 
-test('an ipmi: console on ipmi_sim: log, type, break, and a clean BMC after conchd stops', async () => {
+// every suite runs with the IPMI sessions on the main thread and on IPMI threads
+for (const threads of [0, 2])
+  test(`an ipmi: console on ipmi_sim: log, type, break, and a clean BMC after conchd stops (ipmithreads=${threads})`, async () => {
   const sim = await startSim(cleanup);
   // credentials in a conman.pswd-style file, not in conman.conf
   const dir = cleanup.dir();
@@ -24,7 +26,7 @@ test('an ipmi: console on ipmi_sim: log, type, break, and a clean BMC after conc
   const d = await startConchd(
     cleanup,
     `server pswdfile="${pswd}"\nconsole name="bmc1" dev="ipmi:127.0.0.1:${sim.bmcPort}" ipmiopts="C:3" log="%N.log"\n`,
-    { dir },
+    { dir, extraHeader: `server ipmithreads=${threads}\n` },
   );
   const log = path.join(d.logdir, 'bmc1.log');
   await waitForFile(log, `Console [bmc1] connected to <127.0.0.1:${sim.bmcPort}>`, 30000);
