@@ -182,9 +182,8 @@ if [ "$1" = configure ]; then
   chmod 0750 /var/lib/conch
   if [ -d /run/systemd/system ]; then
     systemctl daemon-reload >/dev/null 2>&1 || true
-    # an upgrade restarts a running daemon onto the new files; a fresh
-    # install starts nothing: a site switches from conmand deliberately
-    if [ -n "$2" ]; then systemctl try-restart conchd.service >/dev/null 2>&1 || true; fi
+    # nothing is started or restarted: a site switches daemons deliberately
+    # (after an upgrade: systemctl restart conchd)
   fi
   if [ -z "$2" ]; then
     echo "conch: conchd.service is not enabled; to switch from conmand see conchd(8)."
@@ -195,9 +194,10 @@ EOF
 cat >"$ROOT/DEBIAN/prerm" <<'EOF'
 #!/bin/sh
 set -e
-# a daemon left running would load its worker code from removed files
-if [ "$1" = remove ] && [ -d /run/systemd/system ]; then
-  systemctl stop conchd.service >/dev/null 2>&1 || true
+# the package never stops or starts services itself (a site's console
+# daemon is the administrator's to switch): it says what is still running
+if [ "$1" = remove ] && pgrep -f '^conchd ' >/dev/null 2>&1; then
+  echo "conch: conchd is still running on the removed files; stop the conchd service" >&2
 fi
 exit 0
 EOF
