@@ -119,7 +119,8 @@ function letters(n: number, seed: number): Buffer {
   return b;
 }
 
-test('FileAppender: a write outage (full pipe, partial writes) leaves a marker counting exactly the bytes lost, then goes on', async () => {
+/** An appender on the write end of a fresh FIFO, recording its errors and resumes, with fast retries. */
+function fifoAppender(holdMax: number, retryMinMs: number, retryMaxMs: number) {
   const dir = tmp();
   const { w, r } = fifoPair(dir);
   const errors: Error[] = [];
@@ -127,10 +128,15 @@ test('FileAppender: a write outage (full pipe, partial writes) leaves a marker c
   const a = new FileAppender(w, (e) => errors.push(e), {
     marker: (lost, at) => lossMarker('t', lost, at),
     onResume: (n) => resumed.push(n),
-    holdMax: 20_000,
-    retryMinMs: 20,
-    retryMaxMs: 40,
+    holdMax,
+    retryMinMs,
+    retryMaxMs,
   });
+  return { dir, r, a, errors, resumed };
+}
+
+test('FileAppender: a write outage (full pipe, partial writes) leaves a marker counting exactly the bytes lost, then goes on', async () => {
+  const { dir, r, a, errors, resumed } = fifoAppender(20_000, 20, 40);
   const input: Buffer[] = [];
   const out: Buffer[] = [];
   // 300 KiB without reading: the 64 KiB pipe fills, then bytes are held (20 KB at most) and the rest dropped
@@ -164,17 +170,7 @@ test('FileAppender: a write outage (full pipe, partial writes) leaves a marker c
 });
 
 test('FileAppender: repeated outages (and retries that fail) each get their own marker; every byte is written or counted', async () => {
-  const dir = tmp();
-  const { w, r } = fifoPair(dir);
-  const errors: Error[] = [];
-  const resumed: number[] = [];
-  const a = new FileAppender(w, (e) => errors.push(e), {
-    marker: (lost, at) => lossMarker('t', lost, at),
-    onResume: (n) => resumed.push(n),
-    holdMax: 8192,
-    retryMinMs: 10,
-    retryMaxMs: 20,
-  });
+  const { dir, r, a, errors, resumed } = fifoAppender(8192, 10, 20);
   const input: Buffer[] = [];
   const out: Buffer[] = [];
   for (let round = 0; round < 3; round++) {
