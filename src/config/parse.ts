@@ -37,6 +37,8 @@ import {
   SOL_STEAL,
   type PtyMode,
   PTY_MODES,
+  PLAIN_ACCESS,
+  type PlainAccess,
 } from './types.js';
 import { byteSize, intIn, interval, onOff, syslogFacility, syslogPriority } from './values.js';
 
@@ -74,6 +76,14 @@ export function defaultServerConfig(): ServerConfig {
     maxClientsPerHost: 256,
     logSymlinks: false,
     stateDir: null,
+    tlsPort: null,
+    tlsCert: null,
+    tlsKey: null,
+    tlsClientCa: null,
+    usersFile: null,
+    accessFile: null,
+    plainAccess: 'rw',
+    auditLog: null,
   };
 }
 
@@ -268,6 +278,33 @@ export const SERVER_KEYS: Record<string, KeyHandler> = {
   logsymlinks: onOffKey('logSymlinks'),
   statedir: (v, p, s) => {
     s.server.stateDir = path.resolve(s.cwd, nonEmpty(p, v, 'statedir'));
+  },
+  // ---- access (docs/security.md) ----
+  tlsport: (v, p, s) => {
+    s.server.tlsPort = at(p, v, () => intIn('tlsport', v.text, 0, 65535, ' (0 = any free port)'));
+  },
+  tlscert: (v, p, s) => {
+    s.server.tlsCert = path.resolve(s.cwd, nonEmpty(p, v, 'tlscert'));
+  },
+  tlskey: (v, p, s) => {
+    s.server.tlsKey = path.resolve(s.cwd, nonEmpty(p, v, 'tlskey'));
+  },
+  tlsclientca: (v, p, s) => {
+    s.server.tlsClientCa = path.resolve(s.cwd, nonEmpty(p, v, 'tlsclientca'));
+  },
+  users: (v, p, s) => {
+    s.server.usersFile = path.resolve(s.cwd, nonEmpty(p, v, 'users'));
+  },
+  access: (v, p, s) => {
+    s.server.accessFile = path.resolve(s.cwd, nonEmpty(p, v, 'access'));
+  },
+  plainaccess: (v, p, s) => {
+    const t = v.text.toLowerCase();
+    if (!(PLAIN_ACCESS as string[]).includes(t)) p.fail(v, `plainaccess must be one of ${PLAIN_ACCESS.join(', ')}, got "${v.text}"`);
+    s.server.plainAccess = t as PlainAccess;
+  },
+  auditlog: (v, p, s) => {
+    s.server.auditLog = path.resolve(s.cwd, nonEmpty(p, v, 'auditlog'));
   },
 };
 

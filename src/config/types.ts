@@ -123,7 +123,26 @@ export interface ServerConfig {
   logSymlinks: boolean;
   /** where conchd keeps state across restarts (its IPMI sessions); null = chosen at start (see daemon/state-dir.ts) */
   stateDir: string | null;
+  // ---- access (docs/security.md) ----
+  /** TLS listener for the same protocol (0: any free port); null = no TLS listener */
+  tlsPort: number | null;
+  /** PEM certificate chain and key of the TLS listener (re-read on reload) */
+  tlsCert: string | null;
+  tlsKey: string | null;
+  /** PEM CA bundle: clients presenting a certificate it signed are that certificate's CN */
+  tlsClientCa: string | null;
+  /** users file (user:scrypt-hash:groups), for passwords over TLS and users' groups */
+  usersFile: string | null;
+  /** access rules file (WHO CONSOLES RIGHTS [from=CIDR]); null = everything allowed */
+  accessFile: string | null;
+  /** what clients of the plain (non-TLS) port may do at most: rw = as the rules say, ro = monitor only, none = nothing */
+  plainAccess: PlainAccess;
+  /** audit log: one JSON object a line; null = none */
+  auditLog: string | null;
 }
+
+export type PlainAccess = 'rw' | 'ro' | 'none';
+export const PLAIN_ACCESS: PlainAccess[] = ['rw', 'ro', 'none'];
 
 export type Priority = 'emerg' | 'alert' | 'crit' | 'err' | 'warning' | 'notice' | 'info' | 'debug';
 export const PRIORITIES: Priority[] = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'];

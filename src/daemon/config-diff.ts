@@ -69,6 +69,15 @@ export const SERVER_KEYS: Record<keyof ServerConfig, { key: string; apply: Serve
   nofile: { key: 'nofile', apply: 'unused' },
   syslog: { key: 'syslog', apply: 'unused' },
   tcpwrappers: { key: 'tcpwrappers', apply: 'unused' },
+  tlsPort: { key: 'tlsport', apply: 'listener' },
+  // re-read on every reload even when unchanged (a rotated certificate keeps its path)
+  tlsCert: { key: 'tlscert', apply: 'listener' },
+  tlsKey: { key: 'tlskey', apply: 'listener' },
+  tlsClientCa: { key: 'tlsclientca', apply: 'listener' },
+  usersFile: { key: 'users', apply: 'live' },
+  accessFile: { key: 'access', apply: 'live' },
+  plainAccess: { key: 'plainaccess', apply: 'live' },
+  auditLog: { key: 'auditlog', apply: 'live' },
 };
 
 /** The device part of a spec without its options (those are compared as their own keys). */
