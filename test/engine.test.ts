@@ -8,7 +8,7 @@ import { Console, type Session } from '../src/engine/console.js';
 import { BackoffTimer } from '../src/engine/backoff.js';
 import { Ring } from '../src/engine/ring.js';
 import { naturalCompare } from '../src/engine/natural-sort.js';
-import { frameNotice, timeDelta } from '../src/engine/notice.js';
+import { frameNotice, timeDelta } from '../src/util/notice.js';
 import { LineFilter } from '../src/logging/line-filter.js';
 import { quietLog } from '../src/logging/daemon-log.js';
 import type { Device, DeviceHandler } from '../src/devices/device.js';

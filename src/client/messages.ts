@@ -2,7 +2,7 @@
 // usage, license, local status lines, `&I` and the `&?` escape list.
 
 import * as fs from 'node:fs';
-import { NOTICE_PREFIX, NOTICE_SUFFIX } from '../engine/notice.js';
+import { NOTICE_PREFIX, NOTICE_SUFFIX } from '../util/notice.js';
 import { hostPort, type ClientOptions } from './args.js';
 import type { Command } from './proto.js';
 

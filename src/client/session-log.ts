@@ -4,7 +4,7 @@
 // status lines are not logged, as in conman.
 
 import * as fs from 'node:fs';
-import { frameNotice, longTime } from '../engine/notice.js';
+import { frameNotice, longTime } from '../util/notice.js';
 import { FatalError, sysText } from './errors.js';
 
 export class SessionLog {

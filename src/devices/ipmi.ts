@@ -12,8 +12,8 @@ import { cipherSuite } from '../ipmi/crypto.js';
 import { EarlierSessions, SolConsole, DEFAULT_TIMING, type SolTiming, type StealPolicy } from '../ipmi/sol-console.js';
 import { sharedTransport, type IpmiTransport } from '../ipmi/transport.js';
 import { SessionRecord, type SessionRecordEntry } from '../ipmi/session-record.js';
-import { longTime, timeDelta } from '../engine/notice.js';
-import { stampTime } from '../engine/notice.js';
+import { longTime, timeDelta } from '../util/notice.js';
+import { stampTime } from '../util/notice.js';
 
 export const IPMI_DEFAULT_PORT = 623;
 /** suite 3 unless configured: HMAC-SHA1 + HMAC-SHA1-96 + AES-CBC-128, offered by every IPMI 2.0 BMC */

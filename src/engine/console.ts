@@ -6,7 +6,7 @@ import type { ConsoleConfig } from '../config/types.js';
 import { INPUT_CAP, type Device, type DeviceHandler } from '../devices/device.js';
 import type { ConsoleLog } from '../logging/console-log.js';
 import type { DaemonLog } from '../logging/daemon-log.js';
-import { frameNotice, longTime, timeDelta } from './notice.js';
+import { frameNotice, longTime, timeDelta } from '../util/notice.js';
 import { Ring } from './ring.js';
 import { BackoffTimer } from './backoff.js';
 

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import type { LogOpts } from '../config/types.js';
 import { expandSpecifiers } from '../config/specifiers.js';
-import { frameNotice, longTime } from '../engine/notice.js';
+import { frameNotice, longTime } from '../util/notice.js';
 import { LineFilter } from './line-filter.js';
 import type { DaemonLog } from './daemon-log.js';
 import { FileAppender, HOLD_MAX, lossMarker, RETRY_MAX_MS, RETRY_MIN_MS } from './file-appender.js';

@@ -3,7 +3,7 @@
 
 import * as fs from 'node:fs';
 import { PRIORITIES, type Priority } from '../config/types.js';
-import { stampTime } from '../engine/notice.js';
+import { stampTime } from '../util/notice.js';
 import { openLogSync } from './open-log.js';
 
 export class DaemonLog {

@@ -11,7 +11,7 @@
 // once that landed, the held ones (so a retry that fails costs no held
 // bytes). A marker that does not land gives its count back to the next one.
 
-import { frameNotice, longTime } from '../engine/notice.js';
+import { frameNotice, longTime } from '../util/notice.js';
 import { logWriter, type LogWriter, type WriterClient } from './log-writer.js';
 
 /** bytes kept for a log that cannot be written (or opened) yet; beyond it the oldest go */

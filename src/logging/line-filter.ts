@@ -2,7 +2,7 @@
 // printable, CR/LF normalised to CRLF) and `timestamp` (a stamp before the
 // first character of each line). State survives across chunks.
 
-import { stampTime } from '../engine/notice.js';
+import { stampTime } from '../util/notice.js';
 
 export class LineFilter {
   private atLineStart = true;

@@ -21,10 +21,13 @@ export const KEYWORDS = [
   'MONITOR',
   'OK',
   'OPTION',
+  // conch additions: a password in the greeting (TLS only), a query with each console's state
+  'PASSWORD',
   'QUERY',
   'QUIET',
   'REGEX',
   'RESET',
+  'STATUS',
   'TTY',
   'USER',
 ] as const;

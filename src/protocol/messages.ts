@@ -3,7 +3,7 @@
 // byte, unless marked as a conch addition.
 
 import { encodeQuoted } from './lex.js';
-import { timeDelta, shortTime } from '../engine/notice.js';
+import { timeDelta, shortTime } from '../util/notice.js';
 
 /** conman's `enum err_type` (src/common.h). */
 export const ErrCode = {

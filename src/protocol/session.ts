@@ -8,7 +8,7 @@
 
 import type * as net from 'node:net';
 import type { Console, Session } from '../engine/console.js';
-import { frameNotice } from '../engine/notice.js';
+import { frameNotice } from '../util/notice.js';
 import type { DaemonLog } from '../logging/daemon-log.js';
 import { NOTE, type Who, who as whoText } from './messages.js';
 import { OutBuf } from './outbuf.js';
