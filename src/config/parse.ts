@@ -76,7 +76,7 @@ export function defaultServerConfig(): ServerConfig {
     maxClientsPerHost: 256,
     logSymlinks: false,
     stateDir: null,
-    tlsPort: null,
+    tlsPort: 7891,
     tlsCert: null,
     tlsKey: null,
     tlsClientCa: null,

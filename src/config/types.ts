@@ -124,8 +124,8 @@ export interface ServerConfig {
   /** where conchd keeps state across restarts (its IPMI sessions); null = chosen at start (see daemon/state-dir.ts) */
   stateDir: string | null;
   // ---- access (docs/security.md) ----
-  /** TLS listener for the same protocol (0: any free port); null = no TLS listener */
-  tlsPort: number | null;
+  /** port of the TLS listener for the same protocol (0: any free port); it listens when tlscert and tlskey are set */
+  tlsPort: number;
   /** PEM certificate chain and key of the TLS listener (re-read on reload) */
   tlsCert: string | null;
   tlsKey: string | null;
