@@ -4,7 +4,8 @@
 
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { Console, type Session } from '../src/engine/console.js';
+import { Console } from '../src/engine/console.js';
+import type { Identity, KickReason, Session } from '../src/engine/session.js';
 import { BackoffTimer } from '../src/engine/backoff.js';
 import { Ring } from '../src/engine/ring.js';
 import { naturalCompare } from '../src/engine/natural-sort.js';
@@ -63,9 +64,28 @@ const cfg: ConsoleConfig = {
   loc: { file: 'x', line: 1, col: 1 },
 };
 
+const ident = (user: string): Identity => ({
+  user,
+  host: 'localhost',
+  tty: null,
+  address: '127.0.0.1',
+  port: 1,
+  groups: [],
+  auth: 'claimed',
+  transport: 'conman',
+});
+
 class Recorder implements Session {
   out: Buffer[] = [];
   notices: string[] = [];
+  kicks: KickReason[] = [];
+  constructor(readonly identity = ident('r')) {}
+  kicked(_c: Console, why: KickReason): void {
+    this.kicks.push(why);
+  }
+  idleMs(): number {
+    return 0;
+  }
   output(_c: Console, d: Buffer): void {
     this.out.push(d);
   }
@@ -79,7 +99,7 @@ describe('console state machine', () => {
     const dev = new ScriptedDevice();
     const c = new Console(cfg, dev, null, quietLog(), 4096);
     const r = new Recorder();
-    c.readers.add(r);
+    c.attach(r, 'monitor');
     c.start();
     assert.equal(c.state, 'connecting');
     dev.h!.onUp();
@@ -139,15 +159,21 @@ describe('console state machine', () => {
     const dev = new ScriptedDevice();
     const c = new Console(cfg, dev, null, quietLog(), 4096);
     const order: string[] = [];
-    const reader = (name: string): Session => ({ output: (_c, d) => void order.push(`${name}:${d}`), notice: () => {} });
+    const reader = (name: string): Session => ({
+      identity: ident(name),
+      output: (_c, d) => void order.push(`${name}:${d}`),
+      notice: () => {},
+      kicked: () => {},
+      idleMs: () => 0,
+    });
     const [a, b, typist] = [reader('a'), reader('b'), reader('typist')];
-    for (const s of [a, b, typist]) c.readers.add(s);
+    for (const s of [a, b, typist]) c.attach(s, 'monitor');
     c.start();
     dev.h!.onUp();
     dev.h!.onData(Buffer.from('1'));
     c.input(Buffer.from('k'), typist);
     dev.h!.onData(Buffer.from('2'));
-    c.readers.delete(typist); // it left: the others still get everything, in their order
+    c.detach(typist); // it left: the others still get everything, in their order
     dev.h!.onData(Buffer.from('3'));
     assert.deepEqual(order, ['a:1', 'b:1', 'typist:1', 'typist:2', 'a:2', 'b:2', 'a:3', 'b:3']);
     await c.stop();
@@ -169,6 +195,11 @@ describe('console state machine', () => {
 
 /** A writer session that records its pause state and its notices. */
 class Writer implements Session {
+  readonly identity = ident('w');
+  kicked(): void {}
+  idleMs(): number {
+    return 0;
+  }
   paused = false;
   throttles = 0;
   notices: string[] = [];
@@ -184,6 +215,70 @@ class Writer implements Session {
     return on;
   }
 }
+
+describe('attaching clients', () => {
+  const started = () => {
+    const dev = new ScriptedDevice();
+    const c = new Console(cfg, dev, null, quietLog(), 4096);
+    c.start();
+    dev.h!.onUp();
+    return { dev, c };
+  };
+  const texts = (r: Recorder) => r.notices.map((n) => n.replace(/^\r\n<ConMan> /, '').replace(/ at \d\d-\d\d \d\d:\d\d\.\r\n$/, ''));
+
+  test('monitor reads, join writes beside, force lets the writers go with conman\'s notices', async () => {
+    const { c } = started();
+    const [m, a, b, f] = ['mon', 'alice', 'bob', 'fred'].map((u) => new Recorder(ident(u))) as [Recorder, Recorder, Recorder, Recorder];
+    c.attach(m, 'monitor');
+    assert.deepEqual(c.attach(a, 'attach'), []);
+    assert.deepEqual(c.attach(b, 'join'), []);
+    assert.equal(c.writerCount, 2);
+    assert.deepEqual(texts(b), ['Console [c1] joined with <alice@localhost>'], 'the new writer hears who is there');
+    assert.deepEqual(texts(a), ['Console [c1] joined by <bob@localhost>'], 'and they hear of it');
+    const displaced = c.attach(f, 'force');
+    assert.deepEqual(displaced.map((i) => i.user), ['alice', 'bob']);
+    assert.deepEqual(a.kicks, ['forced']);
+    assert.deepEqual(b.kicks, ['forced']);
+    assert.deepEqual(texts(m).slice(-3), [
+      'Console [c1] stolen by <fred@localhost>',
+      'Console [c1] departed by <alice@localhost>',
+      'Console [c1] departed by <bob@localhost>',
+    ]);
+    assert.deepEqual(texts(f), ['Console [c1] stolen from <alice@localhost>', 'Console [c1] stolen from <bob@localhost>']);
+    assert.deepEqual(c.clients().map((l) => [l.identity.user, l.mode]), [['mon', 'monitor'], ['fred', 'write']]);
+    await c.stop();
+  });
+
+  test('setMode toggles write access; a broadcast writer gets notices but no output', async () => {
+    const { dev, c } = started();
+    const [r, bc] = [new Recorder(ident('ro')), new Recorder(ident('bc'))];
+    c.attach(r, 'monitor');
+    c.attach(bc, 'broadcast');
+    assert.equal(c.isWriter(bc), true);
+    c.setMode(r, 'join');
+    assert.equal(c.isWriter(r), true);
+    c.setMode(r, 'monitor');
+    assert.equal(c.isWriter(r), false);
+    assert.match(texts(bc).at(-1)!, /^Console \[c1\] departed by <ro@localhost>$/);
+    dev.h!.onData(Buffer.from('out'));
+    assert.equal(Buffer.concat(r.out).toString(), 'out');
+    assert.equal(bc.out.length, 0);
+    assert.deepEqual(c.clients().map((l) => l.mode), ['monitor', 'broadcast']);
+    c.detach(bc);
+    assert.equal(c.writerCount, 0);
+    await c.stop();
+  });
+
+  test('a console a reload removes lets every client go, telling it why', async () => {
+    const { c } = started();
+    const r = new Recorder();
+    c.attach(r, 'join');
+    await c.retire();
+    assert.deepEqual(r.kicks, ['removed']);
+    assert.deepEqual(c.clients(), []);
+    assert.match(texts(r).at(-1)!, /removed from the configuration/);
+  });
+});
 
 describe('input back-pressure', () => {
   const up = (opts: { inputCap?: number; stallMs?: number } = {}) => {

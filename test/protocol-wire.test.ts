@@ -282,3 +282,30 @@ test('a client that stops reading loses its own data only; the log and a reader 
   assert.ok(lost > 1024 * 1024, `lost ${lost}`);
   await waitForFile(logFile, '<ConMan>');
 });
+
+test('QUERY OPTION=STATUS (conch -q -v): a line per console with its state, device and clients', async () => {
+  const srv = await startProtocolServer(cleanup, quiet('n1', 'node10'));
+  const w = new Raw(srv.port);
+  w.send("HELLO USER='alice' TTY='pts/1'\nCONNECT CONSOLE='n1'\n");
+  await w.has("OK CONSOLE='n1'\n");
+  const m = new Raw(srv.port);
+  m.send("HELLO USER='bob'\nMONITOR CONSOLE='n1'\n");
+  await m.has("OK CONSOLE='n1'\n");
+  const q = new Raw(srv.port);
+  q.send("HELLO USER='carol'\nQUERY OPTION=STATUS\n");
+  await q.closedByServer();
+  const stamp = String.raw`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d`;
+  assert.match(
+    q.text,
+    new RegExp(
+      `^OK\\nOK CONSOLE='n1' CONSOLE='node10'\\n` +
+        `n1      up since ${stamp} \\("test:"\\); clients: <alice@localhost> on pts/1 write idle \\d+s, <bob@localhost> monitor\\n` +
+        `node10  up since ${stamp} \\("test:"\\); no clients\\n$`,
+    ),
+  );
+  // without the option, conman's reply exactly
+  const plain = new Raw(srv.port);
+  plain.send("HELLO USER='carol'\nQUERY\n");
+  await plain.closedByServer();
+  assert.equal(plain.text, "OK\nOK CONSOLE='n1' CONSOLE='node10'\n");
+});

@@ -9,25 +9,10 @@ import type { DaemonLog } from '../logging/daemon-log.js';
 import { frameNotice, longTime, timeDelta } from '../util/notice.js';
 import { Ring } from './ring.js';
 import { BackoffTimer } from './backoff.js';
+import { LINK_NOTE } from './link-notes.js';
+import { whoText, type AttachMode, type ClientLink, type Identity, type Session } from './session.js';
 
 export type ConsoleState = 'down' | 'connecting' | 'up' | 'backoff';
-
-/** A client attached to one or more consoles (implemented by the protocol layer). */
-export interface Session {
-  /** console output (only sessions in `readers` get it) */
-  output(from: Console, data: Buffer): void;
-  /** a framed `<ConMan>` notice; `info` notices are suppressed in quiet mode */
-  notice(from: Console, framed: Buffer, info: boolean): void;
-  /**
-   * Console `from` is not taking input (on) / takes it again (off): stop or
-   * resume reading this client's input. Returns whether the session paused
-   * (a broadcast session does not: see Console.input). A session may be
-   * released by several consoles; it reads again when none holds it.
-   */
-  throttle?(from: Console, on: boolean): boolean;
-  /** the console is going away (a reload removed it): unlink from everything and close once flushed */
-  kick?(): void;
-}
 
 /** how long stop() waits for a device to be released (an IPMI Deactivate + Close Session to a dead BMC retries for longer) */
 export const RELEASE_MS = 3000;
@@ -74,9 +59,11 @@ export interface ConsoleStatus {
 export class Console {
   readonly name: string;
   /** sessions receiving output (R/O and R/W clients) */
-  readonly readers = new Set<Session>();
+  private readonly readers = new Set<Session>();
   /** sessions that may write (R/W and broadcast clients); they also receive notices */
-  readonly writers = new Set<Session>();
+  private readonly writers = new Set<Session>();
+  /** every attached session, since when */
+  private readonly links = new Map<Session, Date>();
 
   private _state: ConsoleState = 'down';
   private since = new Date();
@@ -266,10 +253,9 @@ export class Console {
    */
   async retire(): Promise<void> {
     this.notify(`Console [${this.name}] removed from the configuration`, false);
-    for (const s of [...this.sessions()]) {
-      if (s.kick) s.kick();
-      this.readers.delete(s);
-      this.writers.delete(s);
+    for (const s of [...this.links.keys()]) {
+      this.unlink(s);
+      s.kicked(this, 'removed');
     }
     await this.stop('removed from the configuration');
     this._device.dispose?.();
@@ -342,6 +328,8 @@ export class Console {
     return true;
   }
 
+  // ---- notices ---------------------------------------------------------------
+
   /** A `<ConMan>` notice to the log, the replay ring, and every attached session. */
   notify(text: string, info = true): void {
     const framed = frameNotice(text);
@@ -356,8 +344,101 @@ export class Console {
     for (const s of this.sessions()) if (s !== except) s.notice(this, framed, info);
   }
 
+  // ---- clients ---------------------------------------------------------------
+
+  /**
+   * Link a session in `mode` (see AttachMode), with conman's notices: a new
+   * writer is announced to everyone already there and to the log (`joined
+   * by`, `stolen by`), and hears one `joined with`/`stolen from` per writer
+   * there; with force those writers are let go (kicked). Plain `attach`
+   * does not check for writers: the caller refuses a busy console first
+   * (conman's ERROR CODE=7 lists them). Returns who was displaced.
+   */
+  attach(s: Session, mode: AttachMode): Identity[] {
+    if (!this.links.has(s)) this.links.set(s, new Date());
+    if (mode === 'monitor') {
+      this.readers.add(s);
+      return [];
+    }
+    const displaced = this.gainWrite(s, mode === 'force', mode === 'broadcast');
+    if (mode !== 'broadcast') this.readers.add(s);
+    return displaced;
+  }
+
+  /**
+   * An attached reader changes mode (conman's &M, &J, &F): `monitor` gives
+   * up write access (`departed by`), `join`/`force`/`attach` gain it as
+   * attach() would. A broadcast writer keeps its mode.
+   */
+  setMode(s: Session, mode: Exclude<AttachMode, 'broadcast'>): Identity[] {
+    if (!this.readers.has(s)) return [];
+    if (mode === 'monitor') {
+      this.loseWrite(s);
+      return [];
+    }
+    if (this.writers.has(s)) return [];
+    return this.gainWrite(s, mode === 'force', false);
+  }
+
+  /** The session leaves (`departed by` if it could write). */
+  detach(s: Session): void {
+    this.readers.delete(s);
+    this.loseWrite(s);
+    this.links.delete(s);
+    if (this.typist === s) this.typist = null;
+  }
+
+  isWriter(s: Session): boolean {
+    return this.writers.has(s);
+  }
+
+  /** R/W and broadcast clients */
+  get writerCount(): number {
+    return this.writers.size;
+  }
+
+  /** The attached clients, oldest first. */
+  clients(): ClientLink[] {
+    const out: ClientLink[] = [];
+    for (const [s, since] of this.links) {
+      const mode = !this.writers.has(s) ? 'monitor' : this.readers.has(s) ? 'write' : 'broadcast';
+      out.push({ identity: s.identity, mode, since, idleMs: s.idleMs() });
+    }
+    return out;
+  }
+
+  private gainWrite(s: Session, force: boolean, broadcast: boolean): Identity[] {
+    const others = [...this.writers].filter((w) => w !== s);
+    const stolen = force && others.length > 0;
+    const now = new Date();
+    this.notify(LINK_NOTE.arrived(this.name, s.identity, stolen, broadcast, now));
+    for (const w of others) s.notice(this, frameNotice(LINK_NOTE.existing(this.name, w.identity, stolen, now)), true);
+    if (stolen) {
+      for (const w of others) {
+        this.detach(w);
+        w.kicked(this, 'forced');
+      }
+    }
+    this.writers.add(s);
+    // a forced session also takes the device from holders outside conch (IPMI SOL)
+    if (force) this.force(whoText(s.identity));
+    return stolen ? others.map((w) => w.identity) : [];
+  }
+
+  private loseWrite(s: Session): void {
+    if (this.writers.delete(s)) this.notify(LINK_NOTE.departed(this.name, s.identity));
+  }
+
+  /** Unlinked without notices (the console is going away). */
+  private unlink(s: Session): void {
+    this.readers.delete(s);
+    this.writers.delete(s);
+    this.links.delete(s);
+    if (this.typist === s) this.typist = null;
+  }
+
   /** readers ∪ writers, each once */
-  sessions(): Set<Session> {
+  private sessions(): Set<Session> {
     if (this.writers.size === 0) return this.readers;
     const all = new Set(this.readers);
     for (const w of this.writers) all.add(w);

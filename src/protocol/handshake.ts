@@ -17,7 +17,9 @@ import type { DaemonLog } from '../logging/daemon-log.js';
 import { ErrCode, MSG, busyLine, errorLine, okLine } from './messages.js';
 import { matchConsoles } from './match.js';
 import { parseGreeting, parseRequest, type Greeting, type Request } from './request.js';
-import { ClientSession, type Attached } from './session.js';
+import { ClientSession } from './session.js';
+import { statusLines } from './status-text.js';
+import type { Identity } from '../engine/session.js';
 import type { ResetRunner } from './reset.js';
 
 /** conman HEAD's MAX_SOCK_LINE */
@@ -162,6 +164,21 @@ export class Handshake {
     });
   }
 
+  /** who the client is: for now the user its greeting claims */
+  private identity(): Identity {
+    const ip = this.sock.remoteAddress ?? 'unknown';
+    return {
+      user: this.greeting!.user,
+      host: this.host,
+      tty: this.greeting!.tty,
+      address: ip.startsWith('::ffff:') ? ip.slice(7) : ip,
+      port: this.sock.remotePort ?? 0,
+      groups: [],
+      auth: 'claimed',
+      transport: 'conman',
+    };
+  }
+
   private get peer(): string {
     return `<${this.greeting?.user ?? 'unknown'}@${this.addr}>`;
   }
@@ -182,7 +199,7 @@ export class Handshake {
     // one console is a plain R/W session, whatever the client asked
     if (found.length === 1) req.broadcast = false;
     if (req.command === 'CONNECT' && !req.force && !req.join) {
-      const busy = found.filter((c) => c.writers.size > 0);
+      const busy = found.filter((c) => c.writerCount > 0);
       if (busy.length > 0) return this.fail(ErrCode.BUSY_CONSOLES, MSG.busy(busy.length), busyLines(busy));
     }
     const ok = okLine(
@@ -192,14 +209,13 @@ export class Handshake {
     this.finish();
     if (req.command === 'QUERY') {
       this.ctx.dlog.debug(`Client ${this.peer} queried ${found.length} consoles`);
-      this.endAndClose(ok);
+      this.endAndClose(req.status ? Buffer.concat([ok, Buffer.from(statusLines(found), 'utf8')]) : ok);
       return;
     }
     this.sock.write(ok);
     const early = this.buf;
     this.buf = Buffer.alloc(0);
-    const who = { user: this.greeting!.user, host: this.host, tty: this.greeting!.tty };
-    const s = new ClientSession(this.sock, who, {
+    const s = new ClientSession(this.sock, this.identity(), {
       mode: req.command === 'MONITOR' ? 'monitor' : req.broadcast ? 'broadcast' : 'connect',
       consoles: found,
       quiet: req.quiet,
@@ -257,9 +273,8 @@ export class Handshake {
 function busyLines(busy: Console[]): string[] {
   const lines: string[] = [];
   for (const c of busy) {
-    for (const w of c.writers) {
-      const a = w as Partial<Attached>;
-      if (a.who && a.idleMs) lines.push(busyLine(c.name, a.who, !!a.broadcast, a.idleMs.call(w)));
+    for (const l of c.clients()) {
+      if (l.mode !== 'monitor') lines.push(busyLine(c.name, l.identity, l.mode === 'broadcast', l.idleMs));
     }
   }
   return lines;

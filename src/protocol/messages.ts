@@ -3,7 +3,8 @@
 // byte, unless marked as a conch addition.
 
 import { encodeQuoted } from './lex.js';
-import { timeDelta, shortTime } from '../util/notice.js';
+import { timeDelta } from '../util/notice.js';
+import { whoText, type Identity } from '../engine/session.js';
 
 /** conman's `enum err_type` (src/common.h). */
 export const ErrCode = {
@@ -45,30 +46,17 @@ export function errorLine(code: number, text: string): Buffer {
 }
 
 /** Who a client is, as every notice shows it. */
-export interface Who {
-  user: string;
-  host: string;
-  tty: string | null;
-}
-
-/** `<user@host>[ on tty]` */
-export const who = (w: Who): string => `<${w.user}@${w.host}>${w.tty ? ` on ${w.tty}` : ''}`;
+export type Who = Pick<Identity, 'user' | 'host' | 'tty'>;
 
 /** A line after ERROR CODE=7: `Console [n1] open R/W by <u@h> on pts/1 (idle 1s).\n` */
 export function busyLine(console: string, w: Who, broadcast: boolean, idleMs: number): string {
-  return `Console [${console}] open ${broadcast ? 'B/C' : 'R/W'} by ${who(w)} (idle ${timeDelta(idleMs)}).\n`;
+  return `Console [${console}] open ${broadcast ? 'B/C' : 'R/W'} by ${whoText(w)} (idle ${timeDelta(idleMs)}).\n`;
 }
 
 // ---- in-band notices (framed by the engine's frameNotice) ----
 
 export const NOTE = {
-  /** to the console's other clients (and its log) when a client gains write access */
-  arrived: (c: string, w: Who, stolen: boolean, bcast: boolean, now = new Date()) =>
-    `Console [${c}] ${stolen ? 'stolen' : 'joined'}${bcast ? ' for B/C' : ''} by ${who(w)} at ${shortTime(now)}`,
-  /** to the new writer, one per writer already there */
-  existing: (c: string, w: Who, stolen: boolean, now = new Date()) =>
-    `Console [${c}] ${stolen ? 'stolen from' : 'joined with'} ${who(w)} at ${shortTime(now)}`,
-  departed: (c: string, w: Who, now = new Date()) => `Console [${c}] departed by ${who(w)} at ${shortTime(now)}`,
+  // (a client gaining or losing write access: the engine's LINK_NOTE)
   down: (c: string, label: string) => `Console [${c}] is currently disconnected from ${label}`,
   replayBegin: (c: string) => `Begin log replay of console [${c}]`,
   replayEnd: (c: string) => `End log replay of console [${c}]`,

@@ -22,6 +22,8 @@ export interface Request {
   force: boolean;
   join: boolean;
   broadcast: boolean;
+  /** conch addition (QUERY): a status line per console after the OK line */
+  status: boolean;
 }
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -78,6 +80,7 @@ export function parseRequest(line: Buffer): Parsed<Request> {
     force: false,
     join: false,
     broadcast: false,
+    status: false,
   };
   for (let i = at + 1; i < t.length; i++) {
     const x = t[i];
@@ -97,6 +100,7 @@ export function parseRequest(line: Buffer): Parsed<Request> {
       else if (opt.kw === 'JOIN') req.join = true;
       else if (opt.kw === 'QUIET') req.quiet = true;
       else if (opt.kw === 'REGEX') req.regex = true;
+      else if (opt.kw === 'STATUS') req.status = true;
       i += 2;
     }
   }

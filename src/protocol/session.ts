@@ -1,16 +1,18 @@
 // One attached client after a successful MONITOR or CONNECT: the raw byte
-// stream in both directions, conman's 0xFF escapes from the client, and the
-// reader/writer links with their joined/stolen/departed notices.
+// stream in both directions and conman's 0xFF escapes from the client. The
+// links to consoles (and their joined/stolen/departed notices) are the
+// engine's: this session attaches, changes mode and detaches through them.
 //
 // Modes: MONITOR is a reader of one console (R/O); CONNECT to one console is
 // reader and writer (R/W); CONNECT with BROADCAST to several is a writer of
 // each (W/O) and so gets their notices but no output.
 
 import type * as net from 'node:net';
-import type { Console, Session } from '../engine/console.js';
+import type { Console } from '../engine/console.js';
+import type { Identity, KickReason, Session } from '../engine/session.js';
 import { frameNotice } from '../util/notice.js';
 import type { DaemonLog } from '../logging/daemon-log.js';
-import { NOTE, type Who, who as whoText } from './messages.js';
+import { NOTE } from './messages.js';
 import { OutBuf } from './outbuf.js';
 import type { ResetRunner } from './reset.js';
 
@@ -31,17 +33,7 @@ const DEL = Buffer.from([0x7f]);
 
 export type Mode = 'monitor' | 'connect' | 'broadcast';
 
-/** Anything in a console's writers set that can be named and displaced. */
-export interface Attached extends Session {
-  readonly who: Who;
-  readonly broadcast: boolean;
-  /** ms since this client last sent anything (conman's "idle") */
-  idleMs(): number;
-  /** force-displaced: unlink from everything and close once flushed */
-  kick(): void;
-}
-
-export interface SessionOptions {
+export interface ClientSessionOptions {
   mode: Mode;
   consoles: Console[];
   quiet: boolean;
@@ -54,9 +46,9 @@ export interface SessionOptions {
   peer: string;
 }
 
-export class ClientSession implements Attached {
+export class ClientSession implements Session {
   readonly broadcast: boolean;
-  private readonly consoles: Console[];
+  private consoles: Console[];
   private writing = false;
   private quiet: boolean;
   private force: boolean;
@@ -70,8 +62,8 @@ export class ClientSession implements Attached {
 
   constructor(
     private readonly sock: net.Socket,
-    readonly who: Who,
-    private readonly opts: SessionOptions,
+    readonly identity: Identity,
+    private readonly opts: ClientSessionOptions,
   ) {
     this.broadcast = opts.mode === 'broadcast';
     this.consoles = opts.consoles;
@@ -99,18 +91,18 @@ export class ClientSession implements Attached {
     const { mode } = this.opts;
     if (mode === 'monitor') {
       const c = this.consoles[0];
-      c.readers.add(this);
+      c.attach(this, 'monitor');
       this.checkState(c);
       this.dlog.info(`Client ${this.opts.peer} connected to [${c.name}] (read-only)`);
     } else if (mode === 'connect') {
       const c = this.consoles[0];
-      this.gainWrite(c);
-      c.readers.add(this);
+      c.attach(this, this.writeMode());
+      this.writing = true;
       this.checkState(c);
       this.dlog.info(`Client ${this.opts.peer} connected to [${c.name}]`);
     } else {
       for (const c of this.consoles) {
-        this.gainWrite(c);
+        c.attach(this, 'broadcast');
         this.checkState(c);
       }
       this.dlog.info(`Client ${this.opts.peer} connected to ${this.consoles.length} consoles (broadcast)`);
@@ -152,14 +144,19 @@ export class ClientSession implements Attached {
     return false;
   }
 
-  kick(): void {
-    this.detach();
-    this.out.end();
+  kicked(from: Console, why: KickReason): void {
+    if (why === 'removed' && this.broadcast && this.consoles.length > 1) {
+      // a broadcast goes on to the consoles that are left
+      this.consoles = this.consoles.filter((c) => c !== from);
+      if (this.heldBy?.has(from)) this.throttle(from, false);
+      return;
+    }
+    this.finish();
   }
 
   /** Server shutdown: unlink and close once what is queued has been sent. */
   shutdown(): void {
-    this.kick();
+    this.finish();
   }
 
   // ---- client → consoles ----------------------------------------------------
@@ -226,7 +223,7 @@ export class ClientSession implements Attached {
         this.out.write(frameNotice(NOTE.quiet(this.quiet)), this.consoles[0]?.name ?? '');
         break;
       case CMD.RESET:
-        for (const c of this.writable()) this.opts.resets.reset(c, this.who);
+        for (const c of this.writable()) this.opts.resets.reset(c, this.identity);
         break;
       case CMD.SUSPEND:
         this.out.suspend(!this.out.suspended);
@@ -242,8 +239,13 @@ export class ClientSession implements Attached {
     if (this.broadcast) return;
     const c = this.consoles[0];
     this.force = force;
-    if (this.writing) this.loseWrite(c);
-    else this.gainWrite(c);
+    this.writing = !this.writing;
+    c.setMode(this, this.writing ? this.writeMode() : 'monitor');
+  }
+
+  /** how this client takes write access: forced, or joined beside the writers there */
+  private writeMode(): 'force' | 'join' {
+    return this.force ? 'force' : 'join';
   }
 
   private replay(): void {
@@ -261,39 +263,6 @@ export class ClientSession implements Attached {
 
   // ---- links ----------------------------------------------------------------
 
-  /**
-   * Become a writer of `c`, in conman's order: everyone already there (and
-   * the log) hears `joined by`/`stolen by`; this client hears one `joined
-   * with`/`stolen from` per writer; with force those writers are cut off.
-   */
-  private gainWrite(c: Console): void {
-    const others = [...c.writers].filter((w) => w !== this);
-    const stolen = this.force && others.length > 0;
-    const now = new Date();
-    c.notify(NOTE.arrived(c.name, this.who, stolen, this.broadcast, now));
-    for (const w of others) {
-      const ww = (w as Partial<Attached>).who;
-      if (ww) this.notice(c, frameNotice(NOTE.existing(c.name, ww, stolen, now)), true);
-    }
-    if (stolen) {
-      for (const w of others) {
-        const kick = (w as Partial<Attached>).kick;
-        if (kick) kick.call(w);
-        else c.writers.delete(w);
-      }
-    }
-    c.writers.add(this);
-    if (!this.broadcast) this.writing = true;
-    // a forced session also takes the device from holders outside conch (IPMI SOL)
-    if (this.force) c.force(whoText(this.who));
-  }
-
-  private loseWrite(c: Console): void {
-    if (!c.writers.delete(this)) return;
-    if (!this.broadcast) this.writing = false;
-    c.notify(NOTE.departed(c.name, this.who));
-  }
-
   /** A down console: say so and let the engine retry at once. */
   private checkState(c: Console): void {
     if (c.poke()) this.notice(c, frameNotice(NOTE.down(c.name, c.status().label)), true);
@@ -308,10 +277,7 @@ export class ClientSession implements Attached {
       this.heldBy = null;
       this.sock.resume();
     }
-    for (const c of this.consoles) {
-      c.readers.delete(this);
-      this.loseWrite(c);
-    }
+    for (const c of this.consoles) c.detach(this);
     this.dlog.info(`Client ${this.opts.peer} disconnected`);
   }
 
