@@ -10,50 +10,19 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Cleanup, waitFor, waitForFile } from './helpers/wait.js';
 import { startProtocolServer } from './helpers/protocol-harness.js';
+import { RawClient } from './helpers/raw-client.js';
+
+class Raw extends RawClient {
+  constructor(port: number, host = '127.0.0.1') {
+    super(cleanup, net.connect(port, host));
+  }
+}
 
 const cleanup = new Cleanup();
 after(() => cleanup.run());
 
 const quiet = (...names: string[]): string => names.map((n) => `console name="${n}" dev="test:" testopts="p:0"\n`).join('');
 const bin = (s: string): Buffer => Buffer.from(s, 'latin1');
-
-class Raw {
-  readonly sock: net.Socket;
-  chunks: Buffer[] = [];
-  size = 0;
-  closed = false;
-  private flat: Buffer | null = null;
-  constructor(port: number, host = '127.0.0.1') {
-    this.sock = net.connect(port, host);
-    this.sock.on('data', (d: Buffer) => {
-      this.chunks.push(d);
-      this.size += d.length;
-      this.flat = null;
-    });
-    this.sock.on('error', () => {});
-    this.sock.on('close', () => (this.closed = true));
-    cleanup.add(() => this.sock.destroy());
-  }
-  get data(): Buffer {
-    this.flat ??= Buffer.concat(this.chunks);
-    return this.flat;
-  }
-  get text(): string {
-    return this.data.toString('latin1');
-  }
-  send(s: string | Buffer): void {
-    this.sock.write(typeof s === 'string' ? bin(s) : s);
-  }
-  async has(needle: string | RegExp, what = String(needle)): Promise<string> {
-    return waitFor(
-      () => ((typeof needle === 'string' ? this.text.includes(needle) : needle.test(this.text)) ? this.text : ''),
-      `${what} (got ${JSON.stringify(this.text.slice(-300))})`,
-    );
-  }
-  async closedByServer(): Promise<void> {
-    await waitFor(() => this.closed, 'the server to close the connection');
-  }
-}
 
 test('greeting and request replies, codes 2 5 6 7, quote encoding', async () => {
   const srv = await startProtocolServer(cleanup, quiet('n1', 'n2', 'n10', "we'ird"));

@@ -20,6 +20,7 @@ export interface DaemonArgs {
 export const DEFAULT_CONFIG = '/etc/conman.conf';
 
 export const USAGE = `Usage: conchd [OPTIONS]
+       conchd passwd [-c FILE] [-g GROUP,GROUP] [--password-file FILE] [-d] USER
 
   -c FILE   Specify configuration (default: ${DEFAULT_CONFIG}).
   -F        Run in foreground.

@@ -22,6 +22,7 @@ There is NO WARRANTY, to the extent permitted by law.
 const CHILD_ENV = 'CONCHD_DAEMON_CHILD';
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'passwd') return (await import('./passwd.js')).passwdMain(argv.slice(1));
   let args: DaemonArgs;
   try {
     args = parseDaemonArgs(argv);

@@ -51,6 +51,7 @@ export async function applyReload(h: ReloadHost): Promise<void> {
     const errors = e instanceof ConfigError ? e.all.map((x) => x.message) : [`${file}: ${(e as Error).message}`];
     h.dlog.reopen();
     for (const c of h.registry.list()) c.log?.open();
+    h.server?.access.reopen();
     h.dlog.info('Reopened logs');
     for (const m of errors) h.dlog.err(`Reload: ${m}`);
     h.dlog.err(refusedLine(file, errors.length));
@@ -117,6 +118,8 @@ async function applyServer(h: ReloadHost, before: ServerConfig, next: ServerConf
         h.server.reconfigure(next);
       }
     }
+    // the certificate is read again even when its file name did not change (renewed in place)
+    await h.server.reloadTls();
   }
   if (changed.has('timestamp')) h.startMarks(next.timestamp);
   if (changed.has('replayBytes')) for (const c of h.registry.list()) c.resizeReplay(next.replayBytes);

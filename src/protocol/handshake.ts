@@ -19,7 +19,9 @@ import { matchConsoles } from './match.js';
 import { parseGreeting, parseRequest, type Greeting, type Request } from './request.js';
 import { ClientSession } from './session.js';
 import { statusLines } from './status-text.js';
-import type { Identity } from '../engine/session.js';
+import type { Identity, Transport } from '../engine/session.js';
+import type { AccessControl } from '../access/access-control.js';
+import type { Right } from '../access/rights.js';
 import type { ResetRunner } from './reset.js';
 
 /** conman HEAD's MAX_SOCK_LINE */
@@ -34,8 +36,18 @@ export interface ProtocolContext {
   server: ServerConfig;
   dlog: DaemonLog;
   resets: ResetRunner;
+  access: AccessControl;
   /** a session has started (the server tracks it for close()) */
   attached(s: ClientSession, sock: net.Socket): void;
+}
+
+/** How this connection came in: the plain conman port, or TLS with what its certificate proved. */
+export interface Arrival {
+  transport: Transport;
+  /** a client certificate's verified CN (TLS); null: none presented */
+  certUser: string | null;
+  /** a certificate was presented but not verified: why (the client is refused) */
+  certError: string | null;
 }
 
 /** What notices call the client's host: conmand shows the short host name. */
@@ -48,7 +60,11 @@ export function peerHost(addr: string | undefined): string {
 
 export class Handshake {
   private buf: Buffer = Buffer.alloc(0);
-  private stage: 'greeting' | 'request' | 'matching' | 'done' = 'greeting';
+  private stage: 'greeting' | 'auth' | 'request' | 'matching' | 'done' = 'greeting';
+  /** who the client proved to be (set once authenticated) */
+  private id: Identity | null = null;
+  /** the client half-closed while it was being authenticated */
+  private endedInAuth = false;
   /** stops console matching when the client goes or the server shuts down */
   private readonly matching = new AbortController();
   /** the client half-closed while its consoles were being matched */
@@ -62,6 +78,7 @@ export class Handshake {
   constructor(
     private readonly sock: net.Socket,
     private readonly ctx: ProtocolContext,
+    private readonly arrival: Arrival = { transport: 'conman', certUser: null, certError: null },
   ) {
     const ip = sock.remoteAddress ?? 'unknown';
     this.host = peerHost(ip);
@@ -87,8 +104,8 @@ export class Handshake {
   private readonly onData = (chunk: Buffer): void => {
     try {
       this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
-      // while matching, bytes wait to become session input; hold off a flood
-      if (this.stage === 'matching' && this.buf.length > MAX_LINE) this.sock.pause();
+      // while authenticating or matching, bytes wait; hold off a flood
+      if ((this.stage === 'matching' || this.stage === 'auth') && this.buf.length > MAX_LINE) this.sock.pause();
       while (this.stage === 'greeting' || this.stage === 'request') {
         const nl = this.buf.indexOf(0x0a);
         if (nl < 0) {
@@ -110,6 +127,10 @@ export class Handshake {
   /** The client half-closed: a last line without its newline still counts. */
   private readonly onEnd = (): void => {
     if (this.stage === 'done') return;
+    if (this.stage === 'auth') {
+      this.endedInAuth = true;
+      return;
+    }
     // a client may half-close after its request and still read the answer
     if (this.stage === 'matching') {
       this.ended = true;
@@ -149,8 +170,11 @@ export class Handshake {
       const g = parseGreeting(line);
       if (!g.ok) return this.fail(ErrCode.BAD_REQUEST, g.error);
       this.greeting = g.value;
-      this.stage = 'request';
-      this.sock.write('OK\n');
+      this.stage = 'auth';
+      this.authenticate(g.value).catch((e: unknown) => {
+        this.ctx.dlog.err(`Client <${this.addr}>: authentication: ${(e as Error).stack ?? String(e)}`);
+        this.abort();
+      });
       return;
     }
     const r = parseRequest(line);
@@ -164,30 +188,37 @@ export class Handshake {
     });
   }
 
-  /** who the client is: for now the user its greeting claims */
-  private identity(): Identity {
-    const ip = this.sock.remoteAddress ?? 'unknown';
-    return {
-      user: this.greeting!.user,
-      host: this.host,
-      tty: this.greeting!.tty,
-      address: ip.startsWith('::ffff:') ? ip.slice(7) : ip,
-      port: this.sock.remotePort ?? 0,
-      groups: [],
-      auth: 'claimed',
-      transport: 'conman',
-    };
+  /** Who is this (access-control.ts): then the greeting's OK, or ERROR CODE=4. */
+  private async authenticate(g: Greeting): Promise<void> {
+    const address = this.addr.slice(0, this.addr.lastIndexOf(':'));
+    const port = this.sock.remotePort ?? 0;
+    const { transport, certUser, certError } = this.arrival;
+    if (certError !== null) return this.fail(ErrCode.AUTHENTICATE, `Authentication failed: client certificate not accepted (${certError})`);
+    const r = await this.ctx.access.authenticate({ transport, address, port, user: g.user, password: g.password, certUser });
+    if (this.stage !== 'auth' || this.sock.destroyed) return;
+    if (!r.ok) return this.fail(ErrCode.AUTHENTICATE, r.message);
+    this.id = { user: r.user, host: this.host, tty: g.tty, address, port, groups: r.groups, auth: r.auth, transport };
+    this.ctx.access.record(this.id, 'connect', 'ok');
+    this.stage = 'request';
+    this.sock.write('OK\n');
+    if (this.sock.isPaused()) this.sock.resume();
+    // lines that came meanwhile, then a half-close that came meanwhile
+    this.onData(Buffer.alloc(0));
+    if (this.endedInAuth && this.stage === 'request') this.onEnd();
   }
 
   private get peer(): string {
-    return `<${this.greeting?.user ?? 'unknown'}@${this.addr}>`;
+    return `<${this.id?.user ?? this.greeting?.user ?? 'unknown'}@${this.addr}>`;
   }
 
   private async request(req: Request): Promise<void> {
     const m = await matchConsoles(this.ctx.registry, req.patterns, req.regex, this.matching.signal);
     if (m === null || this.stage !== 'matching' || this.sock.destroyed) return;
     if (!m.ok) return this.fail(m.code, m.error);
-    const found = m.consoles;
+    const id = this.id!;
+    const access = this.ctx.access;
+    // a console the user may not even monitor is not there for it
+    const found = access.enforcing ? m.consoles.filter((c) => access.allows(id, c.name, 'monitor')) : m.consoles;
     if (found.length === 0) return this.fail(ErrCode.NO_CONSOLES, MSG.noConsoles);
     if (req.command !== 'QUERY' && found.length > 1 && !(req.command === 'CONNECT' && req.broadcast)) {
       return this.fail(
@@ -198,24 +229,34 @@ export class Handshake {
     }
     // one console is a plain R/W session, whatever the client asked
     if (found.length === 1) req.broadcast = false;
+    if (req.command === 'CONNECT') {
+      const need: Right = req.broadcast ? 'broadcast' : req.force ? 'force' : 'attach';
+      const refused = found.find((c) => !access.allows(id, c.name, need));
+      if (refused) {
+        access.denied(id, need, { console: refused.name });
+        return this.fail(ErrCode.AUTHENTICATE, MSG.denied(id.user, need, refused.name));
+      }
+    }
     if (req.command === 'CONNECT' && !req.force && !req.join) {
       const busy = found.filter((c) => c.writerCount > 0);
       if (busy.length > 0) return this.fail(ErrCode.BUSY_CONSOLES, MSG.busy(busy.length), busyLines(busy));
     }
+    // OPTION=RESET tells the client &R does something: only if the rules let this user reset
     const ok = okLine(
       found.map((c) => c.name),
-      this.ctx.resets.enabled,
+      this.ctx.resets.enabled && (!access.enforcing || found.some((c) => access.allows(id, c.name, 'reset'))),
     );
     this.finish();
     if (req.command === 'QUERY') {
       this.ctx.dlog.debug(`Client ${this.peer} queried ${found.length} consoles`);
+      access.record(id, 'query', 'ok', { consoles: found.map((c) => c.name) });
       this.endAndClose(req.status ? Buffer.concat([ok, Buffer.from(statusLines(found), 'utf8')]) : ok);
       return;
     }
     this.sock.write(ok);
     const early = this.buf;
     this.buf = Buffer.alloc(0);
-    const s = new ClientSession(this.sock, this.identity(), {
+    const s = new ClientSession(this.sock, id, {
       mode: req.command === 'MONITOR' ? 'monitor' : req.broadcast ? 'broadcast' : 'connect',
       consoles: found,
       quiet: req.quiet,
@@ -224,6 +265,7 @@ export class Handshake {
       bufferBytes: this.ctx.server.clientBufferBytes,
       dlog: this.ctx.dlog,
       resets: this.ctx.resets,
+      access,
       peer: this.peer,
     });
     this.ctx.attached(s, this.sock);

@@ -29,6 +29,8 @@ export const MSG = {
   nonAsciiPattern: (p: string) =>
     `Invalid console pattern "${printable(p)}": console names are 7-bit ASCII only`,
   lineTooLong: (where: string, max: number) => `Invalid ${where}: line longer than ${max} bytes`,
+  denied: (user: string, right: string, console: string) =>
+    `Permission denied: ${user} has no ${right} right on console [${console}] (server access=)`,
 };
 
 /** `OK[ OPTION=RESET][ CONSOLE='name']...\n` */
@@ -68,7 +70,8 @@ export const NOTE = {
   resetFailed: (c: string, why: string) => `Unable to reset console [${c}]: ${why}`,
   // conch addition: conman silently overwrites a slow client's buffer
   lost: (c: string, n: number) => `Console [${c}] lost ${n} bytes for this client (slow reader)`,
-  // conch addition: to the writer whose input a console that is not reading could not take
+  // conch addition: an escape (&B, &R, &F, &J) the access rules do not allow this client
+  refused: (c: string, what: string, right: string) => `Console [${c}] ${what} refused: no ${right} right`,
 };
 
 /** For error texts: control and non-ASCII chars shown as \xNN. */

@@ -10,6 +10,8 @@ import { MSG } from './messages.js';
 export interface Greeting {
   user: string;
   tty: string | null;
+  /** conch addition, accepted over TLS only: PASSWORD='base64 of the password's UTF-8' */
+  password: Buffer | null;
 }
 
 export type Command = 'QUERY' | 'MONITOR' | 'CONNECT';
@@ -48,20 +50,23 @@ export function parseGreeting(line: Buffer): Parsed<Greeting> {
   if (t.some((x) => x.kind === 'error')) return { ok: false, error: MSG.unterminated('greeting') };
   let user: string | null = null;
   let tty: string | null = null;
+  let password: Buffer | null = null;
   const hello = t.findIndex((x) => x.kind === 'kw' && x.kw === 'HELLO');
   if (hello >= 0) {
     for (let i = hello + 1; i < t.length; i++) {
       const x = t[i];
-      if (x.kind !== 'kw' || (x.kw !== 'USER' && x.kw !== 'TTY')) continue;
+      if (x.kind !== 'kw' || (x.kw !== 'USER' && x.kw !== 'TTY' && x.kw !== 'PASSWORD')) continue;
       const v = valueAt(t, i);
       if (!v) continue;
       if (x.kw === 'USER') user = clean(v.value);
-      else tty = clean(v.value);
+      else if (x.kw === 'TTY') tty = clean(v.value);
+      // base64 of the UTF-8 bytes: conman's quoting cannot carry every byte (0xA2, 0xA7)
+      else password = Buffer.from(v.value, 'base64');
       i += 2;
     }
   }
   if (user === null) return { ok: false, error: MSG.noUser };
-  return { ok: true, value: { user, tty } };
+  return { ok: true, value: { user, tty, password } };
 }
 
 const COMMANDS = new Set(['QUERY', 'MONITOR', 'CONNECT']);

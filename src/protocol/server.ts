@@ -5,10 +5,13 @@
 // address; a connection over either limit gets an ERROR line and is closed.
 
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import type { ConsoleRegistry } from '../engine/registry.js';
 import type { ServerConfig } from '../config/types.js';
 import type { DaemonLog } from '../logging/daemon-log.js';
-import { Handshake } from './handshake.js';
+import { Handshake, type Arrival } from './handshake.js';
+import { AccessControl } from '../access/access-control.js';
+import { peerCertificate, tlsOptions, wantsTls } from './tls-context.js';
 import { ErrCode, errorLine } from './messages.js';
 import { clientCap, clientHost, RefusalLog, softFdLimit } from './client-limits.js';
 import type { ClientSession } from './session.js';
@@ -37,8 +40,15 @@ export interface ConmanServerOptions {
   reservedFds?: number;
 }
 
+const PLAIN: Arrival = { transport: 'conman', certUser: null, certError: null };
+
 export class ConmanServer {
   private readonly listeners: net.Server[] = [];
+  /** the TLS listeners (server tlscert=, tlskey=): the same protocol, with passwords and client certificates */
+  private tlsListeners: tls.Server[] = [];
+  private tlsBound: { port: number; loopback: boolean } | null = null;
+  /** who may do what, and the audit log */
+  readonly access: AccessControl;
   private readonly sockets = new Set<net.Socket>();
   private readonly handshakes = new Map<net.Socket, Handshake>();
   private readonly sessions = new Map<net.Socket, ClientSession>();
@@ -55,6 +65,7 @@ export class ConmanServer {
     this.resets = new ResetRunner(opts.server.resetcmd, opts.dlog);
     this.refusals = new RefusalLog(opts.dlog);
     this.cap = opts.server.maxClients;
+    this.access = new AccessControl(opts.server, opts.dlog);
   }
 
   /** clients admitted at once (after listen(): with the descriptor limit applied) */
@@ -62,10 +73,90 @@ export class ConmanServer {
     return this.cap;
   }
 
-  /** Start listening; resolves with the bound port (port 0 = ephemeral). */
+  /** Start listening; resolves with the bound port (port 0 = ephemeral). The TLS listener too, when configured. */
   async listen(): Promise<number> {
     this.setCap();
-    return this.bindAll(this.opts.server.port, this.opts.server.loopback);
+    const port = await this.bindAll(this.opts.server.port, this.opts.server.loopback);
+    if (wantsTls(this.opts.server)) {
+      try {
+        await this.bindTls();
+      } catch (e) {
+        await this.closeListeners();
+        throw e;
+      }
+    }
+    return port;
+  }
+
+  /** the TLS listener's port, null when there is none */
+  get tlsPort(): number | null {
+    return this.tlsBound?.port ?? null;
+  }
+
+  private async bindTls(): Promise<void> {
+    const { tlsPort, loopback } = this.opts.server;
+    const o = tlsOptions(this.opts.server);
+    const made: tls.Server[] = [];
+    const factory = (): tls.Server => {
+      const srv = tls.createServer({
+        ...o,
+        rejectUnauthorized: false, // a client without a certificate may still log in with a password
+        minVersion: 'TLSv1.2',
+        handshakeTimeout: this.opts.server.handshakeTimeout * 1000,
+        allowHalfOpen: true,
+      });
+      srv.on('connection', (raw: net.Socket) => {
+        if (!this.admit(raw)) raw.destroy();
+      });
+      srv.on('secureConnection', (sock: tls.TLSSocket) => {
+        const cert = peerCertificate(sock);
+        this.start(sock, { transport: 'tls', certUser: cert.user, certError: cert.error });
+      });
+      // a failed or timed-out handshake: node reports it but leaves the socket open
+      srv.on('tlsClientError', (e, sock) => {
+        this.opts.dlog.debug(`TLS client <${clientHost(sock.remoteAddress)}>: ${e.message}`);
+        sock.destroy();
+      });
+      made.push(srv);
+      return srv;
+    };
+    const port = await this.bindAll(tlsPort, loopback, factory);
+    this.tlsListeners = made;
+    this.tlsBound = { port, loopback };
+    this.opts.dlog.notice(`Listening on TLS port ${port}${loopback ? ' (loopback)' : ''}`);
+  }
+
+  /**
+   * A reload: the certificate, key and client CA are read again (a renewed
+   * certificate is served from now on; one that cannot be read leaves the
+   * one in force); the TLS listener moves, starts or stops as tlsport,
+   * loopback and tlscert say.
+   */
+  async reloadTls(): Promise<void> {
+    const s = this.opts.server;
+    const want = wantsTls(s);
+    const bound = this.tlsBound;
+    if (bound && want && bound.port === s.tlsPort && bound.loopback === s.loopback) {
+      try {
+        const o = tlsOptions(s);
+        for (const l of this.tlsListeners) l.setSecureContext(o);
+      } catch (e) {
+        this.opts.dlog.err(`Reload: ${(e as Error).message}; the TLS certificate in force stays`);
+      }
+      return;
+    }
+    if (bound && (!want || bound.port !== s.tlsPort || bound.loopback !== s.loopback)) {
+      stopListening(this.tlsListeners.splice(0));
+      this.tlsBound = null;
+      if (!want) this.opts.dlog.notice(`TLS listener on port ${bound.port} closed by a reload`);
+    }
+    if (want && !this.tlsBound) {
+      try {
+        await this.bindTls();
+      } catch (e) {
+        this.opts.dlog.err(`Reload: no TLS listener: ${(e as Error).message}`);
+      }
+    }
   }
 
   /**
@@ -76,6 +167,7 @@ export class ConmanServer {
   reconfigure(server: ServerConfig, reservedFds = this.opts.reservedFds): void {
     const before = this.opts.server;
     this.opts = { ...this.opts, server, reservedFds };
+    if (server !== before) this.access.reconfigure(server);
     if (server.resetcmd !== before.resetcmd) this.resets = new ResetRunner(server.resetcmd, this.opts.dlog);
     if (server.maxClients !== before.maxClients || reservedFds !== undefined) this.setCap();
   }
@@ -126,21 +218,21 @@ export class ConmanServer {
     }
   }
 
-  private async bindAll(port: number, loopback: boolean): Promise<number> {
+  private async bindAll(port: number, loopback: boolean, make?: () => net.Server): Promise<number> {
     if (!loopback) {
       // one dual-stack socket covers both families; fall back to IPv4 alone
       try {
-        return await this.bind('::', port, false);
+        return await this.bind('::', port, false, make);
       } catch (e) {
         if (!isNoFamily(e)) throw e;
-        return this.bind('0.0.0.0', port);
+        return this.bind('0.0.0.0', port, undefined, make);
       }
     }
     // with an ephemeral port the ::1 side may find it taken: retry a few times
     for (let attempt = 0; ; attempt++) {
-      const p = await this.bind('127.0.0.1', port);
+      const p = await this.bind('127.0.0.1', port, undefined, make);
       try {
-        await this.bind('::1', p, true);
+        await this.bind('::1', p, true, make);
       } catch (e) {
         if (isNoFamily(e)) {
           this.opts.dlog.info(`IPv6 loopback unavailable (${(e as Error).message}); listening on 127.0.0.1 only`);
@@ -158,7 +250,8 @@ export class ConmanServer {
 
   /** Stop listening and disconnect every client cleanly. */
   async close(): Promise<void> {
-    const closing = this.closeListeners();
+    const closing = Promise.all([this.closeListeners(), closeAll(this.tlsListeners.splice(0))]);
+    this.tlsBound = null;
     this.refusals.flush();
     for (const s of this.lingering) s.destroy();
     for (const h of this.handshakes.values()) h.abort();
@@ -178,17 +271,19 @@ export class ConmanServer {
       ),
     );
     await closing;
+    this.access.close();
   }
 
-  private bind(host: string, port: number, ipv6Only?: boolean): Promise<number> {
+  /** one listening socket: the plain conman port, or (with `make`) a TLS one */
+  private bind(host: string, port: number, ipv6Only?: boolean, make?: () => net.Server): Promise<number> {
     return new Promise((resolve, reject) => {
-      const srv = net.createServer({ noDelay: true, allowHalfOpen: true }, (sock) => this.accept(sock));
+      const srv = make ? make() : net.createServer({ noDelay: true, allowHalfOpen: true }, (sock) => this.accept(sock));
       const onError = (e: Error): void => reject(e);
       srv.once('error', onError);
       srv.listen({ host, port, backlog: BACKLOG, ipv6Only, exclusive: true }, () => {
         srv.off('error', onError);
         srv.on('error', (e) => this.opts.dlog.err(`Listener on ${host}: ${e.message}`));
-        this.listeners.push(srv);
+        if (!make) this.listeners.push(srv);
         resolve((srv.address() as net.AddressInfo).port);
       });
     });
@@ -199,35 +294,67 @@ export class ConmanServer {
   }
 
   private accept(sock: net.Socket): void {
+    if (this.admit(sock, true)) this.start(sock, PLAIN);
+  }
+
+  /**
+   * Count a new connection against maxclients and maxclientsperhost; over
+   * either it is refused (`tell`: with conman's ERROR line; a TLS connection
+   * cannot be told before its handshake and is just closed).
+   */
+  private admit(sock: net.Socket, tell = false): boolean {
     try {
       const host = clientHost(sock.remoteAddress);
       const fromHost = this.perHost.get(host) ?? 0;
-      if (this.sockets.size >= this.cap) return this.refuse(sock, host, REFUSE_MSG.total(this.sockets.size), 'too many clients');
-      if (fromHost >= this.opts.server.maxClientsPerHost) {
-        return this.refuse(sock, host, REFUSE_MSG.host(fromHost), 'too many clients from one address');
+      let refused: [string, string] | null = null;
+      if (this.sockets.size >= this.cap) refused = [REFUSE_MSG.total(this.sockets.size), 'too many clients'];
+      else if (fromHost >= this.opts.server.maxClientsPerHost) refused = [REFUSE_MSG.host(fromHost), 'too many clients from one address'];
+      if (refused) {
+        if (tell) this.refuse(sock, host, ...refused);
+        else this.refusals.refused(host, refused[1]);
+        return false;
       }
       this.sockets.add(sock);
       this.perHost.set(host, fromHost + 1);
       sock.once('close', () => {
         this.sockets.delete(sock);
-        this.handshakes.delete(sock);
-        this.sessions.delete(sock);
         const n = (this.perHost.get(host) ?? 1) - 1;
         if (n > 0) this.perHost.set(host, n);
         else this.perHost.delete(host);
       });
       if (this.opts.server.keepalive) sock.setKeepAlive(true);
       sock.setNoDelay(true);
-      const h = new Handshake(sock, {
-        registry: this.opts.registry,
-        server: this.opts.server,
-        dlog: this.opts.dlog,
-        resets: this.resets,
-        attached: (s, so) => {
-          this.handshakes.delete(so);
-          this.sessions.set(so, s);
-        },
+      return true;
+    } catch (e) {
+      this.opts.dlog.err(`Accepting a client: ${(e as Error).message}`);
+      sock.destroy();
+      return false;
+    }
+  }
+
+  /** The conman handshake on an admitted connection (plain, or TLS once its handshake is done). */
+  private start(sock: net.Socket, arrival: Arrival): void {
+    try {
+      sock.once('close', () => {
+        this.handshakes.delete(sock);
+        this.sessions.delete(sock);
       });
+      if (arrival.transport === 'tls') sock.setNoDelay(true);
+      const h = new Handshake(
+        sock,
+        {
+          registry: this.opts.registry,
+          server: this.opts.server,
+          dlog: this.opts.dlog,
+          resets: this.resets,
+          access: this.access,
+          attached: (s, so) => {
+            this.handshakes.delete(so);
+            this.sessions.set(so, s);
+          },
+        },
+        arrival,
+      );
       this.handshakes.set(sock, h);
     } catch (e) {
       this.opts.dlog.err(`Accepting a client: ${(e as Error).message}`);

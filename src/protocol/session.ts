@@ -13,6 +13,8 @@ import type { Identity, KickReason, Session } from '../engine/session.js';
 import { frameNotice } from '../util/notice.js';
 import type { DaemonLog } from '../logging/daemon-log.js';
 import { NOTE } from './messages.js';
+import type { AccessControl } from '../access/access-control.js';
+import type { Right } from '../access/rights.js';
 import { OutBuf } from './outbuf.js';
 import type { ResetRunner } from './reset.js';
 
@@ -42,6 +44,8 @@ export interface ClientSessionOptions {
   bufferBytes: number;
   dlog: DaemonLog;
   resets: ResetRunner;
+  /** rights of each escape, and the audit log */
+  access: AccessControl;
   /** for log lines: `<user@host:port>` */
   peer: string;
 }
@@ -88,24 +92,28 @@ export class ClientSession implements Session {
       this.detach();
     }));
 
-    const { mode } = this.opts;
+    const { mode, access } = this.opts;
     if (mode === 'monitor') {
       const c = this.consoles[0];
       c.attach(this, 'monitor');
       this.checkState(c);
       this.dlog.info(`Client ${this.opts.peer} connected to [${c.name}] (read-only)`);
+      access.record(this.identity, 'monitor', 'ok', { console: c.name });
     } else if (mode === 'connect') {
       const c = this.consoles[0];
-      c.attach(this, this.writeMode());
+      const how = this.force ? 'force' : this.opts.join ? 'join' : 'attach';
+      const displaced = c.attach(this, this.writeMode());
       this.writing = true;
       this.checkState(c);
       this.dlog.info(`Client ${this.opts.peer} connected to [${c.name}]`);
+      access.record(this.identity, how, 'ok', { console: c.name, ...(displaced.length ? { displaced: displaced.map(named) } : {}) });
     } else {
       for (const c of this.consoles) {
         c.attach(this, 'broadcast');
         this.checkState(c);
       }
       this.dlog.info(`Client ${this.opts.peer} connected to ${this.consoles.length} consoles (broadcast)`);
+      access.record(this.identity, 'broadcast', 'ok', { consoles: this.consoles.map((c) => c.name) });
     }
     if (early.length > 0) this.input(early);
   }
@@ -200,7 +208,7 @@ export class ClientSession implements Session {
   private command(b: number): void {
     switch (b) {
       case CMD.BREAK:
-        for (const c of this.writable()) c.sendBreak();
+        this.escape('break', (c) => c.sendBreak());
         break;
       case CMD.DEL:
         for (const c of this.writable()) c.input(DEL, this);
@@ -223,7 +231,7 @@ export class ClientSession implements Session {
         this.out.write(frameNotice(NOTE.quiet(this.quiet)), this.consoles[0]?.name ?? '');
         break;
       case CMD.RESET:
-        for (const c of this.writable()) this.opts.resets.reset(c, this.identity);
+        this.escape('reset', (c) => this.opts.resets.reset(c, this.identity));
         break;
       case CMD.SUSPEND:
         this.out.suspend(!this.out.suspended);
@@ -234,13 +242,39 @@ export class ClientSession implements Session {
     }
   }
 
-  /** &F, &J, &M: conman toggles write access whichever was typed. */
+  /** &F, &J, &M: conman toggles write access whichever was typed (gaining it takes the right to). */
   private toggleWrite(force: boolean, _join: boolean): void {
     if (this.broadcast) return;
     const c = this.consoles[0];
+    if (!this.writing && !this.may(c, force ? 'force' : 'attach', 'write access')) return;
     this.force = force;
     this.writing = !this.writing;
-    c.setMode(this, this.writing ? this.writeMode() : 'monitor');
+    const displaced = c.setMode(this, this.writing ? this.writeMode() : 'monitor');
+    const action = !this.writing ? 'monitor' : force ? 'force' : 'join';
+    this.opts.access.record(this.identity, action, 'ok', { console: c.name, ...(displaced.length ? { displaced: displaced.map(named) } : {}) });
+  }
+
+  /**
+   * &B or &R on each console this client writes to, where the rules allow
+   * it. A reader's escape does nothing (as with conman); one without the
+   * right is told so.
+   */
+  private escape(right: 'break' | 'reset', act: (c: Console) => void): void {
+    const targets = this.writable();
+    if (targets.length === 0 && !this.broadcast && this.consoles[0]) this.may(this.consoles[0], right, right);
+    for (const c of targets) {
+      if (!this.may(c, right, right)) continue;
+      act(c);
+      this.opts.access.record(this.identity, right, 'ok', { console: c.name });
+    }
+  }
+
+  /** Whether the rules give this client `right` on `c`; if not, it is told and the refusal audited. */
+  private may(c: Console, right: Right, what: string): boolean {
+    if (this.opts.access.allows(this.identity, c.name, right)) return true;
+    this.out.write(frameNotice(NOTE.refused(c.name, what, right)), c.name);
+    this.opts.access.denied(this.identity, right, { console: c.name });
+    return false;
   }
 
   /** how this client takes write access: forced, or joined beside the writers there */
@@ -279,6 +313,7 @@ export class ClientSession implements Session {
     }
     for (const c of this.consoles) c.detach(this);
     this.dlog.info(`Client ${this.opts.peer} disconnected`);
+    this.opts.access.record(this.identity, 'detach', 'ok', this.consoles.length === 1 ? { console: this.consoles[0]!.name } : { consoles: this.consoles.map((c) => c.name) });
   }
 
   private finish(): void {
@@ -301,3 +336,6 @@ export class ClientSession implements Session {
     }
   }
 }
+
+/** `user@host` for an audit line */
+const named = (i: Identity): string => `${i.user}@${i.address}`;
