@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { once } from 'node:events';
 import { Cleanup, freePort, waitFor, waitForFile } from './helpers/wait.js';
-import { ROOT, startConchd, type RunningConchd } from './helpers/conchd.js';
+import { ROOT, runConchd, startConchd, type RunningConchd } from './helpers/conchd.js';
 import { conman } from './helpers/protocol-harness.js';
 import { makeCerts, type CertPair, type TestCerts } from './helpers/certs.js';
 import { RawClient } from './helpers/raw-client.js';
@@ -235,4 +235,17 @@ test('a renewed certificate is served after SIGHUP without a restart', async () 
   fs.copyFileSync(renewed.key, certs.serverKey);
   process.kill(d.child.proc.pid!, 'SIGHUP');
   await waitFor(async () => (await fingerprint()) !== before, 'the renewed certificate to be served');
+});
+
+test('conchd -t checks the rules, users and TLS files the configuration names', () => {
+  const bad = path.join(dir, 'bad-rules');
+  fs.writeFileSync(bad, '# fine\nalice n0[0-9] monitor,fly\n* ( monitor\n');
+  const conf = path.join(dir, 'check.conf');
+  fs.writeFileSync(conf, `server access="${bad}"\nserver tlscert="${path.join(dir, 'missing.pem')}" tlskey="${certs.serverKey}"\nconsole name="x" dev="test:"\n`);
+  const r = runConchd(['-t', '-c', conf]);
+  assert.equal(r.code, 1, r.out);
+  assert.ok(r.out.includes(`${bad}:2:`) && r.out.includes('fly'), r.out);
+  assert.ok(r.out.includes(`${bad}:3:`), r.out);
+  assert.ok(r.out.includes('server tlscert=') && r.out.includes('missing.pem'), r.out);
+  assert.match(r.out, /configuration .* is invalid/);
 });

@@ -12,6 +12,7 @@ import { parseDaemonArgs, UsageError, USAGE, type DaemonArgs } from './cli.js';
 import { Daemon } from './daemon.js';
 import { daemonTitle, defaultPidfile, findDaemon, PidfileError, removePidfile, runningPid, writePidfile } from './pidfile.js';
 import { VERSION } from '../util/version.js';
+import { checkAccessFiles } from '../access/check-files.js';
 
 const LICENSE = `conch ${VERSION}: GNU General Public License v3 or later.
 This is free software: you are free to change and redistribute it.
@@ -58,7 +59,13 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (args.port !== null) cfg.server.port = args.port;
   const n = cfg.consoles.length;
-  if (args.check) return out(`conchd: configuration ${args.config} is valid (${n} console${n === 1 ? '' : 's'})\n`, 0);
+  if (args.check) {
+    // the files the access keys name are part of the configuration: the same errors the start would meet
+    const errors = checkAccessFiles(cfg.server, (m) => process.stderr.write(`conchd: warning: ${m}\n`));
+    for (const l of errors) process.stderr.write(`conchd: ${l}\n`);
+    if (errors.length > 0) return out(`conchd: configuration ${args.config} is invalid\n`, 1, process.stderr);
+    return out(`conchd: configuration ${args.config} is valid (${n} console${n === 1 ? '' : 's'})\n`, 0);
+  }
 
   const pidfile = path.resolve(args.pidfile ?? cfg.server.pidfile ?? defaultPidfile(cfg.file));
   // a daemon started before `server pidfile=` changed wrote its pid elsewhere: its title finds it
@@ -97,8 +104,8 @@ function startError(e: NodeJS.ErrnoException, cfg: Config, args: DaemonArgs): st
   return e.message;
 }
 
-function out(s: string, code: number): number {
-  process.stdout.write(s);
+function out(s: string, code: number, to: NodeJS.WriteStream = process.stdout): number {
+  to.write(s);
   return code;
 }
 

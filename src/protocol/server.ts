@@ -11,7 +11,7 @@ import type { ServerConfig } from '../config/types.js';
 import type { DaemonLog } from '../logging/daemon-log.js';
 import { Handshake, type Arrival } from './handshake.js';
 import { AccessControl } from '../access/access-control.js';
-import { peerCertificate, tlsOptions, wantsTls } from './tls-context.js';
+import { peerCertificate, TlsSetupError, tlsOptions, wantsTls } from './tls-context.js';
 import { ErrCode, errorLine } from './messages.js';
 import { clientCap, clientHost, RefusalLog, softFdLimit } from './client-limits.js';
 import type { ClientSession } from './session.js';
@@ -76,6 +76,7 @@ export class ConmanServer {
   /** Start listening; resolves with the bound port (port 0 = ephemeral). The TLS listener too, when configured. */
   async listen(): Promise<number> {
     this.setCap();
+    if (!wantsTls(this.opts.server) && this.opts.server.tlsClientCa) throw new TlsSetupError('server tlsclientca= needs tlscert= and tlskey= (there is no TLS listener without them)');
     const port = await this.bindAll(this.opts.server.port, this.opts.server.loopback);
     if (wantsTls(this.opts.server)) {
       try {
