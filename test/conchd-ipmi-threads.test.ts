@@ -11,7 +11,7 @@ import { Cleanup, waitFor, waitForFile } from './helpers/wait.js';
 import { startConchd } from './helpers/conchd.js';
 import { conman } from './helpers/protocol-harness.js';
 import { control, startBmcsim } from './bmcsim-rig.js';
-import { autoIpmiThreads } from '../src/devices/ipmi-shard.js';
+import { autoIpmiThreads } from '../src/devices/ipmi-threads.js';
 
 const cleanup = new Cleanup();
 after(() => cleanup.run());

@@ -7,6 +7,8 @@ import * as crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { FileAppender, lossMarker } from '../src/logging/file-appender.js';
 import { LogWriter, type WriterClient } from '../src/logging/log-writer.js';
+import { decodeWriteBatch, encodeWriteBatch } from '../src/logging/log-writer-protocol.js';
+import { Batcher } from '../src/util/worker-pool.js';
 import { waitFor } from './helpers/wait.js';
 
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'conch-appender-'));
@@ -255,4 +257,38 @@ test('LogWriter: after a failed write the thread skips the descriptor (reported)
   assert.deepEqual(reports.at(-1), ['new', 'ok', 6, 6], `fd ${fd} (was ${ro})`);
   assert.equal(fs.readFileSync(path.join(dir, 'new'), 'utf8'), 'fresh\n');
   fs.rmSync(dir, { recursive: true });
+});
+
+test('LogWriter: a writer thread that dies fails its batches with the reason, and their closes still happen', async () => {
+  const dying = 'process.exit(3);';
+  const writer = new LogWriter(new URL(`data:text/javascript,${encodeURIComponent(dying)}`));
+  const reports: [string | null, number, number][] = [];
+  const c: WriterClient = { failed: (m, bytes, written) => reports.push([m, bytes, written]), wrote: () => assert.fail('nothing is written') };
+  const dir = tmp();
+  const fd = fs.openSync(path.join(dir, 'log'), 'a', 0o600);
+  writer.write(c, fd, Buffer.from('abc'));
+  writer.write(c, fd, Buffer.from('defg'));
+  await writer.close(c, fd);
+  assert.deepEqual(reports, [['log writer thread stopped: exit code 3', 7, 0]]);
+  assert.throws(() => fs.fstatSync(fd), /EBADF/, 'closed');
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('LogWriter batches as they cross: resumes, then writes (a client\'s consecutive bytes joined), then closes', () => {
+  const batch = new Batcher<never>(() => {});
+  batch.addBytes(5, Buffer.from('ab'));
+  batch.addBytes(5, Buffer.from('cd'), true);
+  batch.addBytes(7, Buffer.from('xyz'), true); // another descriptor: an entry of its own
+  batch.addBytes(5, Buffer.from('!'));
+  const taken = batch.take();
+  assert.deepEqual(taken.lens, [4, 3, 1]);
+  const m = encodeWriteBatch(9, taken, [5], [7]);
+  const steps: string[] = [];
+  const id = decodeWriteBatch(structuredClone(m.wire, { transfer: m.transfer }), {
+    resume: (fd) => steps.push(`resume ${fd}`),
+    write: (fd, b, i) => steps.push(`${i}: ${fd} ${Buffer.isBuffer(b) ? b.toString() : 'not a Buffer'}`),
+    closing: (fd) => steps.push(`closing ${fd}`),
+  });
+  assert.equal(id, 9);
+  assert.deepEqual(steps, ['resume 5', '0: 5 abcd', '1: 7 xyz', '2: 5 !', 'closing 7']);
 });

@@ -8,7 +8,7 @@ import { ConfigError } from '../config/types.js';
 import { Console } from '../engine/console.js';
 import { ConsoleRegistry } from '../engine/registry.js';
 import { createDevice } from '../devices/index.js';
-import { autoIpmiThreads, IpmiShards } from '../devices/ipmi-shard.js';
+import { autoIpmiThreads, IpmiThreads } from '../devices/ipmi-threads.js';
 import { ConsoleLog } from '../logging/console-log.js';
 import { deviceSpecifier } from '../config/specifiers.js';
 import type { DaemonLog } from '../logging/daemon-log.js';
@@ -32,7 +32,7 @@ export class Daemon {
   private server: ConmanServer | null = null;
   private marks: TimestampMarks | null = null;
   private stopAliveMark: (() => void) | null = null;
-  private shards: IpmiShards | null;
+  private ipmiThreadPool: IpmiThreads | null;
   /** chosen at start; a reload cannot move it (session records live there) */
   private readonly stateDir: string;
   private _cfg: Config;
@@ -51,7 +51,7 @@ export class Daemon {
     this._cfg = cfg;
     const nIpmi = cfg.consoles.filter((c) => c.spec.type === 'ipmi').length;
     this.ipmiThreads = nIpmi === 0 ? 0 : (cfg.server.ipmiThreads ?? autoIpmiThreads(nIpmi));
-    this.shards = this.ipmiThreads > 0 ? new IpmiShards(this.ipmiThreads) : null;
+    this.ipmiThreadPool = this.ipmiThreads > 0 ? new IpmiThreads(this.ipmiThreads) : null;
     this.stateDir = cfg.server.stateDir ?? defaultStateDir();
     if (nIpmi > 0) this.stopAliveMark = keepAliveMark(this.stateDir);
     // Build every console before starting any: a bad entry fails the whole start.
@@ -74,13 +74,13 @@ export class Daemon {
   private device(c: ConsoleConfig, server: ServerConfig): Device {
     if (c.spec.type === 'ipmi') {
       // an IPMI console added by a reload when threads were asked for but none run yet
-      if (!this.shards && (server.ipmiThreads ?? 0) > 0) {
+      if (!this.ipmiThreadPool && (server.ipmiThreads ?? 0) > 0) {
         this.ipmiThreads = server.ipmiThreads!;
-        this.shards = new IpmiShards(this.ipmiThreads);
+        this.ipmiThreadPool = new IpmiThreads(this.ipmiThreads);
       }
       this.stopAliveMark ??= keepAliveMark(this.stateDir);
     }
-    return createDevice(c, { ...server, stateDir: this.stateDir }, this.shards);
+    return createDevice(c, { ...server, stateDir: this.stateDir }, this.ipmiThreadPool);
   }
 
   private consoleLog(c: ConsoleConfig, server: ServerConfig, truncate: boolean): ConsoleLog | null {

@@ -8,10 +8,10 @@ import { SerialDevice } from './serial.js';
 import { ProcessDevice } from './process.js';
 import { TestDevice } from './test-device.js';
 import { IpmiDevice } from './ipmi.js';
-import type { IpmiShards } from './ipmi-shard.js';
+import type { IpmiThreads } from './ipmi-threads.js';
 
-/** `ipmiShards`: the IPMI threads, if IPMI consoles run on threads of their own */
-export function createDevice(c: ConsoleConfig, server: ServerConfig, ipmiShards: IpmiShards | null = null): Device {
+/** `ipmiThreads`: the IPMI threads, if IPMI consoles run on threads of their own */
+export function createDevice(c: ConsoleConfig, server: ServerConfig, ipmiThreads: IpmiThreads | null = null): Device {
   const spec = c.spec;
   switch (spec.type) {
     case 'telnet':
@@ -25,7 +25,7 @@ export function createDevice(c: ConsoleConfig, server: ServerConfig, ipmiShards:
     case 'test':
       return new TestDevice(spec);
     case 'ipmi':
-      if (ipmiShards) return ipmiShards.device(spec, { consoleName: c.name, steal: c.solSteal, stateDir: server.stateDir });
+      if (ipmiThreads) return ipmiThreads.device(spec, { consoleName: c.name, steal: c.solSteal, stateDir: server.stateDir });
       return new IpmiDevice(spec, { consoleName: c.name, steal: c.solSteal, stateDir: server.stateDir });
   }
 }

@@ -11,32 +11,43 @@
 // a little would otherwise splice later bytes onto a half-written line).
 
 import * as fs from 'node:fs';
-import { parentPort } from 'node:worker_threads';
-import type { Batch, BatchDone } from './log-writer-protocol.js';
+import { poolThread } from '../util/worker-pool.js';
+import { decodeWriteBatch, encodeBatchDone, type BatchDone, type BatchDoneWire, type WriteBatchSteps, type WriteBatchWire } from './log-writer-protocol.js';
 
-const failing = new Set<number>();
+class LogWriterThread implements WriteBatchSteps {
+  private readonly failing = new Set<number>();
+  /** the errors of the batch being written */
+  private errors: BatchDone['errors'] = null;
 
-parentPort!.on('message', (b: Batch) => {
-  for (const fd of b.resume) failing.delete(fd);
-  const data = Buffer.from(b.data);
-  let off = 0;
-  let errors: BatchDone['errors'] = null;
-  for (let i = 0; i < b.lens.length; i++) {
-    const fd = b.fds[i]!;
-    const len = b.lens[i]!;
-    if (failing.has(fd)) (errors ??= []).push([i, 0, null]);
-    else {
-      let done = 0;
-      try {
-        // a short write (rare on regular files) goes on from where it stopped
-        while (done < len) done += fs.writeSync(fd, data, off + done, len - done);
-      } catch (e) {
-        failing.add(fd);
-        (errors ??= []).push([i, done, (e as Error).message]);
-      }
-    }
-    off += len;
+  run(w: WriteBatchWire): BatchDone {
+    this.errors = null;
+    const id = decodeWriteBatch(w, this);
+    return { id, errors: this.errors };
   }
-  for (const fd of b.closes) failing.delete(fd);
-  parentPort!.postMessage({ id: b.id, errors } satisfies BatchDone);
-});
+
+  resume(fd: number): void {
+    this.failing.delete(fd);
+  }
+
+  write(fd: number, bytes: Buffer, entry: number): void {
+    if (this.failing.has(fd)) {
+      (this.errors ??= []).push([entry, 0, null]);
+      return;
+    }
+    let done = 0;
+    try {
+      // a short write (rare on regular files) goes on from where it stopped
+      while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done);
+    } catch (e) {
+      this.failing.add(fd);
+      (this.errors ??= []).push([entry, done, (e as Error).message]);
+    }
+  }
+
+  closing(fd: number): void {
+    this.failing.delete(fd);
+  }
+}
+
+const thread = new LogWriterThread();
+const post = poolThread<WriteBatchWire, BatchDoneWire>((w) => post(encodeBatchDone(thread.run(w))));

@@ -10,9 +10,9 @@
 // log-writer-worker.ts), and every client learns how many of its bytes
 // were written.
 
-import { Worker } from 'node:worker_threads';
 import * as fs from 'node:fs';
-import type { Batch, BatchDone } from './log-writer-protocol.js';
+import { Batcher, WorkerPool } from '../util/worker-pool.js';
+import { decodeBatchDone, encodeWriteBatch, type BatchDone, type BatchDoneWire, type WriteBatchWire } from './log-writer-protocol.js';
 
 /** What the writer tells an appender about its entries of a batch. */
 export interface WriterClient {
@@ -40,19 +40,22 @@ interface InFlight {
 }
 
 export class LogWriter {
-  private worker: Worker | null = null;
+  private readonly thread: WorkerPool<WriteBatchWire, BatchDoneWire>;
+  /** this turn's writes, posted at its end */
+  private readonly batch = new Batcher<never>(() => this.post());
+  /** whose each entry of the batch is */
   private clients: WriterClient[] = [];
-  private fds: number[] = [];
-  private lens: number[] = [];
-  private bufs: Buffer[] = [];
-  private bytes = 0;
   private closing: Closing[] = [];
   private resumes: number[] = [];
   /** the last entry must not grow */
   private lastAlone = false;
-  private posting = false;
   private nextId = 1;
   private readonly inFlight = new Map<number, InFlight>();
+
+  /** `script`: the thread's code */
+  constructor(script = new URL('./log-writer-worker.js', import.meta.url)) {
+    this.thread = new WorkerPool({ script, size: 1, onMessage: (_, w) => this.done(decodeBatchDone(w)), onLost: (_, why) => this.lost(why) });
+  }
 
   /**
    * Queue `b` for `fd`; consecutive writes of one client become one write(2).
@@ -61,17 +64,10 @@ export class LogWriter {
    */
   write(c: WriterClient, fd: number, b: Buffer, alone = false): void {
     if (b.length === 0) return;
-    const last = this.clients.length - 1;
-    if (!alone && !this.lastAlone && last >= 0 && this.clients[last] === c) this.lens[last] += b.length;
-    else {
-      this.clients.push(c);
-      this.fds.push(fd);
-      this.lens.push(b.length);
-    }
+    const join = !alone && !this.lastAlone && this.clients.at(-1) === c;
+    if (this.batch.addBytes(fd, b, join)) this.clients.push(c);
     this.lastAlone = alone;
-    this.bufs.push(b);
-    this.bytes += b.length;
-    this.schedule();
+    this.batch.schedule();
   }
 
   /**
@@ -81,75 +77,49 @@ export class LogWriter {
    */
   resume(fd: number): void {
     this.resumes.push(fd);
-    this.schedule();
+    this.batch.schedule();
   }
 
   /** Close `fd` after everything queued for it; resolves once it is closed (or failed to). */
   close(c: WriterClient, fd: number): Promise<void> {
-    this.schedule();
+    this.batch.schedule();
     return new Promise((done) => this.closing.push({ client: c, fd, done }));
   }
 
-  private schedule(): void {
-    if (this.posting) return;
-    this.posting = true;
-    setImmediate(() => this.post());
-  }
-
   private post(): void {
-    this.posting = false;
-    if (this.clients.length === 0 && this.closing.length === 0 && this.resumes.length === 0) return;
-    const data = Buffer.allocUnsafeSlow(this.bytes);
-    let off = 0;
-    for (const b of this.bufs) off += b.copy(data, off);
+    if (this.batch.size === 0 && this.closing.length === 0 && this.resumes.length === 0) return;
     const id = this.nextId++;
-    const batch: Batch = {
+    const writes = this.batch.take();
+    const batch = encodeWriteBatch(
       id,
-      fds: Int32Array.from(this.fds),
-      lens: Int32Array.from(this.lens),
-      data: data.buffer as ArrayBuffer,
-      resume: Int32Array.from(this.resumes),
-      closes: Int32Array.from(this.closing, (c) => c.fd),
-    };
-    this.inFlight.set(id, { clients: this.clients, lens: this.lens, closing: this.closing });
+      writes,
+      this.resumes,
+      this.closing.map((c) => c.fd),
+    );
+    this.inFlight.set(id, { clients: this.clients, lens: writes.lens, closing: this.closing });
     this.clients = [];
-    this.fds = [];
-    this.lens = [];
-    this.bufs = [];
-    this.bytes = 0;
     this.closing = [];
     this.resumes = [];
     this.lastAlone = false;
-    const w = this.thread();
-    w.ref(); // bytes on their way keep the process alive
-    w.postMessage(batch, [batch.data, batch.fds.buffer as ArrayBuffer, batch.lens.buffer as ArrayBuffer, batch.resume.buffer as ArrayBuffer, batch.closes.buffer as ArrayBuffer]);
+    this.thread.post(0, batch);
+    this.thread.hold(0); // bytes on their way keep the process alive
   }
 
-  private thread(): Worker {
-    if (this.worker) return this.worker;
-    const w = new Worker(new URL('./log-writer-worker.js', import.meta.url));
-    w.on('message', (m: BatchDone) => this.done(m));
-    // a writer thread that dies takes its queued batches with it: say so on each of their logs
-    const lost = (why: string): void => {
-      if (this.worker !== w) return;
-      this.worker = null;
-      for (const f of this.inFlight.values()) {
-        // how much of these it wrote is unknown: count them all as lost
-        f.clients.forEach((c, i) => c.failed(`log writer thread stopped: ${why}`, f.lens[i]!, 0));
-        this.closeAll(f.closing);
-      }
-      this.inFlight.clear();
-    };
-    w.on('error', (e) => lost(e.message));
-    w.on('exit', (code) => lost(`exit code ${code}`));
-    this.worker = w;
-    return w;
+  /** a writer thread that dies takes its queued batches with it: say so on each of their logs */
+  private lost(why: string): void {
+    for (const f of this.inFlight.values()) {
+      // how much of these it wrote is unknown: count them all as lost
+      f.clients.forEach((c, i) => c.failed(`log writer thread stopped: ${why}`, f.lens[i]!, 0));
+      this.closeAll(f.closing);
+    }
+    this.inFlight.clear();
   }
 
   private done(m: BatchDone): void {
     const f = this.inFlight.get(m.id);
     if (!f) return;
     this.inFlight.delete(m.id);
+    this.thread.release(0);
     let e = 0;
     f.clients.forEach((c, i) => {
       if (m.errors && e < m.errors.length && m.errors[e]![0] === i) {
@@ -158,7 +128,6 @@ export class LogWriter {
       } else c.wrote(f.lens[i]!);
     });
     this.closeAll(f.closing);
-    if (this.inFlight.size === 0) this.worker?.unref();
   }
 
   /** every write queued before these closes is done: close (on this thread, which opened them) */
