@@ -4,6 +4,7 @@
 // same, very thin, client.
 
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 
 export const now = (): number => Number(process.hrtime.bigint()) / 1e6;
 
@@ -57,14 +58,14 @@ export class WireClient {
     sock.on('close', () => fail('connection closed by the daemon'));
   }
 
-  /** A TCP connection to 127.0.0.1:`port`, not yet in a session. */
-  private static async connect(port: number, timeoutMs: number): Promise<WireClient> {
-    const sock = net.connect({ port, host: '127.0.0.1' });
+  /** A TCP (or, with `secure`, TLS) connection to 127.0.0.1:`port`, not yet in a session. */
+  private static async connect(port: number, timeoutMs: number, secure?: tls.ConnectionOptions): Promise<WireClient> {
+    const sock = secure ? tls.connect({ ...secure, port, host: '127.0.0.1' }) : net.connect({ port, host: '127.0.0.1' });
     const client = new WireClient(sock);
     try {
       await client.withTimeout(
         new Promise<void>((resolve, reject) => {
-          sock.once('connect', () => resolve());
+          sock.once(secure ? 'secureConnect' : 'connect', () => resolve());
           sock.once('error', reject);
         }),
         timeoutMs,
@@ -85,12 +86,17 @@ export class WireClient {
   }
 
   /** Connect, greet and CONNECT OPTION=JOIN to `console`; times are from connect start. */
-  static async attach(port: number, console: string, timeoutMs: number): Promise<{ client: WireClient; t0: number; times: AttachTimes }> {
+  static async attach(
+    port: number,
+    console: string,
+    timeoutMs: number,
+    secure?: tls.ConnectionOptions & { greeting?: string },
+  ): Promise<{ client: WireClient; t0: number; times: AttachTimes }> {
     const t0 = now();
-    const client = await WireClient.connect(port, timeoutMs);
+    const client = await WireClient.connect(port, timeoutMs, secure);
     const sock = client.sock;
     try {
-      sock.write("HELLO USER='bench'\n");
+      sock.write(secure?.greeting ?? "HELLO USER='bench'\n");
       const hello = await client.readLine(timeoutMs, 'greeting reply');
       if (hello !== 'OK') throw new Error(`greeting refused: ${hello}`);
       sock.write(`CONNECT OPTION=JOIN CONSOLE='${console}'\n`);
