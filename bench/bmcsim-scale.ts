@@ -9,13 +9,10 @@
 
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
-import { Cleanup, Child } from '../test/helpers/wait.js';
+import { Cleanup, Child } from './harness.js';
+import { BMCSIM } from './rig.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BMCSIM = path.join(ROOT, 'dist/src/bin/conch-bmcsim.js');
 const TICKS = 100; // USER_HZ on Linux
 
 function rssKiB(pid: number): number {

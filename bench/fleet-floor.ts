@@ -9,14 +9,14 @@
 //          nothing, in front of a BMC that does nothing. A key wakes four
 //          processes in turn (relay, echo, relay, typist), as it wakes the
 //          daemon, the BMC, the daemon and the typist on a console.
-// Prints `latency {json}`.
+// Prints `latency {json}`. The pauses come from SEED, as the typist's do.
 //
-//   node dist/bench/fleet-floor.js KEYSTROKES GAP_MS [bare|relay]   (echo-server.js is every echo process)
+//   node dist/bench/fleet-floor.js KEYSTROKES GAP_MS [bare|relay [SEED]]   (echo-server.js is every echo process)
 
 import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { WireClient } from './wire-client.js';
-import { typeKey, typingPause, type Latency } from './fleet-typist.js';
+import { pauseStream, typeKey, typingPause, type Latency } from './fleet-typist.js';
 import { ReclaimMeter } from './kernel-reclaim.js';
 
 export type FloorMode = 'bare' | 'relay';
@@ -36,7 +36,7 @@ function echoProcess(args: string[], children: ChildProcess[]): Promise<number> 
   });
 }
 
-async function measure(keys: number, gapMs: number, mode: FloorMode): Promise<Latency> {
+async function measure(keys: number, gapMs: number, mode: FloorMode, random: () => number): Promise<Latency> {
   const l: Latency = { attach: [], echo: [], reclaim: [], lostFirstKeys: 0 };
   const children: ChildProcess[] = [];
   const meter = ReclaimMeter.open();
@@ -45,7 +45,7 @@ async function measure(keys: number, gapMs: number, mode: FloorMode): Promise<La
     const client = await WireClient.raw(port, 10000);
     try {
       for (let i = 0; i < keys; i++) {
-        await typingPause(gapMs);
+        await typingPause(gapMs, random);
         await typeKey(l, meter, () => client.echo('x', 10000));
       }
     } finally {
@@ -62,12 +62,12 @@ async function measure(keys: number, gapMs: number, mode: FloorMode): Promise<La
 
 const isMain = process.argv[1]?.endsWith('fleet-floor.js');
 if (isMain) {
-  const [k, gap, mode = 'bare'] = process.argv.slice(2);
-  if (![k, gap].every((x) => Number.isInteger(Number(x))) || (mode !== 'bare' && mode !== 'relay')) {
-    process.stderr.write('usage: fleet-floor.js KEYSTROKES GAP_MS [bare|relay]\n');
+  const [k, gap, mode = 'bare', seed] = process.argv.slice(2);
+  if (![k, gap, seed ?? '0'].every((x) => Number.isInteger(Number(x))) || (mode !== 'bare' && mode !== 'relay')) {
+    process.stderr.write('usage: fleet-floor.js KEYSTROKES GAP_MS [bare|relay [SEED]]\n');
     process.exit(1);
   }
-  const l = await measure(Number(k), Number(gap), mode);
+  const l = await measure(Number(k), Number(gap), mode, pauseStream(seed));
   process.stdout.write(`latency ${JSON.stringify(l)}\n`);
   process.exit(0);
 }

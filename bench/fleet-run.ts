@@ -5,8 +5,8 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Cleanup, Child, FatalWait, freePort, waitFor, waitForPort } from '../test/helpers/wait.js';
-import { ROOT, onPath, type DaemonKind } from './rig.js';
+import { Cleanup, Child, FatalWait, freePort, waitFor, waitForPort } from './harness.js';
+import { CONCHD, DIST_BENCH, onPath, type DaemonKind } from './rig.js';
 import { now } from './wire-client.js';
 import type { Latency } from './fleet-typist.js';
 import { percentile } from './stats.js';
@@ -14,9 +14,7 @@ import { TreeMeter, nofileFor, withNice, withNofile } from './fleet-proc.js';
 import { analyse, lastSeqInLog, logFile, seqsIn, waitAllLogging, waitDrained, type Loss } from './fleet-logs.js';
 import { startBmcsimIpmi, startBmcsimTelnet, startIpmiSims, type Fleet, type FleetKind } from './fleet-sims.js';
 import { takeoverTrials, type TakeoverResult } from './fleet-takeovers.js';
-
-const CONCHD = path.join(ROOT, 'dist/src/bin/conchd.js');
-const DIST_BENCH = path.join(ROOT, 'dist/bench');
+import { rng, streamSeed } from './seeded.js';
 
 export type { Latency };
 
@@ -47,6 +45,8 @@ export interface RunSpec {
   ipmiThreads?: string;
   /** after the window: this many takeovers one at a time on printing consoles, and as many on silent ones (fleet-takeovers.ts) */
   takeovers?: number;
+  /** the typing pauses and the gaps between takeovers come from streams of this seed (seeded.ts) */
+  seed: number;
 }
 
 export interface RunResult {
@@ -129,9 +129,9 @@ async function latencyChild(c: Cleanup, script: string, args: (string | number)[
   }
 }
 
-/** The typist: attach and echo times on `name`. */
-function measureLatency(c: Cleanup, port: number, name: string, n: number, k: number, gapMs: number): Promise<Latency> {
-  return latencyChild(c, 'fleet-typist.js', [port, name, n, k, gapMs], (n + k) * 20000 + k * 2 * gapMs + 60000);
+/** The typist: attach and echo times on `name`, its pauses from `seed`. */
+function measureLatency(c: Cleanup, port: number, name: string, n: number, k: number, gapMs: number, seed: number): Promise<Latency> {
+  return latencyChild(c, 'fleet-typist.js', [port, name, n, k, gapMs, seed], (n + k) * 20000 + k * 2 * gapMs + 60000);
 }
 
 /** Steal SOL of `victim` now for `stealS`; resolves with how long its log stayed dark after the release. */
@@ -148,6 +148,155 @@ async function takeover(f: Fleet, logdir: string, victim: string, stealS: number
   }
 }
 
+/** conman.conf for each share of the consoles (one for conchd; conmand: one per conmand), each on a free port. */
+async function writeConfs(s: RunSpec, f: Fleet, dir: string, logdir: string): Promise<{ conf: string; port: number }[]> {
+  // conman's guide for large sites: one conmand per core, each with its own
+  // share of the consoles, config and port; consoles 1 and 2 (typed at,
+  // taken over) are in the first share
+  const shards = s.daemon === 'conmand' ? Math.max(1, s.shards ?? 1) : 1;
+  const consoleLines = s.daemon === 'conmand' && f.conmandConsoleLines ? f.conmandConsoleLines : f.consoleLines;
+  const per = Math.ceil(consoleLines.length / shards);
+  const shares: { conf: string; port: number }[] = [];
+  for (let i = 0; i < shards; i++) {
+    const sharePort = await freePort();
+    const conf = path.join(dir, shards > 1 ? `conman-${i + 1}.conf` : 'conman.conf');
+    const header = [`server port=${sharePort}`, 'server loopback=on', `server logdir="${logdir}"`, `server pidfile="${path.join(dir, `d${i}.pid`)}"`, 'global log="%N.log"'];
+    if (s.daemon === 'conchd' && s.ipmiThreads !== undefined) header.push(`server ipmithreads=${s.ipmiThreads}`);
+    if (s.daemon === 'conchd') header.push(`server statedir="${path.join(dir, 'state')}"`);
+    fs.writeFileSync(conf, [...header, ...consoleLines.slice(i * per, (i + 1) * per), ''].join('\n'));
+    shares.push({ conf, port: sharePort });
+  }
+  return shares;
+}
+
+/** One run in progress: its spec, fleet, directories, daemons and result so far. */
+interface Running {
+  c: Cleanup;
+  s: RunSpec;
+  f: Fleet;
+  dir: string;
+  logdir: string;
+  /** the daemons (more than one: conmand's shares) */
+  ds: Child[];
+  /** throws if a daemon has exited */
+  aliveAll(): void;
+  r: RunResult;
+  log(m: string): void;
+}
+
+/** Until every console logs (or the timeout): the figures into `r`, and what the silent ones said into its notes. */
+async function awaitLogging({ s, f, logdir, ds, aliveAll, r, log }: Running, t0: number): Promise<void> {
+  const d = ds[0]!;
+  const lg = await waitAllLogging(logdir, f.names, t0, s.loggingTimeoutS * 1000, aliveAll);
+  r.loggingMs = lg.ms;
+  r.logging = lg.logging;
+  r.loggingAt60 = lg.at60;
+  log(`  ${lg.logging}/${s.n} consoles logging after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  if (lg.logging < s.n) {
+    // what the silent consoles' logs and the daemon say, for the notes
+    const silent = f.names.filter((n) => !readText(logFile(logdir, n)).includes('[seq ')).slice(0, 2);
+    const said = silent.map((n) => `${n}: ${JSON.stringify(readText(logFile(logdir, n)).slice(-300))}`).join('; ');
+    r.notes.push(`only ${lg.logging} of ${s.n} consoles logged within ${s.loggingTimeoutS} s (${lg.at60} at 60 s); ${said}; daemon said: ${JSON.stringify(d.output.slice(-400))}`);
+  }
+}
+
+/** The hosts' bursts over the window (from fleet-bursts.js, or from this process); resolves when they are sent. */
+function startBursts({ c, s, f, dir, r }: Running, bursted: string[]): Promise<void> {
+  if (s.burstBytes > 0 && f.burstTarget) {
+    const specFile = path.join(dir, 'bursts.json');
+    fs.writeFileSync(specFile, JSON.stringify({ target: f.burstTarget, names: bursted, windowMs: s.steadyS * 1000 * 0.8, bytes: s.burstBytes }));
+    // the bursts stand for the hosts' own events (reboots): at the simulators' niceness
+    const b = c.child(...withNice(process.execPath, [path.join(DIST_BENCH, 'fleet-bursts.js'), specFile], s.simNice), { stdio: ['ignore', 'pipe', 'pipe'] });
+    return b.waitOutput(/done \d+ \d+/, s.steadyS * 1000 + 120000).then((out) => {
+      const m = /done (\d+) (\d+)(.*)/.exec(out)!;
+      r.burstsSent = Number(m[1]);
+      r.burstsFailed = Number(m[2]);
+      if (r.burstsFailed) r.notes.push(`${r.burstsFailed} bursts failed:${m[3]}`);
+    }, (e: Error) => void r.notes.push(`bursts: ${e.message}`));
+  }
+  if (s.burstBytes > 0 && f.burstHere) {
+    const gap = (s.steadyS * 800) / Math.max(1, bursted.length);
+    bursted.forEach((n, i) => {
+      const t = setTimeout(() => f.burstHere!(n, s.burstBytes), i * gap);
+      c.add(() => clearTimeout(t));
+    });
+  }
+  return Promise.resolve();
+}
+
+/** Echo with 1 client beside the machine's floor (bare and relay), then with the extra joined readers. */
+async function measureLatencies({ c, s, r, log }: Running, port: number, echoName: string): Promise<void> {
+  log(`  latency, 1 client, and the machine's floor beside it`);
+  const floorTimeout = s.keystrokes * (2 * s.keyGapMs + 10000) + 60000;
+  const floor = latencyChild(c, 'fleet-floor.js', [s.keystrokes, s.keyGapMs, 'bare', streamSeed(s.seed, 'floor-bare')], floorTimeout);
+  const relay = latencyChild(c, 'fleet-floor.js', [s.keystrokes, s.keyGapMs, 'relay', streamSeed(s.seed, 'floor-relay')], floorTimeout);
+  r.lat1 = await measureLatency(c, port, echoName, s.attaches, s.keystrokes, s.keyGapMs, streamSeed(s.seed, 'typist-1'));
+  r.floor = await floor;
+  r.relay = await relay;
+  if (s.readers > 0) {
+    const readers = c.child(process.execPath, [path.join(DIST_BENCH, 'join-readers.js'), String(port), echoName, String(s.readers)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      await readers.waitOutput(`ready ${s.readers}`, 120000);
+      log(`  latency, ${s.readers + 1} clients`);
+      r.lat50 = await measureLatency(c, port, echoName, s.attaches, s.keystrokes, s.keyGapMs, streamSeed(s.seed, `typist-${s.readers + 1}`));
+    } catch (e) {
+      r.lat50 = failedLatency(e);
+    }
+    await readers.stop();
+  }
+}
+
+/**
+ * The steady window: CPU and RSS of the daemons and the simulators, the
+ * bursts, a takeover of `victim` at its start and the latency clients.
+ */
+async function steadyWindow(x: Running, port: number, victim: string | null): Promise<void> {
+  const { c, s, f, logdir, ds, r } = x;
+  const dms = ds.map((d) => new TreeMeter(d.proc.pid!));
+  const sims = f.pids.map((p) => new TreeMeter(p));
+  dms.forEach((m) => m.start());
+  sims.forEach((m) => m.start());
+  const rssTimer = setInterval(() => dms.forEach((m) => m.sample()), 5000);
+  c.add(() => clearInterval(rssTimer));
+  const w0 = Date.now();
+  const wEnd = w0 + s.steadyS * 1000;
+  const echoName = f.names[0]!;
+  const bursted = f.names.filter((n) => n !== echoName && n !== victim);
+  const bursts = startBursts(x, bursted);
+  const steal = victim ? takeover(f, logdir, victim, s.stealS, wEnd).catch((e: Error) => void r.notes.push(`takeover: ${e.message}`)) : Promise.resolve();
+
+  await sleep(1000);
+  await measureLatencies(x, port, echoName);
+  x.aliveAll();
+  await sleep(wEnd - Date.now());
+  await bursts;
+  const st = await steal;
+  if (st) {
+    r.darkMs = st.darkMs;
+    r.darkLookedMs = st.lookedMs;
+  }
+  dms.forEach((m) => m.sample());
+  r.cpuPerMin = dms.reduce((a, m) => a + m.cpuPerMinute(), 0);
+  r.simCpuPerMin = sims.reduce((a, m) => a + m.cpuPerMinute(), 0);
+  r.rssMiB = dms.reduce((a, m) => a + m.peakRss, 0);
+  r.windowS = (Date.now() - w0) / 1000;
+  clearInterval(rssTimer);
+}
+
+/** Stop the load, wait for the logs to drain and count the `[seq]` lines of the `counted` consoles. */
+async function countLoss({ f, logdir, r }: Running, counted: string[]): Promise<void> {
+  const fin = await f.finish();
+  r.drained = await waitDrained(logdir, counted, fin.lastSeq, 30000);
+  if (!r.drained) r.notes.push('some logs still lacked their host\'s last line 30 s after the load stopped');
+  r.loss = analyse(logdir, counted, fin.lastSeq);
+  if (fin.acked) r.ackedBytes = counted.reduce((a, n) => a + (fin.acked!.get(n) ?? 0), 0);
+  r.retransmits = fin.retransmits;
+  if (r.loss.badConsoles.length) {
+    const ex = r.loss.badConsoles.slice(0, 3).map((n) => `${n} (last seq host ${fin.lastSeq.get(n)}, log ${lastSeqInLog(logdir, n)})`);
+    r.notes.push(`${r.loss.badConsoles.length} consoles with gaps or duplicates, e.g. ${ex.join(', ')}`);
+  }
+}
+
 export async function run(s: RunSpec, log: (m: string) => void): Promise<RunResult> {
   const started = Date.now();
   const r: RunResult = { spec: s, loggingMs: NaN, logging: 0, loggingAt60: 0, cpuPerMin: NaN, simCpuPerMin: NaN, rssMiB: NaN, windowS: 0, drained: false, notes: [], wallS: 0 };
@@ -161,138 +310,38 @@ export async function run(s: RunSpec, log: (m: string) => void): Promise<RunResu
     // terminal-server mode holds a listening socket and the daemon's connection per host
     const fds = nofileFor(Infinity);
     if (s.kind === 'telnet' && 2 * s.n + 64 > fds) r.notes.push(`the simulator needs ${2 * s.n}+ file descriptors for ${s.n} telnet hosts but may open only ${fds} here: some hosts cannot accept the daemon, so not all consoles can log`);
-    // conman's guide for large sites: one conmand per core, each with its own
-    // share of the consoles, config and port; consoles 1 and 2 (typed at,
-    // taken over) are in the first share
-    const shards = s.daemon === 'conmand' ? Math.max(1, s.shards ?? 1) : 1;
-    const consoleLines = s.daemon === 'conmand' && f.conmandConsoleLines ? f.conmandConsoleLines : f.consoleLines;
-    const per = Math.ceil(consoleLines.length / shards);
-    const shares: { conf: string; port: number }[] = [];
-    for (let i = 0; i < shards; i++) {
-      const sharePort = await freePort();
-      const conf = path.join(dir, shards > 1 ? `conman-${i + 1}.conf` : 'conman.conf');
-      const header = [`server port=${sharePort}`, 'server loopback=on', `server logdir="${logdir}"`, `server pidfile="${path.join(dir, `d${i}.pid`)}"`, 'global log="%N.log"'];
-      if (s.daemon === 'conchd' && s.ipmiThreads !== undefined) header.push(`server ipmithreads=${s.ipmiThreads}`);
-      if (s.daemon === 'conchd') header.push(`server statedir="${path.join(dir, 'state')}"`);
-      fs.writeFileSync(conf, [...header, ...consoleLines.slice(i * per, (i + 1) * per), ''].join('\n'));
-      shares.push({ conf, port: sharePort });
-    }
+    const shares = await writeConfs(s, f, dir, logdir);
     const port = shares[0]!.port;
 
     const t0 = Date.now();
     log(`  starting ${s.daemon}`);
     const ds: Child[] = [];
     for (const sh of shares) ds.push(await startDaemon(c, s, sh.conf, dir, sh.port));
-    const aliveAll = (): void => ds.forEach((x) => alive(x, s.daemon));
-    const d = ds[0]!;
-    const lg = await waitAllLogging(logdir, f.names, t0, s.loggingTimeoutS * 1000, aliveAll);
-    r.loggingMs = lg.ms;
-    r.logging = lg.logging;
-    r.loggingAt60 = lg.at60;
-    log(`  ${lg.logging}/${s.n} consoles logging after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    if (lg.logging < s.n) {
-      // what the silent consoles' logs and the daemon say, for the notes
-      const silent = f.names.filter((n) => !readText(logFile(logdir, n)).includes('[seq ')).slice(0, 2);
-      const said = silent.map((n) => `${n}: ${JSON.stringify(readText(logFile(logdir, n)).slice(-300))}`).join('; ');
-      r.notes.push(`only ${lg.logging} of ${s.n} consoles logged within ${s.loggingTimeoutS} s (${lg.at60} at 60 s); ${said}; daemon said: ${JSON.stringify(d.output.slice(-400))}`);
-    }
+    const aliveAll = (): void => ds.forEach((d) => alive(d, s.daemon));
+    const x: Running = { c, s, f, dir, logdir, ds, aliveAll, r, log };
+    await awaitLogging(x, t0);
     await sleep(s.settleS * 1000);
     aliveAll();
 
-    // ---- steady window
-    const dms = ds.map((x) => new TreeMeter(x.proc.pid!));
-    const sims = f.pids.map((p) => new TreeMeter(p));
-    dms.forEach((m) => m.start());
-    sims.forEach((m) => m.start());
-    const rssTimer = setInterval(() => dms.forEach((m) => m.sample()), 5000);
-    c.add(() => clearInterval(rssTimer));
-    const w0 = Date.now();
-    const wEnd = w0 + s.steadyS * 1000;
     const echoName = f.names[0]!;
     const victim = f.steal && f.names.length > 2 && s.stealS > 0 ? f.names[1]! : null;
-    const bursted = f.names.filter((n) => n !== echoName && n !== victim);
-
-    let bursts: Promise<void> = Promise.resolve();
-    if (s.burstBytes > 0 && f.burstTarget) {
-      const specFile = path.join(dir, 'bursts.json');
-      fs.writeFileSync(specFile, JSON.stringify({ target: f.burstTarget, names: bursted, windowMs: s.steadyS * 1000 * 0.8, bytes: s.burstBytes }));
-      // the bursts stand for the hosts' own events (reboots): at the simulators' niceness
-      const b = c.child(...withNice(process.execPath, [path.join(DIST_BENCH, 'fleet-bursts.js'), specFile], s.simNice), { stdio: ['ignore', 'pipe', 'pipe'] });
-      bursts = b.waitOutput(/done \d+ \d+/, s.steadyS * 1000 + 120000).then((out) => {
-        const m = /done (\d+) (\d+)(.*)/.exec(out)!;
-        r.burstsSent = Number(m[1]);
-        r.burstsFailed = Number(m[2]);
-        if (r.burstsFailed) r.notes.push(`${r.burstsFailed} bursts failed:${m[3]}`);
-      }, (e: Error) => void r.notes.push(`bursts: ${e.message}`));
-    } else if (s.burstBytes > 0 && f.burstHere) {
-      const gap = (s.steadyS * 800) / Math.max(1, bursted.length);
-      bursted.forEach((n, i) => {
-        const t = setTimeout(() => f.burstHere!(n, s.burstBytes), i * gap);
-        c.add(() => clearTimeout(t));
-      });
-    }
-    const steal = victim ? takeover(f, logdir, victim, s.stealS, wEnd).catch((e: Error) => void r.notes.push(`takeover: ${e.message}`)) : Promise.resolve();
-
-    await sleep(1000);
-    log(`  latency, 1 client, and the machine's floor beside it`);
-    const floorTimeout = s.keystrokes * (2 * s.keyGapMs + 10000) + 60000;
-    const floor = latencyChild(c, 'fleet-floor.js', [s.keystrokes, s.keyGapMs, 'bare'], floorTimeout);
-    const relay = latencyChild(c, 'fleet-floor.js', [s.keystrokes, s.keyGapMs, 'relay'], floorTimeout);
-    r.lat1 = await measureLatency(c, port, echoName, s.attaches, s.keystrokes, s.keyGapMs);
-    r.floor = await floor;
-    r.relay = await relay;
-    if (s.readers > 0) {
-      const readers = c.child(process.execPath, [path.join(DIST_BENCH, 'join-readers.js'), String(port), echoName, String(s.readers)], { stdio: ['ignore', 'pipe', 'pipe'] });
-      try {
-        await readers.waitOutput(`ready ${s.readers}`, 120000);
-        log(`  latency, ${s.readers + 1} clients`);
-        r.lat50 = await measureLatency(c, port, echoName, s.attaches, s.keystrokes, s.keyGapMs);
-      } catch (e) {
-        r.lat50 = failedLatency(e);
-      }
-      await readers.stop();
-    }
-    aliveAll();
-    await sleep(wEnd - Date.now());
-    await bursts;
-    const st = await steal;
-    if (st) {
-      r.darkMs = st.darkMs;
-      r.darkLookedMs = st.lookedMs;
-    }
-    dms.forEach((m) => m.sample());
-    r.cpuPerMin = dms.reduce((a, m) => a + m.cpuPerMinute(), 0);
-    r.simCpuPerMin = sims.reduce((a, m) => a + m.cpuPerMinute(), 0);
-    r.rssMiB = dms.reduce((a, m) => a + m.peakRss, 0);
-    r.windowS = (Date.now() - w0) / 1000;
-    clearInterval(rssTimer);
+    await steadyWindow(x, port, victim);
     aliveAll();
 
-    // ---- takeover trials, one at a time, after the window (their CPU is not in it)
+    // takeover trials, one at a time, after the window (their CPU is not in it)
     const k = s.takeovers ?? 0;
     const trialVictims = k > 0 ? f.names.filter((n) => n !== echoName && n !== victim).slice(0, 2 * k) : [];
     if (k > 0 && f.steal) {
       log(`  ${k} takeovers on printing consoles, ${k} on silent ones`);
-      r.takeovers = await takeoverTrials(f, logdir, trialVictims, k, s.stealS, log);
+      r.takeovers = await takeoverTrials(f, logdir, trialVictims, k, s.stealS, log, rng(streamSeed(s.seed, 'takeovers')));
       r.notes.push(...r.takeovers.errors);
       aliveAll();
     }
 
-    // ---- loss
     log(`  stopping the load, counting the logs`);
-    const fin = await f.finish();
-    const counted = f.names.filter((n) => n !== victim && !trialVictims.includes(n));
-    r.drained = await waitDrained(logdir, counted, fin.lastSeq, 30000);
-    if (!r.drained) r.notes.push('some logs still lacked their host\'s last line 30 s after the load stopped');
-    r.loss = analyse(logdir, counted, fin.lastSeq);
-    if (fin.acked) r.ackedBytes = counted.reduce((a, n) => a + (fin.acked!.get(n) ?? 0), 0);
-    r.retransmits = fin.retransmits;
-    if (r.loss.badConsoles.length) {
-      const ex = r.loss.badConsoles.slice(0, 3).map((n) => `${n} (last seq host ${fin.lastSeq.get(n)}, log ${lastSeqInLog(logdir, n)})`);
-      r.notes.push(`${r.loss.badConsoles.length} consoles with gaps or duplicates, e.g. ${ex.join(', ')}`);
-    }
+    await countLoss(x, f.names.filter((n) => n !== victim && !trialVictims.includes(n)));
     log(`  stopping ${s.daemon}`);
-    for (const x of ds) await x.stop(30000);
+    for (const d of ds) await d.stop(30000);
   } catch (e) {
     r.error = (e as Error).message.slice(0, 500);
     log(`  FAILED: ${r.error}`);

@@ -8,13 +8,12 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { Cleanup, Child, waitFor } from '../test/helpers/wait.js';
-import { startSim } from '../test/helpers/ipmi-sim.js';
+import { Cleanup, Child, waitFor } from './harness.js';
+import { startSim } from './ipmi-sim.js';
+import { bmcName } from '../src/simulator/bmc-fleet.js';
 import { SimHost } from '../src/simulator/host.js';
-import { ROOT } from './rig.js';
+import { BMCSIM } from './rig.js';
 import { renice, withNice, withNofile } from './fleet-proc.js';
-
-const BMCSIM = path.join(ROOT, 'dist/src/bin/conch-bmcsim.js');
 
 export type FleetKind = 'ipmi' | 'telnet' | 'ipmi_sim';
 
@@ -84,12 +83,10 @@ export function request(base: string, method: 'GET' | 'POST', urlPath: string, b
 
 /** A /16 of loopback nobody else is likely to use, and a port below FreeIPMI's 32767 limit. */
 function pickNet(): { address: string; port: number } {
+  // not seeded: where the simulators listen is not what is measured, and two
+  // benchmarks started alike must not pick the same network
   const a = 30 + Math.floor(Math.random() * 200);
   return { address: `127.${a}.0.1`, port: 20000 + Math.floor(Math.random() * 2000) };
-}
-
-function padName(prefix: string, i: number, n: number): string {
-  return `${prefix}${String(i).padStart(Math.max(2, String(n).length), '0')}`;
 }
 
 async function spawnBmcsim(c: Cleanup, args: string[], nodeArgs: string[] = [], nice = 0): Promise<{ child: Child; control: string }> {
@@ -239,7 +236,7 @@ function probeTelnet(address: string, port: number, name: string): Promise<numbe
 async function spawnTelnetSim(c: Cleanup, n: number, prefix: string, o: SimOptions): Promise<{ control: string; pid: number; ports: Record<string, [string, number]> }> {
   const { sim, net0 } = await spawnOnFreeNet(c, (net0) => ['--count', '0', '--telnet-count', String(n), '--telnet-prefix', prefix, '--telnet-base-port', String(net0.port), '--address', net0.address, '--heartbeat', '0', '--rate', String(o.rate), '--no-boot'], o);
   const ports: Record<string, [string, number]> = {};
-  for (let i = 0; i < n; i++) ports[padName(prefix, i + 1, n)] = [net0.address, net0.port + i];
+  for (let i = 0; i < n; i++) ports[bmcName(prefix, i + 1, n)] = [net0.address, net0.port + i];
   return { control: sim.control, pid: sim.child.proc.pid!, ports };
 }
 
@@ -288,14 +285,11 @@ export async function startIpmiSims(c: Cleanup, n: number, o: SimOptions): Promi
   for (let i = 1; i <= n; i++) {
     const sim = await startSim(c);
     if (o.nice) renice(sim.child.proc.pid!, o.nice);
-    const name = padName('sim', i, n);
+    const name = bmcName('sim', i, n);
     const host = new SimHost({ name, interval: 0, boot: false }, (s) => sim.host.write(s));
-    // keystrokes from the console reach the host (FakeHost only records them); ipmi_sim is connected already
-    const feed = (s: net.Socket): void => void s.on('data', (d: Buffer) => host.input(d));
-    sim.host.server.on('connection', feed);
+    // keystrokes from the console reach the host (FakeHost only records them)
+    sim.host.onReceive = (d) => host.input(d);
     await waitFor(() => sim.host.connected, `ipmi_sim ${i} connected to its host`, 20000);
-    const current = (sim.host as unknown as { sock: net.Socket | null }).sock;
-    if (current) feed(current);
     host.start();
     names.push(name);
     hosts.set(name, host);

@@ -65,9 +65,10 @@ async function trial(f: Fleet, logdir: string, name: string, stealS: number): Pr
 /**
  * `k` trials on printing consoles, then `k` on consoles made silent; one
  * at a time, each `stealS` seconds long, a random 0-3 s apart (so that the
- * steals fall anywhere in the daemon's check cycles).
+ * steals fall anywhere in the daemon's check cycles; `random` in [0, 1)
+ * draws the gaps: a seeded stream, to replay them).
  */
-export async function takeoverTrials(f: Fleet, logdir: string, victims: string[], k: number, stealS: number, log: (m: string) => void): Promise<TakeoverResult> {
+export async function takeoverTrials(f: Fleet, logdir: string, victims: string[], k: number, stealS: number, log: (m: string) => void, random: () => number): Promise<TakeoverResult> {
   const r: TakeoverResult = { printing: [], silent: [], silentPollsPerS: NaN, errors: [] };
   if (!f.steal || !f.setRate || !f.packetsIn || victims.length < 2 * k) {
     r.errors.push(`takeover trials need ${2 * k} consoles and a simulator control channel`);
@@ -85,7 +86,7 @@ export async function takeoverTrials(f: Fleet, logdir: string, victims: string[]
   log(`  silent BMCs: ${r.silentPollsPerS.toFixed(2)} requests/s each`);
   for (const [kind, names] of [['printing', printing], ['silent', silent]] as const) {
     for (const n of names) {
-      await sleep(Math.random() * 3000);
+      await sleep(random() * 3000);
       try {
         const t = await trial(f, logdir, n, stealS);
         r[kind].push(t);

@@ -6,20 +6,27 @@
 // hiccup of the machine fell into that second; paced keys sample the whole
 // busy stretch. Run as a process of its own, so that the benchmark's own
 // work (reading logs for the takeover, sampling /proc) does not sit in the
-// measured path. Prints one line, `latency {json}`.
+// measured path. Prints one line, `latency {json}`. The pauses come from
+// SEED (seeded.ts; a fresh one when not given), so that a run replays them.
 //
-//   node dist/bench/fleet-typist.js PORT CONSOLE ATTACHES KEYSTROKES [GAP_MS]
+//   node dist/bench/fleet-typist.js PORT CONSOLE ATTACHES KEYSTROKES [GAP_MS [SEED]]
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WireClient } from './wire-client.js';
 import { ReclaimMeter } from './kernel-reclaim.js';
+import { freshSeed, rng } from './seeded.js';
 
 /** Keystrokes the hosts never print on their own (their lines are letters, digits, `[]/:-`). */
 const KEYS = '!$%*+=?{}|_;';
 
-/** A person's pause between two keys: 0.4-1.6 × `gapMs` (none for 0). */
-export function typingPause(gapMs: number): Promise<void> {
-  return gapMs > 0 ? sleep(gapMs * (0.4 + 1.2 * Math.random())) : Promise.resolve();
+/** A person's pause between two keys: 0.4-1.6 × `gapMs` (none for 0), `random` in [0, 1) drawing where. */
+export function typingPause(gapMs: number, random: () => number): Promise<void> {
+  return gapMs > 0 ? sleep(gapMs * (0.4 + 1.2 * random())) : Promise.resolve();
+}
+
+/** The pauses' stream for a measuring process: SEED from its command line, or a fresh one. */
+export function pauseStream(seed: string | undefined): () => number {
+  return rng(seed === undefined ? freshSeed() : Number(seed));
 }
 
 export interface Latency {
@@ -41,7 +48,7 @@ export async function typeKey(l: Latency, meter: ReclaimMeter, echo: () => Promi
   (l.reclaim ??= []).push(meter.cpuMs() - r0);
 }
 
-async function measure(port: number, name: string, n: number, k: number, gapMs: number): Promise<Latency> {
+async function measure(port: number, name: string, n: number, k: number, gapMs: number, random: () => number): Promise<Latency> {
   const l: Latency = { attach: [], echo: [], reclaim: [], lostFirstKeys: 0 };
   const meter = ReclaimMeter.open();
   try {
@@ -58,7 +65,7 @@ async function measure(port: number, name: string, n: number, k: number, gapMs: 
     try {
       await client.firstEcho(KEYS, 2000, 10000);
       for (let i = 0; i < k; i++) {
-        await typingPause(gapMs);
+        await typingPause(gapMs, random);
         await typeKey(l, meter, () => client.echo(KEYS[i % KEYS.length]!, 10000));
       }
     } finally {
@@ -74,12 +81,12 @@ async function measure(port: number, name: string, n: number, k: number, gapMs: 
 
 const isMain = process.argv[1]?.endsWith('fleet-typist.js');
 if (isMain) {
-  const [port, name, n, k, gap = '0'] = process.argv.slice(2);
-  if (!name || ![port, n, k, gap].every((x) => Number.isInteger(Number(x)))) {
-    process.stderr.write('usage: fleet-typist.js PORT CONSOLE ATTACHES KEYSTROKES [GAP_MS]\n');
+  const [port, name, n, k, gap = '0', seed] = process.argv.slice(2);
+  if (!name || ![port, n, k, gap, seed ?? '0'].every((x) => Number.isInteger(Number(x)))) {
+    process.stderr.write('usage: fleet-typist.js PORT CONSOLE ATTACHES KEYSTROKES [GAP_MS [SEED]]\n');
     process.exit(1);
   }
-  const l = await measure(Number(port), name, Number(n), Number(k), Number(gap));
+  const l = await measure(Number(port), name, Number(n), Number(k), Number(gap), pauseStream(seed));
   process.stdout.write(`latency ${JSON.stringify(l)}\n`);
   process.exit(0);
 }

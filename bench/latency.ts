@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { Cleanup } from '../test/helpers/wait.js';
+import { Cleanup } from './harness.js';
 import { CONSOLE, ROOT, onPath, startReaders, startRig, type DaemonKind } from './rig.js';
 import { table, verdict, type Row } from './stats.js';
 import { WireClient, now } from './wire-client.js';

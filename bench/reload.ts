@@ -13,8 +13,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Cleanup, freePort, waitFor } from '../test/helpers/wait.js';
-import { CONCHD } from '../test/helpers/conchd.js';
+import { Cleanup, freePort, waitFor, type Child } from './harness.js';
+import { CONCHD } from './rig.js';
 import { startBmcsimIpmi, request, type Fleet } from './fleet-sims.js';
 import { analyse, logFile, seqsIn, waitAllLogging, waitDrained } from './fleet-logs.js';
 import { treeRssMiB, withNofile } from './fleet-proc.js';
@@ -47,6 +47,91 @@ async function bmcTotals(f: Fleet): Promise<{ sessions: number; activations: num
   return t;
 }
 
+/** The consoles by their part in the reload. */
+interface Sets {
+  /** the first N: in the file before the reload */
+  running: string[];
+  untouched: string[];
+  /** given solsteal=always by the reload */
+  changed: string[];
+  removed: string[];
+  added: string[];
+}
+
+/** The fleet's first N run; of them the last 2K are changed and removed; K more are added. */
+function sets(names: string[]): Sets {
+  return {
+    running: names.slice(0, N),
+    untouched: names.slice(0, N - 2 * K),
+    changed: names.slice(N - 2 * K, N - K),
+    removed: names.slice(N - K, N),
+    added: names.slice(N, N + K),
+  };
+}
+
+/** What SIGHUP took: to the summary line, to the added consoles' logging and to the new set in force. */
+interface Reload {
+  summary: string;
+  summaryMs: number;
+  addedUpMs: number;
+  inForceMs: number;
+}
+
+/** SIGHUP conchd and wait until the new set is in force: the summary, every added and every changed console logging. */
+async function reload(d: Child, logdir: string, set: Sets, sizeAt: Map<string, number>): Promise<Reload> {
+  say('SIGHUP');
+  const r0 = Date.now();
+  process.kill(d.proc.pid!, 'SIGHUP');
+  await d.waitOutput(/Reloaded \S+: \d+ added/, 300000);
+  const summaryMs = Date.now() - r0;
+  const summary = /Reloaded [^\n]*/.exec(d.output)![0];
+  const addedUp = await waitAllLogging(logdir, set.added, r0, 300000, () => {});
+  // a changed console is in force once it logs a host line from its new session
+  await waitFor(() => set.changed.every((n) => /\[seq /.test(fs.readFileSync(logFile(logdir, n), 'latin1').slice(sizeAt.get(n)!).split('configuration changed by a reload')[1] ?? '')), 'changed consoles logging again', 300000, 500);
+  const inForceMs = Date.now() - r0;
+  say(`new set in force after ${(inForceMs / 1000).toFixed(1)} s`);
+  return { summary, summaryMs, addedUpMs: addedUp.ms, inForceMs };
+}
+
+/** Each changed console's dark time (ms): its host's lines between the last logged before the reload's notice and the first after, at its line rate. */
+function darkTimes(logdir: string, changed: string[], lineRate: Map<string, number>): number[] {
+  const dark: number[] = [];
+  for (const n of changed) {
+    const text = fs.readFileSync(logFile(logdir, n), 'latin1');
+    const at = text.indexOf('configuration changed by a reload');
+    const lastBefore = Math.max(0, ...seqsIn(text.slice(0, at), n));
+    const firstAfter = Math.min(...seqsIn(text.slice(at), n));
+    dark.push(((firstAfter - lastBefore) / lineRate.get(n)!) * 1000);
+  }
+  return dark;
+}
+
+/** measure | value | note, padded into columns. */
+function printTable(rows: [string, string, string][]): void {
+  const w0 = Math.max(...rows.map((r) => r[0].length));
+  const w1 = Math.max(...rows.map((r) => r[1].length));
+  const out = [`| ${'measure'.padEnd(w0)} | ${'value'.padEnd(w1)} | note`, `|${'-'.repeat(w0 + 2)}|${'-'.repeat(w1 + 2)}|------`];
+  for (const r of rows) out.push(`| ${r[0].padEnd(w0)} | ${r[1].padEnd(w1)} | ${r[2]}`);
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+/** conchd with the `running` consoles (`line`: each one's console line), once every one logs; its config file and that file's server lines. */
+async function startConchd(cleanup: Cleanup, dir: string, logdir: string, running: string[], line: Map<string, string>): Promise<{ d: Child; conf: string; head: string }> {
+  const port = await freePort();
+  const conf = path.join(dir, 'conman.conf');
+  const head = `server port=${port}\nserver loopback=on\nserver logdir="${logdir}"\nserver pidfile="${dir}/conchd.pid"\nserver statedir="${dir}/state"\n`;
+  fs.writeFileSync(conf, head + running.map((n) => line.get(n)!).join('\n') + '\n');
+
+  say(`starting conchd with ${N} IPMI consoles`);
+  const [cmd, args] = withNofile(process.execPath, [CONCHD, '-F', '-c', conf], Math.max(65536, N * 4));
+  const d = cleanup.child(cmd, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  await d.waitOutput(/conchd started/, 300000);
+  const t0 = Date.now();
+  const up = await waitAllLogging(logdir, running, t0, 600000, () => {});
+  say(`all ${up.logging} logging after ${(up.ms / 1000).toFixed(1)} s`);
+  return { d, conf, head };
+}
+
 async function main(): Promise<void> {
   const cleanup = new Cleanup();
   process.on('SIGINT', () => void cleanup.run().then(() => process.exit(130)));
@@ -57,24 +142,9 @@ async function main(): Promise<void> {
     say(`starting ${N + K} simulated BMCs`);
     const fleet = await startBmcsimIpmi(cleanup, N + K, { rate: Number(a.rate), profileArgs: [], nice: Number(a['sim-nice']) }, dir);
     const line = new Map(fleet.names.map((n, i) => [n, `${fleet.consoleLines[i]} log="%N.log"`]));
-    // the first N run; of them the last 2K are changed and removed; K more are added
-    const names = fleet.names;
-    const untouched = names.slice(0, N - 2 * K);
-    const changed = names.slice(N - 2 * K, N - K);
-    const removed = names.slice(N - K, N);
-    const added = names.slice(N, N + K);
-    const port = await freePort();
-    const conf = path.join(dir, 'conman.conf');
-    const head = `server port=${port}\nserver loopback=on\nserver logdir="${logdir}"\nserver pidfile="${dir}/conchd.pid"\nserver statedir="${dir}/state"\n`;
-    fs.writeFileSync(conf, head + names.slice(0, N).map((n) => line.get(n)!).join('\n') + '\n');
-
-    say(`starting conchd with ${N} IPMI consoles`);
-    const [cmd, args] = withNofile(process.execPath, [CONCHD, '-F', '-c', conf], Math.max(65536, N * 4));
-    const d = cleanup.child(cmd, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    await d.waitOutput(/conchd started/, 300000);
-    const t0 = Date.now();
-    const up = await waitAllLogging(logdir, names.slice(0, N), t0, 600000, () => {});
-    say(`all ${up.logging} logging after ${(up.ms / 1000).toFixed(1)} s`);
+    const set = sets(fleet.names);
+    const { untouched, changed, removed, added } = set;
+    const { d, conf, head } = await startConchd(cleanup, dir, logdir, set.running, line);
     for (const n of changed) await fleet.setRate!(n, Number(a['changed-rate']));
     await sleep(3000);
 
@@ -85,18 +155,7 @@ async function main(): Promise<void> {
     const rssBefore = treeRssMiB(d.proc.pid!);
     const next = [...untouched, ...changed, ...added].map((n) => (changed.includes(n) ? `${line.get(n)} solsteal=always` : line.get(n)!));
     fs.writeFileSync(conf, head + next.join('\n') + '\n');
-
-    say('SIGHUP');
-    const r0 = Date.now();
-    process.kill(d.proc.pid!, 'SIGHUP');
-    await d.waitOutput(/Reloaded \S+: \d+ added/, 300000);
-    const summaryMs = Date.now() - r0;
-    const summary = /Reloaded [^\n]*/.exec(d.output)![0];
-    const addedUp = await waitAllLogging(logdir, added, r0, 300000, () => {});
-    // a changed console is in force once it logs a host line from its new session
-    await waitFor(() => changed.every((n) => /\[seq /.test(fs.readFileSync(logFile(logdir, n), 'latin1').slice(sizeAt.get(n)!).split('configuration changed by a reload')[1] ?? '')), 'changed consoles logging again', 300000, 500);
-    const inForceMs = Date.now() - r0;
-    say(`new set in force after ${(inForceMs / 1000).toFixed(1)} s`);
+    const rl = await reload(d, logdir, set, sizeAt);
     await sleep(5000);
 
     const lineRate = new Map<string, number>();
@@ -108,36 +167,23 @@ async function main(): Promise<void> {
     const fin = await fleet.finish();
     const drained = await waitDrained(logdir, untouched, fin.lastSeq, 120000);
     const loss = analyse(logdir, untouched, fin.lastSeq);
-    // dark time: the hosts' lines between the last logged before the reload's notice and the first after
-    const dark: number[] = [];
-    for (const n of changed) {
-      const text = fs.readFileSync(logFile(logdir, n), 'latin1');
-      const at = text.indexOf('configuration changed by a reload');
-      const lastBefore = Math.max(0, ...seqsIn(text.slice(0, at), n));
-      const firstAfter = Math.min(...seqsIn(text.slice(at), n));
-      dark.push(((firstAfter - lastBefore) / lineRate.get(n)!) * 1000);
-    }
+    const dark = darkTimes(logdir, changed, lineRate);
     const closed = removed.filter((n) => /log closed at [^\n]*: removed from the configuration/.test(fs.readFileSync(logFile(logdir, n), 'latin1'))).length;
     const rssAfter = treeRssMiB(d.proc.pid!);
     await d.stop(30000);
 
-    const rows: [string, string, string][] = [
+    printTable([
       ['consoles (IPMI, conch-bmcsim)', `${N} → ${N}`, `+${K} −${K} ~${K}`],
-      ['summary line', summary.replace(/^Reloaded \S+: /, ''), ''],
-      ['SIGHUP → summary line', `${(summaryMs / 1000).toFixed(2)} s`, ''],
-      ['SIGHUP → new set in force', `${(inForceMs / 1000).toFixed(2)} s`, `added all logging after ${(addedUp.ms / 1000).toFixed(2)} s`],
+      ['summary line', rl.summary.replace(/^Reloaded \S+: /, ''), ''],
+      ['SIGHUP → summary line', `${(rl.summaryMs / 1000).toFixed(2)} s`, ''],
+      ['SIGHUP → new set in force', `${(rl.inForceMs / 1000).toFixed(2)} s`, `added all logging after ${(rl.addedUpMs / 1000).toFixed(2)} s`],
       ['lines lost on untouched consoles', String(loss.missingLines), `${loss.consoles} consoles, ${loss.expectedLines} lines expected${drained ? '' : ', NOT DRAINED'}; duplicates ${loss.duplicateLines}; must be 0`],
       ['removed consoles\' logs closed', `${closed} of ${K}`, ''],
       ['new IPMI sessions', String(after.sessions - before.sessions), `must be ${2 * K} (added + changed)`],
       ['new SOL activations', String(after.activations - before.activations), `must be ${2 * K}`],
       ['dark time of changed consoles', `p50 ${percentile(dark, 50).toFixed(0)} ms`, `p95 ${percentile(dark, 95).toFixed(0)} ms, max ${Math.max(...dark).toFixed(0)} ms (at ${a['changed-rate']} B/s)`],
       ['conchd RSS', `${rssBefore.toFixed(0)} → ${rssAfter.toFixed(0)} MiB`, ''],
-    ];
-    const w0 = Math.max(...rows.map((r) => r[0].length));
-    const w1 = Math.max(...rows.map((r) => r[1].length));
-    const out = [`| ${'measure'.padEnd(w0)} | ${'value'.padEnd(w1)} | note`, `|${'-'.repeat(w0 + 2)}|${'-'.repeat(w1 + 2)}|------`];
-    for (const r of rows) out.push(`| ${r[0].padEnd(w0)} | ${r[1].padEnd(w1)} | ${r[2]}`);
-    process.stdout.write(out.join('\n') + '\n');
+    ]);
     const ok = loss.missingLines === 0 && after.sessions - before.sessions === 2 * K;
     process.exitCode = ok ? 0 : 1;
   } finally {

@@ -6,12 +6,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as net from 'node:net';
-import { Cleanup, Child, FatalWait, freePort, waitFor } from '../test/helpers/wait.js';
+import { Cleanup, Child, FatalWait, freePort, waitFor } from './harness.js';
 
 /** Repository root (this file runs from dist/bench/). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const DIST_BENCH = path.join(ROOT, 'dist/bench');
-const CONCHD = path.join(ROOT, 'dist/src/bin/conchd.js');
+/** the compiled benchmarks, where their helper processes (echo, typist, readers) are */
+export const DIST_BENCH = path.join(ROOT, 'dist/bench');
+export const CONCHD = path.join(ROOT, 'dist/src/bin/conchd.js');
+export const BMCSIM = path.join(ROOT, 'dist/src/bin/conch-bmcsim.js');
 
 export type DaemonKind = 'conchd' | 'conmand';
 export const CONSOLE = 'echo1';

@@ -9,12 +9,18 @@ import assert from 'node:assert/strict';
 import { Cleanup, waitFor } from './helpers/wait.js';
 import { PtyProc, cleanEnv } from './client-rig.js';
 import { control, RawClient, startBmcsim, type SimFleet } from './bmcsim-rig.js';
+import { Seeded, seedFrom } from './helpers/seeded.js';
 
 const cleanup = new Cleanup();
 after(() => cleanup.run());
 
+/** the raw clients' session IDs and nonces: one stream over the file, replayed with CONCH_RIG_SEED */
+const SEED = seedFrom('CONCH_RIG_SEED');
+console.log(`raw clients' seed ${SEED} (replay with CONCH_RIG_SEED=${SEED})`);
+const rnd = new Seeded(SEED);
+
 async function client(port: number): Promise<RawClient> {
-  const c = new RawClient(port);
+  const c = new RawClient(port, rnd);
   cleanup.add(() => c.close());
   await c.open();
   return c;

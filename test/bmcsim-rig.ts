@@ -7,7 +7,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor, type Child, type Cleanup } from './helpers/wait.js';
-import * as crypto from 'node:crypto';
+import type { Seeded } from './helpers/seeded.js';
 import { CipherState, cipherSuite, deriveK, rakp3Code, sessionIntegrityKey, type RakpInputs } from '../src/ipmi/crypto.js';
 import { decodeDatagram, encodeRequest, encodeV20, openV20, PT_IPMI, PT_OPEN_REQ, PT_RAKP1, PT_RAKP3, PT_SOL } from '../src/ipmi/packet.js';
 import { decodeOpenSessionResponse, decodeRakp2, encodeOpenSessionRequest, encodeRakp1, encodeRakp3 } from '../src/ipmi/rakp.js';
@@ -20,6 +20,8 @@ export const BMCSIM = path.resolve(here, '../src/bin/conch-bmcsim.js');
  * (ipmiconsole, conmand) calls a higher port in `host:port` "hostname invalid". */
 export async function freeUdpRange(n: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
+    // not seeded: a port is not test input, and test files running side by
+    // side must not all try the same ports first
     const base = 20000 + Math.floor(Math.random() * (32767 - 20000 - n));
     const socks: dgram.Socket[] = [];
     let ok = true;
@@ -79,6 +81,8 @@ export async function control(sim: SimFleet, method: 'GET' | 'POST', urlPath: st
 // ------------------------------------------------------------ a raw RMCP+ client
 // Just enough of a remote console (suite 3) to see what real clients ignore:
 // unsolicited requests, ACKs and their absence. Built from the codecs in src/ipmi.
+// Its session ID and RAKP nonce come from the test's seeded stream, so that
+// a failure replays with the same ones.
 
 
 export interface RawIpmi {
@@ -96,13 +100,17 @@ export class RawClient {
   readonly ipmi: RawIpmi[] = [];
   readonly sol: SolPacket[] = [];
   sidC = 0;
-  private readonly sidM = crypto.randomBytes(4).readUInt32LE(0) | 1;
+  private readonly sidM: number;
   private cs: CipherState | null = null;
   private seq = 1;
   private rqSeq = 0;
   private setup: Buffer[] = [];
 
-  constructor(private readonly port: number) {
+  constructor(
+    private readonly port: number,
+    private readonly rnd: Seeded,
+  ) {
+    this.sidM = rnd.bytes(4).readUInt32LE(0) | 1;
     this.sock.on('message', (m) => this.onMessage(m));
   }
 
@@ -134,7 +142,7 @@ export class RawClient {
     const os = decodeOpenSessionResponse(await this.setupStep(PT_OPEN_REQ, encodeOpenSessionRequest(1, 4, this.sidM, suite)));
     if (os.status !== 0) throw new Error(`Open Session status ${os.status}`);
     this.sidC = os.sidC;
-    const rM = crypto.randomBytes(16);
+    const rM = this.rnd.bytes(16);
     const u = Buffer.from(user);
     const r2 = decodeRakp2(await this.setupStep(PT_RAKP1, encodeRakp1(2, this.sidC, rM, 0x14, u)));
     if (r2.status !== 0) throw new Error(`RAKP2 status ${r2.status}`);

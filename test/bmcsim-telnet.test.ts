@@ -18,6 +18,8 @@ after(() => cleanup.run());
 /** `n` consecutive free TCP ports on 127.0.0.1. */
 async function freeTcpRange(n: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
+    // not seeded: a port is not test input, and test files running side by
+    // side must not all try the same ports first
     const base = 20000 + Math.floor(Math.random() * 30000);
     const srvs: net.Server[] = [];
     let ok = true;

@@ -125,7 +125,30 @@ describe('SERVER', () => {
       maxClientsPerHost: 256,
       logSymlinks: false,
       stateDir: null,
+      tlsPort: 7891,
+      tlsCert: null,
+      tlsKey: null,
+      tlsClientCa: null,
+      usersFile: null,
+      accessFile: null,
+      plainAccess: 'rw',
+      auditLog: null,
+      httpPort: null,
+      tokensFile: null,
     });
+  });
+
+  test('access and web keys', () => {
+    const s = parse(
+      `server tlsport=0 tlscert="c.pem" tlskey="k.pem" tlsclientca="ca.pem" users="u" access="a" plainaccess=RO auditlog="audit.log" httpport=8080 tokens="t"\n`,
+    ).server;
+    assert.equal(s.tlsPort, 0);
+    assert.ok(s.tlsCert!.endsWith('/c.pem') && s.tlsKey!.endsWith('/k.pem') && s.tlsClientCa!.endsWith('/ca.pem'));
+    assert.ok(s.usersFile!.endsWith('/u') && s.accessFile!.endsWith('/a') && s.auditLog!.endsWith('/audit.log') && s.tokensFile!.endsWith('/t'));
+    assert.equal(s.plainAccess, 'ro');
+    assert.equal(s.httpPort, 8080);
+    assert.throws(() => parse('server plainaccess=maybe\n'), /1:\d+: plainaccess must be one of rw, ro, none, got "maybe"/);
+    assert.throws(() => parse('server tlsport=70000\n'), /tlsport/);
   });
 
   test('every key with a good value', () => {

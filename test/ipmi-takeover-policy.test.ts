@@ -7,7 +7,7 @@
 import { test, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { SolConsole, DEFAULT_TIMING, type Clock, type StealPolicy } from '../src/ipmi/sol-console.js';
-import type { IpmiSession, Response, SessionOptions } from '../src/ipmi/session.js';
+import type { IpmiSession, Response, IpmiSessionOptions } from '../src/ipmi/session.js';
 import type { IpmiTransport } from '../src/ipmi/transport.js';
 import { IpmiError } from '../src/ipmi/errors.js';
 import { cipherSuite } from '../src/ipmi/crypto.js';
@@ -133,7 +133,7 @@ function rig(policy: StealPolicy = 'polite', bmc = new FakeBmc(), seed = 1): Rig
   const clock: Clock = { now: () => now, stamp: (ms) => `@${ms}`, delta: (ms) => `${ms}ms`, random: seeded(seed) };
   const c = new SolConsole(
     null as unknown as IpmiTransport,
-    {} as SessionOptions,
+    {} as IpmiSessionOptions,
     policy,
     { onData: () => {}, onNotice: (text) => notices.push({ at: now, text }), onDown: (r) => downs.push(r) },
     clock,

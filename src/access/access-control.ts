@@ -165,6 +165,16 @@ export class AccessControl {
     return { ok: false, message };
   }
 
+  /** A users file is configured: logins need a password (or a certificate, or a token). */
+  get hasUsers(): boolean {
+    return this.users !== null;
+  }
+
+  /** The groups the users file gives `user` (none without one). */
+  groupsOf(user: string): string[] {
+    return this.users?.groupsOf(user) ?? [];
+  }
+
   /** Rules are in force (otherwise everyone may do everything, as with conman). */
   get enforcing(): boolean {
     return this.rules !== null || this.plain !== 'rw';

@@ -5,10 +5,10 @@
 
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { BmcFleet } from '../simulator/bmc-fleet.js';
+import { BmcFleet, type FleetOptions } from '../simulator/bmc-fleet.js';
 import { startControl } from '../simulator/bmc-control.js';
 import { conmanConf, manifestTsv, readCredentials, writeManifest } from '../simulator/bmc-manifest.js';
-import { profileByName } from '../simulator/bmc-profiles.js';
+import { profileByName, type BmcProfile } from '../simulator/bmc-profiles.js';
 import { TelnetFleet } from '../simulator/telnet-fleet.js';
 
 const USAGE = `usage: conch-bmcsim [options]
@@ -46,51 +46,44 @@ function int(v: string | undefined, name: string, dflt: number, min: number, max
   return n;
 }
 
-async function main(): Promise<void> {
-  let a;
+const OPTIONS = {
+  count: { type: 'string' },
+  'base-port': { type: 'string' },
+  address: { type: 'string' },
+  'per-address': { type: 'boolean' },
+  prefix: { type: 'string' },
+  user: { type: 'string' },
+  password: { type: 'string' },
+  credentials: { type: 'string' },
+  profile: { type: 'string' },
+  heartbeat: { type: 'string' },
+  'session-timeout': { type: 'string' },
+  rate: { type: 'string' },
+  'no-boot': { type: 'boolean' },
+  manifest: { type: 'string' },
+  'conman-conf': { type: 'string' },
+  'conman-line': { type: 'string', multiple: true },
+  'control-port': { type: 'string' },
+  'telnet-count': { type: 'string' },
+  'telnet-base-port': { type: 'string' },
+  'telnet-prefix': { type: 'string' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Args = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: false }>>['values'];
+
+/** The command line, or the usage on stderr and exit 2. */
+function readArgs(): Args {
   try {
-    a = parseArgs({
-      options: {
-        count: { type: 'string' },
-        'base-port': { type: 'string' },
-        address: { type: 'string' },
-        'per-address': { type: 'boolean' },
-        prefix: { type: 'string' },
-        user: { type: 'string' },
-        password: { type: 'string' },
-        credentials: { type: 'string' },
-        profile: { type: 'string' },
-        heartbeat: { type: 'string' },
-        'session-timeout': { type: 'string' },
-        rate: { type: 'string' },
-        'no-boot': { type: 'boolean' },
-        manifest: { type: 'string' },
-        'conman-conf': { type: 'string' },
-        'conman-line': { type: 'string', multiple: true },
-        'control-port': { type: 'string' },
-        'telnet-count': { type: 'string' },
-        'telnet-base-port': { type: 'string' },
-        'telnet-prefix': { type: 'string' },
-        quiet: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      allowPositionals: false,
-    }).values;
+    return parseArgs({ options: OPTIONS, allowPositionals: false }).values;
   } catch (e) {
     fail(`${(e as Error).message}\n${USAGE}`);
   }
-  if (a.help) {
-    process.stdout.write(USAGE);
-    return;
-  }
-  const telnetCount = int(a['telnet-count'], '--telnet-count', 0, 0, 60000);
-  const count = int(a.count, '--count', telnetCount > 0 ? 0 : 1, 0, 60000);
-  const basePort = int(a['base-port'], '--base-port', 16201, 1, 65535);
-  if (!a['per-address'] && basePort + count - 1 > 65535) fail(`--base-port ${basePort} + --count ${count} runs past port 65535`);
-  const user = a.user ?? 'admin';
-  const password = a.password ?? 'password';
-  if (Buffer.byteLength(user) > 16) fail('--user: longer than 16 bytes');
-  if (Buffer.byteLength(password) > 20) fail('--password: longer than 20 bytes');
+}
+
+/** --profile with --session-timeout applied. */
+function profileOf(a: Args): BmcProfile {
   let profile;
   try {
     profile = profileByName(a.profile ?? 'ipmi_sim');
@@ -102,6 +95,20 @@ async function main(): Promise<void> {
     if (!Number.isFinite(t) || t <= 0) fail(`--session-timeout: '${a['session-timeout']}' is not a number of seconds`);
     profile = { ...profile, sessionTimeoutMs: t * 1000 };
   }
+  return profile;
+}
+
+/** The BMC fleet's options, each checked (exit 2 on the first that is wrong), and the telnet host count. */
+function fleetOptions(a: Args): { opts: FleetOptions; telnetCount: number } {
+  const telnetCount = int(a['telnet-count'], '--telnet-count', 0, 0, 60000);
+  const count = int(a.count, '--count', telnetCount > 0 ? 0 : 1, 0, 60000);
+  const basePort = int(a['base-port'], '--base-port', 16201, 1, 65535);
+  if (!a['per-address'] && basePort + count - 1 > 65535) fail(`--base-port ${basePort} + --count ${count} runs past port 65535`);
+  const user = a.user ?? 'admin';
+  const password = a.password ?? 'password';
+  if (Buffer.byteLength(user) > 16) fail('--user: longer than 16 bytes');
+  if (Buffer.byteLength(password) > 20) fail('--password: longer than 20 bytes');
+  const profile = profileOf(a);
   let credentials;
   if (a.credentials) {
     try {
@@ -114,12 +121,10 @@ async function main(): Promise<void> {
   if (!Number.isFinite(heartbeat) || heartbeat < 0) fail(`--heartbeat: '${a.heartbeat}' is not a number of seconds`);
   const rate = Number(a.rate ?? 0);
   if (!Number.isFinite(rate) || rate < 0) fail(`--rate: '${a.rate}' is not a byte rate`);
-  const address = a.address ?? '127.0.0.1';
-
-  const fleet = new BmcFleet({
+  const opts: FleetOptions = {
     count,
     basePort,
-    address,
+    address: a.address ?? '127.0.0.1',
     perAddress: a['per-address'] ?? false,
     prefix: a.prefix ?? 'node',
     user,
@@ -129,8 +134,12 @@ async function main(): Promise<void> {
     heartbeat,
     rate,
     boot: !a['no-boot'],
-  });
-  const telnet = new TelnetFleet(telnetCount, int(a['telnet-base-port'], '--telnet-base-port', 17201, 1, 65535), address, a['telnet-prefix'] ?? 'tel', !a['no-boot']);
+  };
+  return { opts, telnetCount };
+}
+
+/** Bind both fleets and start their hosts (the telnet hosts on the BMC fleet's clock); stop on a signal. */
+async function startFleets(fleet: BmcFleet, telnet: TelnetFleet, count: number): Promise<void> {
   const stop = (): void => {
     fleet.stop();
     telnet.stop();
@@ -146,6 +155,32 @@ async function main(): Promise<void> {
     telnet.stop();
     fail((e as Error).message);
   }
+}
+
+/** Start the HTTP control channel; its `# control` line. */
+async function controlLine(a: Args, fleet: BmcFleet, telnet: TelnetFleet): Promise<string | null> {
+  try {
+    const srv = await startControl(fleet, int(a['control-port'], '--control-port', 0, 0, 65535));
+    const addr = srv.address();
+    return addr && typeof addr === 'object' ? `# control http://127.0.0.1:${addr.port}` : null;
+  } catch (e) {
+    fleet.stop();
+    telnet.stop();
+    fail((e as Error).message);
+  }
+}
+
+async function main(): Promise<void> {
+  const a = readArgs();
+  if (a.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const { opts, telnetCount } = fleetOptions(a);
+  const { count, address, profile } = opts;
+  const fleet = new BmcFleet(opts);
+  const telnet = new TelnetFleet(telnetCount, int(a['telnet-base-port'], '--telnet-base-port', 17201, 1, 65535), address, a['telnet-prefix'] ?? 'tel', !a['no-boot']);
+  await startFleets(fleet, telnet, count);
   const m = fleet.manifest();
   if (a.manifest) writeManifest(a.manifest, m);
   if (a['conman-conf']) fs.writeFileSync(a['conman-conf'], conmanConf(m, a['conman-line'] ?? []));
@@ -155,15 +190,8 @@ async function main(): Promise<void> {
     for (const t of telnet.entries) lines.push(`# telnet\t${t.name}\t${t.address}\t${t.port}`);
   }
   if (a['control-port'] !== undefined) {
-    try {
-      const srv = await startControl(fleet, int(a['control-port'], '--control-port', 0, 0, 65535));
-      const addr = srv.address();
-      if (addr && typeof addr === 'object') lines.push(`# control http://127.0.0.1:${addr.port}`);
-    } catch (e) {
-      fleet.stop();
-      telnet.stop();
-      fail((e as Error).message);
-    }
+    const control = await controlLine(a, fleet, telnet);
+    if (control) lines.push(control);
   }
   lines.push(`# ready: ${count} BMCs (${profile.name}), ${telnetCount} telnet hosts`);
   process.stdout.write(lines.join('\n') + '\n');

@@ -46,30 +46,30 @@ async function portFree(port: number): Promise<boolean> {
   });
 }
 
-async function main(): Promise<void> {
-  const dir = path.resolve(opt('--dir') ?? 'demo-run');
-  let port = Number(opt('--port') ?? 7890);
-  if (!(await portFree(port))) port = 0;
-  const logdir = path.join(dir, 'log');
-  fs.mkdirSync(logdir, { recursive: true });
+interface Demo {
+  dir: string;
+  logdir: string;
+  confFile: string;
+  /** unix socket of the simulated VM console */
+  sock: string;
+  bmcs: number;
+}
+
+/** The demo's conman.conf: the BMC fleet's consoles, conman's test: consoles, simulated hosts. */
+function demoConf(d: Demo, port: number, bmcPort: number): string {
   const node = process.execPath;
   const hostBin = path.join(here, 'conch-host.js');
-  const sock = path.join(dir, 'vm1.sock');
-  const bmcs = Number(opt('--bmcs') ?? 24);
-  const bmcPort = Number(opt('--bmc-port') ?? 16201);
-  const children: ChildProcess[] = [];
-  const fleet = await startFleet(bmcs, bmcPort, children);
-  const nodes = Array.from({ length: bmcs }, (_, i) => {
+  const nodes = Array.from({ length: d.bmcs }, (_, i) => {
     const name = `node${String(i + 1).padStart(2, '0')}`;
     return `console name="${name}" dev="ipmi:127.0.0.1:${bmcPort + i}" ipmiopts="U:admin,P:password"`;
   }).join('\n');
 
-  const conf = `# conch demo configuration (conman.conf syntax)
+  return `# conch demo configuration (conman.conf syntax)
 server port=${port}
 server loopback=on
-server logdir="${logdir}"
-server pidfile="${path.join(dir, 'conchd.pid')}"
-server statedir="${path.join(dir, 'state')}"
+server logdir="${d.logdir}"
+server pidfile="${path.join(d.dir, 'conchd.pid')}"
+server statedir="${path.join(d.dir, 'state')}"
 server timestamp=1h
 global log="%N.log"
 global logopts="timestamp"
@@ -88,47 +88,66 @@ console name="host1" dev="${node} ${hostBin} --name %N --interval 5"
 console name="host2" dev="${node} ${hostBin} --name %N --interval 15"
 
 # a simulated VM console on a unix socket
-console name="vm1" dev="unix:${sock}"
+console name="vm1" dev="unix:${d.sock}"
 `;
-  const confFile = path.join(dir, 'conman.conf');
-  fs.writeFileSync(confFile, conf);
+}
 
-  fs.chmodSync(confFile, 0o600); // it holds the BMC passwords
-  const vm = spawn(node, [hostBin, '--name', 'vm1', '--interval', '10', '--unix', sock], { stdio: 'ignore' });
-  children.push(vm);
-  const conchd = spawn(node, [path.join(here, 'conchd.js'), '-F', '-c', confFile], { stdio: ['ignore', 'inherit', 'pipe'] });
-  children.push(conchd);
-
-  let announced = false;
-  conchd.stderr!.on('data', (d: Buffer) => {
-    process.stderr.write(d);
-    const m = /Listening on TCP port (\d+)/.exec(d.toString());
-    if (m && !announced) {
-      announced = true;
-      const p = m[1];
-      const conch = path.relative(process.cwd(), path.join(here, 'conch.js'));
-      process.stdout.write(`
-  conch demo is running: conchd holds ${bmcs + 6} consoles (config: ${path.relative(process.cwd(), confFile)}):
-  node01..node${String(bmcs).padStart(2, '0')} are simulated servers behind simulated IPMI BMCs (SOL), host1/host2
+/** What to do next, once conchd listens on `port`. */
+function banner(d: Demo, port: string, control: string): string {
+  const conch = path.relative(process.cwd(), path.join(here, 'conch.js'));
+  const logdir = path.relative(process.cwd(), d.logdir);
+  return `
+  conch demo is running: conchd holds ${d.bmcs + 6} consoles (config: ${path.relative(process.cwd(), d.confFile)}):
+  node01..node${String(d.bmcs).padStart(2, '0')} are simulated servers behind simulated IPMI BMCs (SOL), host1/host2
   simulated servers on process consoles, vm1 a VM on a unix socket, test1..3 conman's load generators.
 
   In another terminal:
-    node ${conch} -d 127.0.0.1:${p} -q          list the consoles
-    node ${conch} -d 127.0.0.1:${p} node01      attach (log in with any name/password)
-    node ${conch} -d 127.0.0.1:${p} -m test1    watch read-only
+    node ${conch} -d 127.0.0.1:${port} -q          list the consoles
+    node ${conch} -d 127.0.0.1:${port} node01      attach (log in with any name/password)
+    node ${conch} -d 127.0.0.1:${port} -m test1    watch read-only
   Inside a session: &. leaves, &? lists the escapes, &B sends a break (then t for SysRq), &L replays.
-  The Debian conman client works too: conman -d 127.0.0.1:${p} node01
+  The Debian conman client works too: conman -d 127.0.0.1:${port} node01
 
   A takeover: someone else grabs node01's SOL for 30 s; conch tells you (attached to node01)
   and logs it, waits without taking it back, and resumes when it is free:
-    curl -s -X POST ${fleet.control}/bmcs/node01/steal -d '{"seconds":30}'
-    tail -f ${path.relative(process.cwd(), logdir)}/node01.log
+    curl -s -X POST ${control}/bmcs/node01/steal -d '{"seconds":30}'
+    tail -f ${logdir}/node01.log
 
-  Console logs: ${path.relative(process.cwd(), logdir)}/<name>.log   (tail -f ${path.relative(process.cwd(), logdir)}/host1.log)
+  Console logs: ${logdir}/<name>.log   (tail -f ${logdir}/host1.log)
   Ctrl-C stops the demo.
-`);
+`;
+}
+
+/** conchd in the foreground; its stderr passes through, and the banner follows its "Listening" line. */
+function startConchd(d: Demo, control: string, children: ChildProcess[]): ChildProcess {
+  const conchd = spawn(process.execPath, [path.join(here, 'conchd.js'), '-F', '-c', d.confFile], { stdio: ['ignore', 'inherit', 'pipe'] });
+  children.push(conchd);
+  let announced = false;
+  conchd.stderr!.on('data', (chunk: Buffer) => {
+    process.stderr.write(chunk);
+    const m = /Listening on TCP port (\d+)/.exec(chunk.toString());
+    if (m && !announced) {
+      announced = true;
+      process.stdout.write(banner(d, m[1]!, control));
     }
   });
+  return conchd;
+}
+
+async function main(): Promise<void> {
+  const dir = path.resolve(opt('--dir') ?? 'demo-run');
+  let port = Number(opt('--port') ?? 7890);
+  if (!(await portFree(port))) port = 0;
+  const d: Demo = { dir, logdir: path.join(dir, 'log'), confFile: path.join(dir, 'conman.conf'), sock: path.join(dir, 'vm1.sock'), bmcs: Number(opt('--bmcs') ?? 24) };
+  fs.mkdirSync(d.logdir, { recursive: true });
+  const bmcPort = Number(opt('--bmc-port') ?? 16201);
+  const children: ChildProcess[] = [];
+  const fleet = await startFleet(d.bmcs, bmcPort, children);
+  fs.writeFileSync(d.confFile, demoConf(d, port, bmcPort));
+  fs.chmodSync(d.confFile, 0o600); // it holds the BMC passwords
+  const vm = spawn(process.execPath, [path.join(here, 'conch-host.js'), '--name', 'vm1', '--interval', '10', '--unix', d.sock], { stdio: 'ignore' });
+  children.push(vm);
+  const conchd = startConchd(d, fleet.control, children);
 
   const stop = (): void => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');

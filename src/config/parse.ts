@@ -84,6 +84,8 @@ export function defaultServerConfig(): ServerConfig {
     accessFile: null,
     plainAccess: 'rw',
     auditLog: null,
+    httpPort: null,
+    tokensFile: null,
   };
 }
 
@@ -306,6 +308,13 @@ export const SERVER_KEYS: Record<string, KeyHandler> = {
   auditlog: (v, p, s) => {
     s.server.auditLog = path.resolve(s.cwd, nonEmpty(p, v, 'auditlog'));
   },
+  // ---- web (docs/web.md) ----
+  httpport: (v, p, s) => {
+    s.server.httpPort = at(p, v, () => intIn('httpport', v.text, 0, 65535, ' (0 = any free port)'));
+  },
+  tokens: (v, p, s) => {
+    s.server.tokensFile = path.resolve(s.cwd, nonEmpty(p, v, 'tokens'));
+  },
 };
 
 // ------------------------------------------------------------ GLOBAL keys
@@ -401,7 +410,8 @@ function claim(p: Parser, s: State, where: Token, kind: string, key: string, wha
   m.set(key, con);
 }
 
-function parseConsole(p: Parser, s: State, directive: Token): void {
+/** A CONSOLE directive's pairs, each key at most once, with name= and dev= present and sound. */
+function readConsoleKeys(p: Parser, directive: Token): { given: Map<ConsoleKey, Given>; name: Given; dev: Given } {
   const given = new Map<ConsoleKey, Given>();
   readPairs(p, directive, CONSOLE_KEYS, (k, v) => {
     const key = k.text.toLowerCase() as ConsoleKey;
@@ -417,44 +427,42 @@ function parseConsole(p: Parser, s: State, directive: Token): void {
   const bad = /[^\x20-\x7e]/.exec(name.value.text);
   if (bad) p.fail(name.value, 'console name must be printable 7-bit ASCII (the conman protocol cannot carry other bytes)');
   if (dev.value.text.trim() === '') p.fail(dev.value, 'dev must not be empty');
+  return { given, name, dev };
+}
 
+/** An option of the console: its own value parsed over the global one, or the global one. */
+function consoleOpt<T>(p: Parser, given: Map<ConsoleKey, Given>, key: ConsoleKey, base: T, parse: (str: string, base: T) => T): T {
+  const o = given.get(key);
+  return o ? at(p, o.value, () => parse(o.value.text, base)) : base;
+}
+
+/** The console's device, read with its serial, test and IPMI options (its own or the global ones). */
+function consoleDevice(p: Parser, s: State, given: Map<ConsoleKey, Given>, name: string, dev: Token): ConsoleConfig['spec'] {
   const g = s.globals;
-  const opt = <T>(key: ConsoleKey, base: T, parse: (str: string, base: T) => T): T => {
-    const o = given.get(key);
-    return o ? at(p, o.value, () => parse(o.value.text, base)) : base;
-  };
   // copies, so that no two consoles share a mutable options object
-  const logOpts = { ...opt('logopts', g.logOpts, parseLogOpts) };
   const ctx: DevContext = {
-    name: name.value.text,
+    name,
     cwd: s.cwd,
     execpath: s.server.execpath,
     execpathCheck: s.execpathCheck,
-    serOpts: { ...opt('seropts', g.serOpts, parseSerOpts) },
-    testOpts: opt('testopts', g.testOpts, parseTestOpts),
-    ipmiOpts: opt('ipmiopts', g.ipmiOpts, parseIpmiOpts),
+    serOpts: { ...consoleOpt(p, given, 'seropts', g.serOpts, parseSerOpts) },
+    testOpts: consoleOpt(p, given, 'testopts', g.testOpts, parseTestOpts),
+    ipmiOpts: consoleOpt(p, given, 'ipmiopts', g.ipmiOpts, parseIpmiOpts),
   };
   if (!given.has('ipmiopts')) ctx.ipmiOpts = parseIpmiOpts('', g.ipmiOpts); // a private copy
-  const spec = at(p, dev.value, () => parseDev(dev.value.text, ctx));
+  return at(p, dev, () => parseDev(dev.text, ctx));
+}
 
+/** The console's log file under the logdir (its log= or the global one), or null for none. */
+function consoleLog(s: State, l: Given | undefined): string | null {
   const logdir = s.server.logdir ?? s.cwd;
-  let log: string | null;
-  const l = given.get('log');
-  if (l) log = l.value.text === '' ? null : under(logdir, l.value.text);
-  else log = g.log === null ? null : under(logdir, g.log);
+  if (l) return l.value.text === '' ? null : under(logdir, l.value.text);
+  return s.globals.log === null ? null : under(logdir, s.globals.log);
+}
 
-  const con: ConsoleConfig = {
-    name: name.value.text,
-    dev: dev.value.text,
-    spec,
-    log,
-    logOpts,
-    solSteal: opt('solsteal', g.solSteal, (str) => parseSolSteal(str)),
-    ptyMode: opt('ptymode', g.ptyMode, (str) => parsePtyMode(str)),
-    loc: p.loc(name.key),
-  };
-  const pm = given.get('ptymode');
-  if (pm && spec.type !== 'process') p.fail(pm.key, `ptymode applies to process consoles only (this one is ${spec.type})`);
+/** Claims what no two consoles may share: the name, a serial device, unix socket or IPMI host, the log file. */
+function claimConsole(p: Parser, s: State, con: ConsoleConfig, name: Given, dev: Given, l: Given | undefined): void {
+  const spec = con.spec;
   claim(p, s, name.key, 'name', con.name, `console name "${con.name}"`, con);
   if (spec.type === 'serial') claim(p, s, dev.value, 'serial', spec.path, `serial device "${spec.path}"`, con);
   if (spec.type === 'unix') claim(p, s, dev.value, 'unix', spec.path, `unix socket "${spec.path}"`, con);
@@ -462,12 +470,34 @@ function parseConsole(p: Parser, s: State, directive: Token): void {
     const hp = `${spec.host.toLowerCase()}:${spec.port}`;
     claim(p, s, dev.value, 'ipmi', hp, `IPMI host "${spec.host}" port ${spec.port}`, con);
   }
-  if (log !== null) {
+  if (con.log !== null) {
     const file = path.resolve(
-      expandSpecifiers(log, { name: con.name, dev: deviceSpecifier(spec), pid: 1, now: EXPANSION_DATE }),
+      expandSpecifiers(con.log, { name: con.name, dev: deviceSpecifier(spec), pid: 1, now: EXPANSION_DATE }),
     );
     claim(p, s, l ? l.value : name.key, 'log', file, `log file "${file}"`, con);
   }
+}
+
+function parseConsole(p: Parser, s: State, directive: Token): void {
+  const { given, name, dev } = readConsoleKeys(p, directive);
+  const g = s.globals;
+  // a copy, so that no two consoles share a mutable options object
+  const logOpts = { ...consoleOpt(p, given, 'logopts', g.logOpts, parseLogOpts) };
+  const spec = consoleDevice(p, s, given, name.value.text, dev.value);
+  const l = given.get('log');
+  const con: ConsoleConfig = {
+    name: name.value.text,
+    dev: dev.value.text,
+    spec,
+    log: consoleLog(s, l),
+    logOpts,
+    solSteal: consoleOpt(p, given, 'solsteal', g.solSteal, (str) => parseSolSteal(str)),
+    ptyMode: consoleOpt(p, given, 'ptymode', g.ptyMode, (str) => parsePtyMode(str)),
+    loc: p.loc(name.key),
+  };
+  const pm = given.get('ptymode');
+  if (pm && spec.type !== 'process') p.fail(pm.key, `ptymode applies to process consoles only (this one is ${spec.type})`);
+  claimConsole(p, s, con, name, dev, l);
   s.consoles.push(con);
 }
 

@@ -139,6 +139,11 @@ export interface ServerConfig {
   plainAccess: PlainAccess;
   /** audit log: one JSON object a line; null = none */
   auditLog: string | null;
+  // ---- web (docs/web.md) ----
+  /** port of the web terminal, API and metrics (0: any free port); null = no web server */
+  httpPort: number | null;
+  /** API bearer tokens, stored hashed (`conchd token`); null = `tokens` in the state directory */
+  tokensFile: string | null;
 }
 
 export type PlainAccess = 'rw' | 'ro' | 'none';

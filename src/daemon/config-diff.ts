@@ -78,6 +78,8 @@ export const SERVER_KEYS: Record<keyof ServerConfig, { key: string; apply: Serve
   accessFile: { key: 'access', apply: 'live' },
   plainAccess: { key: 'plainaccess', apply: 'live' },
   auditLog: { key: 'auditlog', apply: 'live' },
+  httpPort: { key: 'httpport', apply: 'listener' },
+  tokensFile: { key: 'tokens', apply: 'live' },
 };
 
 /** The device part of a spec without its options (those are compared as their own keys). */

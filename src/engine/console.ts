@@ -10,6 +10,7 @@ import { frameNotice, longTime, timeDelta } from '../util/notice.js';
 import { Ring } from './ring.js';
 import { BackoffTimer } from './backoff.js';
 import { LINK_NOTE } from './link-notes.js';
+import type { ConsoleCounters, EventHub } from './events.js';
 import { whoText, type AttachMode, type ClientLink, type Identity, type Session } from './session.js';
 
 export type ConsoleState = 'down' | 'connecting' | 'up' | 'backoff';
@@ -64,6 +65,10 @@ export class Console {
   private readonly writers = new Set<Session>();
   /** every attached session, since when */
   private readonly links = new Map<Session, Date>();
+  /** where this console's events go (the registry's hub), if anywhere */
+  events: EventHub | null = null;
+  /** what it has done since the daemon started it */
+  readonly counters: ConsoleCounters = { bytesIn: 0, connects: 0, disconnects: 0 };
 
   private _state: ConsoleState = 'down';
   private since = new Date();
@@ -144,6 +149,7 @@ export class Console {
         if (!current()) return;
         this.dlog.info(`Console [${this.name}] ${t}`);
         this.notify(t);
+        this.events?.emit({ type: 'notice', console: this.name, text: t });
       },
       onDrain: () => {
         if (current()) this.unjam();
@@ -356,13 +362,20 @@ export class Console {
    */
   attach(s: Session, mode: AttachMode): Identity[] {
     if (!this.links.has(s)) this.links.set(s, new Date());
-    if (mode === 'monitor') {
-      this.readers.add(s);
-      return [];
+    let displaced: Identity[] = [];
+    if (mode === 'monitor') this.readers.add(s);
+    else {
+      displaced = this.gainWrite(s, mode === 'force', mode === 'broadcast');
+      if (mode !== 'broadcast') this.readers.add(s);
     }
-    const displaced = this.gainWrite(s, mode === 'force', mode === 'broadcast');
-    if (mode !== 'broadcast') this.readers.add(s);
+    this.clientEvent(s, 'attach');
     return displaced;
+  }
+
+  private clientEvent(s: Session, action: 'attach' | 'detach' | 'mode'): void {
+    if (!this.events?.listening) return;
+    const mode = !this.writers.has(s) ? 'monitor' : this.readers.has(s) ? 'write' : 'broadcast';
+    this.events.emit({ type: 'client', console: this.name, action, client: { user: s.identity.user, transport: s.identity.transport, mode } });
   }
 
   /**
@@ -374,14 +387,19 @@ export class Console {
     if (!this.readers.has(s)) return [];
     if (mode === 'monitor') {
       this.loseWrite(s);
+      this.clientEvent(s, 'mode');
       return [];
     }
     if (this.writers.has(s)) return [];
-    return this.gainWrite(s, mode === 'force', false);
+    const displaced = this.gainWrite(s, mode === 'force', false);
+    this.clientEvent(s, 'mode');
+    return displaced;
   }
 
   /** The session leaves (`departed by` if it could write). */
   detach(s: Session): void {
+    if (!this.links.has(s)) return;
+    this.clientEvent(s, 'detach');
     this.readers.delete(s);
     this.loseWrite(s);
     this.links.delete(s);
@@ -506,6 +524,7 @@ export class Console {
   // ---- device side -------------------------------------------------------
 
   private fromDevice(data: Buffer): void {
+    this.counters.bytesIn += data.length;
     // the log first: a slow client must never delay or lose log data
     this._log?.write(data);
     this._replay.push(data);
@@ -540,6 +559,7 @@ export class Console {
     if (!this.running) return;
     this.upSince = Date.now();
     this.lastError = null;
+    this.counters.connects++;
     this.setState('up');
     const msg = `Console [${this.name}] connected to ${this.device.label()}`;
     this.dlog.info(msg);
@@ -552,6 +572,7 @@ export class Console {
     const label = this.device.label();
     this.lastError = reason;
     if (wasUp) {
+      this.counters.disconnects++;
       const upFor = Date.now() - this.upSince;
       const msg = `Console [${this.name}] disconnected from ${label} after ${timeDelta(upFor)}`;
       this.dlog.info(`${msg}: ${reason}`);
@@ -571,7 +592,9 @@ export class Console {
   }
 
   private setState(s: ConsoleState): void {
-    if (s !== this._state) this.since = new Date();
+    if (s === this._state) return;
+    this.since = new Date();
     this._state = s;
+    this.events?.emit({ type: 'state', console: this.name, state: s, since: this.since, error: this.lastError });
   }
 }

@@ -52,7 +52,7 @@ import { decodeOpenSessionResponse, decodeRakp2, decodeRakp4, encodeOpenSessionR
 
 export const PRIV_LEVEL = { user: 2, operator: 3, admin: 4 } as const;
 
-export interface SessionOptions {
+export interface IpmiSessionOptions {
   /** numeric IP address (resolve names before) */
   address: string;
   port: number;
@@ -152,7 +152,7 @@ export class IpmiSession implements TransportClient {
 
   constructor(
     private readonly transport: IpmiTransport,
-    private readonly o: SessionOptions,
+    private readonly o: IpmiSessionOptions,
   ) {
     this.address = o.address;
     this.port = o.port;

@@ -25,7 +25,7 @@ import {
   NETFN_APP,
   NETFN_TRANSPORT,
 } from './commands.js';
-import { CLOSE_ATTEMPTS, IpmiSession, type SessionOptions } from './session.js';
+import { CLOSE_ATTEMPTS, IpmiSession, type IpmiSessionOptions } from './session.js';
 import { CC_ALREADY_ACTIVE, SolLink } from './sol.js';
 import type { IpmiTransport } from './transport.js';
 import type { IpmiMessage } from './packet.js';
@@ -164,7 +164,7 @@ export class SolConsole {
 
   constructor(
     transport: IpmiTransport,
-    opts: SessionOptions,
+    opts: IpmiSessionOptions,
     private readonly policy: StealPolicy,
     private readonly h: SolConsoleHandlers,
     private readonly clock: Clock,
@@ -172,7 +172,7 @@ export class SolConsole {
     /** this daemon's earlier sessions at this BMC that ended without Close Session */
     private readonly earlier: EarlierSessions = new EarlierSessions(),
     /** tests: a stand-in session */
-    newSession: (t: IpmiTransport, o: SessionOptions) => IpmiSession = (t, o) => new IpmiSession(t, o),
+    newSession: (t: IpmiTransport, o: IpmiSessionOptions) => IpmiSession = (t, o) => new IpmiSession(t, o),
   ) {
     this.timing = { ...DEFAULT_TIMING, ...timing };
     this.session = newSession(transport, opts);

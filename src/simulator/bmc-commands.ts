@@ -30,7 +30,7 @@ import {
   CMD_SET_SESSION_PRIVILEGE,
   CMD_SET_SOL_CONFIG,
 } from '../ipmi/commands.js';
-import { cipherSuiteRecords, PRIV_ADMIN, type Session } from './bmc-session.js';
+import { cipherSuiteRecords, PRIV_ADMIN, type BmcSession } from './bmc-session.js';
 import { SOL_PAYLOAD_SIZE } from './bmc-sol.js';
 import type { BmcProfile } from './bmc-profiles.js';
 
@@ -39,14 +39,14 @@ export interface CommandContext {
   readonly port: number;
   readonly guid: Buffer;
   profile: BmcProfile;
-  solOwner(): Session | null;
-  activateSol(s: Session): void;
+  solOwner(): BmcSession | null;
+  activateSol(s: BmcSession): void;
   /** deactivate on behalf of `by` (notifies a displaced owner per profile) */
-  deactivateSol(by: Session): void;
-  findSession(sid: number): Session | undefined;
+  deactivateSol(by: BmcSession): void;
+  findSession(sid: number): BmcSession | undefined;
   /** run after the response has been sent (e.g. closing the session that asked) */
   afterReply(fn: () => void): void;
-  closeSession(s: Session): void;
+  closeSession(s: BmcSession): void;
 }
 
 const u32 = (n: number): number[] => [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff];
@@ -82,7 +82,7 @@ function getChannelCipherSuites(rq: IpmiRequest): Buffer {
 }
 
 /** A command inside an active session. */
-export function sessionCommand(ctx: CommandContext, s: Session, rq: IpmiRequest): Buffer {
+export function sessionCommand(ctx: CommandContext, s: BmcSession, rq: IpmiRequest): Buffer {
   const d = rq.data;
   if (rq.netFn === NETFN_TRANSPORT) {
     if (rq.cmd === CMD_GET_SOL_CONFIG) return getSolConfig(ctx, rq);
@@ -148,7 +148,7 @@ export function sessionCommand(ctx: CommandContext, s: Session, rq: IpmiRequest)
   return encodeResponse(rq, CC_INVALID_COMMAND);
 }
 
-function activatePayload(ctx: CommandContext, s: Session, rq: IpmiRequest): Buffer {
+function activatePayload(ctx: CommandContext, s: BmcSession, rq: IpmiRequest): Buffer {
   const d = rq.data;
   if (d.length < 2) return encodeResponse(rq, CC_REQ_TRUNCATED);
   if (d[0] !== 0x01) return encodeResponse(rq, 0x81);

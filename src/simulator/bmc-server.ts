@@ -12,7 +12,7 @@ import { sessionCommand, sessionlessCommand, type CommandContext } from './bmc-c
 import { encodeBmcRequest, NETFN_TRANSPORT, parseRequest } from './bmc-ipmi.js';
 import { CMD_SOL_ACTIVATING } from '../ipmi/commands.js';
 import type { BmcProfile } from './bmc-profiles.js';
-import { openSession, PRIV_ADMIN, rakp1, rakp3, type BmcUser, type Session } from './bmc-session.js';
+import { openSession, PRIV_ADMIN, rakp1, rakp3, type BmcUser, type BmcSession } from './bmc-session.js';
 import { SolInstance, type SolCounters } from './bmc-sol.js';
 
 export interface BmcOptions {
@@ -61,7 +61,7 @@ export class Bmc implements CommandContext {
     bytesToConsole: 0, bytesFromConsole: 0, retransmits: 0, droppedOutput: 0, breaks: 0,
   };
   faults: Faults = { loss: 0, delayMs: 0, jitterMs: 0 };
-  private readonly sessions = new Map<number, Session>();
+  private readonly sessions = new Map<number, BmcSession>();
   private readonly sol: SolInstance;
   private socket: dgram.Socket | null = null;
   private downUntil = 0;
@@ -234,7 +234,7 @@ export class Bmc implements CommandContext {
     this.out(b, r.address, r.port);
   }
 
-  private sendPayload(s: Session, type: number, payload: Buffer): void {
+  private sendPayload(s: BmcSession, type: number, payload: Buffer): void {
     if (s.phantom) return;
     const seq = s.outSeq;
     s.outSeq = s.outSeq >= 0xffffffff ? 1 : s.outSeq + 1;
@@ -287,12 +287,12 @@ export class Bmc implements CommandContext {
     if (this.sessions.size > 0) this.scheduleSweep();
   }
 
-  closeSession(s: Session): void {
+  closeSession(s: BmcSession): void {
     this.sessions.delete(s.sidC);
     if (this.sol.owner === s) this.sol.deactivate();
   }
 
-  findSession(sid: number): Session | undefined {
+  findSession(sid: number): BmcSession | undefined {
     return this.sessions.get(sid);
   }
 
@@ -306,16 +306,16 @@ export class Bmc implements CommandContext {
 
   // ------------------------------------------------------------ SOL
 
-  solOwner(): Session | null {
+  solOwner(): BmcSession | null {
     return this.sol.owner;
   }
 
-  activateSol(s: Session): void {
+  activateSol(s: BmcSession): void {
     this.counters.activations++;
     this.sol.activate(s);
   }
 
-  deactivateSol(by: Session | null): void {
+  deactivateSol(by: BmcSession | null): void {
     const old = this.sol.owner;
     if (!old) return;
     if (old.phantom && this.phantomTimer) this.phantomTimer.cancelled = true;
@@ -323,7 +323,7 @@ export class Bmc implements CommandContext {
     this.sol.deactivate();
   }
 
-  private notifyDisplaced(old: Session): void {
+  private notifyDisplaced(old: BmcSession): void {
     const how = this.profile.notifyDisplaced;
     if (how === 'activating') {
       // SOL Activating, state 0 = deactivated, instance 1, format 1.0 (OpenBMC)
@@ -337,7 +337,7 @@ export class Bmc implements CommandContext {
   /** "Someone else takes SOL now for `seconds`": a phantom session deactivates the owner and holds the instance. */
   steal(seconds: number): void {
     const now = Date.now();
-    const phantom: Session = {
+    const phantom: BmcSession = {
       sidC: crypto.randomBytes(4).readUInt32LE(0) | 1,
       sidM: 0,
       state: 'active',

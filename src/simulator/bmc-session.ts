@@ -26,7 +26,7 @@ export interface BmcUser {
   password: string;
 }
 
-export interface Session {
+export interface BmcSession {
   sidC: number;
   sidM: number;
   state: 'opened' | 'rakp2' | 'active';
@@ -82,7 +82,7 @@ export function openSession(
   address: string,
   port: number,
   now: number,
-): { rsp: Buffer; session: Session | null } {
+): { rsp: Buffer; session: BmcSession | null } {
   const tag = req[0] ?? 0;
   const fail = (status: number, sidM = 0): { rsp: Buffer; session: null } => {
     const b = Buffer.alloc(8);
@@ -104,7 +104,7 @@ export function openSession(
   if (typeof suite === 'number') return fail(suite, sidM);
   const reqPriv = req[1] & 0x0f;
   if (reqPriv > PRIV_ADMIN) return fail(0x09, sidM);
-  const session: Session = {
+  const session: BmcSession = {
     sidC: newSid(taken),
     sidM,
     state: 'opened',
@@ -133,12 +133,12 @@ export function openSession(
   return { rsp: b, session };
 }
 
-function inputs(s: Session, guid: Buffer, user: Buffer): RakpInputs {
+function inputs(s: BmcSession, guid: Buffer, user: Buffer): RakpInputs {
   return { sidM: s.sidM, sidC: s.sidC, rM: s.rM, rC: s.rC, guidC: guid, role: s.role, user };
 }
 
 /** RAKP1 → RAKP2. On a bad user or role the status says why and the session stays unauthenticated. */
-export function rakp1(s: Session, req: Buffer, user: BmcUser, guid: Buffer): { rsp: Buffer; ok: boolean } {
+export function rakp1(s: BmcSession, req: Buffer, user: BmcUser, guid: Buffer): { rsp: Buffer; ok: boolean } {
   const tag = req[0];
   const fail = (status: number): { rsp: Buffer; ok: boolean } => {
     const b = Buffer.alloc(8);
@@ -172,7 +172,7 @@ export function rakp1(s: Session, req: Buffer, user: BmcUser, guid: Buffer): { r
 }
 
 /** RAKP3 → RAKP4; on success the session gets its keys and becomes active. */
-export function rakp3(s: Session, req: Buffer, user: BmcUser, guid: Buffer): { rsp: Buffer | null; ok: boolean } {
+export function rakp3(s: BmcSession, req: Buffer, user: BmcUser, guid: Buffer): { rsp: Buffer | null; ok: boolean } {
   const tag = req[0];
   const reply = (status: number, icv: Buffer = Buffer.alloc(0)): Buffer => {
     const b = Buffer.alloc(8 + icv.length);

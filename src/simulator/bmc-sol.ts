@@ -5,7 +5,7 @@
 import { decodeSol, encodeSol, NO_DATA, OP_BREAK, ST_DEACTIVATING, type SolPacket } from '../ipmi/sol-packet.js';
 import type { FleetClock, ClockEntry } from './bmc-clock.js';
 import type { BmcProfile } from './bmc-profiles.js';
-import type { Session } from './bmc-session.js';
+import type { BmcSession } from './bmc-session.js';
 
 /** largest SOL payload (header included) we announce and send */
 export const SOL_PAYLOAD_SIZE = 255;
@@ -17,7 +17,7 @@ export interface SolHooks {
   clock: FleetClock;
   profile: () => BmcProfile;
   /** send a SOL payload to a session */
-  send(s: Session, payload: Buffer): void;
+  send(s: BmcSession, payload: Buffer): void;
   /** characters (and a BREAK before them) for the host */
   toHost(data: Buffer, brk: boolean): void;
   counters: SolCounters;
@@ -34,7 +34,7 @@ export interface SolCounters {
 const next = (seq: number): number => (seq >= 15 ? 1 : seq + 1);
 
 export class SolInstance {
-  owner: Session | null = null;
+  owner: BmcSession | null = null;
   private pending: Buffer[] = [];
   private pendingLen = 0;
   private outSeq = 0;
@@ -45,7 +45,7 @@ export class SolInstance {
 
   constructor(private readonly h: SolHooks) {}
 
-  activate(s: Session): void {
+  activate(s: BmcSession): void {
     this.reset();
     this.owner = s;
   }
@@ -66,7 +66,7 @@ export class SolInstance {
   }
 
   /** Tell a displaced owner with the "SOL deactivating" status bit. */
-  sendDeactivating(s: Session): void {
+  sendDeactivating(s: BmcSession): void {
     this.h.send(s, encodeSol({ seq: 0, ackSeq: 0, accepted: 0, flags: ST_DEACTIVATING, data: Buffer.alloc(0) }));
   }
 
@@ -124,7 +124,7 @@ export class SolInstance {
   }
 
   /** A SOL packet from a session (the owner or not). */
-  fromConsole(s: Session, payload: Buffer): void {
+  fromConsole(s: BmcSession, payload: Buffer): void {
     if (s !== this.owner) return; // ipmi_sim and OpenBMC ignore SOL from non-owners
     let p: SolPacket;
     try {
@@ -153,7 +153,7 @@ export class SolInstance {
     this.flush();
   }
 
-  private onData(s: Session, p: SolPacket): void {
+  private onData(s: BmcSession, p: SolPacket): void {
     const strict = this.h.profile().strictSeq;
     if (strict) {
       if (p.seq !== next(this.lastInSeq)) return; // OpenBMC: out of order → dropped without ACK
@@ -175,7 +175,7 @@ export class SolInstance {
     this.h.toHost(data, brk);
   }
 
-  private ack(s: Session, seq: number, count: number): void {
+  private ack(s: BmcSession, seq: number, count: number): void {
     this.h.send(s, encodeSol({ seq: 0, ackSeq: seq, accepted: count, flags: 0, data: NO_DATA }));
   }
 }

@@ -4,6 +4,7 @@
 // WILL SUPPRESS-GO-AHEAD and refuse everything else.
 
 import * as net from 'node:net';
+import { bmcName } from './bmc-fleet.js';
 import { SimHost } from './host.js';
 
 const IAC = 255, DONT = 254, DO = 253, WONT = 252, WILL = 251, SB = 250, SE = 240, BRK = 243, AYT = 246;
@@ -106,7 +107,7 @@ export class TelnetFleet {
   /** Listen on every port; `drive` puts each host on the fleet clock. */
   async start(drive: (host: SimHost, index: number) => void): Promise<void> {
     for (let i = 1; i <= this.count; i++) {
-      const name = `${this.prefix}${String(i).padStart(Math.max(2, String(this.count).length), '0')}`;
+      const name = bmcName(this.prefix, i, this.count); // the same numbering as the BMCs'
       const clients = new Set<net.Socket>();
       const host = new SimHost({ name, interval: 0, boot: this.boot }, (s) => {
         if (clients.size === 0) return;
