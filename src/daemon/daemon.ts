@@ -13,6 +13,8 @@ import { ConsoleLog } from '../logging/console-log.js';
 import { deviceSpecifier } from '../config/specifiers.js';
 import type { DaemonLog } from '../logging/daemon-log.js';
 import { ConmanServer } from '../protocol/server.js';
+import { WebServer } from '../web/web-server.js';
+import { VERSION } from '../util/version.js';
 import { TimestampMarks } from './timestamp-marks.js';
 import { defaultStateDir } from './state-dir.js';
 import { keepAliveMark } from '../ipmi/session-record.js';
@@ -30,6 +32,10 @@ export interface DaemonOptions {
 export class Daemon {
   readonly registry = new ConsoleRegistry();
   private server: ConmanServer | null = null;
+  /** the web terminal, API and metrics (server httpport=) */
+  private web: WebServer | null = null;
+  private readonly startedAt = new Date();
+  private lastReload: { at: Date; ok: boolean } | null = null;
   private marks: TimestampMarks | null = null;
   private stopAliveMark: (() => void) | null = null;
   private ipmiThreadPool: IpmiThreads | null;
@@ -97,10 +103,37 @@ export class Daemon {
     this.server = new ConmanServer({ registry: this.registry, server: cfg.server, dlog: this.dlog, reservedFds: reservedDescriptors(cfg) });
     this.port = await this.server.listen();
     this.dlog.notice(`Listening on TCP port ${this.port}`);
+    if (cfg.server.httpPort !== null) await this.startWeb(cfg.server);
     for (const c of this.registry.list()) c.start();
     this.startMarks(cfg.server.timestamp);
     const threads = this.ipmiThreads > 0 ? ` (IPMI on ${this.ipmiThreads} thread${this.ipmiThreads === 1 ? '' : 's'})` : '';
     this.dlog.notice(`conchd started with ${this.registry.size} console${this.registry.size === 1 ? '' : 's'}${threads}`);
+  }
+
+  /** The web listener, sharing the conman port's access control and reset runner. */
+  private async startWeb(server: ServerConfig): Promise<void> {
+    const conman = this.server!;
+    const web = new WebServer({
+      registry: this.registry,
+      access: conman.access,
+      dlog: this.dlog,
+      server,
+      resets: () => conman.resetRunner,
+      stateDir: this.stateDir,
+      daemon: {
+        startedAt: this.startedAt,
+        version: VERSION,
+        lastReload: () => this.lastReload,
+        clientsByTransport: () => clientsByTransport(this.registry),
+      },
+    });
+    await web.listen();
+    this.web = web;
+  }
+
+  /** the web listener's port (null: none) */
+  get httpPort(): number | null {
+    return this.web?.port ?? null;
   }
 
   private startMarks(intervalSec: number): void {
@@ -128,11 +161,13 @@ export class Daemon {
       try {
         do {
           this.reloadAgain = false;
+          let ok = false;
           try {
-            await applyReload(this.reloadHost());
+            ok = await applyReload(this.reloadHost());
           } catch (e) {
             this.dlog.err(`Reload failed: ${(e as Error).stack ?? String(e)}`);
           }
+          this.lastReload = { at: new Date(), ok };
         } while (this.reloadAgain);
       } finally {
         this.reloading = null;
@@ -150,6 +185,10 @@ export class Daemon {
       portOverride: this.opts.port ?? null,
       verbose: this.opts.verbose ?? false,
       server: this.server,
+      reloadWeb: async (next) => {
+        if (this.web) await this.web.reconfigure(next);
+        else if (next.httpPort !== null) await this.startWeb(next).catch((e: unknown) => this.dlog.err(`Reload: no web listener: ${(e as Error).message}`));
+      },
       setPort: (p) => (this.port = p),
       startMarks: (s) => this.startMarks(s),
       device: (c, server) => this.device(c, server),
@@ -164,6 +203,7 @@ export class Daemon {
     this.marks?.stop();
     this.stopAliveMark?.();
     const t0 = Date.now();
+    await this.web?.close();
     await this.server?.close();
     // every console at once: IPMI payloads are deactivated in parallel, each within Console's RELEASE_MS
     const consoles = this.registry.list();
@@ -185,4 +225,19 @@ const DEVICE_FDS: Partial<Record<ConsoleConfig['spec']['type'], number>> = { ipm
  */
 export function reservedDescriptors(cfg: Config): number {
   return 256 + cfg.consoles.reduce((n, c) => n + (c.log ? 1 : 0) + (DEVICE_FDS[c.spec.type] ?? 1), 0);
+}
+
+/** clients attached now by transport; each session counted once */
+function clientsByTransport(registry: ConsoleRegistry): Record<string, number> {
+  const seen = new Set<string>();
+  const out: Record<string, number> = { conman: 0, tls: 0, web: 0 };
+  for (const c of registry.list()) {
+    for (const l of c.clients()) {
+      const key = `${l.identity.transport}:${l.identity.address}:${l.identity.port}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out[l.identity.transport] = (out[l.identity.transport] ?? 0) + 1;
+    }
+  }
+  return out;
 }

@@ -29,6 +29,8 @@ export interface ReloadHost {
   /** -v, which keeps the daemon log at debug */
   verbose: boolean;
   server: ConmanServer | null;
+  /** the web listener follows httpport (started, moved, stopped) */
+  reloadWeb(next: ServerConfig): Promise<void>;
   setPort(port: number): void;
   startMarks(intervalSec: number): void;
   /** a console's device (on an IPMI thread where the daemon has them) */
@@ -40,8 +42,8 @@ export interface ReloadHost {
   commit(cfg: Config): void;
 }
 
-/** Read the file and apply it; logs one summary line (or the refusal with every error). */
-export async function applyReload(h: ReloadHost): Promise<void> {
+/** Read the file and apply it; logs one summary line (or the refusal with every error). Whether it applied. */
+export async function applyReload(h: ReloadHost): Promise<boolean> {
   const before = h.cfg;
   const file = before.file;
   let next: Config;
@@ -55,7 +57,7 @@ export async function applyReload(h: ReloadHost): Promise<void> {
     h.dlog.info('Reopened logs');
     for (const m of errors) h.dlog.err(`Reload: ${m}`);
     h.dlog.err(refusedLine(file, errors.length));
-    return;
+    return false;
   }
   if (h.portOverride !== null) next.server.port = h.portOverride;
   const diff = diffConfig(before, next);
@@ -93,6 +95,7 @@ export async function applyReload(h: ReloadHost): Promise<void> {
   h.commit(inForce);
   h.server?.reconfigure(inForce.server, h.reserved(inForce));
   h.dlog.notice(summaryLine(file, diff, kept.size));
+  return true;
 }
 
 function retargetDaemonLog(h: ReloadHost, s: ServerConfig): void {
@@ -121,6 +124,7 @@ async function applyServer(h: ReloadHost, before: ServerConfig, next: ServerConf
     // the certificate is read again even when its file name did not change (renewed in place)
     await h.server.reloadTls();
   }
+  await h.reloadWeb(next);
   if (changed.has('timestamp')) h.startMarks(next.timestamp);
   if (changed.has('replayBytes')) for (const c of h.registry.list()) c.resizeReplay(next.replayBytes);
 }

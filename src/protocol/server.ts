@@ -68,6 +68,11 @@ export class ConmanServer {
     this.access = new AccessControl(opts.server, opts.dlog);
   }
 
+  /** the resetcmd runner in force (the web API's reset uses it too) */
+  get resetRunner(): ResetRunner {
+    return this.resets;
+  }
+
   /** clients admitted at once (after listen(): with the descriptor limit applied) */
   get clientCap(): number {
     return this.cap;

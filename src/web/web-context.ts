@@ -1,0 +1,31 @@
+// What the web routes may use of the daemon: one object, built by the web
+// server, handed to each route module.
+
+import type { ConsoleRegistry } from '../engine/registry.js';
+import type { AccessControl } from '../access/access-control.js';
+import type { ServerConfig } from '../config/types.js';
+import type { DaemonLog } from '../logging/daemon-log.js';
+import type { ResetRunner } from '../protocol/reset.js';
+import type { WebAuth } from './web-auth.js';
+
+export interface WebContext {
+  registry: ConsoleRegistry;
+  access: AccessControl;
+  dlog: DaemonLog;
+  auth: WebAuth;
+  /** the SERVER settings in force (a reload replaces them) */
+  server(): ServerConfig;
+  /** the resetcmd runner in force */
+  resets(): ResetRunner;
+  /** facts about the daemon for metrics and the API */
+  daemon: DaemonFacts;
+}
+
+export interface DaemonFacts {
+  startedAt: Date;
+  version: string;
+  /** the last reload: when, and whether it applied (null: none yet) */
+  lastReload(): { at: Date; ok: boolean } | null;
+  /** clients attached now, by transport (conman, tls, web) */
+  clientsByTransport(): Record<string, number>;
+}
