@@ -12,6 +12,7 @@ import type { AccessControl } from '../access/access-control.js';
 import type { Identity } from '../engine/session.js';
 import { cookies, HttpError } from './http-util.js';
 import type { TokenStore } from './tokens.js';
+import { peerHost } from '../protocol/handshake.js';
 
 export const COOKIE = 'conch_session';
 /** a session ends this long after its last use */
@@ -60,7 +61,7 @@ export class WebAuth {
    */
   identify(req: http.IncomingMessage, state: 'read' | 'change' | 'socket'): Identity | null {
     const src = sourceOf(req);
-    const base = { host: src.address, tty: null, address: src.address, port: src.port, transport: 'web' as const };
+    const base = { host: peerHost(src.address), tty: null, address: src.address, port: src.port, transport: 'web' as const };
     const authz = req.headers.authorization;
     if (authz) {
       const m = /^Bearer\s+(\S+)$/i.exec(authz);
