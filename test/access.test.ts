@@ -18,6 +18,7 @@ import { conman } from './helpers/protocol-harness.js';
 import { makeCerts, type CertPair, type TestCerts } from './helpers/certs.js';
 import { RawClient } from './helpers/raw-client.js';
 import { hashPassword } from '../src/access/password.js';
+import { cleanEnv, conchPlain, conchPty } from './client-rig.js';
 
 const cleanup = new Cleanup();
 after(() => cleanup.run());
@@ -182,7 +183,8 @@ test('a monitor-only user cannot type, break, reset or force: the host sees noth
 
 test('guessing a password from one address is slowed down; its owner, from another, still logs in', async () => {
   const t0 = Date.now();
-  const guesses = await Promise.all(Array.from({ length: 20 }, () => overTls()));
+  // from an address of its own: the throttle slows that address down for a while
+  const guesses = await Promise.all(Array.from({ length: 20 }, () => overTls({ localAddress: '127.0.0.3' })));
   for (const g of guesses) g.send(hello('alice', 'not-it') + 'QUERY\n');
   const answered = (): number => guesses.filter((g) => g.text.includes('ERROR CODE=4')).length;
   await waitFor(() => answered() >= 3, 'the first guesses to be refused', 30000);
@@ -248,4 +250,32 @@ test('conchd -t checks the rules, users and TLS files the configuration names', 
   assert.ok(r.out.includes(`${bad}:3:`), r.out);
   assert.ok(r.out.includes('server tlscert=') && r.out.includes('missing.pem'), r.out);
   assert.match(r.out, /configuration .* is invalid/);
+});
+
+test('the conch client over TLS: a password from a file, a client certificate, a prompt on the terminal; -q -v', async () => {
+  const pwFile = path.join(dir, 'alice.pw');
+  fs.writeFileSync(pwFile, 'wonderland\n', { mode: 0o600 });
+  const tlsArgs = ['--tls', '--ca', certs.caCert, '-d', `localhost:${tlsPort}`];
+  const q = await conchPlain(cleanup, [...tlsArgs, '-q'], cleanEnv({ CONCH_PASSWORD_FILE: pwFile, CONCH_USER: 'alice' }));
+  assert.equal(q.stderr, '');
+  assert.equal(q.stdout, 'n01\nn02\n');
+
+  const bob = await certs.clientCert('bob');
+  const v = await conchPlain(cleanup, [...tlsArgs, '--cert', bob.cert, '--key', bob.key, '-q', '-v', 'n01']);
+  assert.equal(v.code, 0, v.stderr);
+  assert.match(v.stdout, /^n01  up since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \("node" \(pid \d+\)\); (no clients|clients: .*)\n$/);
+
+  // a person at a terminal is asked; a wrong answer is refused like conman's errors
+  const p = conchPty(cleanup, [...tlsArgs, '--user', 'alice', 'n01']);
+  await p.waitOutput('Password for alice@localhost: ');
+  p.write('wonderland\r');
+  await p.waitOutput('<ConMan> Connection to console [n01] opened.');
+  p.write('&.');
+  await p.waitExit();
+  const wrong = await conchPlain(cleanup, [...tlsArgs, '-q'], cleanEnv({ CONCH_PASSWORD: 'nope', CONCH_USER: 'alice' }));
+  assert.notEqual(wrong.code, 0);
+  assert.match(wrong.stderr, /Authentication failed/);
+  // and a plain-port conch never sends it, even when it has one
+  const plainQ = await conchPlain(cleanup, ['-d', `127.0.0.1:${d.port}`, '-q'], cleanEnv({ CONCH_PASSWORD: 'wonderland', CONCH_USER: 'alice' }));
+  assert.equal(plainQ.stdout, 'n01\nn02\n');
 });

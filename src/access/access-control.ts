@@ -122,7 +122,7 @@ export class AccessControl {
    * with recent failures; without one, the claimed name. Groups come from
    * the users file for every kind of identity.
    */
-  async authenticate(c: Credentials): Promise<AuthResult> {
+  async authenticate(c: Credentials, signal?: AbortSignal): Promise<AuthResult> {
     if (c.transport === 'conman') {
       if (this.plain === 'none') return this.refuse(c, AUTH_MSG.plainClosed, 'plain port closed');
       if (c.password !== null) return this.refuse(c, AUTH_MSG.plainPassword, 'password over plain TCP');
@@ -134,7 +134,7 @@ export class AccessControl {
     if (c.password === null) return { ok: false, message: AUTH_MSG.required };
     const key = sourceKey(c.address);
     const before = (this.inLine.get(key) ?? Promise.resolve()).catch(() => undefined);
-    const mine = before.then(() => this.checkPassword(users, c, c.password!));
+    const mine = before.then(() => this.checkPassword(users, c, c.password!, signal));
     this.inLine.set(key, mine);
     try {
       return await mine;
@@ -143,9 +143,12 @@ export class AccessControl {
     }
   }
 
-  private async checkPassword(users: UsersFile, c: Credentials, password: Buffer): Promise<AuthResult> {
+  private async checkPassword(users: UsersFile, c: Credentials, password: Buffer, signal?: AbortSignal): Promise<AuthResult> {
+    // a client that left while waiting in line is not checked (nor counted)
+    if (signal?.aborted) return { ok: false, message: AUTH_MSG.failed };
     const wait = this.throttle.delayFor(c.address, c.user);
-    if (wait > 0) await sleep(wait);
+    if (wait > 0) await sleep(wait, signal);
+    if (signal?.aborted) return { ok: false, message: AUTH_MSG.failed };
     if (await users.verify(c.user, password)) {
       this.throttle.succeeded(c.address, c.user);
       return this.ok(c.user, 'password');
@@ -204,4 +207,14 @@ export class AccessControl {
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** a pause that ends early when `signal` aborts */
+const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((r) => {
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      r();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });

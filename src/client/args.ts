@@ -1,7 +1,8 @@
 // Command line and environment, with conman's semantics: GNU-style getopt
 // over "bd:e:fF:hjl:LmqQrvV" (options may follow console names), consoles
 // split on commas and spaces, CONMAN_* then CONCH_* environment, -f/-j exclusive,
-// -m drops -b/-f/-j, no consoles and no -q shows the help.
+// -m drops -b/-f/-j, no consoles and no -q shows the help. conch's own long
+// options (--tls, --ca, --cert, --key, --user) mix freely with the short ones.
 
 import * as fs from 'node:fs';
 import { FatalError, sysText } from './errors.js';
@@ -9,6 +10,7 @@ import type { Command } from './proto.js';
 
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 7890;
+export const DEFAULT_TLS_PORT = 7891;
 export const DEFAULT_ESCAPE = 0x26; // '&'
 
 export interface ClientOptions {
@@ -24,6 +26,13 @@ export interface ClientOptions {
   verbose: boolean;
   consoles: string[];
   logFile?: string;
+  tls: boolean;
+  /** PEM files: the only CAs to trust (else the system's), a client certificate and its key */
+  ca?: string;
+  cert?: string;
+  key?: string;
+  /** the user to log in as (--user, CONCH_USER); else the local login name */
+  user?: string;
 }
 
 export type Parsed =
@@ -34,6 +43,8 @@ export type Parsed =
 
 const WITH_ARG = new Set(['d', 'e', 'F', 'l']);
 const FLAGS = new Set(['b', 'f', 'h', 'j', 'L', 'm', 'q', 'Q', 'r', 'v', 'V']);
+const LONG_WITH_ARG = new Set(['ca', 'cert', 'key', 'user']);
+const LONG_FLAGS = new Set(['tls']);
 
 /**
  * Split `host[:port]`, `[v6addr]:port` or a bare IPv6 address. A port that is
@@ -65,29 +76,47 @@ export function hostPort(host: string, port: number): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
-function applyHost(opts: ClientOptions, spec: string): void {
+/** Returns whether a port was set (then --tls keeps it). */
+function applyHost(opts: ClientOptions, spec: string): boolean {
   const { host, port } = parseHostSpec(spec);
   if (host) opts.host = host;
   if (port) opts.port = port;
+  return port !== undefined;
 }
 
-function applyPort(opts: ClientOptions, text: string): void {
+function applyPort(opts: ClientOptions, text: string): boolean {
   const n = parseInt(text, 10);
   if (n > 0 && n < 65536) opts.port = n;
+  return n > 0 && n < 65536;
+}
+
+/** CONCH_TLS: 1/0 and the usual spellings; anything else is a mistake worth saying. */
+function envFlag(name: string, text: string): boolean {
+  const t = text.trim().toLowerCase();
+  if (['1', 'yes', 'true', 'on'].includes(t)) return true;
+  if (['0', 'no', 'false', 'off', ''].includes(t)) return false;
+  throw new FatalError(`${name} must be 1 or 0, not "${text}"`);
 }
 
 const firstByte = (s: string): number => Buffer.from(s, 'utf8')[0] ?? 0;
 
-/** Environment: CONMAN_* first, CONCH_* override. */
-export function applyEnv(opts: ClientOptions, env: NodeJS.ProcessEnv): void {
+/** Environment: CONMAN_* first, CONCH_* override. Returns whether a port was set. */
+export function applyEnv(opts: ClientOptions, env: NodeJS.ProcessEnv): boolean {
+  let portSet = false;
   for (const prefix of ['CONMAN', 'CONCH']) {
     const host = env[`${prefix}_HOST`];
-    if (host) applyHost(opts, host);
+    if (host && applyHost(opts, host)) portSet = true;
     const port = env[`${prefix}_PORT`];
-    if (port) applyPort(opts, port);
+    if (port && applyPort(opts, port)) portSet = true;
     const esc = env[`${prefix}_ESCAPE`];
     if (esc) opts.escape = firstByte(esc);
   }
+  if (env.CONCH_TLS !== undefined) opts.tls = envFlag('CONCH_TLS', env.CONCH_TLS);
+  if (env.CONCH_CA) opts.ca = env.CONCH_CA;
+  if (env.CONCH_CERT) opts.cert = env.CONCH_CERT;
+  if (env.CONCH_KEY) opts.key = env.CONCH_KEY;
+  if (env.CONCH_USER) opts.user = env.CONCH_USER;
+  return portSet;
 }
 
 /** One pattern per line; blank lines and `#` comments skipped; whitespace trimmed. */
@@ -117,14 +146,55 @@ export function defaultOptions(): ClientOptions {
     regex: false,
     verbose: false,
     consoles: [],
+    tls: false,
   };
+}
+
+/** `--name`, `--name=value` or `--name value` at argv[i]; returns the index of the last word used. */
+function longOption(argv: string[], i: number, opts: ClientOptions, given: Set<string>): number {
+  const word = argv[i].slice(2);
+  const eq = word.indexOf('=');
+  const name = eq < 0 ? word : word.slice(0, eq);
+  let value = eq < 0 ? undefined : word.slice(eq + 1);
+  if (LONG_FLAGS.has(name)) {
+    if (value !== undefined) throw new FatalError(`CMDLINE: option "--${name}" takes no argument`);
+  } else if (LONG_WITH_ARG.has(name)) {
+    if (value === undefined) {
+      if (i + 1 >= argv.length) throw new FatalError(`CMDLINE: option "--${name}" requires an argument`);
+      value = argv[++i];
+    }
+  } else {
+    throw new FatalError(`CMDLINE: invalid option "--${name}"`);
+  }
+  given.add(name);
+  switch (name) {
+    case 'tls': opts.tls = true; break;
+    case 'ca': opts.ca = value; break;
+    case 'cert': opts.cert = value; break;
+    case 'key': opts.key = value; break;
+    case 'user': opts.user = value; break;
+  }
+  return i;
+}
+
+/** TLS files only make sense with TLS; a certificate needs its key. */
+function checkTls(opts: ClientOptions, given: Set<string>): void {
+  if (!opts.tls) {
+    const stray = ['ca', 'cert', 'key'].find((n) => given.has(n));
+    if (stray) throw new FatalError(`CMDLINE: option "--${stray}" needs --tls`);
+    return;
+  }
+  if (Boolean(opts.cert) !== Boolean(opts.key)) {
+    throw new FatalError('A client certificate needs both --cert and --key (CONCH_CERT and CONCH_KEY)');
+  }
 }
 
 export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Parsed {
   const opts = defaultOptions();
-  applyEnv(opts, env);
+  let portSet = applyEnv(opts, env);
   const fromFiles: string[] = [];
   const positional: string[] = [];
+  const givenLong = new Set<string>();
   let help = false;
 
   for (let i = 0; i < argv.length; i++) {
@@ -135,6 +205,10 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     }
     if (!arg.startsWith('-') || arg === '-') {
       positional.push(arg);
+      continue;
+    }
+    if (arg.startsWith('--')) {
+      i = longOption(argv, i, opts, givenLong);
       continue;
     }
     for (let k = 1; k < arg.length; k++) {
@@ -150,7 +224,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
       }
       switch (c) {
         case 'b': opts.broadcast = true; break;
-        case 'd': applyHost(opts, value!); break;
+        case 'd': if (applyHost(opts, value!)) portSet = true; break;
         case 'e': opts.escape = firstByte(value!); break;
         case 'f': opts.force = true; opts.join = false; break;
         case 'F': fromFiles.push(...readConsoleFile(value!)); break;
@@ -168,11 +242,14 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     }
   }
 
+  // TLS has its own default port; a port given anywhere still wins.
+  if (opts.tls && !portSet) opts.port = DEFAULT_TLS_PORT;
   // R/O sessions cannot broadcast, force or join.
   if (opts.command === 'monitor') {
     opts.broadcast = opts.force = opts.join = false;
   }
   opts.consoles = [...fromFiles, ...positional.flatMap((a) => a.split(/[\s,]+/)).filter((s) => s !== '')];
   if (help || (opts.command !== 'query' && opts.consoles.length === 0)) return { action: 'help', opts };
+  checkTls(opts, givenLong);
   return { action: 'run', opts };
 }

@@ -2,16 +2,21 @@
 // the host is resolved, its address reverse-resolved to a canonical name
 // (`fqdn`) and shortened at the first dot (`host`); without a reverse name
 // both stay as typed. IPv4 and IPv6 addresses are both tried, in resolver order.
+// With --tls the first TCP connection that opens is upgraded; a failed TLS
+// handshake is final (the next address would present the same certificate).
 
 import * as dns from 'node:dns/promises';
 import * as net from 'node:net';
+import type * as tls from 'node:tls';
 import { ERR_LOCAL, RequestError, sysText } from './errors.js';
 import { hostPort } from './args.js';
+import { startTls, tlsErrorText } from './tls-setup.js';
 
 export interface Endpoint {
   fqdn: string;
   host: string; // short name used in later messages
   port: number;
+  tls: boolean;
 }
 
 async function canonicalName(address: string, port: number): Promise<string | undefined> {
@@ -34,7 +39,12 @@ function tryConnect(address: string, port: number): Promise<net.Socket> {
   });
 }
 
-export async function connectToServer(host: string, port: number): Promise<{ socket: net.Socket; ep: Endpoint }> {
+/** `secure` set: the connection is TLS with that context. */
+export async function connectToServer(
+  host: string,
+  port: number,
+  secure?: tls.SecureContext,
+): Promise<{ socket: net.Socket; ep: Endpoint }> {
   let addrs: { address: string }[];
   try {
     addrs = await dns.lookup(host, { all: true });
@@ -45,20 +55,29 @@ export async function connectToServer(host: string, port: number): Promise<{ soc
 
   const cname = await canonicalName(addrs[0].address, port);
   const ep: Endpoint = cname
-    ? { fqdn: cname, host: cname.includes(':') ? cname : cname.split('.')[0], port }
-    : { fqdn: host, host, port };
+    ? { fqdn: cname, host: cname.includes(':') ? cname : cname.split('.')[0], port, tls: Boolean(secure) }
+    : { fqdn: host, host, port, tls: Boolean(secure) };
+  const unable = (why: string): RequestError => new RequestError(ERR_LOCAL, `Unable to connect to <${hostPort(ep.fqdn, port)}>: ${why}`);
 
   let lastErr: unknown;
   for (const { address } of addrs) {
+    let socket: net.Socket;
     try {
-      const socket = await tryConnect(address, port);
-      socket.setNoDelay(true);
-      return { socket, ep };
+      socket = await tryConnect(address, port);
     } catch (e) {
       lastErr = e;
+      continue;
+    }
+    socket.setNoDelay(true);
+    if (!secure) return { socket, ep };
+    try {
+      return { socket: await startTls(socket, host, secure), ep };
+    } catch (e) {
+      socket.destroy();
+      throw unable(tlsErrorText(e, true));
     }
   }
-  throw new RequestError(ERR_LOCAL, `Unable to connect to <${hostPort(ep.fqdn, port)}>: ${sysText(lastErr)}`);
+  throw unable(sysText(lastErr));
 }
 
 /**

@@ -7,6 +7,8 @@ import * as util from 'node:util';
 
 /** conman's CONMAN_ERR_LOCAL: an error that never came from the daemon. */
 export const ERR_LOCAL = 1;
+/** conman's CONMAN_ERR_AUTHENTICATE; conchd's "Authentication required/failed". */
+export const ERR_AUTHENTICATE = 4;
 export const ERR_TOO_MANY_CONSOLES = 6;
 export const ERR_BUSY_CONSOLES = 7;
 

@@ -2,86 +2,69 @@
 // query listing or an attached session. Exit status as conman's client:
 // 0 success, 1 fatal local error, 2 failed request (including connect errors).
 
-import * as os from 'node:os';
 import * as tty from 'node:tty';
-import { parseArgs, hostPort, type ClientOptions } from './args.js';
-import { connectToServer, LineReader, type Endpoint } from './connection.js';
-import {
-  ERR_BUSY_CONSOLES, ERR_LOCAL, ERR_TOO_MANY_CONSOLES, FatalError, RequestError, fatalLine, sysText,
-} from './errors.js';
+import { parseArgs, type ClientOptions } from './args.js';
+import { ERR_BUSY_CONSOLES, ERR_LOCAL, ERR_TOO_MANY_CONSOLES, FatalError, RequestError, fatalLine } from './errors.js';
+import { exchange, type Link } from './exchange.js';
+import { isAuthRequired, login } from './login.js';
 import { licenseText, usage, versionText, type SessionView } from './messages.js';
-import { greetingLine, parseResponse, requestLine } from './proto.js';
+import { requestLine } from './proto.js';
 import { SessionLog } from './session-log.js';
 import { runSession } from './session.js';
-import { Terminal, ttyName } from './tty.js';
+import { Terminal } from './tty.js';
 
 const PROG = 'conch';
 
-function userName(): string {
-  try {
-    return os.userInfo().username;
-  } catch {
-    throw new FatalError(`Unable to lookup user name for UID=${process.getuid?.() ?? -1}`);
-  }
-}
-
-/** Send one line and read the reply; OK → consoles/reset, ERROR → RequestError. */
-async function exchange(
-  reader: LineReader,
-  socket: import('node:net').Socket,
-  line: Buffer,
-  ep: Endpoint,
-  shutWrite = false,
-): Promise<{ consoles: string[]; reset: boolean }> {
-  socket.write(line);
-  if (shutWrite) socket.end();
-  let rsp: Buffer | null;
-  try {
-    rsp = await reader.readLine();
-  } catch (e) {
-    throw new RequestError(
-      ERR_LOCAL,
-      `Unable to read response from <${hostPort(ep.host, ep.port)}>:\n  ${sysText(e)} (blocked by TCP-Wrappers?)`,
-    );
-  }
-  if (rsp === null) throw new RequestError(ERR_LOCAL, `Connection terminated by <${hostPort(ep.host, ep.port)}>`);
-  const r = parseResponse(rsp);
-  if (r.ok) return r;
-  if (r.code === 0) throw new RequestError(ERR_LOCAL, `Received invalid response from <${hostPort(ep.host, ep.port)}>`);
-  throw new RequestError(r.code, r.message ?? 'Unspecified');
-}
-
-/** conman's display_error: message, the daemon's trailing lines, a hint for codes 6/7. */
-async function reportError(err: RequestError, opts: ClientOptions, log: SessionLog, reader?: LineReader): Promise<void> {
+/** conman's display_error: message, the daemon's trailing lines, a hint for codes 6/7 (and 4 over plain TCP). */
+async function reportError(err: RequestError, opts: ClientOptions, log: SessionLog, link?: Link): Promise<void> {
   const put = (s: string | Buffer): void => {
     process.stderr.write(s);
     log.write(s);
   };
   put(`ERROR: ${err.message}.\n\n`);
-  if (err.code !== ERR_LOCAL && reader) await reader.readToEnd(put);
-  if (err.code === ERR_TOO_MANY_CONSOLES && !opts.broadcast) {
+  if (err.code !== ERR_LOCAL && link) await link.reader.readToEnd(put);
+  if (isAuthRequired(err) && !opts.tls) {
+    put('\nconch sends a password only over TLS: connect with --tls.\n\n');
+  } else if (err.code === ERR_TOO_MANY_CONSOLES && !opts.broadcast) {
     put('\nDo you want to broadcast (-b) to multiple consoles?\n\n');
   } else if (err.code === ERR_BUSY_CONSOLES && !opts.force && !opts.join) {
     put('\nDo you want to force (-f) or join (-j) the connection?\n\n');
   }
 }
 
+/**
+ * The query's answer: with -v the daemon's status lines as it sent them,
+ * else (or when a daemon without STATUS sent none) the names, one a line.
+ */
+async function printQuery(consoles: string[], opts: ClientOptions, log: SessionLog, link: Link): Promise<void> {
+  if (opts.verbose) {
+    const status: Buffer[] = [];
+    await link.reader.readToEnd((d) => status.push(d));
+    if (status.length) {
+      const text = Buffer.concat(status);
+      process.stdout.write(text);
+      log.write(text);
+      return;
+    }
+  }
+  const list = consoles.map((c) => `${c}\n`).join('');
+  process.stdout.write(Buffer.from(list, 'latin1'));
+  log.write(list);
+}
+
 async function run(opts: ClientOptions, log: SessionLog, term: Terminal): Promise<number> {
   log.open();
-  let reader: LineReader | undefined;
-  let socket: import('node:net').Socket | undefined;
+  let link: Link | undefined;
   try {
-    const conn = await connectToServer(opts.host, opts.port);
-    socket = conn.socket;
-    const ep = conn.ep;
-    reader = new LineReader(socket);
-    await exchange(reader, socket, greetingLine(userName(), ttyName()), ep);
-    const rsp = await exchange(reader, socket, requestLine(opts), ep, opts.command === 'query');
+    link = await login(opts, process.env, (l) => (link = l));
+    const { socket, reader, ep } = link;
+    // Plain TCP half-closes after a query as conman does; over TLS that would
+    // send close_notify, which a TLS server may take as the end of the talk.
+    const shutWrite = opts.command === 'query' && !ep.tls;
+    const rsp = await exchange(link, requestLine(opts), shutWrite);
 
     if (opts.command === 'query') {
-      const list = rsp.consoles.map((c) => `${c}\n`).join('');
-      process.stdout.write(Buffer.from(list, 'latin1'));
-      log.write(list);
+      await printQuery(rsp.consoles, opts, log, link);
       socket.destroy();
       return 0;
     }
@@ -106,12 +89,12 @@ async function run(opts: ClientOptions, log: SessionLog, term: Terminal): Promis
     return 0;
   } catch (e) {
     if (e instanceof RequestError) {
-      await reportError(e, opts, log, reader);
+      await reportError(e, opts, log, link);
       return 2;
     }
     throw e;
   } finally {
-    socket?.destroy();
+    link?.socket.destroy();
   }
 }
 

@@ -1,6 +1,7 @@
 // The client's half of the conman handshake: the HELLO greeting, the
 // QUERY/MONITOR/CONNECT request (options in conman's order) and parsing of
-// the OK / ERROR response line.
+// the OK / ERROR response line. conch extensions: PASSWORD in the greeting
+// (the caller sends it over TLS only) and OPTION=STATUS on a verbose query.
 
 import { encodeQuoted, lexLine, type Token } from '../protocol/lex.js';
 
@@ -14,23 +15,31 @@ export interface RequestOptions {
   join: boolean;
   broadcast: boolean;
   consoles: string[];
+  /** -v: with QUERY, ask for each console's state */
+  verbose?: boolean;
 }
 
 const quoted = (key: string, value: string): Buffer => Buffer.concat([Buffer.from(` ${key}=`, 'latin1'), encodeQuoted(value)]);
 
-/** `HELLO USER='u'[ TTY='t']\n` */
-export function greetingLine(user: string, tty?: string): Buffer {
+/**
+ * `HELLO USER='u'[ TTY='t'][ PASSWORD='base64']\n`: the password travels as
+ * base64 of its UTF-8, because conman's quoting cannot carry every byte
+ * (0xA2 and 0xA7 come back as quotes).
+ */
+export function greetingLine(user: string, tty?: string, password?: string): Buffer {
   const parts: Buffer[] = [Buffer.from('HELLO', 'latin1'), quoted('USER', user)];
   if (tty) parts.push(quoted('TTY', tty));
+  if (password !== undefined) parts.push(quoted('PASSWORD', Buffer.from(password, 'utf8').toString('base64')));
   parts.push(Buffer.from('\n', 'latin1'));
   return Buffer.concat(parts);
 }
 
-/** The request line: QUIET, REGEX, then FORCE, JOIN, BROADCAST (CONNECT only), then CONSOLE per pattern. */
+/** The request line: QUIET, REGEX, then STATUS (QUERY) or FORCE, JOIN, BROADCAST (CONNECT), then CONSOLE per pattern. */
 export function requestLine(req: RequestOptions): Buffer {
   const words = [req.command.toUpperCase()];
   if (req.quiet) words.push('OPTION=QUIET');
   if (req.regex) words.push('OPTION=REGEX');
+  if (req.command === 'query' && req.verbose) words.push('OPTION=STATUS');
   if (req.command === 'connect') {
     if (req.force) words.push('OPTION=FORCE');
     if (req.join) words.push('OPTION=JOIN');

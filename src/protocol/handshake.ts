@@ -87,8 +87,12 @@ export class Handshake {
     sock.on('end', this.onEnd);
     sock.on('error', this.onError);
     sock.on('close', this.onClose);
-    const secs = ctx.server.handshakeTimeout;
-    if (secs > 0) {
+    this.startClock();
+  }
+
+  private startClock(): void {
+    const secs = this.ctx.server.handshakeTimeout;
+    if (secs > 0 && this.timer === null) {
       this.timer = setTimeout(() => this.timedOut(secs), secs * 1000);
       this.timer.unref();
     }
@@ -194,8 +198,11 @@ export class Handshake {
     const port = this.sock.remotePort ?? 0;
     const { transport, certUser, certError } = this.arrival;
     if (certError !== null) return this.fail(ErrCode.AUTHENTICATE, `Authentication failed: client certificate not accepted (${certError})`);
-    const r = await this.ctx.access.authenticate({ transport, address, port, user: g.user, password: g.password, certUser });
+    // a password check may wait behind the throttle: the deadline starts again after it
+    this.stopClock();
+    const r = await this.ctx.access.authenticate({ transport, address, port, user: g.user, password: g.password, certUser }, this.matching.signal);
     if (this.stage !== 'auth' || this.sock.destroyed) return;
+    this.startClock();
     if (!r.ok) return this.fail(ErrCode.AUTHENTICATE, r.message);
     this.id = { user: r.user, host: this.host, tty: g.tty, address, port, groups: r.groups, auth: r.auth, transport };
     this.ctx.access.record(this.id, 'connect', 'ok');
