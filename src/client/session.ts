@@ -26,98 +26,118 @@ export interface SessionParams {
 const IGNORED = ['SIGHUP', 'SIGINT', 'SIGQUIT'] as const;
 
 export function runSession(p: SessionParams): Promise<void> {
-  const { socket, view, log, term } = p;
-  const out = (s: string | Buffer): void => {
-    process.stdout.write(typeof s === 'string' ? Buffer.from(s, 'latin1') : s);
+  return new Promise<void>((resolve, reject) => new Attached(p, resolve, reject).start());
+}
+
+const out = (s: string | Buffer): void => {
+  process.stdout.write(typeof s === 'string' ? Buffer.from(s, 'latin1') : s);
+};
+
+/** One attached session, from raw mode on to the terminal restored. */
+class Attached {
+  private closedByClient = false;
+  private finished = false;
+  private readonly reader: EscapeReader;
+  private readonly ignore = (): void => {};
+  private readonly onTerm = (): void => this.finish();
+  private readonly onKeys = (chunk: Buffer): void => {
+    if (this.finished) return;
+    try {
+      this.reader.feed(chunk);
+    } catch (e) {
+      this.finish(e instanceof Error ? e : new Error(String(e)));
+    }
   };
-  const where = hostPort(view.host, view.port);
+  private readonly fromDaemon = (d: Buffer): void => {
+    out(d);
+    try {
+      this.p.log.write(d);
+    } catch (e) {
+      this.finish(e as Error);
+    }
+  };
 
-  return new Promise<void>((resolve, reject) => {
-    let closedByClient = false;
-    let finished = false;
-    const ignore = (): void => {};
+  constructor(
+    private readonly p: SessionParams,
+    private readonly resolve: () => void,
+    private readonly reject: (e: Error) => void,
+  ) {
+    this.reader = this.escapes();
+  }
 
-    const finish = (err?: Error): void => {
-      if (finished) return;
-      finished = true;
-      socket.destroy();
-      process.stdin.removeListener('data', onKeys);
-      process.stdin.pause();
-      // conman also says "terminated by server" when it ends on SIGTERM or stdin EOF.
-      if (!closedByClient && !err) out(statusLine(view, 'terminated by server'));
-      term.restore();
-      for (const s of IGNORED) process.removeListener(s, ignore);
-      process.removeListener('SIGTERM', onTerm);
-      if (err) reject(err);
-      else resolve();
-    };
-    const onTerm = (): void => finish();
+  start(): void {
+    const { socket, view, term } = this.p;
+    for (const s of IGNORED) process.on(s, this.ignore);
+    process.on('SIGTERM', this.onTerm);
+    term.enterRaw();
+    out(statusLine(view, 'opened'));
+    if (this.p.leftover.length) this.fromDaemon(this.p.leftover);
+    if (this.p.alreadyEnded) return this.finish();
 
-    const send = (bytes: Buffer): void => {
-      // After `&.` our side is shut: conman's next write gets EPIPE and ends.
-      if (closedByClient) return finish();
-      socket.write(bytes);
-    };
-    const wire = (letter: string): void => send(Buffer.from([ESC_BYTE, letter.charCodeAt(0)]));
+    socket.on('data', this.fromDaemon);
+    socket.on('end', () => this.finish());
+    socket.on('close', () => this.finish());
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') return this.finish();
+      this.finish(new FatalError(`Unable to read from <${hostPort(view.host, view.port)}>: ${sysText(e)}`));
+    });
+    process.stdin.on('data', this.onKeys);
+    process.stdin.on('end', () => this.finish());
+    process.stdin.on('error', () => this.finish());
+    process.stdin.resume();
+  }
 
-    const reader = new EscapeReader(p.escape, view, {
-      send,
+  /** What each local escape does. */
+  private escapes(): EscapeReader {
+    const { view, term, escape } = this.p;
+    return new EscapeReader(escape, view, {
+      send: (b) => this.send(b),
       close: () => {
-        out(escName(p.escape) + '.');
+        out(escName(escape) + '.');
         out(statusLine(view, 'closed'));
-        closedByClient = true;
-        socket.end();
+        this.closedByClient = true;
+        this.p.socket.end();
       },
-      help: () => out(escapeHelp(view, p.escape)),
+      help: () => out(escapeHelp(view, escape)),
       info: () => out(infoLine(view)),
       toggleEcho: () => {
         view.echo = !view.echo;
         term.setEcho(view.echo);
       },
       suspend: () => {
-        out(escName(p.escape) + 'Z');
-        wire('Z');
-        if (finished) return;
+        out(escName(escape) + 'Z');
+        this.wire('Z');
+        if (this.finished) return;
         out(statusLine(view, 'suspended'));
         term.suspend();
         out(statusLine(view, 'resumed'));
-        wire('Z');
+        this.wire('Z');
       },
     });
-    const onKeys = (chunk: Buffer): void => {
-      if (finished) return;
-      try {
-        reader.feed(chunk);
-      } catch (e) {
-        finish(e instanceof Error ? e : new Error(String(e)));
-      }
-    };
-    const fromDaemon = (d: Buffer): void => {
-      out(d);
-      try {
-        log.write(d);
-      } catch (e) {
-        finish(e as Error);
-      }
-    };
+  }
 
-    for (const s of IGNORED) process.on(s, ignore);
-    process.on('SIGTERM', onTerm);
-    term.enterRaw();
-    out(statusLine(view, 'opened'));
-    if (p.leftover.length) fromDaemon(p.leftover);
-    if (p.alreadyEnded) return finish();
+  private send(bytes: Buffer): void {
+    // After `&.` our side is shut: conman's next write gets EPIPE and ends.
+    if (this.closedByClient) return this.finish();
+    this.p.socket.write(bytes);
+  }
 
-    socket.on('data', fromDaemon);
-    socket.on('end', () => finish());
-    socket.on('close', () => finish());
-    socket.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE') return finish();
-      finish(new FatalError(`Unable to read from <${where}>: ${sysText(e)}`));
-    });
-    process.stdin.on('data', onKeys);
-    process.stdin.on('end', () => finish());
-    process.stdin.on('error', () => finish());
-    process.stdin.resume();
-  });
+  private wire(letter: string): void {
+    this.send(Buffer.from([ESC_BYTE, letter.charCodeAt(0)]));
+  }
+
+  private finish(err?: Error): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.p.socket.destroy();
+    process.stdin.removeListener('data', this.onKeys);
+    process.stdin.pause();
+    // conman also says "terminated by server" when it ends on SIGTERM or stdin EOF.
+    if (!this.closedByClient && !err) out(statusLine(this.p.view, 'terminated by server'));
+    this.p.term.restore();
+    for (const s of IGNORED) process.removeListener(s, this.ignore);
+    process.removeListener('SIGTERM', this.onTerm);
+    if (err) this.reject(err);
+    else this.resolve();
+  }
 }
