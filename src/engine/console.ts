@@ -69,6 +69,11 @@ export class Console {
   events: EventHub | null = null;
   /** what it has done since the daemon started it */
   readonly counters: ConsoleCounters = { bytesIn: 0, connects: 0, disconnects: 0 };
+  /**
+   * Sees every byte the device delivers, right after the log (pattern
+   * alerts): must be cheap and must not throw; one per console.
+   */
+  tap: ((data: Buffer) => void) | null = null;
 
   private _state: ConsoleState = 'down';
   private since = new Date();
@@ -527,6 +532,7 @@ export class Console {
     this.counters.bytesIn += data.length;
     // the log first: a slow client must never delay or lose log data
     this._log?.write(data);
+    this.tap?.(data);
     this._replay.push(data);
     // the person typing sees the echo first: with 50 sessions joined, being
     // last behind 49 socket writes cost the typist a millisecond and more
