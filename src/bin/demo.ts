@@ -4,7 +4,7 @@
 // (conman's `test:` load generators, simulated hosts on process and
 // unix-socket consoles) into ./demo-run, starts conchd on it in the
 // foreground and says how to attach. Ctrl-C stops everything.
-//   demo [--port N] [--dir DIR] [--bmcs N]
+//   demo [--port N] [--http-port N] [--dir DIR] [--bmcs N]
 
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -56,7 +56,7 @@ interface Demo {
 }
 
 /** The demo's conman.conf: the BMC fleet's consoles, conman's test: consoles, simulated hosts. */
-function demoConf(d: Demo, port: number, bmcPort: number): string {
+function demoConf(d: Demo, port: number, httpPort: number, bmcPort: number): string {
   const node = process.execPath;
   const hostBin = path.join(here, 'conch-host.js');
   const nodes = Array.from({ length: d.bmcs }, (_, i) => {
@@ -66,6 +66,7 @@ function demoConf(d: Demo, port: number, bmcPort: number): string {
 
   return `# conch demo configuration (conman.conf syntax)
 server port=${port}
+server httpport=${httpPort}
 server loopback=on
 server logdir="${d.logdir}"
 server pidfile="${path.join(d.dir, 'conchd.pid')}"
@@ -92,8 +93,8 @@ console name="vm1" dev="unix:${d.sock}"
 `;
 }
 
-/** What to do next, once conchd listens on `port`. */
-function banner(d: Demo, port: string, control: string): string {
+/** What to do next, once conchd listens on `port` (and its web terminal on `http`). */
+function banner(d: Demo, port: string, http: string, control: string): string {
   const conch = path.relative(process.cwd(), path.join(here, 'conch.js'));
   const logdir = path.relative(process.cwd(), d.logdir);
   return `
@@ -101,6 +102,7 @@ function banner(d: Demo, port: string, control: string): string {
   node01..node${String(d.bmcs).padStart(2, '0')} are simulated servers behind simulated IPMI BMCs (SOL), host1/host2
   simulated servers on process consoles, vm1 a VM on a unix socket, test1..3 conman's load generators.
 
+  In a browser: http://127.0.0.1:${http}/   (the console list; click one for its terminal)
   In another terminal:
     node ${conch} -d 127.0.0.1:${port} -q          list the consoles
     node ${conch} -d 127.0.0.1:${port} node01      attach (log in with any name/password)
@@ -123,12 +125,16 @@ function startConchd(d: Demo, control: string, children: ChildProcess[]): ChildP
   const conchd = spawn(process.execPath, [path.join(here, 'conchd.js'), '-F', '-c', d.confFile], { stdio: ['ignore', 'inherit', 'pipe'] });
   children.push(conchd);
   let announced = false;
+  let said = '';
   conchd.stderr!.on('data', (chunk: Buffer) => {
     process.stderr.write(chunk);
-    const m = /Listening on TCP port (\d+)/.exec(chunk.toString());
-    if (m && !announced) {
+    if (announced) return;
+    said += chunk.toString();
+    const tcp = /Listening on TCP port (\d+)/.exec(said);
+    const http = /Listening on HTTP port (\d+)/.exec(said);
+    if (tcp && http) {
       announced = true;
-      process.stdout.write(banner(d, m[1]!, control));
+      process.stdout.write(banner(d, tcp[1]!, http[1]!, control));
     }
   });
   return conchd;
@@ -138,12 +144,14 @@ async function main(): Promise<void> {
   const dir = path.resolve(opt('--dir') ?? 'demo-run');
   let port = Number(opt('--port') ?? 7890);
   if (!(await portFree(port))) port = 0;
+  let httpPort = Number(opt('--http-port') ?? 7892);
+  if (!(await portFree(httpPort))) httpPort = 0;
   const d: Demo = { dir, logdir: path.join(dir, 'log'), confFile: path.join(dir, 'conman.conf'), sock: path.join(dir, 'vm1.sock'), bmcs: Number(opt('--bmcs') ?? 24) };
   fs.mkdirSync(d.logdir, { recursive: true });
   const bmcPort = Number(opt('--bmc-port') ?? 16201);
   const children: ChildProcess[] = [];
   const fleet = await startFleet(d.bmcs, bmcPort, children);
-  fs.writeFileSync(d.confFile, demoConf(d, port, bmcPort));
+  fs.writeFileSync(d.confFile, demoConf(d, port, httpPort, bmcPort));
   fs.chmodSync(d.confFile, 0o600); // it holds the BMC passwords
   const vm = spawn(process.execPath, [path.join(here, 'conch-host.js'), '--name', 'vm1', '--interval', '10', '--unix', d.sock], { stdio: 'ignore' });
   children.push(vm);
