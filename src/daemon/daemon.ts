@@ -35,7 +35,7 @@ export class Daemon {
   /** the web terminal, API and metrics (server httpport=) */
   private web: WebServer | null = null;
   private readonly startedAt = new Date();
-  private lastReload: { at: Date; ok: boolean } | null = null;
+  private lastReload: { at: Date; ok: boolean; goodAt: Date } | null = null;
   private marks: TimestampMarks | null = null;
   private stopAliveMark: (() => void) | null = null;
   private ipmiThreadPool: IpmiThreads | null;
@@ -167,7 +167,8 @@ export class Daemon {
           } catch (e) {
             this.dlog.err(`Reload failed: ${(e as Error).stack ?? String(e)}`);
           }
-          this.lastReload = { at: new Date(), ok };
+          const at = new Date();
+          this.lastReload = { at, ok, goodAt: ok ? at : (this.lastReload?.goodAt ?? this.startedAt) };
         } while (this.reloadAgain);
       } finally {
         this.reloading = null;

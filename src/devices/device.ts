@@ -47,6 +47,19 @@ export interface Backoff {
   healthyMs: number;
 }
 
+/**
+ * What a device counts, for metrics (src/web/metrics.ts reads it at scrape
+ * time; nothing is updated per byte). Absent fields: not this device type's.
+ */
+export interface DeviceStats {
+  /** IPMI SOL: times another client took SOL from conch */
+  solTakeovers?: number;
+  /** IPMI SOL: times SOL became conch's again after another client held it */
+  solResumes?: number;
+  /** IPMI SOL: ms another client held SOL, up to now */
+  solHeldElsewhereMs?: number;
+}
+
 export interface Device {
   readonly type: DevType;
   readonly backoff: Backoff;
@@ -82,6 +95,8 @@ export interface Device {
   force?(by: string): Promise<void>;
   /** a short state detail beyond up/down, e.g. "SOL held elsewhere since …" */
   detail?(): string | null;
+  /** counters since the device was made (cheap: called per console at each metrics scrape) */
+  stats?(): DeviceStats;
   /** tear down the connection and any child process; resolves when released. */
   close(): Promise<void>;
   /**

@@ -6,6 +6,8 @@
 
 import type { SolSteal } from '../config/types.js';
 import type { IpmiSpec } from './ipmi.js';
+import type { SolCounts } from '../ipmi/sol-console.js';
+import type { IpmiCounts } from '../ipmi/transport.js';
 import { asBuffer, unpackBatch, type Batcher, type Cloned, type Encoded, type PackedBatch } from '../util/worker-pool.js';
 
 /** main → IPMI thread, one message per call */
@@ -59,12 +61,17 @@ export type IpmiThreadEvent =
   | { k: 'up' }
   | { k: 'down'; reason: string }
   | { k: 'notice'; text: string }
-  /** when another client took SOL (ms), or null: sent whenever it may have changed */
-  | { k: 'held'; since: number | null }
+  /** when another client took SOL (ms), or null, and the console's SOL counts: sent whenever they may have changed */
+  | { k: 'held'; since: number | null; sol?: SolCounts }
+  /** the thread's IPMI counts so far, keyed THREAD_KEY (no console): with a batch, when they changed */
+  | { k: 'counts'; counts: IpmiCounts }
   /** the input of a write with `ack` has been taken */
   | { k: 'drained'; upTo: number }
   /** a force or close asked for with `req` has finished */
   | { k: 'done'; req: number; error: string | null };
+
+/** the key of events about the thread as a whole */
+export const THREAD_KEY = -1;
 
 type ControlWire = Cloned<Exclude<IpmiThreadEvent, { k: 'data' }>>;
 

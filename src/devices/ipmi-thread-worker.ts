@@ -8,6 +8,7 @@
 
 import type { DeviceHandler } from './device.js';
 import { IpmiDevice } from './ipmi.js';
+import { noIpmiCounts, sharedTransport, type IpmiCounts } from '../ipmi/transport.js';
 import { Batcher, poolThread, type Encoded } from '../util/worker-pool.js';
 import {
   decodeToIpmiThread,
@@ -17,12 +18,15 @@ import {
   type IpmiThreadEvent,
   type ToIpmiThread,
   type ToIpmiThreadWire,
+  THREAD_KEY,
 } from './ipmi-thread-messages.js';
 
 /** how long after a keystroke a console's output skips the batch */
 const TYPED_MS = 2000;
 /** how long other output gathers before it is posted: fewer wake-ups of the main thread */
 const BATCH_MS = 10;
+/** the thread's IPMI counts (retransmissions, session setups) go out at most this long after they changed */
+const COUNTS_MS = 1000;
 
 class IpmiThread {
   private readonly devices = new Map<number, IpmiDevice>();
@@ -31,8 +35,21 @@ class IpmiThread {
   private touched = new Set<number>();
   /** when each console was last typed at (ms, monotonic): its output is posted at once for a while */
   private readonly typedAt = new Map<number, number>();
+  /** the IPMI counts last posted */
+  private told: IpmiCounts = noIpmiCounts();
 
-  constructor(private readonly post: (m: Encoded<FromIpmiThreadWire>) => void) {}
+  constructor(private readonly post: (m: Encoded<FromIpmiThreadWire>) => void) {
+    // counts that changed with no batch to ride on (a retransmission on a quiet console)
+    setInterval(() => {
+      if (this.countsChanged()) this.batch.schedule();
+    }, COUNTS_MS).unref();
+  }
+
+  private countsChanged(): boolean {
+    const s = sharedTransport().stats;
+    const t = this.told;
+    return s.retransmissions !== t.retransmissions || s.setups !== t.setups || s.setupFailures !== t.setupFailures;
+  }
 
   receive(m: ToIpmiThread): void {
     if (m.t === 'add') {
@@ -81,7 +98,8 @@ class IpmiThread {
 
   private control(id: number, ev: Exclude<IpmiThreadEvent, { k: 'data' }>): void {
     encodeFromIpmiThread(this.batch, id, ev);
-    if (ev.k !== 'done' && ev.k !== 'drained') this.touched.add(id);
+    // (a force or close done may have changed the SOL counts too)
+    if (ev.k !== 'drained') this.touched.add(id);
     this.batch.schedule();
   }
 
@@ -96,9 +114,14 @@ class IpmiThread {
     // the state after this batch's notices (a takeover's notice comes before its state change)
     for (const id of this.touched) {
       const dev = this.devices.get(id);
-      if (dev) encodeFromIpmiThread(this.batch, id, { k: 'held', since: dev.status().heldElsewhereSince });
+      if (dev) encodeFromIpmiThread(this.batch, id, { k: 'held', since: dev.status().heldElsewhereSince, sol: dev.solCounts() });
     }
     this.touched = new Set();
+    if (this.countsChanged()) {
+      const { retransmissions, setups, setupFailures } = sharedTransport().stats;
+      this.told = { retransmissions, setups, setupFailures };
+      encodeFromIpmiThread(this.batch, THREAD_KEY, { k: 'counts', counts: { ...this.told } });
+    }
     if (this.batch.size > 0) this.post(this.batch.take());
   }
 }

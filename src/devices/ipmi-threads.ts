@@ -12,9 +12,11 @@
 
 import * as os from 'node:os';
 import type { SolSteal } from '../config/types.js';
-import { INPUT_HIGH_WATER, type Device, type DeviceHandler } from './device.js';
-import { heldDetail, ipmiLabel, IPMI_BACKOFF, type IpmiSpec } from './ipmi.js';
+import { INPUT_HIGH_WATER, type Device, type DeviceHandler, type DeviceStats } from './device.js';
+import { heldDetail, ipmiLabel, IPMI_BACKOFF, solStats, type IpmiSpec } from './ipmi.js';
 import { WorkerPool } from '../util/worker-pool.js';
+import { noSolCounts, type SolCounts } from '../ipmi/sol-console.js';
+import { addIpmiCounts, noIpmiCounts, sharedTransport, type IpmiCounts } from '../ipmi/transport.js';
 import {
   decodeFromIpmiThread,
   encodeToIpmiThread,
@@ -22,6 +24,7 @@ import {
   type IpmiThreadEvent,
   type ToIpmiThread,
   type ToIpmiThreadWire,
+  THREAD_KEY,
 } from './ipmi-thread-messages.js';
 
 /** IPMI consoles per thread when `ipmithreads` is not set, up to one thread per CPU */
@@ -57,9 +60,14 @@ class ThreadBook {
   readonly known = new Set<number>();
   /** forces and closes under way, by request number */
   readonly pending = new Map<number, (error: string | null) => void>();
+  /** the running thread's IPMI counts as it last said, and those of the threads before it */
+  counts = noIpmiCounts();
+  readonly earlierCounts = noIpmiCounts();
 
   /** the thread is gone: nothing left to force or close there, and a new one knows no console */
   reset(): void {
+    addIpmiCounts(this.earlierCounts, this.counts);
+    this.counts = noIpmiCounts();
     this.known.clear();
     for (const done of this.pending.values()) done(null);
     this.pending.clear();
@@ -71,6 +79,17 @@ class ThreadBook {
  * thread starts at its first console's first connect, and again if it
  * dies; an idle one does not keep the process alive.
  */
+/** every pool the daemon made (a reload may make one), for ipmiCounts() */
+const pools = new Set<IpmiThreads>();
+
+/** The daemon's IPMI counts: the main thread's sessions and every IPMI thread's, as last told (within a second). */
+export function ipmiCounts(): IpmiCounts {
+  const { retransmissions, setups, setupFailures } = sharedTransport().stats;
+  const sum = { retransmissions, setups, setupFailures };
+  for (const p of pools) p.addCounts(sum);
+  return sum;
+}
+
 export class IpmiThreads {
   private readonly pool: WorkerPool<ToIpmiThreadWire, FromIpmiThreadWire>;
   private readonly books: ThreadBook[];
@@ -87,6 +106,15 @@ export class IpmiThreads {
       onMessage: (i, w) => decodeFromIpmiThread(w, (id, ev) => this.deliver(i, id, ev)),
       onLost: (i, why) => this.lost(i, `IPMI thread stopped: ${why}`),
     });
+    pools.add(this);
+  }
+
+  /** this pool's IPMI counts added to `into` */
+  addCounts(into: IpmiCounts): void {
+    for (const b of this.books) {
+      addIpmiCounts(into, b.earlierCounts);
+      addIpmiCounts(into, b.counts);
+    }
   }
 
   device(spec: IpmiSpec, ctx: { consoleName: string; steal: SolSteal; stateDir?: string | null }): IpmiThreadDevice {
@@ -141,6 +169,10 @@ export class IpmiThreads {
 
   private deliver(i: number, id: number, ev: IpmiThreadEvent): void {
     const book = this.books[i]!;
+    if (ev.k === 'counts') {
+      if (id === THREAD_KEY) book.counts = ev.counts;
+      return;
+    }
     if (ev.k !== 'done') return book.consoles.get(id)?.dev.fromThread(ev);
     const done = book.pending.get(ev.req);
     if (!done) return;
@@ -220,6 +252,8 @@ export class IpmiThreadDevice implements Device {
   /** null after a down or close(): late events are not passed on */
   private attempt: Attempt | null = null;
   private readonly input = new InputInFlight();
+  /** the SOL counts as the thread last said */
+  private sol: SolCounts = noSolCounts();
 
   constructor(
     readonly id: number,
@@ -233,6 +267,10 @@ export class IpmiThreadDevice implements Device {
 
   detail(): string | null {
     return heldDetail(this.attempt?.heldSince);
+  }
+
+  stats(): DeviceStats {
+    return solStats(this.sol);
   }
 
   connect(h: DeviceHandler): void {
@@ -276,11 +314,13 @@ export class IpmiThreadDevice implements Device {
   }
 
   /** an event from the thread (IpmiThreads answers the `done`s) */
-  fromThread(ev: Exclude<IpmiThreadEvent, { k: 'done' }>): void {
+  fromThread(ev: Exclude<IpmiThreadEvent, { k: 'done' | 'counts' }>): void {
     if (ev.k === 'drained') {
       if (this.input.confirmed(ev.upTo)) this.attempt?.h.onDrain?.();
       return;
     }
+    // the counts outlive attempts (a down's come after it)
+    if (ev.k === 'held' && ev.sol) this.sol = ev.sol;
     const a = this.attempt;
     if (!a) return;
     switch (ev.k) {

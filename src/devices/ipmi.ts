@@ -7,9 +7,9 @@
 import * as dns from 'node:dns/promises';
 import * as net from 'node:net';
 import type { IpmiOpts } from '../config/types.js';
-import type { Backoff, Device, DeviceHandler } from './device.js';
+import type { Backoff, Device, DeviceHandler, DeviceStats } from './device.js';
 import { cipherSuite } from '../ipmi/crypto.js';
-import { EarlierSessions, SolConsole, DEFAULT_TIMING, type SolTiming, type StealPolicy } from '../ipmi/sol-console.js';
+import { bankSolCounts, EarlierSessions, noSolCounts, SolConsole, DEFAULT_TIMING, type SolCounts, type SolTiming, type StealPolicy } from '../ipmi/sol-console.js';
 import { sharedTransport, type IpmiTransport } from '../ipmi/transport.js';
 import { SessionRecord, type SessionRecordEntry } from '../ipmi/session-record.js';
 import { longTime, timeDelta } from '../util/notice.js';
@@ -34,6 +34,11 @@ export function ipmiLabel(host: string, port: number): string {
 /** the status detail of a console whose SOL another client holds */
 export function heldDetail(since: number | null | undefined): string | null {
   return since ? `SOL held elsewhere since ${stampTime(new Date(since))}` : null;
+}
+
+/** a SOL console's counts as DeviceStats, a stretch held elsewhere under way counted up to `now` */
+export function solStats(c: SolCounts, now = Date.now()): DeviceStats {
+  return { solTakeovers: c.takeovers, solResumes: c.resumes, solHeldElsewhereMs: c.heldMs + (c.heldFrom === null ? 0 : Math.max(0, now - c.heldFrom)) };
 }
 
 export interface IpmiSpec {
@@ -68,6 +73,8 @@ export class IpmiDevice implements Device {
   private readonly record: SessionRecord | null;
   /** the BMC's ID of the session open now (0: none) */
   private liveSid = 0;
+  /** what the SOL consoles of earlier attempts counted */
+  private readonly banked = noSolCounts();
 
   constructor(
     private readonly spec: IpmiSpec,
@@ -102,6 +109,23 @@ export class IpmiDevice implements Device {
 
   detail(): string | null {
     return heldDetail(this.console?.heldElsewhereSince);
+  }
+
+  /** takeovers, resumes and time held elsewhere over every attempt (a stretch under way: from heldFrom on) */
+  solCounts(): SolCounts {
+    const b = this.banked;
+    const c = this.console?.counts;
+    if (!c) return { ...b };
+    return { takeovers: b.takeovers + c.takeovers, resumes: b.resumes + c.resumes, heldMs: b.heldMs + c.heldMs, heldFrom: c.heldFrom };
+  }
+
+  stats(): DeviceStats {
+    return solStats(this.solCounts());
+  }
+
+  /** `c` is done: its counts stay in this device's (taken when it stops being this.console) */
+  private bank(c: SolConsole | null): void {
+    if (c) bankSolCounts(this.banked, c.counts, Date.now());
   }
 
   connect(h: DeviceHandler): void {
@@ -142,6 +166,7 @@ export class IpmiDevice implements Device {
           onDown: (r) => {
             if (this.console !== c) return;
             this.console = null;
+            this.bank(c);
             this.abandoned(c);
             if (up) h.onDown(r);
             up = false;
@@ -161,6 +186,7 @@ export class IpmiDevice implements Device {
       if (c) {
         if (this.console !== c) return; // close() ended this attempt
         this.console = null;
+        this.bank(c);
         await c.close().catch(() => {});
         this.abandoned(c);
       }
@@ -213,6 +239,7 @@ export class IpmiDevice implements Device {
     const c = this.console;
     this.console = null;
     if (!c) return;
+    this.bank(c);
     await c.close();
     this.abandoned(c);
   }

@@ -169,6 +169,7 @@ export class IpmiSession implements TransportClient {
     this.state = 'opening';
     this.transport.register(this);
     const release = await this.transport.setupSlot();
+    this.transport.stats.setups++;
     try {
       await this.authCaps();
       const order = this.o.fallback ? await this.suiteOrder() : [this.o.suite];
@@ -187,6 +188,7 @@ export class IpmiSession implements TransportClient {
         if (r.cc !== 0) throw new IpmiError(`Set Session Privilege Level (${this.o.privilege}) refused: completion code 0x${r.cc.toString(16)}`, r.cc);
       }
     } catch (e) {
+      this.transport.stats.setupFailures++;
       this.teardown(e as Error);
       throw e;
     } finally {
@@ -239,6 +241,7 @@ export class IpmiSession implements TransportClient {
     let lastErr: Error | null = null;
     // lost setup packets are not retransmitted one by one: start over from Open Session
     for (let attempt = 0; attempt < 3; attempt++) {
+      if (attempt > 0) this.transport.stats.retransmissions++;
       try {
         await this.handshake(suite);
         this.suite = suite;
@@ -333,7 +336,7 @@ export class IpmiSession implements TransportClient {
   }
 
   private transmit(seq: number, p: Pending): void {
-    p.tries++;
+    if (p.tries++ > 0) this.transport.stats.retransmissions++;
     const msg = encodeRequest(p.netFn, p.cmd, seq, p.data);
     this.sendRaw(p.sessionless ? encodeV15(msg) : this.wrap(PT_IPMI, msg));
     p.timer = setTimeout(() => {

@@ -78,6 +78,27 @@ const RETAKE_MS = 5000;
 
 export type SolState = 'connecting' | 'ours' | 'elsewhere' | 'closed';
 
+/** What a SOL console counts, for metrics (see IpmiDevice.stats). */
+export interface SolCounts {
+  /** SOL taken from us by another client */
+  takeovers: number;
+  /** SOL ours again after another client held it */
+  resumes: number;
+  /** ms another client held SOL, over the stretches that have ended */
+  heldMs: number;
+  /** when the stretch under way began (clock ms), or null */
+  heldFrom: number | null;
+}
+
+export const noSolCounts = (): SolCounts => ({ takeovers: 0, resumes: 0, heldMs: 0, heldFrom: null });
+
+/** `from`'s counts added to `into`, a stretch under way counted up to `now` (for a console that is done) */
+export function bankSolCounts(into: SolCounts, from: SolCounts, now: number): void {
+  into.takeovers += from.takeovers;
+  into.resumes += from.resumes;
+  into.heldMs += from.heldMs + (from.heldFrom === null ? 0 : Math.max(0, now - from.heldFrom));
+}
+
 /**
  * BMC session IDs of this daemon's sessions to one BMC that ended without
  * Close Session, so may still hold SOL there. Entries expire: a BMC may
@@ -161,6 +182,8 @@ export class SolConsole {
   polls = 0;
   /** Activates answered "busy" that turned out to be our own session's */
   adopted = 0;
+  /** takeovers, resumes, time held elsewhere */
+  readonly counts: SolCounts = noSolCounts();
 
   constructor(
     transport: IpmiTransport,
@@ -341,6 +364,8 @@ export class SolConsole {
   /** SOL is ours (again); `darkSince`: the console was dark from then (the resume notice counts from it) */
   private becomeOurs(darkSince: number | null): void {
     const now = this.clock.now();
+    if (this.state === 'elsewhere') this.counts.resumes++;
+    this.endHeld(now);
     this.state = 'ours';
     this.freeSeenAt = null;
     this.refusedCc = null;
@@ -386,6 +411,7 @@ export class SolConsole {
    */
   private enterElsewhere(since: number | null, notice: string | null, darkSince: number | null = null): void {
     this.sol.stop();
+    if (this.state !== 'elsewhere') this.counts.heldFrom = this.clock.now();
     this.state = 'elsewhere';
     this.heldElsewhereSince = since ?? this.clock.now();
     this.darkSince ??= darkSince ?? this.heldElsewhereSince;
@@ -410,6 +436,7 @@ export class SolConsole {
     if (this.state !== 'ours') return;
     const now = this.clock.now();
     const ours = Math.min(this.provenAt, now);
+    this.counts.takeovers++;
     this.h.onNotice(`SOL session taken over by another client at some time between ${this.clock.stamp(ours)} and ${this.clock.stamp(now)}`);
     if (this.policy === 'never') this.h.onNotice('SOL session left to the other client (steal policy "never") until an operator forces it (conch -f)');
     this.enterElsewhere(now, null, ours);
@@ -516,7 +543,16 @@ export class SolConsole {
     this.h.onDown(reason);
   }
 
+  /** a stretch of SOL held elsewhere ends (counted) */
+  private endHeld(now: number): void {
+    const c = this.counts;
+    if (c.heldFrom === null) return;
+    c.heldMs += Math.max(0, now - c.heldFrom);
+    c.heldFrom = null;
+  }
+
   private release(): void {
+    this.endHeld(this.clock.now());
     this.state = 'closed';
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;

@@ -24,10 +24,29 @@ export interface TransportClient {
   receive(d: Datagram): void;
 }
 
-export interface TransportStats {
+export interface TransportStats extends IpmiCounts {
   received: number;
   dropped: number;
   sent: number;
+}
+
+/** What the sessions on a transport count for metrics (src/web/metrics.ts). */
+export interface IpmiCounts {
+  /** requests sent again after a timeout, and session setups started over */
+  retransmissions: number;
+  /** session setups begun (Open Session … RAKP 4, Set Session Privilege) */
+  setups: number;
+  /** of which failed */
+  setupFailures: number;
+}
+
+export const noIpmiCounts = (): IpmiCounts => ({ retransmissions: 0, setups: 0, setupFailures: 0 });
+
+/** `from` added to `into` */
+export function addIpmiCounts(into: IpmiCounts, from: IpmiCounts): void {
+  into.retransmissions += from.retransmissions;
+  into.setups += from.setups;
+  into.setupFailures += from.setupFailures;
 }
 
 const addrKey = (address: string, port: number): string => `${address}|${port}`;
@@ -42,7 +61,7 @@ export class IpmiTransport {
   private sockets = new Map<SocketKind, dgram.Socket>();
   private bySid = new Map<number, TransportClient>();
   private byAddr = new Map<string, Set<TransportClient>>();
-  readonly stats: TransportStats = { received: 0, dropped: 0, sent: 0 };
+  readonly stats: TransportStats = { received: 0, dropped: 0, sent: 0, ...noIpmiCounts() };
   /** last few drop reasons, for diagnostics (no secrets: only header facts) */
   lastDrop = '';
 

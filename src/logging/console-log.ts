@@ -11,7 +11,7 @@ import { expandSpecifiers } from '../config/specifiers.js';
 import { frameNotice, longTime } from '../util/notice.js';
 import { LineFilter } from './line-filter.js';
 import type { DaemonLog } from './daemon-log.js';
-import { FileAppender, HOLD_MAX, lossMarker, RETRY_MAX_MS, RETRY_MIN_MS } from './file-appender.js';
+import { FileAppender, HOLD_MAX, logFailures, lossMarker, RETRY_MAX_MS, RETRY_MIN_MS } from './file-appender.js';
 import { openLog } from './open-log.js';
 
 export interface ConsoleLogContext {
@@ -72,6 +72,8 @@ export class ConsoleLog {
   /** bytes dropped while no file took them, counted in that marker */
   private lost = 0;
   private closing = false;
+  /** bytes that reached the file(s), for metrics */
+  private readonly counts = { bytes: 0 };
 
   constructor(
     private readonly pattern: string,
@@ -129,6 +131,7 @@ export class ConsoleLog {
   }
 
   private failed(file: string, e: Error, retry: boolean): void {
+    logFailures.opens++;
     // one line per outage; a SIGHUP (not a retry) says it again
     if (!retry || !this.outage) this.dlog.err(`Console [${this.ctx.name}] cannot open log ${file}: ${e.message}`);
     this.outage = true;
@@ -158,6 +161,7 @@ export class ConsoleLog {
       onEndLost: (lost) => this.lostElsewhere(file, lost),
       retryMinMs: this.retryMinMs,
       retryMaxMs: this.retryMaxMs,
+      counts: this.counts,
     });
     this.truncateNext = false;
     const old = this.replaced;
@@ -192,6 +196,11 @@ export class ConsoleLog {
   private dropPending(): void {
     this.pending = [];
     this.pendingBytes = 0;
+  }
+
+  /** Bytes written to the log file(s) so far: console output as filtered, notices and markers. */
+  get loggedBytes(): number {
+    return this.counts.bytes;
   }
 
   /** A reload changed `server logsymlinks=`: opens from now on (the reload's reopen first) follow it. */

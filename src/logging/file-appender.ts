@@ -19,6 +19,13 @@ export const HOLD_MAX = 1024 * 1024;
 export const RETRY_MIN_MS = 1000;
 export const RETRY_MAX_MS = 60_000;
 
+/**
+ * Failures of console logs since the daemon started, for metrics: writes
+ * that failed (each failed write, not the ones skipped after it during the
+ * outage) and opens that failed (each try).
+ */
+export const logFailures = { writes: 0, opens: 0 };
+
 /** The in-band line that says a log lost bytes: where they were and how many. */
 export function lossMarker(name: string, lost: number, at = new Date()): Buffer {
   return frameNotice(`Console [${name}] log resumed at ${longTime(at)}: ${lost} bytes lost while the log could not be written`);
@@ -35,6 +42,8 @@ export interface AppenderOptions {
   holdMax?: number;
   retryMinMs?: number;
   retryMaxMs?: number;
+  /** bytes that reached the file are added to `bytes` (shared by the appenders of one log) */
+  counts?: { bytes: number };
 }
 
 /** a marker handed to the writer: at stream offset `start`, counting `covers` lost bytes */
@@ -220,6 +229,8 @@ export class FileAppender implements WriterClient {
     }
     const start = this.reported;
     this.reported += bytes;
+    if (message !== null) logFailures.writes++;
+    if (this.opts.counts) this.opts.counts.bytes += written;
     // (settled first: it gives failed markers' counts back to this.lost)
     const markerBytes = this.settleMarkers(start, bytes, written);
     this.lost += bytes - written - markerBytes;
@@ -236,6 +247,7 @@ export class FileAppender implements WriterClient {
   wrote(bytes: number): void {
     const start = this.reported;
     this.reported += bytes;
+    if (this.opts.counts) this.opts.counts.bytes += bytes;
     if (this.markers.length > 0) this.settleMarkers(start, bytes, bytes);
     if (this.retryWhenDrained || this.drainedWaiter) this.checkDrained();
   }

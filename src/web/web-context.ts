@@ -24,8 +24,8 @@ export interface WebContext {
 export interface DaemonFacts {
   startedAt: Date;
   version: string;
-  /** the last reload: when, and whether it applied (null: none yet) */
-  lastReload(): { at: Date; ok: boolean } | null;
+  /** the last reload: when, and whether it applied (null: none yet); when the configuration was last loaded well (the start counts) */
+  lastReload(): { at: Date; ok: boolean; goodAt: Date } | null;
   /** clients attached now, by transport (conman, tls, web) */
   clientsByTransport(): Record<string, number>;
 }
