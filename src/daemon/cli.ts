@@ -21,6 +21,7 @@ export const DEFAULT_CONFIG = '/etc/conman.conf';
 
 export const USAGE = `Usage: conchd [OPTIONS]
        conchd passwd [-c FILE] [-g GROUP,GROUP] [--password-file FILE] [-d] USER
+       conchd token create NAME -u USER | list | revoke NAME  [-c FILE]
 
   -c FILE   Specify configuration (default: ${DEFAULT_CONFIG}).
   -F        Run in foreground.

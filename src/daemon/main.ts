@@ -23,6 +23,7 @@ There is NO WARRANTY, to the extent permitted by law.
 const CHILD_ENV = 'CONCHD_DAEMON_CHILD';
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'token') return (await import('./token-cli.js')).tokenMain(argv.slice(1));
   if (argv[0] === 'passwd') return (await import('./passwd.js')).passwdMain(argv.slice(1));
   let args: DaemonArgs;
   try {

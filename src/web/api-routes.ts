@@ -1,5 +1,16 @@
-// (being written)
+// The HTTP API under /api/v1 (besides the session routes of web-server.ts):
+// consoles and their actions, logs, live events, and its OpenAPI document.
+
 import type { Router } from './router.js';
 import type { WebContext } from './web-context.js';
+import * as consoles from './api-consoles.js';
+import * as log from './api-log.js';
+import * as events from './api-events.js';
+import * as openapi from './openapi.js';
 
-export function register(_router: Router, _ctx: WebContext): void {}
+export function register(router: Router, ctx: WebContext): void {
+  consoles.register(router, ctx);
+  log.register(router, ctx);
+  events.register(router, ctx);
+  openapi.register(router, ctx);
+}
