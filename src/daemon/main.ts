@@ -180,7 +180,16 @@ async function runForeground(cfg: Config, args: DaemonArgs, pidfile: string): Pr
   process.on('SIGHUP', () => void daemon.reload());
   process.on('SIGPIPE', () => {});
   // A bug in one console must not take the others down: log it and carry on.
-  process.on('uncaughtException', (e) => dlog.err(`internal error: ${e.stack ?? e.message}`));
+  // a closed stderr (the terminal or pipe went away) must not turn every log line into another error
+  const quietStderr = (): void => {
+    process.stderr.write = () => true;
+  };
+  process.stderr.on('error', quietStderr);
+  process.stdout.on('error', () => {});
+  process.on('uncaughtException', (e) => {
+    if ((e as NodeJS.ErrnoException).code === 'EPIPE') return quietStderr();
+    dlog.err(`internal error: ${e.stack ?? e.message}`);
+  });
   process.on('unhandledRejection', (e) => dlog.err(`internal error: ${String(e)}`));
 
   if (daemonized && process.send) {

@@ -36,6 +36,8 @@ export function sendError(res: http.ServerResponse, e: HttpError): void {
 export async function readJson(req: http.IncomingMessage, max = MAX_BODY): Promise<Record<string, unknown>> {
   const type = req.headers['content-type'] ?? '';
   if (!/^application\/json\b/i.test(type)) throw new HttpError(415, 'expected a JSON body (content-type: application/json)');
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > max) throw new HttpError(413, `request body over ${max} bytes`, { connection: 'close' });
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req) {
