@@ -61,6 +61,8 @@ mkdir -p "$LIB"
 node node_modules/typescript/bin/tsc -p tsconfig.build.json --outDir "$LIB/dist" --sourceMap false
 node scripts/chmod-bins.mjs "$LIB/dist"
 cp package.json "$LIB/"
+# the web UI's static files, found by the compiled code at dist/src/web/../../../web
+cp -r web "$LIB/web"
 
 # 2. production dependencies: a copy of node_modules pruned of dev packages,
 # so the native addons built here are reused and nothing is fetched
