@@ -126,7 +126,10 @@ test("quote encoding: ' and \" travel with the high bit set, other high bytes ar
 
 test('greeting and request parsing is as lenient as conmand, later USER wins', () => {
   const g = parseGreeting(Buffer.from("junk HELLO FOO=1 USER='a' TTY='' USER='b' TTY=pts\n"));
-  assert.deepEqual(g, { ok: true, value: { user: 'b', tty: 'pts' } });
+  assert.deepEqual(g, { ok: true, value: { user: 'b', tty: 'pts', password: null } });
+  // conch's addition: a password (base64 of its UTF-8; the server accepts it over TLS only)
+  const pw = parseGreeting(Buffer.from(`HELLO USER='a' PASSWORD='${Buffer.from("p'§").toString('base64')}'\n`));
+  assert.ok(pw.ok && pw.value.password?.toString('utf8') === "p'§");
   assert.deepEqual(parseGreeting(Buffer.from("HELLO USER=''\n")), {
     ok: false,
     error: 'Invalid greeting: no user specified',
@@ -136,9 +139,9 @@ test('greeting and request parsing is as lenient as conmand, later USER wins', (
   );
   assert.deepEqual(r, {
     ok: true,
-    value: { command: 'CONNECT', patterns: ['a', 'b'], quiet: true, regex: true, force: true, join: true, broadcast: true },
+    value: { command: 'CONNECT', patterns: ['a', 'b'], quiet: true, regex: true, force: true, join: true, broadcast: true, status: false, search: null },
   });
   // a control character in a user name never reaches notices or logs
   const ctl = parseGreeting(Buffer.from("HELLO USER='ev\x1b[2Jil'\n", 'latin1'));
-  assert.deepEqual(ctl, { ok: true, value: { user: 'ev?[2Jil', tty: null } });
+  assert.deepEqual(ctl, { ok: true, value: { user: 'ev?[2Jil', tty: null, password: null } });
 });

@@ -8,7 +8,8 @@ import { ERR_BUSY_CONSOLES, ERR_LOCAL, ERR_TOO_MANY_CONSOLES, FatalError, Reques
 import { exchange, type Link } from './exchange.js';
 import { isAuthRequired, login } from './login.js';
 import { licenseText, usage, versionText, type SessionView } from './messages.js';
-import { requestLine } from './proto.js';
+import { requestLine, searchLine } from './proto.js';
+import { printResults } from './search.js';
 import { SessionLog } from './session-log.js';
 import { runSession } from './session.js';
 import { Terminal } from './tty.js';
@@ -58,6 +59,14 @@ async function run(opts: ClientOptions, log: SessionLog, term: Terminal): Promis
   try {
     link = await login(opts, process.env, (l) => (link = l));
     const { socket, reader, ep } = link;
+    if (opts.command === 'search' && opts.search) {
+      await exchange(link, searchLine({ ...opts, search: opts.search }));
+      const put = (s: string): void => {
+        process.stdout.write(s);
+        log.write(s);
+      };
+      return await printResults(link, put, (s) => process.stderr.write(s));
+    }
     // Plain TCP half-closes after a query as conman does; over TLS that would
     // send close_notify, which a TLS server may take as the end of the talk.
     const shutWrite = opts.command === 'query' && !ep.tls;

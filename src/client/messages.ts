@@ -40,6 +40,8 @@ export function usage(prog: string, o: ClientOptions): string {
     '            Present this client certificate and key.',
     '  --user NAME',
     '            Log in as NAME (default: your login name).',
+    '  --grep RE [--since T] [--until T] [--tail N] [--limit N] [--follow]',
+    "            Search the consoles' logs (all consoles when none is named).",
     '',
     `  Once a connection is established, enter "${esc}." to close the session,`,
     `    or "${esc}?" to see a list of currently available escape sequences.`,

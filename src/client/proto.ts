@@ -5,7 +5,7 @@
 
 import { encodeQuoted, lexLine, type Token } from '../protocol/lex.js';
 
-export type Command = 'connect' | 'monitor' | 'query';
+export type Command = 'connect' | 'monitor' | 'query' | 'search';
 
 export interface RequestOptions {
   command: Command;
@@ -46,6 +46,26 @@ export function requestLine(req: RequestOptions): Buffer {
     if (req.broadcast) words.push('OPTION=BROADCAST');
   }
   const parts: Buffer[] = [Buffer.from(words.join(' '), 'latin1')];
+  for (const c of req.consoles) parts.push(quoted('CONSOLE', c));
+  parts.push(Buffer.from('\n', 'latin1'));
+  return Buffer.concat(parts);
+}
+
+/**
+ * conch's SEARCH request (docs/search.md): `SEARCH RE='re'[ SINCE='t'][
+ * UNTIL='t'][ TAIL=n][ LIMIT=n][ OPTION=FOLLOW][ OPTION=REGEX] CONSOLE='c'…`.
+ */
+export function searchLine(req: RequestOptions & { search: { re: string; since?: string; until?: string; tail?: string; limit?: string; follow: boolean } }): Buffer {
+  const s = req.search;
+  const parts: Buffer[] = [Buffer.from('SEARCH', 'latin1'), quoted('RE', s.re)];
+  if (s.since !== undefined) parts.push(quoted('SINCE', s.since));
+  if (s.until !== undefined) parts.push(quoted('UNTIL', s.until));
+  if (s.tail !== undefined) parts.push(quoted('TAIL', s.tail));
+  if (s.limit !== undefined) parts.push(quoted('LIMIT', s.limit));
+  const words: string[] = [];
+  if (s.follow) words.push('OPTION=FOLLOW');
+  if (req.regex) words.push('OPTION=REGEX');
+  if (words.length) parts.push(Buffer.from(` ${words.join(' ')}`, 'latin1'));
   for (const c of req.consoles) parts.push(quoted('CONSOLE', c));
   parts.push(Buffer.from('\n', 'latin1'));
   return Buffer.concat(parts);

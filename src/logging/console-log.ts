@@ -13,6 +13,7 @@ import { LineFilter } from './line-filter.js';
 import type { DaemonLog } from './daemon-log.js';
 import { FileAppender, HOLD_MAX, logFailures, lossMarker, RETRY_MAX_MS, RETRY_MIN_MS } from './file-appender.js';
 import { openLog } from './open-log.js';
+import { LogIndex } from '../search/index-writer.js';
 
 export interface ConsoleLogContext {
   name: string;
@@ -54,6 +55,11 @@ export class ConsoleLog {
   private openToken: object | null = null;
   /** the appender a running open will replace (a reopen), ended once the new file is open */
   private replaced: FileAppender | null = null;
+  /** the time index of the file `stream` writes (search), and of `replaced` */
+  private index: LogIndex | null = null;
+  private replacedIndex: LogIndex | null = null;
+  /** who watches the bytes as they are written (search's follow) */
+  private readonly watchers = new Set<(b: Buffer) => void>();
   /** settles when the last open has finished, either way */
   private opened: Promise<void> = Promise.resolve();
   private trimmed = false;
@@ -112,7 +118,9 @@ export class ConsoleLog {
     this.retryTimer = null;
     if (this.stream) {
       this.replaced = this.stream;
+      this.replacedIndex = this.index;
       this.stream = null;
+      this.index = null;
     }
     const token = {};
     this.openToken = token;
@@ -137,7 +145,9 @@ export class ConsoleLog {
     this.outage = true;
     // keep writing to the old file (on a reopen) rather than holding data
     this.stream = this.replaced;
+    this.index = this.replacedIndex;
     this.replaced = null;
+    this.replacedIndex = null;
     if (this.stream) {
       // bytes dropped while this open ran came before the pending ones
       this.stream.noteLost(this.lost);
@@ -168,6 +178,9 @@ export class ConsoleLog {
     this.replaced = null;
     this.stream = fresh;
     void old?.end();
+    void this.replacedIndex?.close();
+    this.replacedIndex = null;
+    this.index = LogIndex.open(file, fd, { name, dev: this.ctx.dev, pattern: this.pattern }, { err: (t) => this.dlog.err(t) });
     const now = new Date();
     const head = [frameNotice(`Console [${name}] log opened at ${longTime(now)}`)];
     if (this.held || this.lost > 0) head.push(lossMarker(name, this.lost, now));
@@ -218,8 +231,20 @@ export class ConsoleLog {
     this.write(frameNotice(`Console [${this.ctx.name}] log at ${longTime(now)}`));
   }
 
+  /**
+   * Watch the bytes written from now on (search's follow); what came before
+   * is handed to the file first. Returns where the watched bytes start in the
+   * file (null: not known) and the function that stops watching.
+   */
+  watch(fn: (b: Buffer) => void): { offset: number | null; stop: () => void } {
+    this.flush();
+    this.watchers.add(fn);
+    return { offset: this.index?.offset ?? null, stop: () => this.watchers.delete(fn) };
+  }
+
   private writeRaw(b: Buffer): void {
     if (!this.accepting || b.length === 0) return;
+    for (const w of this.watchers) w(b);
     // devices never reuse a buffer they delivered (Device contract): no copy
     this.pending.push(b);
     this.pendingBytes += b.length;
@@ -245,6 +270,7 @@ export class ConsoleLog {
   /** Hand what is gathered to the file's write stream. */
   flush(): void {
     if (this.pending.length === 0 || !this.stream) return;
+    this.index?.wrote(this.pending, this.pendingBytes);
     this.stream.writeAll(this.pending);
     this.pending = [];
     this.pendingBytes = 0;
@@ -265,6 +291,9 @@ export class ConsoleLog {
     const s = this.stream;
     this.stream = null;
     this.openToken = null;
-    await s?.end();
+    const ix = this.index;
+    this.index = null;
+    this.watchers.clear();
+    await Promise.all([s?.end(), ix?.close()]);
   }
 }

@@ -23,6 +23,9 @@ import type { Identity, Transport } from '../engine/session.js';
 import type { AccessControl } from '../access/access-control.js';
 import type { Right } from '../access/rights.js';
 import type { ResetRunner } from './reset.js';
+import { parseQuery, PatternError, QueryError } from '../search/query.js';
+import { searchSlot, TOO_MANY } from '../search/search.js';
+import { serveSearch, targetOf } from '../search/serve.js';
 
 /** conman HEAD's MAX_SOCK_LINE */
 export const MAX_LINE = 131072;
@@ -227,6 +230,7 @@ export class Handshake {
     // a console the user may not even monitor is not there for it
     const found = access.enforcing ? m.consoles.filter((c) => access.allows(id, c.name, 'monitor')) : m.consoles;
     if (found.length === 0) return this.fail(ErrCode.NO_CONSOLES, MSG.noConsoles);
+    if (req.command === 'SEARCH') return this.search(req, found, id);
     if (req.command !== 'QUERY' && found.length > 1 && !(req.command === 'CONNECT' && req.broadcast)) {
       return this.fail(
         ErrCode.TOO_MANY_CONSOLES,
@@ -280,6 +284,37 @@ export class Handshake {
     if (this.sock.isPaused()) this.sock.resume();
     // the client's half-close came while matching: the session must see it too
     if (this.ended) this.sock.emit('end');
+  }
+
+  /**
+   * conch's SEARCH (docs/search.md): the OK line names the consoles searched
+   * (those the user may monitor), then the results follow as JSON lines
+   * (search/serve.ts) and the server closes when they are done; with
+   * OPTION=FOLLOW they go on until the client leaves.
+   */
+  private search(req: Request, found: Console[], id: Identity): void {
+    let q;
+    try {
+      q = parseQuery(req.search!);
+    } catch (e) {
+      if (e instanceof PatternError) return this.fail(ErrCode.BAD_REGEX, e.message);
+      if (e instanceof QueryError) return this.fail(ErrCode.BAD_REQUEST, `Invalid search: ${e.message}`);
+      throw e;
+    }
+    const slot = searchSlot(q.follow);
+    if (!slot) return this.fail(ErrCode.BAD_REQUEST, `Search refused: ${TOO_MANY}`);
+    const names = found.map((c) => c.name);
+    this.ctx.access.record(id, 'monitor', 'ok', { consoles: names, detail: `search /${q.pattern.source}/${q.follow ? ' (follow)' : ''}` });
+    this.finish();
+    const sock = this.sock;
+    const ac = new AbortController();
+    sock.once('close', () => ac.abort());
+    sock.on('error', () => ac.abort());
+    sock.resume(); // what the client sends now is read and dropped
+    sock.write(okLine(names));
+    void serveSearch(sock, found.map(targetOf), q, slot, ac.signal, { dlog: this.ctx.dlog, peer: this.peer }).then(() => {
+      if (!sock.destroyed) this.endAndClose(Buffer.alloc(0));
+    });
   }
 
   /** ERROR line (plus conman's plain-text lines), then close. */

@@ -6,6 +6,7 @@
 
 import { lexLine, type Token } from './lex.js';
 import { MSG } from './messages.js';
+import type { QueryText } from '../search/query.js';
 
 export interface Greeting {
   user: string;
@@ -14,7 +15,8 @@ export interface Greeting {
   password: Buffer | null;
 }
 
-export type Command = 'QUERY' | 'MONITOR' | 'CONNECT';
+/** SEARCH: a conch extension (docs/search.md); conman clients never send it */
+export type Command = 'QUERY' | 'MONITOR' | 'CONNECT' | 'SEARCH';
 
 export interface Request {
   command: Command;
@@ -26,6 +28,8 @@ export interface Request {
   broadcast: boolean;
   /** conch addition (QUERY): a status line per console after the OK line */
   status: boolean;
+  /** conch addition (SEARCH): what to search for */
+  search: QueryText | null;
 }
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -71,14 +75,34 @@ export function parseGreeting(line: Buffer): Parsed<Greeting> {
 
 const COMMANDS = new Set(['QUERY', 'MONITOR', 'CONNECT']);
 
-/** `QUERY|MONITOR|CONNECT [OPTION=x]... [CONSOLE='pattern']...` */
+/**
+ * SEARCH and its keys are bare words, not lexer keywords: conman's lexing of
+ * its own requests (a console pattern written without quotes) stays as it is.
+ */
+const isWord = (x: Token | undefined, w: string): boolean => x?.kind === 'str' && !x.quoted && x.value.toUpperCase() === w;
+const SEARCH_KEYS = new Set(['RE', 'SINCE', 'UNTIL', 'TAIL', 'LIMIT']);
+
+/** `KEY=value` at tokens[i] of a SEARCH: a quoted or bare string, or a number. */
+function searchValue(t: Token[], i: number): Parsed<string> | null {
+  const eq = t[i + 1];
+  const v = t[i + 2];
+  if (eq?.kind !== 'char' || eq.ch !== '=') return null;
+  if (v?.kind === 'int') return { ok: true, value: v.value };
+  if (v?.kind !== 'str') return null;
+  if (v.nonAscii) return { ok: false, error: 'Invalid search: its values are 7-bit ASCII only' };
+  return { ok: true, value: v.value };
+}
+
+/** `QUERY|MONITOR|CONNECT [OPTION=x]... [CONSOLE='pattern']...`, or conch's `SEARCH RE='re' …` */
 export function parseRequest(line: Buffer): Parsed<Request> {
   const t = lexLine(line);
   if (t.some((x) => x.kind === 'error')) return { ok: false, error: MSG.unterminated('request') };
-  const at = t.findIndex((x) => x.kind === 'kw' && COMMANDS.has(x.kw));
+  const at = t.findIndex((x) => (x.kind === 'kw' && COMMANDS.has(x.kw)) || isWord(x, 'SEARCH'));
   if (at < 0) return { ok: false, error: MSG.noCommand };
+  const first = t[at]!;
+  const search = first.kind !== 'kw';
   const req: Request = {
-    command: (t[at] as { kw: Command }).kw,
+    command: search ? 'SEARCH' : (first as { kw: Command }).kw,
     patterns: [],
     quiet: false,
     regex: false,
@@ -86,9 +110,24 @@ export function parseRequest(line: Buffer): Parsed<Request> {
     join: false,
     broadcast: false,
     status: false,
+    search: search ? { re: null, since: null, until: null, tail: null, limit: null, follow: false } : null,
   };
   for (let i = at + 1; i < t.length; i++) {
     const x = t[i];
+    if (req.search && x.kind === 'str' && !x.quoted && SEARCH_KEYS.has(x.value.toUpperCase())) {
+      const v = searchValue(t, i);
+      if (!v) continue;
+      if (!v.ok) return v;
+      const key = x.value.toLowerCase() as 're' | 'since' | 'until' | 'tail' | 'limit';
+      req.search[key] = v.value;
+      i += 2;
+      continue;
+    }
+    if (req.search && x.kind === 'kw' && x.kw === 'OPTION' && isWord(t[i + 2], 'FOLLOW') && t[i + 1]?.kind === 'char') {
+      req.search.follow = true;
+      i += 2;
+      continue;
+    }
     if (x.kind !== 'kw') continue;
     if (x.kw === 'CONSOLE') {
       const v = valueAt(t, i);

@@ -7,10 +7,12 @@ import * as consoles from './api-consoles.js';
 import * as log from './api-log.js';
 import * as events from './api-events.js';
 import * as openapi from './openapi.js';
+import * as search from './api-search.js';
 
 export function register(router: Router, ctx: WebContext): void {
   consoles.register(router, ctx);
   log.register(router, ctx);
   events.register(router, ctx);
   openapi.register(router, ctx);
+  search.register(router, ctx);
 }

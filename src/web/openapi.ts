@@ -240,7 +240,7 @@ function document(): unknown {
           required: ['name', 'type', 'state', 'since', 'retryAt', 'lastError', 'label', 'detail', 'clients'],
           properties: {
             name: { type: 'string' },
-            type: { type: 'string', enum: ['telnet', 'unix', 'serial', 'process', 'test', 'ipmi'] },
+            type: { type: 'string', enum: ['telnet', 'unix', 'serial', 'process', 'test', 'ipmi', 'ssh'] },
             state: { type: 'string', enum: [...STATES] },
             since: { type: 'string', format: 'date-time', description: 'when it entered this state' },
             retryAt: { type: 'string', format: 'date-time', nullable: true, description: 'in backoff: the next attempt' },

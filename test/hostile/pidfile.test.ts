@@ -38,7 +38,8 @@ test('a planted pid of another process: -k and -r refuse to signal it, and the d
     }
     assert.ok(alive(pid), 'the unrelated process was not signalled');
     const d = await startConchd(c, TEST_CONSOLE, { dir });
-    assert.equal(fs.readFileSync(d.pidfile, 'utf8').trim(), String(d.child.proc.pid), 'the stale pidfile was replaced');
+    // the pidfile is written once the daemon has started (just after it says it listens)
+    await waitFor(() => fs.readFileSync(d.pidfile, 'utf8').trim() === String(d.child.proc.pid), 'the stale pidfile to be replaced');
     assert.ok(alive(pid));
   } finally {
     await c.run();
