@@ -28,7 +28,9 @@ export function conmanConf(m: ManifestEntry[], serverLines: string[] = []): stri
   const out = ['# written by conch-bmcsim', ...serverLines];
   // ipmiopts per console: credentials may differ per BMC. Our BMCs need no FreeIPMI workarounds.
   for (const e of m) {
-    const dev = e.port === 623 ? `ipmi:${e.address}` : `ipmi:${e.address}:${e.port}`;
+    // an IPv6 address is bracketed, or its last group would read as the port
+    const host = e.address.includes(':') ? `[${e.address}]` : e.address;
+    const dev = e.port === 623 ? `ipmi:${host}` : `ipmi:${host}:${e.port}`;
     out.push(`console name=${q(e.name)} dev=${q(dev)} ipmiopts=${q(`U:${e.user},P:${e.password}`)}`);
   }
   return out.join('\n') + '\n';

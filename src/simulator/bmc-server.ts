@@ -96,7 +96,8 @@ export class Bmc implements CommandContext {
 
   /** Bind the UDP socket; rejects with the address in the message (EADDRINUSE, EMFILE…). */
   async start(): Promise<void> {
-    const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 64 * 1024, sendBufferSize: 64 * 1024, lookup: literalLookup('udp4') });
+    const fam = this.address.includes(':') ? 'udp6' : 'udp4'; // an IPv6 literal (--address ::1) needs a udp6 socket
+    const sock = dgram.createSocket({ type: fam, recvBufferSize: 64 * 1024, sendBufferSize: 64 * 1024, lookup: literalLookup(fam) });
     await new Promise<void>((resolve, reject) => {
       sock.once('error', (e) => reject(new Error(`${this.name}: cannot bind UDP ${this.address}:${this.port}: ${e.message}`)));
       sock.bind(this.port, this.address, () => resolve());
