@@ -1,7 +1,7 @@
 // The boot-log bursts of the fleet benchmark, in their own process so that
 // firing thousands of them does not delay the measuring client: every listed
 // host prints about BYTES of `[seq N]` lines once, spread evenly over the
-// window. IPMI hosts are told through the simulator's control channel; telnet
+// window. IPMI and SSH hosts are told through the simulator's control channel; telnet
 // hosts are typed at through their terminal-server port (`seq N`).
 //
 //   node dist/bench/fleet-bursts.js SPEC.json
@@ -39,7 +39,7 @@ function typeAt(address: string, port: number): Promise<void> {
 
 function burst(name: string): Promise<void> {
   const t = spec.target;
-  if (t.mode === 'http') return request(t.control, 'POST', `/bmcs/${name}/burst`, { bytes: spec.bytes }).then(() => undefined);
+  if (t.mode === 'http') return request(t.control, 'POST', `/${t.path ?? 'bmcs'}/${name}/burst`, { bytes: spec.bytes }).then(() => undefined);
   const [address, port] = t.ports[name]!;
   return typeAt(address, port);
 }

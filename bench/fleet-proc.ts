@@ -66,20 +66,36 @@ export function treeCpuSeconds(pid: number): number {
   return ticks / TICKS;
 }
 
-function rssKiB(pid: number): number {
+/** a `Name: N kB` figure of a /proc/PID file, KiB (0 when the process is gone) */
+function procKiB(pid: number, file: string, field: RegExp): number {
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'latin1'));
+    const m = field.exec(fs.readFileSync(`/proc/${pid}/${file}`, 'latin1'));
     return m ? Number(m[1]) : 0;
   } catch {
     return 0;
   }
 }
 
+/** `kib` of `pid` plus its live descendants, MiB */
+function treeMiB(pid: number, kib: (pid: number) => number): number {
+  let sum = kib(pid);
+  for (const k of descendants(pid)) sum += kib(k);
+  return sum / 1024;
+}
+
 /** VmRSS of `pid` plus its live descendants, MiB. */
 export function treeRssMiB(pid: number): number {
-  let kib = rssKiB(pid);
-  for (const k of descendants(pid)) kib += rssKiB(k);
-  return kib / 1024;
+  return treeMiB(pid, (p) => procKiB(p, 'status', /VmRSS:\s+(\d+) kB/));
+}
+
+/**
+ * PSS of `pid` plus its live descendants, MiB: each page shared by k
+ * processes counted 1/k in each, so that a thousand `ssh` processes are not
+ * charged a thousand times for the libraries they share (as their summed
+ * RSS is).
+ */
+export function treePssMiB(pid: number): number {
+  return treeMiB(pid, (p) => procKiB(p, 'smaps_rollup', /^Pss:\s+(\d+) kB/m));
 }
 
 /** Follows a process tree over a window: CPU delta and the largest RSS seen. */

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { onPath, type DaemonKind } from './rig.js';
 import type { RunResult, RunSpec } from './fleet-run.js';
-import { reclaimTable, table, takeoverTable, verdict } from './fleet-table.js';
+import { reclaimTable, sshComparison, table, takeoverTable, verdict } from './fleet-table.js';
 import { nofileFor } from './fleet-proc.js';
 import type { FleetKind } from './fleet-sims.js';
 
@@ -64,6 +64,8 @@ function header(r: FleetReport): string[] {
       `IPMI BMCs: conch-bmcsim, profile ipmi_sim with the session timeout raised to 3600 s (with ipmi_sim's 30 s, conmand's libipmiconsole, ` +
       `which sends no keepalive while SOL output flows, loses its session every ~30 s of steady output); each BMC on its own 127.A.x.y address, ` +
       `one UDP port below 32768 (FreeIPMI rejects higher ports). Telnet: conch-bmcsim terminal-server mode, one TCP port per host on one address. ` +
+      `SSH: conch-bmcsim SSH mode, OpenBMC front (the console at once), one TCP port per host on one address, one ed25519 host key, bursts through the control channel; ` +
+      `*ssh* is conchd's ssh:// consoles (password logins, the password from a pswdfile), *ssh-proc* the same hosts through one \`ssh -tt\` process console each (OpenSSH, key login), as conman and conserver run SSH consoles. ` +
       `The simulators, and the process that sends the bursts, run at nice ${base.simNice} (they stand in for other machines: they get the CPU the daemon leaves, and do not take it from the daemon), ` +
       `but for the typed-at console's BMC or telnet host, a process of its own at nice 0 (it does one host's work and answers at once, as a BMC on its own CPU would). ` +
       `Daemons and simulator run with an open-file limit of ${nofileFor(1 << 20)} (raised with prlimit as far as the hard limit allows); both daemons log every console to its own file.`,
@@ -72,7 +74,7 @@ function header(r: FleetReport): string[] {
       'and its children over the steady window (CPU seconds per wall minute; 60 = one core busy); *simulator CPU* the same for conch-bmcsim ' +
       '(on the same 2 cores); *RSS* the largest VmRSS of daemon + children seen in the window, per console = RSS / N; *lines lost* `[seq]` lines ' +
       'missing between each console\'s first logged line and its host\'s last line after the load stopped and the logs drained (of all expected); ' +
-      '*bytes lost* IPMI: bytes the daemon acknowledged at the BMCs minus host bytes in the logs, plus missing lines × mean line length; telnet: the latter; ' +
+      '*bytes lost* IPMI: bytes the daemon acknowledged at the BMCs minus host bytes in the logs, plus missing lines × mean line length; SSH: the same with the bytes the simulator wrote to the SSH sessions; telnet: missing lines × mean line length; ' +
       `*attach* TCP connect → \`OK\` of CONNECT OPTION=JOIN, *echo* one key → its echo, both on console 1 while the fleet is busy, with 1 client and with ` +
       `${base.readers} more joined readers; ${base.keystrokes} keys each, typed a person's pause apart (${base.keyGapMs} ms on average, 0.4-1.6×) so that they sample the whole busy stretch; ` +
       `*machine floor* the same typing, at the same time as the 1-client echo, against processes doing nothing else (the latency this loaded machine itself adds): *bare echo* a TCP echo process (a key wakes two processes: echo, typist); *relay echo* a relay process that sends each key as a UDP datagram to an echo process and writes the answer back, a console daemon and a BMC that do no work (a key wakes four processes in turn: relay, echo, relay, typist, as it wakes daemon, BMC, daemon, typist on a console); *takeover dark* IPMI console 2: another client takes SOL for ${base.stealS} s at the window start; seconds from its release ` +
@@ -81,13 +83,33 @@ function header(r: FleetReport): string[] {
   ];
 }
 
-/** One table per console type. */
+const KIND_TITLES: Record<FleetKind, string> = {
+  ipmi: 'IPMI SOL consoles (conch-bmcsim)',
+  telnet: 'telnet consoles (conch-bmcsim terminal-server mode)',
+  ssh: "SSH consoles, conchd's ssh:// (conch-bmcsim SSH mode, OpenBMC front)",
+  'ssh-proc': 'SSH consoles the old way: one OpenSSH `ssh -tt` process console each (same hosts)',
+  ipmi_sim: 'real ipmi_sim BMCs',
+};
+
+/** One table per console type; the SSH ways side by side. */
 function kindTables(r: FleetReport): string[] {
   const lines: string[] = [];
   for (const kind of r.kinds) {
     const rs = r.results.filter((x) => x.spec.kind === kind);
     if (!rs.length) continue;
-    lines.push(`## ${kind === 'ipmi' ? 'IPMI SOL consoles (conch-bmcsim)' : 'telnet consoles (conch-bmcsim terminal-server mode)'}`, '', table(rs, r.base.readers), '');
+    lines.push(`## ${KIND_TITLES[kind]}`, '', table(rs, r.base.readers), '');
+  }
+  const cmp = sshComparison(r.results);
+  if (cmp) {
+    lines.push(
+      "## SSH: conchd's ssh:// consoles vs one `ssh` process each",
+      '',
+      'The same N, hosts and load; per console: RSS (summed VmRSS of the daemon and its children over N: the usual figure, which counts the libraries every `ssh` process maps again in each), ' +
+        "PSS (shared pages split between the processes that share them: the memory the machine really gives) and CPU (ms of CPU per wall minute over N); the ratio is the ssh processes' figure over conchd's.",
+      '',
+      cmp,
+      '',
+    );
   }
   return lines;
 }
@@ -118,7 +140,7 @@ function reclaimSection(r: FleetReport): string[] {
       `A key *met reclaim* when they ran 0.1 ms or more in that time: one CPU of the ${os.cpus().length} was then theirs, and every process on the machine shared the rest.`,
     '',
   ];
-  for (const [k, t] of slow) lines.push(`### ${k === 'ipmi' ? 'IPMI SOL consoles' : 'telnet consoles'}`, '', t!, '');
+  for (const [k, t] of slow) lines.push(`### ${KIND_TITLES[k]}`, '', t!, '');
   return lines;
 }
 

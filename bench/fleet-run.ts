@@ -10,9 +10,10 @@ import { CONCHD, DIST_BENCH, onPath, type DaemonKind } from './rig.js';
 import { now } from './wire-client.js';
 import type { Latency } from './fleet-typist.js';
 import { percentile } from './stats.js';
-import { TreeMeter, nofileFor, withNice, withNofile } from './fleet-proc.js';
+import { TreeMeter, nofileFor, treePssMiB, withNice, withNofile } from './fleet-proc.js';
 import { analyse, lastSeqInLog, logFile, seqsIn, waitAllLogging, waitDrained, type Loss } from './fleet-logs.js';
 import { startBmcsimIpmi, startBmcsimTelnet, startIpmiSims, type Fleet, type FleetKind } from './fleet-sims.js';
+import { startBmcsimSsh } from './fleet-ssh.js';
 import { takeoverTrials, type TakeoverResult } from './fleet-takeovers.js';
 import { rng, streamSeed } from './seeded.js';
 
@@ -59,6 +60,8 @@ export interface RunResult {
   cpuPerMin: number;
   simCpuPerMin: number;
   rssMiB: number;
+  /** PSS of the daemons and their children at the end of the window (shared pages split between the processes that share them) */
+  pssMiB?: number;
   windowS: number;
   loss?: Loss;
   ackedBytes?: number;
@@ -92,6 +95,7 @@ async function startFleet(c: Cleanup, s: RunSpec, dir: string): Promise<Fleet> {
   const o = { rate: s.rate, profileArgs: s.profileArgs, nice: s.simNice, nodeArgs: s.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(s.cpuProfDir, 'conch-bmcsim')}`] : [] };
   if (s.kind === 'ipmi') return startBmcsimIpmi(c, s.n, o, dir);
   if (s.kind === 'telnet') return startBmcsimTelnet(c, s.n, o);
+  if (s.kind === 'ssh' || s.kind === 'ssh-proc') return startBmcsimSsh(c, s.n, o, dir, s.kind === 'ssh-proc');
   return startIpmiSims(c, s.n, o);
 }
 
@@ -160,7 +164,7 @@ async function writeConfs(s: RunSpec, f: Fleet, dir: string, logdir: string): Pr
   for (let i = 0; i < shards; i++) {
     const sharePort = await freePort();
     const conf = path.join(dir, shards > 1 ? `conman-${i + 1}.conf` : 'conman.conf');
-    const header = [`server port=${sharePort}`, 'server loopback=on', `server logdir="${logdir}"`, `server pidfile="${path.join(dir, `d${i}.pid`)}"`, 'global log="%N.log"'];
+    const header = [`server port=${sharePort}`, 'server loopback=on', `server logdir="${logdir}"`, `server pidfile="${path.join(dir, `d${i}.pid`)}"`, ...(f.serverLines ?? []), 'global log="%N.log"'];
     if (s.daemon === 'conchd' && s.ipmiThreads !== undefined) header.push(`server ipmithreads=${s.ipmiThreads}`);
     if (s.daemon === 'conchd') header.push(`server statedir="${path.join(dir, 'state')}"`);
     fs.writeFileSync(conf, [...header, ...consoleLines.slice(i * per, (i + 1) * per), ''].join('\n'));
@@ -279,6 +283,7 @@ async function steadyWindow(x: Running, port: number, victim: string | null): Pr
   r.cpuPerMin = dms.reduce((a, m) => a + m.cpuPerMinute(), 0);
   r.simCpuPerMin = sims.reduce((a, m) => a + m.cpuPerMinute(), 0);
   r.rssMiB = dms.reduce((a, m) => a + m.peakRss, 0);
+  r.pssMiB = ds.reduce((a, d) => a + treePssMiB(d.proc.pid!), 0);
   r.windowS = (Date.now() - w0) / 1000;
   clearInterval(rssTimer);
 }
@@ -307,9 +312,9 @@ export async function run(s: RunSpec, log: (m: string) => void): Promise<RunResu
     fs.mkdirSync(logdir);
     log(`  starting the ${s.kind} fleet of ${s.n}`);
     const f = await startFleet(c, s, dir);
-    // terminal-server mode holds a listening socket and the daemon's connection per host
+    // terminal-server and SSH mode hold a listening socket and the daemon's connection per host
     const fds = nofileFor(Infinity);
-    if (s.kind === 'telnet' && 2 * s.n + 64 > fds) r.notes.push(`the simulator needs ${2 * s.n}+ file descriptors for ${s.n} telnet hosts but may open only ${fds} here: some hosts cannot accept the daemon, so not all consoles can log`);
+    if (s.kind !== 'ipmi' && s.kind !== 'ipmi_sim' && 2 * s.n + 64 > fds) r.notes.push(`the simulator needs ${2 * s.n}+ file descriptors for ${s.n} ${s.kind} hosts but may open only ${fds} here: some hosts cannot accept the daemon, so not all consoles can log`);
     const shares = await writeConfs(s, f, dir, logdir);
     const port = shares[0]!.port;
 

@@ -1,6 +1,7 @@
 // The fleets the benchmark runs daemons against, behind one interface:
 //   ipmi     conch-bmcsim, N BMCs, each on its own loopback address (127.A.x.y)
 //   telnet   conch-bmcsim terminal-server mode, N telnet ports on one address
+//   ssh, ssh-proc  conch-bmcsim SSH mode (fleet-ssh.ts)
 //   ipmi_sim real OpenIPMI ipmi_sim BMCs (calibration), hosts in this process
 // Every host prints `[seq N]` lines at a steady rate from the start.
 
@@ -15,7 +16,7 @@ import { SimHost } from '../src/simulator/host.js';
 import { BMCSIM } from './rig.js';
 import { renice, withNice, withNofile } from './fleet-proc.js';
 
-export type FleetKind = 'ipmi' | 'telnet' | 'ipmi_sim';
+export type FleetKind = 'ipmi' | 'telnet' | 'ssh' | 'ssh-proc' | 'ipmi_sim';
 
 export interface Finish {
   /** the last `[seq N]` each host printed */
@@ -33,6 +34,8 @@ export interface Fleet {
   consoleLines: string[];
   /** conman.conf console lines for conmand where it needs other options (FreeIPMI workarounds) */
   conmandConsoleLines?: string[];
+  /** conman.conf server lines the consoles need (a pswdfile) */
+  serverLines?: string[];
   /** processes whose CPU is "the simulator's" */
   pids: number[];
   /** the simulators' control channels (conch-bmcsim only): GET /counters there sums their BMCs */
@@ -52,7 +55,8 @@ export interface Fleet {
   finish(): Promise<Finish>;
 }
 
-export type BurstTarget = { mode: 'http'; control: string } | { mode: 'telnet'; ports: Record<string, [string, number]> };
+/** http: POST /PATH/NAME/burst on the control channel (PATH bmcs, or ssh for SSH hosts) */
+export type BurstTarget = { mode: 'http'; control: string; path?: 'bmcs' | 'ssh' } | { mode: 'telnet'; ports: Record<string, [string, number]> };
 
 // ------------------------------------------------------------ control channel
 
@@ -122,7 +126,7 @@ export interface SimOptions {
 }
 
 /** Start the simulator on a randomly picked loopback network; once more on another if that one is taken. */
-async function spawnOnFreeNet(c: Cleanup, args: (net0: ReturnType<typeof pickNet>) => string[], o: SimOptions): Promise<{ sim: Awaited<ReturnType<typeof spawnBmcsim>>; net0: ReturnType<typeof pickNet> }> {
+export async function spawnOnFreeNet(c: Cleanup, args: (net0: ReturnType<typeof pickNet>) => string[], o: SimOptions): Promise<{ sim: Awaited<ReturnType<typeof spawnBmcsim>>; net0: ReturnType<typeof pickNet> }> {
   let net0 = pickNet();
   try {
     return { sim: await spawnBmcsim(c, args(net0), o.nodeArgs, o.nice), net0 };
@@ -148,7 +152,7 @@ async function spawnIpmiSim(c: Cleanup, n: number, prefix: string, o: SimOptions
  * the daemon under test before it was echoed (a real BMC or terminal server
  * answers from its own CPU). The relay floor's UDP echo process runs at 0 too.
  */
-async function typedAndRest<S>(n: number, prefix: string, o: SimOptions, spawn: (count: number, prefix: string, o: SimOptions) => Promise<S>): Promise<{ typed: S; rest: S | null; sims: S[] }> {
+export async function typedAndRest<S>(n: number, prefix: string, o: SimOptions, spawn: (count: number, prefix: string, o: SimOptions) => Promise<S>): Promise<{ typed: S; rest: S | null; sims: S[] }> {
   const typed = await spawn(1, 'typed', { ...o, nodeArgs: [], nice: 0 });
   const rest = n > 1 ? await spawn(n - 1, prefix, o) : null;
   return { typed, rest, sims: rest ? [typed, rest] : [typed] };

@@ -23,7 +23,7 @@ function dark(r: RunResult): number | undefined {
 }
 
 function darkCell(r: RunResult): string {
-  if (r.darkMs === undefined) return r.spec.kind === 'telnet' ? 'n/a' : '-';
+  if (r.darkMs === undefined) return r.spec.kind === 'ipmi' || r.spec.kind === 'ipmi_sim' ? '-' : 'n/a';
   if (r.darkMs === Infinity) return `> ${num((r.darkLookedMs ?? 0) / 1000, 0)} (never back)`;
   return num(r.darkMs / 1000, 1);
 }
@@ -123,11 +123,55 @@ export function table(results: RunResult[], readers: number): string {
   return out.join('\n');
 }
 
-/** The issue's targets for conchd, judged on the IPMI runs (and telnet where it applies). */
+const mark = (ok: boolean | undefined): string => (ok === undefined ? 'not measured' : ok ? 'met' : '**NOT met**');
+
+/** SSH consoles (issue 28): all logging within 30 s at 5,000, ≤ 0.15 MiB each, ≥ 20× below one `ssh` process each. */
+const SSH_TARGETS = { n: 5000, loggingS: 30, rssPerConsoleMiB: 0.15, belowProc: 20 };
+
+/** The ssh:// consoles (kind ssh) against their targets and against the ssh processes (kind ssh-proc). */
+function sshVerdict(results: RunResult[]): string[] {
+  const mine = results.filter((r) => r.spec.kind === 'ssh' && r.spec.daemon === 'conchd');
+  const lines: string[] = [];
+  const big = mine.find((r) => r.spec.n === SSH_TARGETS.n);
+  if (big) {
+    const ok = !Number.isNaN(big.loggingMs) && big.loggingMs <= SSH_TARGETS.loggingS * 1000;
+    lines.push(`- N=${big.spec.n} all logging within ${SSH_TARGETS.loggingS} s of spawning conchd: ${mark(ok)} (${Number.isNaN(big.loggingMs) ? `${big.logging} of ${big.spec.n} by the ${big.spec.loggingTimeoutS} s deadline` : `${num(loggingS(big), 1)} s`})`);
+  }
+  for (const r of mine) {
+    if (Number.isNaN(r.rssMiB)) continue;
+    lines.push(`- N=${r.spec.n}, RSS/console ≤ ${SSH_TARGETS.rssPerConsoleMiB} MiB: ${mark(rssPer(r) <= SSH_TARGETS.rssPerConsoleMiB)} (${num(rssPer(r), 3)} MiB${r.spec.n < SSH_TARGETS.n ? `; the target is for N=${SSH_TARGETS.n}` : ''})`);
+    for (const p of results.filter((x) => x.spec.kind === 'ssh-proc' && x.spec.n === r.spec.n && !Number.isNaN(x.rssMiB))) {
+      const times = rssPer(p) / rssPer(r);
+      const pss = r.pssMiB && p.pssMiB ? `; PSS ${num(p.pssMiB / r.pssMiB, 1)}× (${num(r.pssMiB / r.spec.n, 3)} vs ${num(p.pssMiB / p.spec.n, 3)} MiB)` : '';
+      lines.push(`- N=${r.spec.n}, RSS/console ≥ ${SSH_TARGETS.belowProc}× below one \`ssh\` process each under ${daemonLabel(p)}: ${mark(times >= SSH_TARGETS.belowProc)} (${num(times, 1)}×: ${num(rssPer(r), 3)} vs ${num(rssPer(p), 3)} MiB${pss})`);
+    }
+  }
+  return lines.length ? ['ssh (targets of issue 28):', ...lines] : [];
+}
+
+/** ssh against ssh-proc runs (conchd's or conmand's process consoles) of the same N: RSS, PSS and CPU per console. */
+export function sshComparison(results: RunResult[]): string | null {
+  const out = [
+    '| N | the ssh processes under | RSS/console MiB: conchd ssh:// | ssh processes | ratio | PSS/console MiB: conchd ssh:// | ssh processes | ratio | CPU ms/min per console: conchd ssh:// | ssh processes | ratio |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  const pss = (r: RunResult): number | undefined => (r.pssMiB === undefined ? undefined : r.pssMiB / r.spec.n);
+  const cpu = (r: RunResult): number => (r.cpuPerMin * 1000) / r.spec.n;
+  for (const a of results.filter((r) => r.spec.kind === 'ssh' && r.spec.daemon === 'conchd')) {
+    for (const b of results.filter((r) => r.spec.kind === 'ssh-proc' && r.spec.n === a.spec.n)) {
+      out.push(
+        `| ${a.spec.n} | ${daemonLabel(b)} | ${num(rssPer(a), 3)} | ${num(rssPer(b), 3)} | ${ratio(rssPer(b), rssPer(a))} | ${num(pss(a), 3)} | ${num(pss(b), 3)} | ${ratio(pss(b), pss(a))} | ` +
+          `${num(cpu(a), 2)} | ${num(cpu(b), 2)} | ${ratio(cpu(b), cpu(a))} |`,
+      );
+    }
+  }
+  return out.length > 2 ? out.join('\n') : null;
+}
+
+/** The issue's targets for conchd, judged on the IPMI runs (and telnet and SSH where they apply). */
 export function verdict(results: RunResult[], idleNodeMiB?: number): string[] {
   const lines: string[] = [];
-  const mark = (ok: boolean | undefined): string => (ok === undefined ? 'not measured' : ok ? 'met' : '**NOT met**');
-  for (const kind of ['ipmi', 'telnet'] as const) {
+  for (const kind of ['ipmi', 'telnet', 'ssh'] as const) {
     const mine = results.filter((r) => r.spec.kind === kind && r.spec.daemon === 'conchd');
     if (!mine.length) continue;
     const other = (n: number): RunResult | undefined => results.find((r) => r.spec.kind === kind && r.spec.daemon === 'conmand' && r.spec.n === n);
@@ -180,7 +224,7 @@ export function verdict(results: RunResult[], idleNodeMiB?: number): string[] {
       );
     }
   }
-  return lines;
+  return [...lines, ...sshVerdict(results)];
 }
 
 const readersOf = (r: RunResult): number => r.spec.readers + 1;

@@ -1,7 +1,8 @@
 // conchd against Debian's conmand 0.2.7 on the same simulated fleet
 // (bench/README.md, "The fleet benchmark").
 // For each console type (IPMI SOL on conch-bmcsim, telnet on its
-// terminal-server mode), each N and each daemon: a fresh fleet whose hosts
+// terminal-server mode, SSH on its SSH mode: conchd's ssh:// consoles, and
+// `ssh` process consoles the old way), each N and each daemon: a fresh fleet whose hosts
 // print `[seq N]` lines at 100 B/s each plus one 10 KB burst per host spread
 // over the window, the daemon logging every console. Measures CPU, RSS, time
 // until every console logs, loss, attach/echo latency with 1 and 50 clients,
@@ -9,7 +10,7 @@
 // it to bench/results/fleet-<date>-<machine>.md. A calibration pair runs the
 // same load at small N on real ipmi_sim BMCs.
 //
-//   node dist/bench/fleet.js [--quick] [--sizes 100,1000,5000,10000] [--kinds ipmi,telnet]
+//   node dist/bench/fleet.js [--quick] [--sizes 100,1000,5000,10000] [--kinds ipmi,telnet,ssh,ssh-proc]
 //        [--daemons conchd,conmand] [--conmand-max 5000] [--steady S] [--keys N] [--calibrate N]
 //        [--sim-nice N] [--ipmi-threads N|auto] [--takeovers K] [--cpu-prof] [--out FILE]
 
@@ -35,7 +36,10 @@ const CONMAND_IPMI_MAX = 4096;
 /** a person's pause between two keys, on average (ms) */
 const KEY_GAP_MS = 50;
 
-/** the largest telnet fleet (a multiple of 500) whose 2 descriptors per console fit the hard limit */
+/** `ssh` process consoles at most by default: each is an OpenSSH process of several MiB */
+const SSH_PROC_MAX = 1000;
+
+/** the largest telnet or SSH fleet (a multiple of 500) whose 2 descriptors per console fit the hard limit */
 function telnetFit(n: number): number {
   const fit = Math.floor((nofileLimits().hard - 512) / 2 / 500) * 500;
   return Math.min(n, Math.max(500, fit));
@@ -44,7 +48,9 @@ function telnetFit(n: number): number {
 const USAGE = `usage: node dist/bench/fleet.js [options]
   --quick            smoke sizes and seconds-long windows (sizes 20, steady 10 s, no calibration)
   --sizes LIST       console counts (default 100,1000,5000,10000)
-  --kinds LIST       ipmi,telnet (default both)
+  --kinds LIST       ipmi,telnet,ssh,ssh-proc (default ipmi,telnet): ssh = conchd's ssh:// consoles on conch-bmcsim's
+                     SSH mode; ssh-proc = the same hosts through one OpenSSH \`ssh -tt\` process console each
+  --ssh-proc-max N   run ssh-proc only up to N consoles (default ${SSH_PROC_MAX})
   --daemons LIST     conchd,conmand (default both)
   --conmand-max N    run conmand only up to N consoles (default 5000)
   --steady S         steady-state window in seconds (default 60, longer for more --keys; quick 10)
@@ -72,6 +78,7 @@ const OPTIONS = {
   kinds: { type: 'string' },
   daemons: { type: 'string' },
   'conmand-max': { type: 'string' },
+  'ssh-proc-max': { type: 'string' },
   steady: { type: 'string' },
   keys: { type: 'string' },
   settle: { type: 'string' },
@@ -94,6 +101,7 @@ interface Plan {
   kinds: FleetKind[];
   daemons: DaemonKind[];
   conmandMax: number;
+  sshProcMax: number;
   calibrate: number;
   base: BaseSpec;
   /** the results file */
@@ -117,7 +125,9 @@ function plan(a: Args, seed: number): Plan {
   if (!Number.isInteger(takeovers) || takeovers < 0 || takeovers > 1000) throw new Error(`--takeovers: '${a.takeovers}' is not a count from 0 to 1000`);
   if (!Number.isInteger(simNice) || simNice < 0 || simNice > 19) throw new Error(`--sim-nice: '${a['sim-nice']}' is not a niceness from 0 to 19`);
   for (const n of sizes) if (!Number.isInteger(n) || n < 3 || n > 60000) throw new Error(`--sizes: '${n}' is not a count from 3 to 60000`);
-  for (const k of kinds) if (k !== 'ipmi' && k !== 'telnet') throw new Error(`--kinds: '${k}' (use ipmi, telnet)`);
+  for (const k of kinds) if (!['ipmi', 'telnet', 'ssh', 'ssh-proc'].includes(k)) throw new Error(`--kinds: '${k}' (use ipmi, telnet, ssh, ssh-proc)`);
+  const sshProcMax = Number(a['ssh-proc-max'] ?? SSH_PROC_MAX);
+  if (!Number.isInteger(sshProcMax) || sshProcMax < 0) throw new Error(`--ssh-proc-max: '${a['ssh-proc-max']}' is not a count`);
   for (const d of daemons) if (d !== 'conchd' && d !== 'conmand') throw new Error(`--daemons: '${d}' (use conchd, conmand)`);
   const date = new Date().toISOString().slice(0, 10);
   const out = a.out ? path.resolve(a.out) : path.join(ROOT, 'bench/results', `fleet-${date}-${os.hostname()}.md`);
@@ -144,7 +154,7 @@ function plan(a: Args, seed: number): Plan {
     takeovers,
     seed,
   };
-  return { quick, sizes, kinds, daemons, conmandMax, calibrate, base, out, profDir };
+  return { quick, sizes, kinds, daemons, conmandMax, sshProcMax, calibrate, base, out, profDir };
 }
 
 /** One run's spec: the console type, N (telnet: as many as the open-file limit allows) and the daemon. */
@@ -171,14 +181,16 @@ async function runAll(p: Plan, results: RunResult[], at: Progress): Promise<void
       for (const daemon of p.daemons) {
         if (at.stopping()) break;
         if (daemon === 'conmand' && n0 > p.conmandMax) continue;
-        // Telnet: each console costs the daemon a socket and a log file, the
+        // conmand has no ssh:// consoles; thousands of ssh processes do not fit this machine
+        if ((daemon === 'conmand' && kind === 'ssh') || (kind === 'ssh-proc' && n0 > p.sshProcMax)) continue;
+        // Telnet and SSH: each console costs the daemon a socket and a log file, the
         // simulator a listener and a connection; past the hard open-file
         // limit no daemon can hold them all, so run the largest N that fits.
-        const n = kind === 'telnet' ? telnetFit(n0) : n0;
+        const n = kind === 'ipmi' ? n0 : telnetFit(n0);
         const spec = runSpec(p, kind, n, daemon);
         at.log(`${kind} N=${n} ${daemon}${spec.shards! > 1 ? ` ×${spec.shards}` : ''}`);
         const r = await run(spec, at.log);
-        if (n !== n0) r.notes.unshift(`asked for N=${n0}; ${n0} telnet consoles need 2 × ${n0} + a few file descriptors in the daemon (a socket and a log file each) and in the simulator, above this machine's hard open-file limit of ${nofileLimits().hard}: ran N=${n}, the largest that fits`);
+        if (n !== n0) r.notes.unshift(`asked for N=${n0}; ${n0} ${kind} consoles need 2 × ${n0} + a few file descriptors in the daemon (a socket and a log file each) and in the simulator, above this machine's hard open-file limit of ${nofileLimits().hard}: ran N=${n}, the largest that fits`);
         results.push(r);
         at.save();
         at.log(`  done in ${r.wallS.toFixed(0)} s`);

@@ -50,7 +50,7 @@ export function fingerprint(fp: Buffer): string {
   return crypto.createHash('sha256').update(fp).digest('hex').slice(0, 32);
 }
 
-const consolePart = (name: string): string => sanitizeSpecifier(name).slice(0, 100);
+export const consolePart = (name: string): string => sanitizeSpecifier(name).slice(0, 100);
 
 export function indexDir(logFile: string): string {
   return path.join(path.dirname(logFile), INDEX_DIR);

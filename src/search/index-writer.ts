@@ -24,7 +24,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openLog } from '../logging/open-log.js';
-import { FP_BYTES, fingerprint, header, HEADER_BYTES, indexDir, indexPath, record, RECORD_BYTES, sameConsole, readHead } from './index-format.js';
+import { consolePart, FP_BYTES, fingerprint, header, HEADER_BYTES, indexConsole, indexDir, indexPath, record, RECORD_BYTES, sameConsole, readHead } from './index-format.js';
 import { consoleFiles } from './sources.js';
 
 export const STEP_MS = 1000;
@@ -268,10 +268,45 @@ function saveDirty(): void {
 
 // ---- clean-up -------------------------------------------------------------
 
-/** After a new log file: sidecars of its console that match none of its logs any more (rotated away) are removed. */
+/**
+ * After a new log file: sidecars of its console that match none of its logs
+ * any more (rotated away) are removed. Sweeps are gathered per directory
+ * (10,000 logs opened or rotated at once share one listing, not one each:
+ * that was quadratic), and a console with a single sidecar — its current
+ * log's — has nothing to sweep.
+ */
+const pendingSweeps = new Map<string, Map<string, { file: string; log: IndexedLog }>>();
+
 function scheduleSweep(file: string, log: IndexedLog): void {
-  const t = setTimeout(() => void sweep(file, log).catch(() => {}), Math.random() * SWEEP_SPREAD_MS);
-  t.unref();
+  const dir = indexDir(file);
+  let pending = pendingSweeps.get(dir);
+  if (!pending) {
+    pending = new Map();
+    pendingSweeps.set(dir, pending);
+    const t = setTimeout(() => void sweepDir(dir).catch(() => {}), SWEEP_SPREAD_MS * (0.5 + Math.random() / 2));
+    t.unref();
+  }
+  pending.set(log.name, { file, log });
+}
+
+async function sweepDir(dir: string): Promise<void> {
+  const pending = pendingSweeps.get(dir);
+  pendingSweeps.delete(dir);
+  if (!pending) return;
+  let names: string[];
+  try {
+    names = await fs.promises.readdir(dir);
+  } catch {
+    return;
+  }
+  const perConsole = new Map<string, number>();
+  for (const n of names) {
+    const c = indexConsole(n)?.console;
+    if (c !== undefined) perConsole.set(c, (perConsole.get(c) ?? 0) + 1);
+  }
+  for (const { file, log } of pending.values()) {
+    if ((perConsole.get(consolePart(log.name)) ?? 0) > 1) await sweep(file, log);
+  }
 }
 
 /** Remove the sidecars beside `file` of `log`'s console that match none of its log files and are older than a day. */

@@ -10,15 +10,28 @@
 //   POST /bmcs/NAME/profile  {"profile": "openbmc", "sessionTimeout": S}   (timeout optional, seconds)
 //   POST /bmcs/NAME/restart  {"seconds": T}           BMC restart: sessions gone, silent for T s
 //   POST /bmcs/NAME/rate     {"bytesPerSec": R}       steady output of this host
-//   POST /fleet/rate         {"bytesPerSec": R}       steady output of every host
+//   POST /fleet/rate         {"bytesPerSec": R}       steady output of every host (IPMI, telnet and SSH)
 //
-// NAME may be `*` for every BMC. Answers are JSON; errors are {"error": "..."}
+// SSH mode (ssh-fleet.ts), one simulated BMC's SSH server and host each:
+//   GET  /ssh                       every SSH host: status and counters
+//   GET  /ssh/NAME                  one
+//   POST /ssh/NAME/inuse    {"on": true}              another session holds the serial port (CLI fronts:
+//                                                     the session in the console is put back at the prompt)
+//                                                     until {"on": false}
+//   POST /ssh/NAME/steal    {"seconds": T}            the same for T seconds
+//   POST /ssh/NAME/burst, /input, /rate               as for /bmcs
+//   POST /ssh/NAME/front    {"front": "ilo"}          the front later sessions get
+//   POST /ssh/NAME/restart  {"seconds": T}            sessions cut off, connections refused for T s
+//
+// NAME may be `*` for every BMC (every SSH host). Answers are JSON; errors are {"error": "..."}
 // with status 400/404. Credentials never appear in answers.
 
 import * as http from 'node:http';
 import type { BmcFleet } from './bmc-fleet.js';
 import { profileByName } from './bmc-profiles.js';
 import type { Bmc } from './bmc-server.js';
+import type { SshBmc, SshFleet } from './ssh-fleet.js';
+import { FRONT_KINDS, type FrontKind } from './ssh-front.js';
 
 class HttpError extends Error {
   constructor(
@@ -37,27 +50,73 @@ function num(body: Record<string, unknown>, key: string, min: number, max: numbe
   return v;
 }
 
-export function totals(fleet: BmcFleet): Record<string, number> {
+export function totals(fleet: BmcFleet, ssh?: SshFleet | null): Record<string, number> {
   const t: Record<string, number> = { bmcs: fleet.bmcs.length, sessions: 0, activeSol: 0 };
   for (const b of fleet.bmcs) {
     t.sessions += b.sessionCount;
     if (b.solOwner()) t.activeSol++;
     for (const [k, v] of Object.entries(b.counters)) t[k] = (t[k] ?? 0) + v;
   }
-  return t;
+  return ssh && ssh.hosts.length > 0 ? { ...t, ...ssh.totals() } : t;
+}
+
+/** what the host behind a BMC or an SSH server is told: the same for both */
+function hostAction(fleet: BmcFleet, host: Bmc['host'], action: string, body: Record<string, unknown>): boolean {
+  switch (action) {
+    case 'burst':
+      host.emit(num(body, 'bytes', 1, 10_000_000));
+      return true;
+    case 'input':
+      if (typeof body.data !== 'string') throw new HttpError(400, '"data" must be a string');
+      host.input(body.data);
+      return true;
+    case 'rate':
+      fleet.setHostRate(host, num(body, 'bytesPerSec', 0, 10_000_000));
+      return true;
+  }
+  return false;
+}
+
+function sshAct(fleet: BmcFleet, b: SshBmc, action: string, body: Record<string, unknown>): void {
+  if (hostAction(fleet, b.host, action, body)) return;
+  switch (action) {
+    case 'inuse':
+      if (typeof body.on !== 'boolean') throw new HttpError(400, '"on" must be true or false');
+      b.port.setHeldElsewhere(body.on);
+      return;
+    case 'steal':
+      b.port.setHeldElsewhere(true, num(body, 'seconds', 0, 86400, 10));
+      return;
+    case 'front':
+      if (!FRONT_KINDS.includes(body.front as FrontKind)) throw new HttpError(400, `"front" must be one of ${FRONT_KINDS.join(', ')}`);
+      b.port.setFront(body.front as FrontKind);
+      return;
+    case 'restart':
+      b.restart(num(body, 'seconds', 0, 3600, 0));
+      return;
+  }
+  throw new HttpError(404, `unknown action '${action}'`);
+}
+
+/** /ssh, /ssh/NAME and /ssh/NAME/ACTION */
+function sshRoute(fleet: BmcFleet, ssh: SshFleet | null, method: string, parts: string[], body: Record<string, unknown>): unknown {
+  const all = ssh?.hosts ?? [];
+  if (method === 'GET' && parts.length === 1) return all.map((b) => b.status());
+  const targets = parts[1] === '*' ? all : [ssh?.get(parts[1]!)].filter((b): b is SshBmc => !!b);
+  if (targets.length === 0) throw new HttpError(404, `no SSH host named '${parts[1]}'`);
+  if (method === 'GET' && parts.length === 2) return parts[1] === '*' ? targets.map((b) => b.status()) : targets[0]!.status();
+  if (method === 'POST' && parts.length === 3) {
+    for (const b of targets) sshAct(fleet, b, parts[2]!, body);
+    return { ok: true, hosts: targets.length };
+  }
+  throw new HttpError(404, `no such endpoint: ${method} /${parts.join('/')}`);
 }
 
 function act(fleet: BmcFleet, b: Bmc, action: string, body: Record<string, unknown>): void {
+  if (hostAction(fleet, b.host, action, body)) return;
   switch (action) {
     case 'steal':
       b.steal(num(body, 'seconds', 0, 86400, 10));
-      return;
-    case 'burst':
-      b.host.emit(num(body, 'bytes', 1, 10_000_000));
-      return;
-    case 'input':
-      if (typeof body.data !== 'string') throw new HttpError(400, '"data" must be a string');
-      b.host.input(body.data);
       return;
     case 'faults':
       b.faults = {
@@ -77,16 +136,14 @@ function act(fleet: BmcFleet, b: Bmc, action: string, body: Record<string, unkno
     case 'restart':
       b.restart(num(body, 'seconds', 0, 3600, 0));
       return;
-    case 'rate':
-      fleet.setHostRate(b.host, num(body, 'bytesPerSec', 0, 10_000_000));
-      return;
   }
   throw new HttpError(404, `unknown action '${action}'`);
 }
 
-function route(fleet: BmcFleet, method: string, url: string, body: Record<string, unknown>): unknown {
+function route(fleet: BmcFleet, ssh: SshFleet | null, method: string, url: string, body: Record<string, unknown>): unknown {
   const parts = url.split('?')[0].split('/').filter(Boolean).map(decodeURIComponent);
-  if (method === 'GET' && parts.length === 1 && parts[0] === 'counters') return totals(fleet);
+  if (method === 'GET' && parts.length === 1 && parts[0] === 'counters') return totals(fleet, ssh);
+  if (parts[0] === 'ssh') return sshRoute(fleet, ssh, method, parts, body);
   if (method === 'GET' && parts.length === 1 && parts[0] === 'bmcs') return fleet.bmcs.map((b) => b.status());
   if (method === 'POST' && parts.length === 2 && parts[0] === 'fleet' && parts[1] === 'rate') {
     fleet.setRate(num(body, 'bytesPerSec', 0, 10_000_000));
@@ -104,8 +161,8 @@ function route(fleet: BmcFleet, method: string, url: string, body: Record<string
   throw new HttpError(404, `no such endpoint: ${method} ${url}`);
 }
 
-/** Start the control server; resolves with the port it listens on. */
-export async function startControl(fleet: BmcFleet, port: number, host = '127.0.0.1'): Promise<http.Server> {
+/** Start the control server (of the BMC fleet, and of the SSH hosts when there are some); resolves with the server. */
+export async function startControl(fleet: BmcFleet, port: number, ssh: SshFleet | null = null, host = '127.0.0.1'): Promise<http.Server> {
   const srv = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -127,7 +184,7 @@ export async function startControl(fleet: BmcFleet, port: number, host = '127.0.
           }
           if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'request body must be a JSON object');
         }
-        answer = route(fleet, req.method ?? 'GET', req.url ?? '/', body);
+        answer = route(fleet, ssh, req.method ?? 'GET', req.url ?? '/', body);
       } catch (e) {
         status = e instanceof HttpError ? e.status : 500;
         answer = { error: (e as Error).message };
