@@ -135,6 +135,14 @@ describe('SERVER', () => {
       auditLog: null,
       httpPort: null,
       tokensFile: null,
+      sshKnownHosts: null,
+      sshHostKeys: 'accept-new',
+      alertsFile: null,
+      alertDefaults: true,
+      alertLog: true,
+      alertNotice: true,
+      alertWebhook: null,
+      alertExec: null,
     });
   });
 

@@ -1,12 +1,13 @@
 // Turns a CONSOLE dev= string into a DevSpec. Detection order (conch):
-// unix:<path>, ipmi:<host>[:port], test:, <host>:<port>, character device
+// unix:<path>, ipmi:<host>[:port], ssh://[user@]<host>[:port], test:,
+// <host>:<port>, character device
 // (or a not-yet-present /dev/... path), else an executable with arguments.
 
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { OptError, resolveTestOpts, type TestOptsSpec } from './opts.js';
-import type { DevSpec, IpmiOpts, SerOpts } from './types.js';
+import { cloneSsh, defaultSshOpts, OptError, resolveTestOpts, type TestOptsSpec } from './opts.js';
+import type { DevSpec, IpmiOpts, SerOpts, SshOpts } from './types.js';
 
 export interface DevContext {
   /** console name, substituted for %N */
@@ -20,9 +21,12 @@ export interface DevContext {
   serOpts: SerOpts;
   testOpts: TestOptsSpec;
   ipmiOpts: IpmiOpts;
+  /** absent: the defaults */
+  sshOpts?: SshOpts;
 }
 
 export const IPMI_DEFAULT_PORT = 623;
+export const SSH_DEFAULT_PORT = 22;
 /** sun_path is 108 bytes including the terminating NUL. */
 const MAX_UNIX_PATH = 107;
 
@@ -68,20 +72,44 @@ function parsePort(s: string, what: string, offset: number): number {
 
 /** "host", "host:port", "[v6]", "[v6]:port" or a bare IPv6 address. */
 function parseIpmiHost(rest: string, offset: number): { host: string; port: number } {
+  const hp = parseHostPort(rest, offset, 'IPMI', IPMI_DEFAULT_PORT);
+  if (hp) return hp;
+  throw new OptError(`bad IPMI host "${rest}"; write ipmi:host, ipmi:host:port or ipmi:[v6addr]:port`, offset);
+}
+
+/** "host", "host:port", "[v6]", "[v6]:port" or a bare IPv6 address; null if it is none of these */
+function parseHostPort(rest: string, offset: number, what: string, defaultPort: number): { host: string; port: number } | null {
   const br = /^\[([^\]]+)\](?::(.*))?$/.exec(rest);
   if (br) {
     if (!net.isIPv6(br[1])) throw new OptError(`"${br[1]}" is not an IPv6 address`, offset + 1);
-    return { host: br[1], port: br[2] === undefined ? IPMI_DEFAULT_PORT : parsePort(br[2], 'IPMI', offset) };
+    return { host: br[1], port: br[2] === undefined ? defaultPort : parsePort(br[2], what, offset) };
   }
   const colons = rest.split(':').length - 1;
-  if (colons === 0) return { host: rest, port: IPMI_DEFAULT_PORT };
+  if (colons === 0) return { host: rest, port: defaultPort };
   if (colons === 1) {
     const [host, port] = rest.split(':');
-    if (!host) throw new OptError('ipmi: needs a host name before the port', offset);
-    return { host, port: parsePort(port, 'IPMI', offset + host.length + 1) };
+    if (!host) throw new OptError(`${what.toLowerCase()}: needs a host name before the port`, offset);
+    return { host, port: parsePort(port, what, offset + host.length + 1) };
   }
-  if (net.isIPv6(rest)) return { host: rest, port: IPMI_DEFAULT_PORT };
-  throw new OptError(`bad IPMI host "${rest}"; write ipmi:host, ipmi:host:port or ipmi:[v6addr]:port`, offset);
+  if (net.isIPv6(rest)) return { host: rest, port: defaultPort };
+  return null;
+}
+
+/** "ssh://[user@]host[:port]" (IPv6 as [addr]) with its options; the user written here wins over sshopts user= */
+function parseSsh(word: string, ctx: DevContext): DevSpec {
+  const rest = word.slice('ssh://'.length).replace(/\/$/, '');
+  if (!rest) throw new OptError('ssh:// needs a host name or address');
+  const at = rest.lastIndexOf('@');
+  const user = at >= 0 ? rest.slice(0, at) : '';
+  if (at >= 0 && (user === '' || /[\s:]/.test(user))) throw new OptError(`bad user name "${user}" in ssh://`, 6);
+  const hostPart = rest.slice(at + 1);
+  if (!hostPart || /[\s/@]/.test(hostPart)) throw new OptError(`bad SSH host "${hostPart}"`, 6 + at + 1);
+  const hp = parseHostPort(hostPart, 6 + at + 1, 'SSH', SSH_DEFAULT_PORT);
+  if (!hp || hp.host === '') throw new OptError(`bad SSH host "${hostPart}"; write ssh://[user@]host[:port] or ssh://[user@][v6addr][:port]`, 6 + at + 1);
+  const opts = cloneSsh(ctx.sshOpts ?? defaultSshOpts());
+  if (user) opts.user = user;
+  if (opts.key !== null) opts.key = path.resolve(ctx.cwd, opts.key);
+  return { type: 'ssh', host: hp.host, port: hp.port, opts };
 }
 
 /** host:port or [v6]:port with an all-digit port, else null. */
@@ -161,6 +189,10 @@ export function parseDev(dev: string, ctx: DevContext): DevSpec {
     if (!rest) throw new OptError('ipmi: needs a BMC host name or address');
     const { host, port } = parseIpmiHost(rest, 5);
     return { type: 'ipmi', host, port, opts: ctx.ipmiOpts };
+  }
+  if (lower.startsWith('ssh://')) {
+    single('SSH');
+    return parseSsh(first, ctx);
   }
   if (lower.startsWith('test:')) {
     single('test');

@@ -1,10 +1,10 @@
-// Parsers for the option strings of conman.conf: logopts, seropts, testopts
-// and ipmiopts. Each takes the current defaults and returns a new value; a
+// Parsers for the option strings of conman.conf: logopts, seropts, testopts,
+// ipmiopts and sshopts. Each takes the current defaults and returns a new value; a
 // bad string throws OptError, which the config parser turns into a
 // ConfigError pointing into the quoted string.
 
 import { inspect } from 'node:util';
-import type { IpmiOpts, LogOpts, SerOpts, TestOpts } from './types.js';
+import { SSH_ENTRIES, type IpmiOpts, type LogOpts, type SerOpts, type SshEntry, type SshOpts, type TestOpts } from './types.js';
 
 export class OptError extends Error {
   /** index into the option string where the problem starts */
@@ -187,7 +187,11 @@ const IPMI_MAX_KEY = 20;
 
 /** Keeps the password and K_g out of JSON.stringify and console.log output. */
 function redacted(o: IpmiOpts): IpmiOpts {
-  const shown = (): object => ({ ...o, password: '<redacted>', kg: o.kg ? '<redacted>' : null });
+  return hideSecrets(o, () => ({ ...o, password: '<redacted>', kg: o.kg ? '<redacted>' : null }));
+}
+
+/** `o` as JSON.stringify and console.log show it: `shown()` instead of its fields (a secret among them) */
+function hideSecrets<T extends object>(o: T, shown: () => object): T {
   Object.defineProperty(o, 'toJSON', { value: shown, enumerable: false });
   Object.defineProperty(o, inspect.custom, { value: () => shown(), enumerable: false });
   return o;
@@ -336,5 +340,120 @@ export function parseIpmiOpts(str: string, base: IpmiOpts = defaultIpmiOpts()): 
     prev = m[1].toUpperCase();
     ipmiItem(o, prev, m[2], w.offset + 2);
   }
+  return o;
+}
+
+// ---------------------------------------------------------------- sshopts
+
+/** seconds an SSH console gives each step (connect and log in; each step of the entry dialog) */
+export const SSH_DEFAULT_TIMEOUT = 30;
+
+export function defaultSshOpts(): SshOpts {
+  return cloneSsh({ user: '', key: null, password: Buffer.alloc(0), entry: 'none', term: 'vt100', command: null, leave: null, breakSeq: null, timeout: SSH_DEFAULT_TIMEOUT });
+}
+
+/** a private copy (no two consoles share a mutable options object), its password kept out of logs */
+export function cloneSsh(o: SshOpts): SshOpts {
+  const c: SshOpts = { ...o, password: Buffer.from(o.password), leave: o.leave && Buffer.from(o.leave), breakSeq: o.breakSeq && Buffer.from(o.breakSeq) };
+  return hideSecrets(c, () => ({ ...c, password: c.password.length > 0 ? '<redacted>' : '' }));
+}
+
+const SSH_KEYS = ['user', 'key', 'entry', 'term', 'cmd', 'leave', 'break', 'timeout'];
+
+/**
+ * Bytes written with escapes: \e (ESC), \r, \n, \t, \\, \, (a comma) and
+ * \xHH; everything else as it stands (UTF-8).
+ */
+export function parseEscapes(v: string, offset: number): Buffer {
+  const out: number[] = [];
+  for (let i = 0; i < v.length; i++) {
+    const ch = v[i]!;
+    if (ch !== '\\') {
+      out.push(...Buffer.from(ch, 'utf8'));
+      continue;
+    }
+    const n = v[++i];
+    const simple: Record<string, number> = { e: 0x1b, r: 0x0d, n: 0x0a, t: 0x09, '\\': 0x5c, ',': 0x2c };
+    if (n !== undefined && n in simple) out.push(simple[n]!);
+    else if (n === 'x' && /^[0-9a-fA-F]{2}$/.test(v.slice(i + 1, i + 3))) {
+      out.push(Number.parseInt(v.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else throw new OptError(`bad escape "\\${n ?? ''}"; known: \\e \\r \\n \\t \\\\ \\, \\xHH`, offset + i - 1);
+  }
+  return Buffer.from(out);
+}
+
+/** "key=value" items split at commas that are not escaped (\,) */
+function sshItems(str: string): { text: string; offset: number }[] {
+  const out: { text: string; offset: number }[] = [];
+  let start = 0;
+  for (let i = 0; i <= str.length; i++) {
+    if (i < str.length && str[i] === '\\') {
+      i++;
+      continue;
+    }
+    if (i < str.length && str[i] !== ',') continue;
+    const text = str.slice(start, i);
+    const lead = text.length - text.trimStart().length;
+    if (text.trim() !== '') out.push({ text: text.trim(), offset: start + lead });
+    start = i + 1;
+  }
+  return out;
+}
+
+function sshItem(o: SshOpts, key: string, v: string, offset: number): void {
+  switch (key) {
+    case 'user':
+      if (/[\s@:]/.test(v)) throw new OptError(`sshopts user "${v}" must not contain spaces, "@" or ":"`, offset);
+      o.user = v;
+      break;
+    case 'key':
+      o.key = v === '' ? null : v;
+      break;
+    case 'entry': {
+      const e = v.toLowerCase() as SshEntry;
+      if (!SSH_ENTRIES.includes(e)) throw new OptError(`sshopts entry must be one of ${SSH_ENTRIES.join(', ')}, got "${v}"`, offset);
+      o.entry = e;
+      break;
+    }
+    case 'term':
+      if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(v)) throw new OptError(`sshopts term "${v}" is not a terminal type name`, offset);
+      o.term = v;
+      break;
+    case 'cmd':
+      o.command = v === '' ? null : parseEscapes(v, offset).toString('utf8');
+      break;
+    case 'leave':
+      o.leave = v === '' ? null : parseEscapes(v, offset);
+      break;
+    case 'break':
+      o.breakSeq = v === '' ? null : parseEscapes(v, offset);
+      break;
+    default: {
+      const n = /^\d+$/.test(v) ? Number(v) : NaN;
+      if (!(n >= 1 && n <= 600)) throw new OptError(`sshopts timeout must be 1..600 seconds, got "${v}"`, offset);
+      o.timeout = n;
+    }
+  }
+}
+
+/**
+ * "key=FILE,entry=ilo,term=vt100,user=NAME,cmd=COMMAND,leave=SEQ,break=SEQ,timeout=SECONDS"
+ * (docs/ssh.md). Passwords never come from here: they are in the pswdfile.
+ */
+export function parseSshOpts(str: string, base: SshOpts = defaultSshOpts()): SshOpts {
+  const o = cloneSsh(base);
+  for (const w of sshItems(str)) {
+    const eq = w.text.indexOf('=');
+    const key = (eq < 0 ? w.text : w.text.slice(0, eq)).trim().toLowerCase();
+    if (eq < 0 || !SSH_KEYS.includes(key)) {
+      const hint = key === 'password' || key === 'pass' ? ' (SSH passwords go in the pswdfile, never in conman.conf)' : '';
+      throw new OptError(`unknown sshopts item "${eq < 0 ? w.text : key}"; expected key=value with key one of ${SSH_KEYS.join(', ')}${hint}`, w.offset);
+    }
+    const raw = w.text.slice(eq + 1);
+    const lead = raw.length - raw.trimStart().length;
+    sshItem(o, key, raw.trim(), w.offset + eq + 1 + lead);
+  }
+  if (o.command !== null && o.entry !== 'none') throw new OptError(`sshopts cmd= goes with entry=none (entry=${o.entry} runs its own dialog)`);
   return o;
 }

@@ -15,9 +15,11 @@ import {
   DEFAULT_TEST_OPTS_SPEC,
   OptError,
   defaultIpmiOpts,
+  defaultSshOpts,
   parseIpmiOpts,
   parseLogOpts,
   parseSerOpts,
+  parseSshOpts,
   parseTestOpts,
   type TestOptsSpec,
 } from './opts.js';
@@ -33,14 +35,16 @@ import {
   type LogOpts,
   type SerOpts,
   type ServerConfig,
+  type SshOpts,
+  SSH_HOST_KEYS,
   type SolSteal,
   SOL_STEAL,
   type PtyMode,
   PTY_MODES,
   PLAIN_ACCESS,
-  type PlainAccess,
 } from './types.js';
 import { byteSize, intIn, interval, onOff, syslogFacility, syslogPriority } from './values.js';
+import { webhookUrlProblem } from '../alerts/url.js';
 
 export interface ParseOptions {
   /** false: accept process consoles whose program is missing (default true) */
@@ -76,6 +80,8 @@ export function defaultServerConfig(): ServerConfig {
     maxClientsPerHost: 256,
     logSymlinks: false,
     stateDir: null,
+    sshKnownHosts: null,
+    sshHostKeys: 'accept-new',
     tlsPort: 7891,
     tlsCert: null,
     tlsKey: null,
@@ -86,6 +92,12 @@ export function defaultServerConfig(): ServerConfig {
     auditLog: null,
     httpPort: null,
     tokensFile: null,
+    alertsFile: null,
+    alertDefaults: true,
+    alertLog: true,
+    alertNotice: true,
+    alertWebhook: null,
+    alertExec: null,
   };
 }
 
@@ -97,6 +109,7 @@ interface Globals {
   serOpts: SerOpts;
   testOpts: TestOptsSpec;
   ipmiOpts: IpmiOpts;
+  sshOpts: SshOpts;
   solSteal: SolSteal;
   ptyMode: PtyMode;
 }
@@ -179,6 +192,15 @@ const onOffKey =
   (k: 'coredump' | 'keepalive' | 'loopback' | 'logSymlinks'): KeyHandler =>
   (v, p, s) => {
     s.server[k] = at(p, v, () => onOff(k.toLowerCase(), v.text));
+  };
+
+/** a SERVER key whose value is one word of `values`, in any case */
+const oneOfKey =
+  <K extends 'sshHostKeys' | 'plainAccess'>(k: K, key: string, values: ServerConfig[K][]): KeyHandler =>
+  (v, p, s) => {
+    const t = v.text.toLowerCase() as ServerConfig[K];
+    if (!values.includes(t)) p.fail(v, `${key} must be one of ${values.join(', ')}, got "${v.text}"`);
+    s.server[k] = t;
   };
 
 export const SERVER_KEYS: Record<string, KeyHandler> = {
@@ -281,6 +303,11 @@ export const SERVER_KEYS: Record<string, KeyHandler> = {
   statedir: (v, p, s) => {
     s.server.stateDir = path.resolve(s.cwd, nonEmpty(p, v, 'statedir'));
   },
+  // ---- SSH consoles (docs/ssh.md) ----
+  sshknownhosts: (v, p, s) => {
+    s.server.sshKnownHosts = path.resolve(s.cwd, nonEmpty(p, v, 'sshknownhosts'));
+  },
+  sshhostkeys: oneOfKey('sshHostKeys', 'sshhostkeys', SSH_HOST_KEYS),
   // ---- access (docs/security.md) ----
   tlsport: (v, p, s) => {
     s.server.tlsPort = at(p, v, () => intIn('tlsport', v.text, 0, 65535, ' (0 = any free port)'));
@@ -300,11 +327,7 @@ export const SERVER_KEYS: Record<string, KeyHandler> = {
   access: (v, p, s) => {
     s.server.accessFile = path.resolve(s.cwd, nonEmpty(p, v, 'access'));
   },
-  plainaccess: (v, p, s) => {
-    const t = v.text.toLowerCase();
-    if (!(PLAIN_ACCESS as string[]).includes(t)) p.fail(v, `plainaccess must be one of ${PLAIN_ACCESS.join(', ')}, got "${v.text}"`);
-    s.server.plainAccess = t as PlainAccess;
-  },
+  plainaccess: oneOfKey('plainAccess', 'plainaccess', PLAIN_ACCESS),
   auditlog: (v, p, s) => {
     s.server.auditLog = path.resolve(s.cwd, nonEmpty(p, v, 'auditlog'));
   },
@@ -314,6 +337,27 @@ export const SERVER_KEYS: Record<string, KeyHandler> = {
   },
   tokens: (v, p, s) => {
     s.server.tokensFile = path.resolve(s.cwd, nonEmpty(p, v, 'tokens'));
+  },
+  // ---- pattern alerts (docs/alerts.md); an empty value unsets ----
+  alerts: (v, _p, s) => {
+    s.server.alertsFile = v.text === '' ? null : path.resolve(s.cwd, v.text);
+  },
+  alertdefaults: (v, p, s) => {
+    s.server.alertDefaults = at(p, v, () => onOff('alertdefaults', v.text));
+  },
+  alertlog: (v, p, s) => {
+    s.server.alertLog = at(p, v, () => onOff('alertlog', v.text));
+  },
+  alertnotice: (v, p, s) => {
+    s.server.alertNotice = at(p, v, () => onOff('alertnotice', v.text));
+  },
+  alertwebhook: (v, p, s) => {
+    const bad = v.text === '' ? null : webhookUrlProblem(v.text);
+    if (bad) p.fail(v, `alertwebhook: ${bad}`);
+    s.server.alertWebhook = v.text === '' ? null : v.text;
+  },
+  alertexec: (v, _p, s) => {
+    s.server.alertExec = v.text === '' ? null : v.text;
   },
 };
 
@@ -342,6 +386,9 @@ export const GLOBAL_KEYS: Record<string, KeyHandler> = {
   ipmiopts: (v, p, s) => {
     s.globals.ipmiOpts = at(p, v, () => parseIpmiOpts(v.text, s.globals.ipmiOpts));
   },
+  sshopts: (v, p, s) => {
+    s.globals.sshOpts = at(p, v, () => parseSshOpts(v.text, s.globals.sshOpts));
+  },
   // ---- conch extension ----
   solsteal: (v, p, s) => {
     s.globals.solSteal = at(p, v, () => parseSolSteal(v.text));
@@ -365,7 +412,7 @@ function parseSolSteal(text: string): SolSteal {
 
 // ----------------------------------------------------------- CONSOLE keys
 
-export const CONSOLE_KEYS = ['name', 'dev', 'log', 'logopts', 'seropts', 'ipmiopts', 'testopts', 'solsteal', 'ptymode'] as const;
+export const CONSOLE_KEYS = ['name', 'dev', 'log', 'logopts', 'seropts', 'ipmiopts', 'sshopts', 'testopts', 'solsteal', 'ptymode'] as const;
 type ConsoleKey = (typeof CONSOLE_KEYS)[number];
 interface Given {
   key: Token;
@@ -448,6 +495,8 @@ function consoleDevice(p: Parser, s: State, given: Map<ConsoleKey, Given>, name:
     serOpts: { ...consoleOpt(p, given, 'seropts', g.serOpts, parseSerOpts) },
     testOpts: consoleOpt(p, given, 'testopts', g.testOpts, parseTestOpts),
     ipmiOpts: consoleOpt(p, given, 'ipmiopts', g.ipmiOpts, parseIpmiOpts),
+    // parseDev copies it
+    sshOpts: consoleOpt(p, given, 'sshopts', g.sshOpts, parseSshOpts),
   };
   if (!given.has('ipmiopts')) ctx.ipmiOpts = parseIpmiOpts('', g.ipmiOpts); // a private copy
   return at(p, dev, () => parseDev(dev.text, ctx));
@@ -469,6 +518,11 @@ function claimConsole(p: Parser, s: State, con: ConsoleConfig, name: Given, dev:
   if (spec.type === 'ipmi') {
     const hp = `${spec.host.toLowerCase()}:${spec.port}`;
     claim(p, s, dev.value, 'ipmi', hp, `IPMI host "${spec.host}" port ${spec.port}`, con);
+  }
+  // one login at one SSH server is one console (a console server may offer several under other users)
+  if (spec.type === 'ssh') {
+    const where = `${spec.opts.user}@${spec.host.toLowerCase()}:${spec.port}`;
+    claim(p, s, dev.value, 'ssh', where, `SSH login "${spec.opts.user ? `${spec.opts.user}@` : ''}${spec.host}" port ${spec.port}`, con);
   }
   if (con.log !== null) {
     const file = path.resolve(
@@ -515,6 +569,7 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
       serOpts: { ...DEFAULT_SER_OPTS },
       testOpts: { ...DEFAULT_TEST_OPTS_SPEC },
       ipmiOpts: defaultIpmiOpts(),
+      sshOpts: defaultSshOpts(),
       solSteal: 'polite',
       ptyMode: 'raw',
     },

@@ -1,8 +1,11 @@
-// conman.pswd-style credentials for IPMI consoles (conch extension
+// conman.pswd-style credentials for IPMI and SSH consoles (conch extension
 // `server pswdfile=`), so passwords need not sit in conman.conf:
 //   host-regex : user : password [: K_g]
 // one record a line, `#` comments, fields trimmed, host matched as ^regex$
 // (empty = any host), first match wins. Values are never echoed in errors.
+// The password is ASCII or 0x + hex digits; IPMI's limit (20 bytes) is
+// checked when a record is given to an IPMI console, so that a record for
+// an SSH login may hold a longer one.
 
 import * as fs from 'node:fs';
 import { ConfigError, type ConsoleConfig, type Loc } from './types.js';
@@ -11,9 +14,10 @@ import { OptError, parseKey } from './opts.js';
 interface PswdRecord {
   host: RegExp;
   user: string;
-  password: Buffer;
+  /** the password field as written (never shown) */
+  text: string;
   kg: Buffer | null;
-  line: number;
+  where: Loc;
 }
 
 export function readPswdFile(file: string, at: Loc, warn: (msg: string) => void): PswdRecord[] {
@@ -39,7 +43,7 @@ export function readPswdFile(file: string, at: Loc, warn: (msg: string) => void)
       throw new ConfigError(where, `invalid host regex "${f[0]}"`);
     }
     try {
-      out.push({ host, user: f[1]!, password: parseKey('password', f[2]!, 0), kg: f[3] ? parseKey('K_g', f[3], 0) : null, line: i + 1 });
+      out.push({ host, user: f[1]!, text: f[2]!, kg: f[3] ? parseKey('K_g', f[3], 0) : null, where });
     } catch (e) {
       throw new ConfigError(where, e instanceof OptError ? e.message : 'invalid record');
     }
@@ -47,19 +51,38 @@ export function readPswdFile(file: string, at: Loc, warn: (msg: string) => void)
   return out;
 }
 
+/** an IPMI password from a record (IPMI's rules: ASCII or hex, at most 20 bytes) */
+function ipmiPassword(r: PswdRecord): Buffer {
+  try {
+    return parseKey('password', r.text, 0);
+  } catch (e) {
+    throw new ConfigError(r.where, e instanceof OptError ? e.message : 'invalid record');
+  }
+}
+
+/** an SSH password from a record: 0x + hex digits as bytes, else the text as UTF-8 (no length limit) */
+function sshPassword(r: PswdRecord): Buffer {
+  return /^0[xX]([0-9a-fA-F]{2})+$/.test(r.text) ? Buffer.from(r.text.slice(2), 'hex') : Buffer.from(r.text, 'utf8');
+}
+
 /**
- * Fill user/password/K_g of every IPMI console that lacks a password from
- * the first record whose host regex matches its host (and whose user
- * matches, when the console names one).
+ * Fill user/password (and K_g) of every IPMI or SSH console that lacks a
+ * password from the first record whose host regex matches its host (and
+ * whose user matches, when the console names one).
  */
 export function applyPswd(consoles: ConsoleConfig[], records: PswdRecord[]): void {
   for (const c of consoles) {
-    if (c.spec.type !== 'ipmi' || c.spec.opts.password.length > 0) continue;
-    const o = c.spec.opts;
-    const r = records.find((r) => r.host.test(c.spec.type === 'ipmi' ? c.spec.host : '') && (o.user === '' || o.user === r.user));
+    const spec = c.spec;
+    if ((spec.type !== 'ipmi' && spec.type !== 'ssh') || spec.opts.password.length > 0) continue;
+    const o = spec.opts;
+    const r = records.find((r) => r.host.test(spec.host) && (o.user === '' || o.user === r.user));
     if (!r) continue;
     o.user = r.user;
-    o.password = Buffer.from(r.password);
-    if (r.kg && !o.kg) o.kg = Buffer.from(r.kg);
+    if (spec.type === 'ssh') {
+      spec.opts.password = sshPassword(r);
+      continue;
+    }
+    spec.opts.password = ipmiPassword(r);
+    if (r.kg && !spec.opts.kg) spec.opts.kg = Buffer.from(r.kg);
   }
 }

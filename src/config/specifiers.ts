@@ -37,6 +37,7 @@ export function deviceSpecifier(spec: DevSpec): string {
     case 'process':
       return path.basename(spec.argv[0] ?? '');
     case 'ipmi':
+    case 'ssh':
       return spec.host;
     case 'test':
       return 'test';

@@ -44,6 +44,38 @@ export interface IpmiOpts {
   workarounds: string[];
 }
 
+/**
+ * sshopts entry=: the dialog that reaches the host's serial port behind an
+ * SSH server (docs/ssh.md). none: the server gives the console at once
+ * (OpenBMC's obmc-console on port 2200, or a `cmd=`).
+ */
+export type SshEntry = 'none' | 'ilo' | 'idrac' | 'ilom' | 'xcc';
+export const SSH_ENTRIES: SshEntry[] = ['none', 'ilo', 'idrac', 'ilom', 'xcc'];
+
+export interface SshOpts {
+  /** login name; '' = the pswdfile record's, else the daemon's own user (as ssh) */
+  user: string;
+  /** private key file (OpenSSH format), absolute once parsed; null = none */
+  key: string | null;
+  /** from the pswdfile only (password and keyboard-interactive); never logged; empty = none */
+  password: Buffer;
+  entry: SshEntry;
+  /** the pty's terminal type */
+  term: string;
+  /** run this instead of a shell (the console is its output: Redfish ConsoleEntryCommand); null = a shell */
+  command: string | null;
+  /** sent before closing, to free the serial port at once; null = the entry profile's */
+  leave: Buffer | null;
+  /** sent for a break instead of an RFC 4335 break request; null = the entry profile's */
+  breakSeq: Buffer | null;
+  /** seconds for connecting and logging in, and for each step of the entry dialog */
+  timeout: number;
+}
+
+/** server sshhostkeys=: what an SSH console does with a host key not in known_hosts */
+export type SshHostKeys = 'accept-new' | 'strict';
+export const SSH_HOST_KEYS: SshHostKeys[] = ['accept-new', 'strict'];
+
 /** What the dev= string turned into. */
 export type DevSpec =
   | { type: 'telnet'; host: string; port: number }
@@ -51,7 +83,8 @@ export type DevSpec =
   | { type: 'serial'; path: string; opts: SerOpts }
   | { type: 'process'; argv: string[] }
   | { type: 'test'; opts: TestOpts }
-  | { type: 'ipmi'; host: string; port: number; opts: IpmiOpts };
+  | { type: 'ipmi'; host: string; port: number; opts: IpmiOpts }
+  | { type: 'ssh'; host: string; port: number; opts: SshOpts };
 
 export type DevType = DevSpec['type'];
 
@@ -111,7 +144,7 @@ export interface ServerConfig {
   clientBufferBytes: number;
   /** seconds a new client has to complete the handshake */
   handshakeTimeout: number;
-  /** conman.pswd-style credentials file for IPMI consoles */
+  /** conman.pswd-style credentials file for IPMI and SSH consoles */
   pswdFile: string | null;
   /** threads that run the IPMI sessions (0: the main thread); null = chosen from the IPMI console count */
   ipmiThreads: number | null;
@@ -123,6 +156,10 @@ export interface ServerConfig {
   logSymlinks: boolean;
   /** where conchd keeps state across restarts (its IPMI sessions); null = chosen at start (see daemon/state-dir.ts) */
   stateDir: string | null;
+  /** SSH consoles' known_hosts file (OpenSSH format); null = `known_hosts` in the state directory */
+  sshKnownHosts: string | null;
+  /** SSH host keys not in known_hosts: pinned at first sight (accept-new) or refused (strict) */
+  sshHostKeys: SshHostKeys;
   // ---- access (docs/security.md) ----
   /** port of the TLS listener for the same protocol (0: any free port); it listens when tlscert and tlskey are set */
   tlsPort: number;
@@ -144,6 +181,19 @@ export interface ServerConfig {
   httpPort: number | null;
   /** API bearer tokens, stored hashed (`conchd token`); null = `tokens` in the state directory */
   tokensFile: string | null;
+  // ---- pattern alerts (docs/alerts.md) ----
+  /** the user's alert rules file (re-read on reload); null = none */
+  alertsFile: string | null;
+  /** the built-in alert rules (panic, MCE, lockups, …) are in force */
+  alertDefaults: boolean;
+  /** a daemon log line per alert */
+  alertLog: boolean;
+  /** a `<ConMan>` notice per alert in the console's own log */
+  alertNotice: boolean;
+  /** each alert POSTed as JSON to this http(s) URL; null = none */
+  alertWebhook: string | null;
+  /** each alert given as JSON on the stdin of `/bin/sh -c` this; null = none */
+  alertExec: string | null;
 }
 
 export type PlainAccess = 'rw' | 'ro' | 'none';

@@ -6,7 +6,20 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Config, ConsoleConfig, DevSpec, ServerConfig } from '../config/types.js';
 
 /** A console key (as conman.conf names it) whose effective value changed. */
-export type ConsoleKey = 'dev' | 'log' | 'logopts' | 'seropts' | 'ipmiopts' | 'credentials' | 'testopts' | 'solsteal' | 'ptymode' | 'keepalive';
+export type ConsoleKey =
+  | 'dev'
+  | 'log'
+  | 'logopts'
+  | 'seropts'
+  | 'ipmiopts'
+  | 'sshopts'
+  | 'credentials'
+  | 'testopts'
+  | 'solsteal'
+  | 'ptymode'
+  | 'keepalive'
+  | 'sshknownhosts'
+  | 'sshhostkeys';
 
 export interface ConsoleChange {
   before: ConsoleConfig;
@@ -63,6 +76,9 @@ export const SERVER_KEYS: Record<keyof ServerConfig, { key: string; apply: Serve
   execpath: { key: 'execpath', apply: 'consoles' },
   ipmiThreads: { key: 'ipmithreads', apply: 'restart' },
   stateDir: { key: 'statedir', apply: 'restart' },
+  // SSH consoles compare them as their own (see consoleChanges); the file itself is re-read when it changes
+  sshKnownHosts: { key: 'sshknownhosts', apply: 'consoles' },
+  sshHostKeys: { key: 'sshhostkeys', apply: 'consoles' },
   pidfile: { key: 'pidfile', apply: 'restart' },
   coredump: { key: 'coredump', apply: 'unused' },
   coredumpdir: { key: 'coredumpdir', apply: 'unused' },
@@ -80,6 +96,13 @@ export const SERVER_KEYS: Record<keyof ServerConfig, { key: string; apply: Serve
   auditLog: { key: 'auditlog', apply: 'live' },
   httpPort: { key: 'httpport', apply: 'listener' },
   tokensFile: { key: 'tokens', apply: 'live' },
+  // the rules file is re-read on every reload even when its name is unchanged
+  alertsFile: { key: 'alerts', apply: 'live' },
+  alertDefaults: { key: 'alertdefaults', apply: 'live' },
+  alertLog: { key: 'alertlog', apply: 'live' },
+  alertNotice: { key: 'alertnotice', apply: 'live' },
+  alertWebhook: { key: 'alertwebhook', apply: 'live' },
+  alertExec: { key: 'alertexec', apply: 'live' },
 };
 
 /** The device part of a spec without its options (those are compared as their own keys). */
@@ -95,6 +118,7 @@ function address(s: DevSpec): unknown {
     case 'test':
       return [s.type];
     case 'ipmi':
+    case 'ssh':
       return [s.type, s.host, s.port];
   }
 }
@@ -102,7 +126,8 @@ function address(s: DevSpec): unknown {
 /**
  * The keys whose effective value differs between two configurations of one
  * console; `loc` is ignored (moving a line changes nothing). SERVER settings
- * a device is built with count as the console's own (telnet: keepalive).
+ * a device is built with count as the console's own (telnet: keepalive; SSH:
+ * sshknownhosts, sshhostkeys).
  */
 export function consoleChanges(a: ConsoleConfig, b: ConsoleConfig, sa?: ServerConfig, sb?: ServerConfig): ConsoleKey[] {
   const keys: ConsoleKey[] = [];
@@ -120,10 +145,20 @@ export function consoleChanges(a: ConsoleConfig, b: ConsoleConfig, sa?: ServerCo
     if (differ(oa, ob)) keys.push('ipmiopts');
     if (ua !== ub || !pa.equals(pb) || differ(ka, kb)) keys.push('credentials');
   }
+  if (as.type === 'ssh' && bs.type === 'ssh') {
+    const { user: ua, password: pa, key: ka, ...oa } = as.opts;
+    const { user: ub, password: pb, key: kb, ...ob } = bs.opts;
+    if (differ(oa, ob)) keys.push('sshopts');
+    if (ua !== ub || !pa.equals(pb) || ka !== kb) keys.push('credentials');
+  }
   if (as.type === 'test' && bs.type === 'test' && differ(as.opts, bs.opts)) keys.push('testopts');
   if (as.type === 'ipmi' && bs.type === 'ipmi' && a.solSteal !== b.solSteal) keys.push('solsteal');
   if (as.type === 'process' && bs.type === 'process' && a.ptyMode !== b.ptyMode) keys.push('ptymode');
   if (as.type === 'telnet' && bs.type === 'telnet' && sa && sb && sa.keepalive !== sb.keepalive) keys.push('keepalive');
+  if (as.type === 'ssh' && bs.type === 'ssh' && sa && sb) {
+    if (sa.sshKnownHosts !== sb.sshKnownHosts) keys.push('sshknownhosts');
+    if (sa.sshHostKeys !== sb.sshHostKeys) keys.push('sshhostkeys');
+  }
   return keys;
 }
 

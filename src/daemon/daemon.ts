@@ -19,6 +19,7 @@ import { TimestampMarks } from './timestamp-marks.js';
 import { defaultStateDir } from './state-dir.js';
 import { keepAliveMark } from '../ipmi/session-record.js';
 import { applyReload, type ReloadHost } from './reload.js';
+import { AlertManager } from '../alerts/manager.js';
 
 export interface DaemonOptions {
   /** -z: truncate console logs on the first open */
@@ -48,6 +49,8 @@ export class Daemon {
   port = 0;
   /** threads running the IPMI sessions (0: the main thread does) */
   ipmiThreads: number;
+  /** pattern alerts on every console's output (docs/alerts.md): recent() and counters() for the API and metrics */
+  readonly alerts: AlertManager;
 
   constructor(
     cfg: Config,
@@ -70,6 +73,8 @@ export class Daemon {
       }
       this.registry.add(new Console(c, device, this.consoleLog(c, cfg.server, opts.truncateLogs), dlog, cfg.server.replayBytes));
     }
+    // every console gets its tap (a bad rules file fails the start); those a reload adds get theirs as they come
+    this.alerts = new AlertManager({ registry: this.registry, dlog, server: cfg.server });
   }
 
   /** the configuration in force */
@@ -196,6 +201,7 @@ export class Daemon {
       consoleLog: (c, server) => this.consoleLog(c, server, false),
       reserved: (cfg) => reservedDescriptors(cfg),
       commit: (cfg) => (this._cfg = cfg),
+      reloadAlerts: (next) => this.alerts.reconfigure(next),
     };
   }
 
@@ -206,6 +212,7 @@ export class Daemon {
     const t0 = Date.now();
     await this.web?.close();
     await this.server?.close();
+    await this.alerts.stop();
     // every console at once: IPMI payloads are deactivated in parallel, each within Console's RELEASE_MS
     const consoles = this.registry.list();
     let left = consoles.length;

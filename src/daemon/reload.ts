@@ -40,6 +40,8 @@ export interface ReloadHost {
   reserved(cfg: Config): number;
   /** what is now in force (the next reload compares against it) */
   commit(cfg: Config): void;
+  /** pattern alerts: the rules file is read again (even under the same name), the sinks follow the settings */
+  reloadAlerts?(next: ServerConfig): void;
 }
 
 /** Read the file and apply it; logs one summary line (or the refusal with every error). Whether it applied. */
@@ -93,6 +95,7 @@ export async function applyReload(h: ReloadHost): Promise<boolean> {
   for (const [name, c] of kept) if (c && !next.consoles.some((n) => n.name === name)) consoles.push(c);
   const inForce: Config = { ...next, consoles };
   h.commit(inForce);
+  h.reloadAlerts?.(inForce.server);
   h.server?.reconfigure(inForce.server, h.reserved(inForce));
   h.dlog.notice(summaryLine(file, diff, kept.size));
   return true;

@@ -8,6 +8,9 @@ import { SerialDevice } from './serial.js';
 import { ProcessDevice } from './process.js';
 import { TestDevice } from './test-device.js';
 import { IpmiDevice } from './ipmi.js';
+import { SshDevice } from './ssh.js';
+import { defaultStateDir } from '../daemon/state-dir.js';
+import * as path from 'node:path';
 import type { IpmiThreads } from './ipmi-threads.js';
 
 /** `ipmiThreads`: the IPMI threads, if IPMI consoles run on threads of their own */
@@ -27,5 +30,7 @@ export function createDevice(c: ConsoleConfig, server: ServerConfig, ipmiThreads
     case 'ipmi':
       if (ipmiThreads) return ipmiThreads.device(spec, { consoleName: c.name, steal: c.solSteal, stateDir: server.stateDir });
       return new IpmiDevice(spec, { consoleName: c.name, steal: c.solSteal, stateDir: server.stateDir });
+    case 'ssh':
+      return new SshDevice(spec, { consoleName: c.name, knownHosts: server.sshKnownHosts ?? path.join(server.stateDir ?? defaultStateDir(), 'known_hosts'), hostKeys: server.sshHostKeys });
   }
 }

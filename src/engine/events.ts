@@ -5,12 +5,15 @@
 
 import type { ConsoleState } from './console.js';
 import type { ClientLink } from './session.js';
+import type { AlertPhase, AlertRecord } from '../alerts/alert.js';
 
 export type ConsoleEvent =
   | { type: 'state'; console: string; state: ConsoleState; since: Date; error: string | null }
   | { type: 'notice'; console: string; text: string }
   | { type: 'client'; console: string; action: 'attach' | 'detach' | 'mode'; client: Pick<ClientLink, 'mode'> & { user: string; transport: string } }
-  | { type: 'console'; console: string; action: 'added' | 'removed' };
+  | { type: 'console'; console: string; action: 'added' | 'removed' }
+  /** a pattern alert (src/alerts): fired on the matched line, complete once its context is in, repeat when its hold-down window ends with more matches */
+  | { type: 'alert'; console: string; phase: AlertPhase; alert: AlertRecord };
 
 export type ConsoleListener = (e: ConsoleEvent) => void;
 

@@ -1,0 +1,56 @@
+// conchd with an `ssh://` console behind an HPE iLO-style command line
+// (sshopts entry=ilo) on OpenSSH's sshd: the virtual serial port in use by
+// another session is waited for, never forced, and taken within 30 s of its
+// release; `ESC (` goes out before the session closes when conchd stops.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { Cleanup, waitFor, waitForFile } from './helpers/wait.js';
+import { startConchd } from './helpers/conchd.js';
+import { startSshd } from './helpers/sshd.js';
+import { conchPlain } from './client-rig.js';
+
+const cleanup = new Cleanup();
+after(() => cleanup.run());
+
+test('iLO: "in use by another session" is waited out politely, the port taken within 30 s of its release, ESC ( sent on stop', async () => {
+  const s = await startSshd(cleanup, { mode: 'ilo' });
+  s.bmc.setBusy(true);
+  const d = await startConchd(
+    cleanup,
+    `console name="ilo1" dev="ssh://${s.user}@127.0.0.1:${s.port}" sshopts="key=${s.clientKey},entry=ilo" log="%N.log"\n`,
+  );
+  const log = path.join(d.logdir, 'ilo1.log');
+  await waitForFile(log, `Console [ilo1] connected to <ssh://127.0.0.1:${s.port}>`, 30000);
+  await waitForFile(log, 'serial port in use by another session (the BMC said "Virtual Serial Port is currently in use by another session."); waiting for it to be released', 30000);
+  // asked again, in the same CLI session, and never anything but vsp
+  await waitFor(() => s.bmc.count('cli', 'busy') >= 2, 'vsp asked again', 30000);
+  assert.equal(s.bmc.count('hello'), 1, 'one SSH session');
+  assert.deepEqual(
+    s.bmc.messages.filter((m) => m.t === 'cli').map((m) => m.cmd),
+    s.bmc.messages.filter((m) => m.t === 'cli').map(() => 'vsp'),
+  );
+
+  // conch -q -v says so
+  const q = await conchPlain(cleanup, ['-d', `127.0.0.1:${d.port}`, '-q', '-v', 'ilo1']);
+  assert.match(q.stdout, /^ilo1 +up since [^;]*; serial port in use by another session since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d; no clients$/m);
+
+  // the other session lets go: taken within 30 s
+  s.bmc.setBusy(false);
+  const freed = Date.now();
+  await waitForFile(log, /serial port taken at [^\r\n]* in use by another session/, 30000);
+  const took = Date.now() - freed;
+  assert.ok(took < 30000, `taken ${took} ms after the release`);
+  assert.equal(s.bmc.count('cli', 'console'), 1);
+
+  s.bmc.write('host: login: \r\n');
+  await waitForFile(log, 'host: login:', 30000);
+  const text = (await waitForFile(log, 'host: login:')).toString();
+  assert.ok(!text.includes('hpiLO->'), 'the CLI is not in the console log');
+
+  process.kill(d.child.proc.pid!, 'SIGTERM');
+  assert.equal(await d.child.exited, 0);
+  assert.ok(s.bmc.received.endsWith('\x1b('), JSON.stringify(s.bmc.received.slice(-10)));
+  assert.equal(s.bmc.count('leave'), 1);
+});
