@@ -130,6 +130,7 @@ export class Daemon {
         version: VERSION,
         lastReload: () => this.lastReload,
         clientsByTransport: () => clientsByTransport(this.registry),
+        alerts: this.alerts,
       },
     });
     await web.listen();

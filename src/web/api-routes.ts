@@ -1,5 +1,6 @@
 // The HTTP API under /api/v1 (besides the session routes of web-server.ts):
-// consoles and their actions, logs, live events, and its OpenAPI document.
+// consoles and their actions, logs, live events, search, pattern alerts, and
+// its OpenAPI document.
 
 import type { Router } from './router.js';
 import type { WebContext } from './web-context.js';
@@ -8,6 +9,7 @@ import * as log from './api-log.js';
 import * as events from './api-events.js';
 import * as openapi from './openapi.js';
 import * as search from './api-search.js';
+import * as alerts from './api-alerts.js';
 
 export function register(router: Router, ctx: WebContext): void {
   consoles.register(router, ctx);
@@ -15,4 +17,5 @@ export function register(router: Router, ctx: WebContext): void {
   events.register(router, ctx);
   openapi.register(router, ctx);
   search.register(router, ctx);
+  alerts.register(router, ctx);
 }

@@ -159,6 +159,12 @@ export class ConchMetrics {
     new Scraped(r, 'gauge', 'conch_config_last_reload_success_timestamp_seconds', 'When the configuration was last loaded successfully (the start, or a reload)', [], () =>
       one(this.reload().goodAt.getTime() / 1000),
     );
+    new Scraped(r, 'counter', 'conch_alerts_total', 'Pattern alerts fired, by rule and severity (a hold-down window counts once)', ['rule', 'severity'], () =>
+      (d.alerts?.counters().rules ?? []).map((x) => this.sample({ rule: x.rule, severity: x.severity }, x.fired)),
+    );
+    new Scraped(r, 'counter', 'conch_alert_webhook_dropped_total', 'Alerts the webhook could not deliver and dropped (queue full or retries exhausted)', [], () =>
+      one(d.alerts?.counters().webhook?.dropped ?? 0),
+    );
     new Scraped(r, 'gauge', 'conch_build_info', 'The conchd version running (always 1)', ['version'], () => [this.sample({ version: d.version }, 1)]);
   }
 
@@ -180,3 +186,4 @@ export function register(router: Router, ctx: WebContext): void {
     res.end(body);
   });
 }
+

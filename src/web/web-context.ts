@@ -7,6 +7,7 @@ import type { ServerConfig } from '../config/types.js';
 import type { DaemonLog } from '../logging/daemon-log.js';
 import type { ResetRunner } from '../protocol/reset.js';
 import type { WebAuth } from './web-auth.js';
+import type { AlertManager } from '../alerts/manager.js';
 
 export interface WebContext {
   registry: ConsoleRegistry;
@@ -28,4 +29,6 @@ export interface DaemonFacts {
   lastReload(): { at: Date; ok: boolean; goodAt: Date } | null;
   /** clients attached now, by transport (conman, tls, web) */
   clientsByTransport(): Record<string, number>;
+  /** pattern alerts: recent ones and the counters (src/alerts/manager.ts) */
+  alerts: Pick<AlertManager, 'recent' | 'counters'> | null;
 }
