@@ -268,7 +268,8 @@ test('on IPMI threads: added consoles join the threads, removed and changed ones
   const ipmi = (i: number, extra = ''): string =>
     `console name="node0${i + 1}" dev="ipmi:127.0.0.1:${sim.basePort + i}" ipmiopts="U:admin,P:password${extra}" log="%N.log"\n`;
   const d = await startConchd(cleanup, ipmi(0) + ipmi(1) + ipmi(2), { extraHeader: 'server ipmithreads=2\n' });
-  assert.match(d.child.output, /IPMI on 2 threads/);
+  // said by the start line, which follows the listening line
+  await d.child.waitOutput(/IPMI on 2 threads/);
   const bmc = async (i: number): Promise<any> => (await control(sim, 'GET', `/bmcs/node0${i + 1}`)).json;
   await waitFor(async () => (await Promise.all([0, 1, 2].map(bmc))).every((b) => b.counters.activations === 1), 'three SOL sessions', 30000);
   const n01 = (await bmc(0)).counters;

@@ -122,7 +122,8 @@ async function scrapeUntil(port: number, what: string, cond: (e: Exposition) => 
 
 /** The conventions every conch_ family follows. */
 function checkConventions(e: Exposition): void {
-  const allowed = new Set(['console', 'type', 'state', 'transport', 'version']);
+  // never a user or client: the alerts' rule and severity come from the configuration
+  const allowed = new Set(['console', 'type', 'state', 'transport', 'version', 'rule', 'severity']);
   for (const [name, type] of e.types) {
     if (!name.startsWith('conch_')) continue;
     if (type === 'counter') assert.match(name, /_total$/, `counter ${name}`);
