@@ -185,7 +185,7 @@ const report = [
   '',
   t,
   '',
-  `Reproduce: \`npx tsc -p . && node dist/bench/alerts.js --sizes ${SIZES.join(',')} --seconds ${SECONDS} --warmup ${WARMUP} --reps ${REPS}\``,
+  `Reproduce: \`npx tsc -p . && ${process.env.CONCH_SEARCH_INDEX !== undefined ? `CONCH_SEARCH_INDEX=${process.env.CONCH_SEARCH_INDEX} ` : ''}node dist/bench/alerts.js --sizes ${SIZES.join(',')} --seconds ${SECONDS} --warmup ${WARMUP} --reps ${REPS}\``,
   '',
 ].join('\n');
 const out = path.join(ROOT, 'bench/results', `alerts-${date}.md`);

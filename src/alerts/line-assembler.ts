@@ -122,11 +122,22 @@ export class LineAssembler {
   }
 
   /**
-   * Take output known to hold no line of interest (see RuleScreen.quiet):
+   * Take output known to hold no line of interest (see LiteralScanner):
    * keep the line state as feed() would, without making the lines. Returns
-   * how many lines it completed.
+   * how many lines it completed; given that count (`lines`), it only finds
+   * the last line's end (and does not count cut lines).
    */
-  skip(data: Buffer): number {
+  skip(data: Buffer, known?: number): number {
+    if (known !== undefined) {
+      if (known === 0) this.keep(data, 0, data.length);
+      else {
+        this.partial = null;
+        this.over = false;
+        const last = data.lastIndexOf(LF);
+        if (last + 1 < data.length) this.keep(data, last + 1, data.length);
+      }
+      return known;
+    }
     let lines = 0;
     let from = 0;
     for (;;) {
@@ -144,9 +155,9 @@ export class LineAssembler {
     return lines;
   }
 
-  /** The unfinished line's bytes as latin1 text (for screening what continues it). */
-  pendingText(): string {
-    return this.partial ? this.partial.toString('latin1') : '';
+  /** The unfinished line's bytes (null: none), not to be changed. */
+  get pendingBytes(): Buffer | null {
+    return this.partial;
   }
 
   /** Output was lost (not seen): the unfinished line is dropped, not joined to what comes next. */

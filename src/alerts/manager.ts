@@ -2,14 +2,18 @@
 // console's tap, the batch that matches, and the sinks.
 //
 // The tap (Console.tap, called with every byte the device delivers, right
-// after the log) only keeps a reference to the buffer and marks the console:
-// no line is cut, no rule run. Every BATCH_MS the marked consoles' bytes are
-// cut into lines and screened, for at most SLICE_MS of the event loop at a
-// time (the rest goes on at the next turn, after whatever I/O waits): the
-// log and the clients never wait on matching. A console whose bytes pile up
-// unmatched past MAX_PENDING (a flood faster than the matcher) has the
-// excess skipped — counted, and its unfinished line dropped, never joined
-// to a later one. Skipping costs alerts, never a log byte.
+// after the log) screens a small piece of output at once with the rules'
+// LiteralScanner: holding none of their literal strings and needing no
+// cleaning, its lines are counted and that is all (nearly all output goes
+// this way). Anything else it only
+// keeps a reference to, marking the console: every BATCH_MS the marked
+// consoles' bytes are cut into lines and matched, for at most SLICE_MS of
+// the event loop at a time (the rest goes on at the next turn, after
+// whatever I/O waits): the log and the clients never wait on matching. A
+// console whose bytes pile up unmatched past MAX_PENDING (a flood faster
+// than the matcher) has the excess skipped — counted, and its unfinished
+// line dropped, never joined to a later one. Skipping costs alerts, never a
+// log byte.
 
 import type { ServerConfig } from '../config/types.js';
 import type { Console } from '../engine/console.js';
@@ -58,7 +62,7 @@ export interface AlertCounters {
   lines: number;
   /** bytes skipped unmatched because a console's backlog was full */
   bytesSkipped: number;
-  /** lines longer than the matcher keeps (cut) */
+  /** lines longer than the matcher keeps (cut), among those it made (output the byte screen passed is not cut into lines) */
   linesCut: number;
   /** alerts holding down or collecting context now */
   active: number;
@@ -76,6 +80,8 @@ interface Watched {
   screen: RuleScreen<AlertRule>;
   chunks: Buffer[];
   pendingBytes: number;
+  /** the literal scanner's state after the bytes taken so far (-1: not known, the bytes go to the batch) */
+  ac: number;
   dirty: boolean;
   line: (text: string) => void;
   /** <ConMan> notices waiting for the log to reach the end of a line, and since when */
@@ -248,6 +254,8 @@ export class AlertManager {
     }
     if (w0 && w0.console === c) {
       w0.screen = screen;
+      w0.ac = -1;
+      if (!w0.dirty) this.rescan(w0);
       return;
     }
     if (w0) this.unwatch(c.name);
@@ -259,6 +267,7 @@ export class AlertManager {
       screen,
       chunks: [],
       pendingBytes: 0,
+      ac: 0,
       dirty: false,
       line: (text) => this.line(w, text),
       notices: [],
@@ -285,12 +294,8 @@ export class AlertManager {
   private tap(w: Watched, data: Buffer): void {
     // most output holds nothing for any rule: told here, at once, while the bytes are at hand,
     // it costs less than carrying them to the batch (nothing waits there: order is kept)
-    if (!w.dirty && data.length <= QUIET_MAX && w.track.collecting.length === 0 && w.screen.quiet(w.asm.pendingText() + data.toString('latin1'))) {
-      const n = w.asm.skip(data);
-      w.track.lines += n;
-      this.stats.lines += n;
-      return;
-    }
+    if (!w.dirty && data.length <= QUIET_MAX && this.passQuiet(w, data)) return;
+    w.ac = -1;
     if (w.pendingBytes + data.length > MAX_PENDING) {
       this.stats.bytesSkipped += data.length;
       // where output was skipped: the line open there is dropped, not joined to what comes after
@@ -339,13 +344,14 @@ export class AlertManager {
     w.pendingBytes = 0;
     try {
       for (const b of chunks) {
-        if (b === GAP) w.asm.reset();
-        else if (w.track.collecting.length === 0 && w.screen.quiet(w.asm.pendingText() + b.toString('latin1'))) {
-          // nothing in it for any rule, and no alert waiting for its after-lines: count the lines, make none
-          const n = w.asm.skip(b);
-          w.track.lines += n;
-          this.stats.lines += n;
-        } else w.asm.feed(b, w.line);
+        if (b === GAP) {
+          w.asm.reset();
+          w.ac = 0;
+          continue;
+        }
+        if (this.passQuiet(w, b)) continue;
+        w.asm.feed(b, w.line);
+        w.ac = -1;
       }
     } catch (e) {
       // a bug must cost this console's batch, not the matcher (nor the daemon)
@@ -356,8 +362,32 @@ export class AlertManager {
       this.processing = null;
       chunks.length = 0; // the array is kept for the next batch
     }
+    if (w.ac < 0) this.rescan(w);
     if (this.deferred.length > 0) this.dispatchDeferred(w);
     if (w.notices.length > 0) this.tryNotices(w);
+  }
+
+  /**
+   * Take `data` without making lines if the byte screen finds nothing in it
+   * for any rule and no alert waits for after-lines: its lines are counted.
+   */
+  private passQuiet(w: Watched, data: Buffer): boolean {
+    const sc = w.screen.scanner;
+    if (sc === null || w.ac < 0 || w.track.collecting.length > 0) return false;
+    const s = sc.scan(data, w.ac);
+    if (s < 0) return false;
+    w.ac = s;
+    w.asm.skip(data, sc.lines);
+    w.track.lines += sc.lines;
+    this.stats.lines += sc.lines;
+    return true;
+  }
+
+  /** The scanner's state for the line `w` has open (none: the start); -1 if that line holds a literal already. */
+  private rescan(w: Watched): void {
+    const open = w.asm.pendingBytes;
+    const sc = w.screen.scanner;
+    w.ac = open === null ? 0 : sc === null ? -1 : sc.scan(open, 0);
   }
 
   /**

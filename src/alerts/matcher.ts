@@ -18,6 +18,7 @@ import { parseEre, EreError } from '../protocol/ere.js';
 import { ANY, type CharSet } from '../protocol/charset.js';
 import { compile, Run } from '../protocol/nfa.js';
 import { cat, rep, setNode, TooBig, type Node } from '../protocol/pattern-ast.js';
+import { LiteralScanner } from './literal-scanner.js';
 
 /** NFA instructions an alert rule may compile to: bounds the work per character of every line it screens in */
 export const MAX_RULE_PROGRAM = 4096;
@@ -165,9 +166,6 @@ export class Pattern {
   }
 }
 
-// eslint-disable-next-line no-control-regex -- finding control characters is the point
-const NEEDS_CLEANING = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)/;
-
 const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 interface TrieNode {
@@ -206,8 +204,8 @@ export function trieRegex(words: readonly string[]): string {
 export class RuleScreen<R extends { readonly pattern: Pattern }> {
   /** every screened rule's literals in one expression (null: no rule has literals) */
   private readonly any: RegExp | null;
-  /** the same literals, case-insensitive, for raw output (see quiet()) */
-  private readonly anyRaw: RegExp | null;
+  /** the same literals as an automaton over raw bytes (null: some rule has none, or too many) */
+  readonly scanner: LiteralScanner | null;
   /** some rule has no literal: every line is tried against it */
   private readonly unscreened: boolean;
   /** lines that passed the screen (for the counters) */
@@ -219,24 +217,10 @@ export class RuleScreen<R extends { readonly pattern: Pattern }> {
     // as a trie (`k(?:ernel panic…|ernel bug at )|…`): the engine picks a branch by the next
     // character instead of trying every literal at every place, which costs half as much
     const re = lits.size > 0 ? trieRegex([...lits]) : null;
-    // over the lowercased line (the per-rule checks want it anyway), and over raw output with the i flag
+    // over the lowercased line (the per-rule checks want it anyway)
     this.any = re === null ? null : new RegExp(re);
-    this.anyRaw = re === null ? null : new RegExp(re, 'i');
     this.unscreened = rules.some((r) => r.pattern.literals === null);
-  }
-
-  /**
-   * Whether no line of this raw output (latin1 text of the bytes, the open
-   * line's start before it) can match any rule, so that it need not be cut
-   * into lines at all. True only when the text needs no cleaning (no escape,
-   * no control character, no CR but before LF: cleaning could join a
-   * literal's pieces) and holds none of the literals. Sound: a literal is
-   * ASCII, UTF-8 never puts ASCII bytes inside a character, and no latin1
-   * character folds to an ASCII letter under the i flag.
-   */
-  quiet(text: string): boolean {
-    if (this.anyRaw === null || this.unscreened) return false;
-    return !NEEDS_CLEANING.test(text) && !this.anyRaw.test(text);
+    this.scanner = this.unscreened ? null : LiteralScanner.build([...lits]);
   }
 
   /** The first rule matching `line`, or null. */
