@@ -184,8 +184,8 @@ if [ "$1" = configure ]; then
   chmod 0750 /var/lib/conch
   if [ -d /run/systemd/system ]; then
     systemctl daemon-reload >/dev/null 2>&1 || true
-    # nothing is started or restarted: a site switches daemons deliberately
-    # (after an upgrade: systemctl restart conchd)
+    # nothing is started or restarted here: a site switches daemons
+    # deliberately, and picks up an upgrade when it chooses (see conchd(8))
   fi
   if [ -z "$2" ]; then
     echo "conch: conchd.service is not enabled; to switch from conmand see conchd(8)."

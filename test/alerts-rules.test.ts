@@ -320,9 +320,9 @@ test('the literal scanner: raw output it passes as quiet never holds a match, in
   assert.equal(sc.scan(Buffer.from('NIC - not syncing: x'), sc.scan(Buffer.from('Kernel pa'), 0)), -1, 'and completed in the next piece');
   assert.equal(sc.scan(Buffer.from('ok\x1b[0m\n'), 0), -1, 'an escape: not quiet (cleaning joins text)');
   assert.equal(sc.scan(Buffer.from('ok\r'), 0), -1, 'a CR whose LF is not here yet');
-  // skip() keeps the line state as feed() does
+  // passOver() keeps the line state as feed() does
   const a = new LineAssembler();
-  assert.equal(a.skip(Buffer.from('one\r\ntwo\r\nKernel pa')), 2);
+  assert.equal(a.passOver(Buffer.from('one\r\ntwo\r\nKernel pa')), 2);
   const got: string[] = [];
   a.feed(Buffer.from('nic - not syncing: x\r\n'), (l) => got.push(l));
   assert.deepEqual(got, ['Kernel panic - not syncing: x']);

@@ -127,7 +127,7 @@ export class LineAssembler {
    * how many lines it completed; given that count (`lines`), it only finds
    * the last line's end (and does not count cut lines).
    */
-  skip(data: Buffer, known?: number): number {
+  passOver(data: Buffer, known?: number): number {
     if (known !== undefined) {
       if (known === 0) this.keep(data, 0, data.length);
       else {

@@ -377,7 +377,7 @@ export class AlertManager {
     const s = sc.scan(data, w.ac);
     if (s < 0) return false;
     w.ac = s;
-    w.asm.skip(data, sc.lines);
+    w.asm.passOver(data, sc.lines);
     w.track.lines += sc.lines;
     this.stats.lines += sc.lines;
     return true;
