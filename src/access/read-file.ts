@@ -3,14 +3,7 @@
 
 import * as fs from 'node:fs';
 import { ConfigError, ConfigErrors } from '../config/types.js';
-
-const READ_ERRORS: Record<string, string> = {
-  ENOENT: 'no such file',
-  EACCES: 'permission denied',
-  EISDIR: 'it is a directory',
-  ENOTDIR: 'a part of the path is not a directory',
-  ELOOP: 'too many symbolic links',
-};
+import { READ_ERRORS } from '../config/parse.js';
 
 /** The file's text; throws an Error saying why it could not be read. */
 export function readText(file: string, what: string): string {

@@ -613,7 +613,8 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
   return { file: path.resolve(s.cwd, file), server: s.server, consoles: s.consoles };
 }
 
-const READ_ERRORS: Record<string, string> = {
+/** a failed read in words (the configuration, and the files it names) */
+export const READ_ERRORS: Record<string, string> = {
   ENOENT: 'no such file',
   EACCES: 'permission denied',
   EISDIR: 'it is a directory',
