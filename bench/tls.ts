@@ -17,6 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { Cleanup, freePort, waitFor } from './harness.js';
 import { ROOT } from './rig.js';
 import { percentile } from './stats.js';
+import { benchArgs } from './bench-args.js';
 import { TreeMeter, withNofile } from './fleet-proc.js';
 import { WireClient } from './wire-client.js';
 import { hashPassword } from '../src/access/password.js';
@@ -24,27 +25,7 @@ import { hashPassword } from '../src/access/password.js';
 const CONCHD = path.join(ROOT, 'dist/src/bin/conchd.js');
 const OP_TIMEOUT_MS = 30000;
 
-interface Options {
-  consoles: number;
-  attaches: number;
-  seconds: number;
-  out: string;
-}
-
-function options(argv: string[]): Options {
-  const o: Options = { consoles: 1000, attaches: 200, seconds: 30, out: path.join(ROOT, 'bench/results', `tls-${new Date().toISOString().slice(0, 10)}.md`) };
-  for (let i = 0; i < argv.length; i++) {
-    const v = argv[i + 1];
-    if (argv[i] === '--consoles') o.consoles = Number(v);
-    else if (argv[i] === '--attaches') o.attaches = Number(v);
-    else if (argv[i] === '--seconds') o.seconds = Number(v);
-    else if (argv[i] === '--out') o.out = v!;
-    else if (argv[i] === '--quick') Object.assign(o, { consoles: 100, attaches: 40, seconds: 5 });
-    else continue;
-    if (argv[i] !== '--quick') i++;
-  }
-  return o;
-}
+const options = (argv: string[]) => benchArgs(argv, 'tls', { consoles: 1000, attaches: 200, seconds: 30 }, { consoles: 100, attaches: 40, seconds: 5 });
 
 /** A CA, a server certificate for localhost and a client certificate, by openssl. */
 function certificates(dir: string): Record<'ca' | 'cert' | 'key' | 'clientCert' | 'clientKey', string> {

@@ -14,6 +14,7 @@ import { WebSocket } from 'ws';
 import { Cleanup, freePort, waitFor } from './harness.js';
 import { CONSOLE, DIST_BENCH, ROOT } from './rig.js';
 import { percentile } from './stats.js';
+import { benchArgs } from './bench-args.js';
 import { TreeMeter, withNofile } from './fleet-proc.js';
 import { NoticeFilter, WireClient, now } from './wire-client.js';
 
@@ -21,27 +22,7 @@ const CONCHD = path.join(ROOT, 'dist/src/bin/conchd.js');
 const OP_TIMEOUT_MS = 10000;
 const LETTERS = 'abcdefghijklmnopqrstuvwxyz';
 
-interface Options {
-  consoles: number;
-  keys: number;
-  seconds: number;
-  out: string;
-}
-
-function options(argv: string[]): Options {
-  const o: Options = { consoles: 1000, keys: 300, seconds: 30, out: path.join(ROOT, 'bench/results', `web-${new Date().toISOString().slice(0, 10)}.md`) };
-  for (let i = 0; i < argv.length; i++) {
-    const v = argv[i + 1];
-    if (argv[i] === '--consoles') o.consoles = Number(v);
-    else if (argv[i] === '--keys') o.keys = Number(v);
-    else if (argv[i] === '--seconds') o.seconds = Number(v);
-    else if (argv[i] === '--out') o.out = v!;
-    else if (argv[i] === '--quick') Object.assign(o, { consoles: 100, keys: 50, seconds: 5 });
-    else continue;
-    if (argv[i] !== '--quick') i++;
-  }
-  return o;
-}
+const options = (argv: string[]) => benchArgs(argv, 'web', { consoles: 1000, keys: 300, seconds: 30 }, { consoles: 100, keys: 50, seconds: 5 });
 
 /** A keystroke echo over a console's WebSocket (joined as a writer). */
 class WsTypist {
