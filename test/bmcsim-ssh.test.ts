@@ -3,7 +3,10 @@
 // the host's console, the break request, OpenBMC's `~.`, iLO's `vsp` and
 // "in use", iDRAC, ILOM and XCC), and conchd's ssh:// consoles on it:
 // logging, typing, break, a serial port in use waited for and then taken,
-// and the leave sequence of every vendor dialog on stop.
+// the leave sequence of every vendor dialog on stop, and a serial port taken
+// over while conchd is in it (every vendor's front): noticed within seconds,
+// told, waited out and entered again; a prompt-like line from the host is not
+// taken for one.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +16,7 @@ import { Cleanup, waitFor, waitForFile, type Child } from './helpers/wait.js';
 import { startConchd } from './helpers/conchd.js';
 import { keygen } from './helpers/sshd.js';
 import { conman } from './helpers/protocol-harness.js';
-import { PtyProc, cleanEnv } from './client-rig.js';
+import { PtyProc, cleanEnv, conchPlain } from './client-rig.js';
 import { BMCSIM, control } from './bmcsim-rig.js';
 
 const cleanup = new Cleanup();
@@ -127,7 +130,8 @@ test('OpenSSH ssh on the iLO front: password login, vsp, "in use" while another 
 
   // the control channel's switch: another session takes the port (the holder goes back to its prompt)
   assert.equal((await ctl(sim, 'POST', '/ssh/ssh01/inuse', { on: true })).status, 200);
-  await b.waitOutput('[the serial port was taken over by another session]', 30000);
+  await waitFor(() => tail(b, 'CLI Session.').endsWith('\r\n</>hpiLO-> '), 'the second session back at its prompt', 30000);
+  assert.equal((await ctl(sim, 'GET', '/ssh/ssh01')).json.counters.takeovers, 1);
   a.write('vsp\r');
   await waitFor(() => (tail(a, 'vsp').match(/currently in use by another session/g) ?? []).length === 1, '"in use" while switched on', 30000);
   await ctl(sim, 'POST', '/ssh/ssh01/inuse', { on: false });
@@ -251,4 +255,107 @@ test('conchd on simulated iDRAC, ILOM and XCC command lines: each dialog reaches
   assert.equal(await d.child.exited, 0);
   const all = (await ctl(sim, 'GET', '/ssh')).json as { name: string; counters: { leaves: number; consoleStarts: number } }[];
   for (const h of all) assert.deepEqual([h.name, h.counters.consoleStarts, h.counters.leaves], [h.name, 1, 1]);
+});
+
+const TAKEN_OVER = /serial port taken over by another session at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+ \(([^\r\n]*)\); waiting for it to be released, asking again every 10 s/;
+const RESUMED = /serial port resumed at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+ after (\d+)s/;
+
+test('conchd on simulated iLO, iDRAC, ILOM and XCC: a serial port taken over is noticed within seconds, told, waited out without re-entry, and resumed', async () => {
+  const sim = await startSshSim(4, 'ilo');
+  const fronts = { ssh02: 'idrac', ssh03: 'ilom', ssh04: 'xcc' };
+  for (const [name, front] of Object.entries(fronts)) await ctl(sim, 'POST', `/ssh/${name}/front`, { front });
+  const d = await conchdOn(sim, { ssh02: 'entry=idrac', ssh03: 'entry=ilom', ssh04: 'entry=xcc' });
+  const names = ['ssh01', 'ssh02', 'ssh03', 'ssh04'];
+  const logOf = (name: string): string => path.join(d.logdir, `${name}.log`);
+  const read = (name: string): string => (fs.existsSync(logOf(name)) ? fs.readFileSync(logOf(name), 'latin1') : '');
+  for (const name of names) await waitFor(() => seqs(read(name), name).length >= 3, `${name}: heartbeats logged`, 30000);
+  const c = conman(cleanup, d.port, 'ssh01');
+  await c.opened('ssh01');
+
+  // another session takes every serial port
+  const took = Date.now();
+  await ctl(sim, 'POST', '/ssh/*/inuse', { on: true });
+  const noticed: Record<string, number> = {};
+  await Promise.all(
+    names.map(async (name) => {
+      await waitForFile(logOf(name), TAKEN_OVER, 30000);
+      noticed[name] = Date.now() - took;
+    }),
+  );
+  for (const name of names) assert.ok(noticed[name]! < 5000, `${name}: noticed ${noticed[name]} ms after the takeover`);
+  console.log(`# takeover noticed after (ms): ${JSON.stringify(noticed)}`);
+  const said = Object.fromEntries(names.map((n) => [n, TAKEN_OVER.exec(read(n))![1]]));
+  assert.deepEqual(said, {
+    ssh01: 'the BMC is back at its prompt "</>hpiLO->"',
+    ssh02: 'the BMC said "Serial Device 2 disconnected: taken over by another session." and is back at its prompt "racadm>>"',
+    ssh03: 'the BMC said "Serial console stopped." and is back at its prompt "->"',
+    ssh04: 'the BMC is back at its prompt "system>"',
+  });
+  // the attached client and the daemon log are told too
+  await c.waitOutput(/<ConMan> serial port taken over by another session at /, 10000);
+  assert.match(d.child.output, /Console \[ssh01\] serial port taken over by another session at /);
+  const q = await conchPlain(cleanup, ['-d', `127.0.0.1:${d.port}`, '-q', '-v', 'ssh03']);
+  assert.match(q.stdout, /^ssh03 +up since [^;]*; serial port in use by another session since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d; no clients$/m);
+
+  // conchd asks again politely (every 8-12 s) and is told "in use": no re-entry, nothing of the host logged
+  const darkFrom = Object.fromEntries(names.map((n) => [n, read(n).length]));
+  await waitFor(async () => ((await ctl(sim, 'GET', '/ssh')).json as { counters: { busyAnswers: number } }[]).every((h) => h.counters.busyAnswers >= 1), 'every port asked for again and found in use', 30000);
+  for (const h of (await ctl(sim, 'GET', '/ssh')).json as { name: string; inConsole: number; counters: Record<string, number> }[]) {
+    assert.deepEqual([h.name, h.inConsole, h.counters.consoleStarts, h.counters.takeovers, h.counters.sessions], [h.name, 0, 1, 1, 1]);
+    assert.equal(seqs(read(h.name).slice(darkFrom[h.name]), h.name).length, 0, `${h.name}: nothing of the host while the port is held`);
+  }
+
+  // the other session lets go: entered again in the same SSH session, "resumed after N s" logged, the host flows again
+  const freed = Date.now();
+  await ctl(sim, 'POST', '/ssh/*/inuse', { on: false });
+  const back: Record<string, number> = {};
+  await Promise.all(
+    names.map(async (name) => {
+      const text = await waitForFile(logOf(name), RESUMED, 30000);
+      back[name] = Date.now() - freed;
+      const gap = Number(RESUMED.exec(text)![1]);
+      assert.ok(gap >= Math.floor((freed - took) / 1000) - 1, `${name}: resumed after ${gap} s`);
+    }),
+  );
+  console.log(`# resumed after the release (ms): ${JSON.stringify(back)}`);
+  for (const name of names) assert.ok(back[name]! < 15000, `${name}: resumed ${back[name]} ms after the release`);
+  await c.waitOutput(/<ConMan> serial port resumed at /, 10000);
+  for (const name of names) {
+    await waitFor(() => seqs(read(name).slice(read(name).lastIndexOf('serial port resumed at ')), name).length >= 2, `${name}: heartbeats after the resume`, 30000);
+  }
+  for (const h of (await ctl(sim, 'GET', '/ssh')).json as { name: string; inConsole: number; counters: Record<string, number> }[]) {
+    assert.deepEqual([h.name, h.inConsole, h.counters.consoleStarts, h.counters.sessions], [h.name, 1, 2, 1]);
+  }
+  assert.doesNotMatch(d.child.output, /not taken over after all/);
+
+  process.kill(d.child.proc.pid!, 'SIGTERM');
+  assert.equal(await d.child.exited, 0);
+  for (const h of (await ctl(sim, 'GET', '/ssh')).json as { name: string; counters: { leaves: number } }[]) assert.deepEqual([h.name, h.counters.leaves], [h.name, 1]);
+});
+
+test('conchd on simulated iLO and ILOM: the host printing prompt-like lines in its output is not taken for a takeover', async () => {
+  const sim = await startSshSim(2, 'ilo');
+  await ctl(sim, 'POST', '/ssh/ssh02/front', { front: 'ilom' });
+  const d = await conchdOn(sim, { ssh02: 'entry=ilom' });
+  for (const name of ['ssh01', 'ssh02']) {
+    const log = path.join(d.logdir, `${name}.log`);
+    await waitFor(() => fs.existsSync(log) && seqs(fs.readFileSync(log, 'latin1'), name).length >= 2, `${name}: heartbeats logged`, 30000);
+    const c = conman(cleanup, d.port, name);
+    await c.opened(name);
+    c.type(`\x03root\rsecret\r`);
+    await c.waitOutput(`root@${name}:~# `, 30000);
+    // lines just like the BMC's at the start of a line, in the middle of the host's output
+    const lines = name === 'ssh01' ? ['</>hpiLO->', '</>hpiLO-> vsp', '[the serial port was taken over by another session]'] : ['Serial console stopped.', '->'];
+    for (const l of lines) c.type(`echo ${l}\r`);
+    await waitForFile(log, `\r\n${lines.at(-1)}\r\nroot@${name}:~# `, 30000);
+    const at = fs.readFileSync(log, 'latin1').length;
+    // the heartbeats go on for longer than the quiet time a takeover needs (1.5 s)
+    await waitFor(() => seqs(fs.readFileSync(log, 'latin1').slice(at), name).length >= 8, `${name}: 8 heartbeats after the lines`, 30000);
+    assert.doesNotMatch(fs.readFileSync(log, 'latin1'), /taken over by another session at|not taken over after all/);
+    assert.doesNotMatch(c.output, /<ConMan> serial port/);
+  }
+  assert.doesNotMatch(d.child.output, /serial port taken over/);
+  for (const h of (await ctl(sim, 'GET', '/ssh')).json as { name: string; counters: Record<string, number> }[]) {
+    assert.deepEqual([h.name, h.counters.consoleStarts, h.counters.busyAnswers], [h.name, 1, 0], 'entered once, never asked again');
+  }
 });

@@ -1,14 +1,16 @@
 // The vendor entry dialogs (src/devices/ssh-entry.ts) as state machines:
 // prompt, command, confirmation, "in use" waited out, refusals and silence
-// with the BMC's words quoted (bounded), and a BMC that floods.
+// with the BMC's words quoted (bounded), and a BMC that floods; in the
+// console, a takeover (the session put back at the CLI) told after the quiet
+// time and asked for again politely, and the near misses that are not one.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ENTRY_PROFILES, EntryDialog, MAX_DIALOG_BYTES, quoteBmc, type DialogTiming } from '../src/devices/ssh-entry.js';
+import { ENTRY_PROFILES, EntryDialog, MAX_DIALOG_BYTES, quoteBmc, takeoverSign, type DialogTiming } from '../src/devices/ssh-entry.js';
 import type { SshEntry } from '../src/config/types.js';
 import { waitFor } from './helpers/wait.js';
 
-const FAST: DialogTiming = { stepMs: 300, busyPollMs: 100, settleMs: 200 };
+const FAST: DialogTiming = { stepMs: 300, busyPollMs: 100, settleMs: 200, takeoverQuietMs: 150 };
 
 /** a dialog with everything it does recorded */
 function run(entry: SshEntry, timing = FAST): { d: EntryDialog; sent: string[]; ev: string[]; rest: Buffer[]; feed(s: string): void } {
@@ -25,6 +27,8 @@ function run(entry: SshEntry, timing = FAST): { d: EntryDialog; sent: string[]; 
         ev.push(note ? `entered: ${note}` : 'entered');
       },
       busy: (said) => ev.push(`busy ${said}`),
+      takenOver: (said, at) => ev.push(`taken over at ${at}: ${said}`),
+      notTakenOver: (b) => ev.push(`not taken over: ${b.toString('latin1')}`),
       failed: (reason) => ev.push(`failed: ${reason}`),
     },
     () => 0.5,
@@ -137,4 +141,103 @@ test('a BMC flooding its prompt is cut off; quotes are bounded and show control 
   const q = quoteBmc(`${'a'.repeat(500)}\x1b[1m\x07end`);
   assert.ok(q.length < 200, q);
   assert.ok(q.endsWith('^[[1m^Gend"'), q);
+});
+
+/** an iLO dialog in the console on mocked timers and clock (ms since 0) */
+function inIloConsole(t: import('node:test').TestContext): ReturnType<typeof run> {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 0 });
+  const r = run('ilo');
+  r.feed('</>hpiLO-> ');
+  r.feed("vsp\r\nPress 'ESC (' to return to the CLI Session.\r\n\r\nhost login: ");
+  assert.deepEqual(r.ev, ['entered']);
+  return r;
+}
+
+test('iLO takeover: back at </>hpiLO-> after the host output, told after the quiet time, asked for again politely, entered again', (t) => {
+  const r = inIloConsole(t);
+  r.feed('root\r\nPassword: \r\n[seq 1] heartbeat\r\n');
+  t.mock.timers.tick(1000);
+  // another session took the port: the session is back at the prompt (split across reads)
+  r.feed('\r\n</>hpi');
+  r.feed('LO-> ');
+  t.mock.timers.tick(149);
+  assert.deepEqual(r.ev, ['entered'], 'not before the quiet time');
+  t.mock.timers.tick(1);
+  assert.deepEqual(r.ev, ['entered', 'taken over at 1000: the BMC is back at its prompt "</>hpiLO->"']);
+  assert.equal(r.d.state, 'resting');
+  // the CLI printing its prompt again is still the CLI
+  r.feed('\r\n</>hpiLO-> ');
+  assert.equal(r.ev.length, 2);
+  // asked again after busyPollMs (±20 %), never forced; "in use" waited out
+  t.mock.timers.tick(120);
+  assert.deepEqual(r.sent, ['vsp\r', 'vsp\r']);
+  r.feed('vsp\r\n\r\nVirtual Serial Port is currently in use by another session.\r\n\r\n</>hpiLO-> ');
+  assert.equal(r.ev[2], 'busy "Virtual Serial Port is currently in use by another session."');
+  t.mock.timers.tick(120);
+  assert.deepEqual(r.sent, ['vsp\r', 'vsp\r', 'vsp\r']);
+  r.feed("vsp\r\nPress 'ESC (' to return to the CLI Session.\r\nhost login: ");
+  assert.deepEqual(r.ev.slice(3), ['entered']);
+  assert.equal(r.rest.at(-1)!.toString(), 'host login: ');
+  // and watched again
+  r.feed('\r\n</>hpiLO-> ');
+  t.mock.timers.tick(150);
+  assert.match(r.ev.at(-1)!, /^taken over at \d+: the BMC is back at its prompt/);
+  r.d.stop();
+});
+
+test('takeover near misses: a prompt-like line followed by more output, or not at the start of a line, or with escapes around it', (t) => {
+  const r = inIloConsole(t);
+  // in the middle of normal output: the next line comes before the quiet time is over
+  r.feed('$ cat notes.txt\r\n</>hpiLO-> vsp\r\n</>hpiLO-> ');
+  t.mock.timers.tick(100);
+  r.feed('\r\nroot@host:~# ');
+  t.mock.timers.tick(10000);
+  // at the end of the output, but not at the start of a line
+  r.feed('echo </>hpiLO-> ');
+  t.mock.timers.tick(10000);
+  r.feed('\r\nsome </>hpiLO-> ');
+  t.mock.timers.tick(10000);
+  assert.deepEqual(r.ev, ['entered']);
+  // escape sequences (colours) do not hide a real one, nor make one
+  r.feed('\r\n\x1b[0m</>hpiLO-> \x1b[K');
+  t.mock.timers.tick(150);
+  assert.equal(r.ev.length, 2);
+  r.d.stop();
+});
+
+test('a takeover told too soon is withdrawn when the host goes on printing before conch asks again; nothing is typed at the host', (t) => {
+  const r = inIloConsole(t);
+  // the host itself printed the prompt-like line and paused (an operator ssh'd from the host to an iLO…)
+  r.feed('\r\n</>hpiLO-> ');
+  t.mock.timers.tick(150);
+  assert.match(r.ev[1]!, /^taken over at/);
+  r.feed('show /map1\r\n');
+  assert.deepEqual(r.ev.slice(2), ['not taken over: show /map1\r\n']);
+  assert.equal(r.d.state, 'console');
+  t.mock.timers.tick(10000);
+  assert.deepEqual(r.sent, ['vsp\r'], 'no vsp typed at the host');
+  r.d.stop();
+});
+
+test('takeover signs per vendor: iDRAC and XCC prompts, ILOM only with "Serial console stopped.", vendor words quoted', () => {
+  const sign = (entry: SshEntry, tail: string): string | null => takeoverSign(ENTRY_PROFILES[entry].takeover!, tail);
+  assert.equal(sign('ilo', 'x\r\n\r\n[the serial port was taken over by another session]\r\n\r\n</>hpiLO-> '), 'the BMC said "[the serial port was taken over by another session]" and is back at its prompt "</>hpiLO->"');
+  assert.equal(sign('ilo', 'x\r\n</system1>hpiLO-> '), 'the BMC is back at its prompt "</system1>hpiLO->"');
+  assert.equal(sign('ilo', 'x\r\n</>iLO->'), 'the BMC is back at its prompt "</>iLO->"');
+  assert.equal(sign('idrac', 'login: \r\nracadm>> '), 'the BMC is back at its prompt "racadm>>"');
+  assert.equal(sign('idrac', 'login: \r\n/admin1-> '), 'the BMC is back at its prompt "/admin1->"');
+  assert.equal(sign('idrac', 'login: \r\n-> '), null, 'a bare -> is no sign');
+  assert.equal(sign('xcc', 'login: \r\nsystem> '), 'the BMC is back at its prompt "system>"');
+  assert.equal(sign('xcc', 'login: \r\nsubsystem> '), null);
+  assert.equal(sign('ilom', 'login: \r\n-> '), null, "ILOM's bare -> needs its message");
+  assert.equal(sign('ilom', 'stopped\r\n-> '), null);
+  assert.equal(sign('ilom', 'login: \r\nSerial console stopped.\r\n\r\n-> '), 'the BMC said "Serial console stopped." and is back at its prompt "->"');
+  assert.equal(sign('ilom', 'login: \r\nSerial console stopped.\r\nmore\r\n-> '), null, 'the message right before the prompt');
+  assert.equal(ENTRY_PROFILES.none.takeover, null);
+});
+
+test('the vendor line is quoted only when it speaks of the serial port or session; a host line is not', () => {
+  const sign = (tail: string): string | null => takeoverSign(ENTRY_PROFILES.xcc.takeover!, tail);
+  assert.equal(sign('[  OK  ] Stopped target Network.\r\n\r\nsystem> '), 'the BMC is back at its prompt "system>"');
+  assert.equal(sign('SOL session ended by another user.\r\nsystem> '), 'the BMC said "SOL session ended by another user." and is back at its prompt "system>"');
 });

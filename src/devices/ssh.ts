@@ -4,8 +4,10 @@
 // reaches the serial port through the entry profile's dialog (ssh-entry.ts).
 // Host keys are checked against an OpenSSH known_hosts file
 // (ssh-known-hosts.ts); keepalives notice a dead BMC within 20 s. A serial
-// port that another session holds is waited for, never taken; on close the
-// profile's leave sequence goes out first, so the BMC frees the port at once.
+// port that another session holds is waited for, never taken; one taken
+// over while conch is in it (the BMC puts the session back at its CLI) is
+// noticed, told, waited for and entered again; on close the profile's leave
+// sequence goes out first, so the BMC frees the port at once.
 
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -101,6 +103,8 @@ export class SshDevice implements Device {
   private cur: Attempt | null = null;
   /** when the serial port was found in use by another session (ms), or null */
   private busySince: number | null = null;
+  /** when another session took the serial port from conch's (ms), until it is entered again */
+  private takenAt: number | null = null;
   /** the last attempt ended on a refused host key: wait for the known_hosts file to change */
   private keyRefused = false;
   private unwatch: (() => void) | null = null;
@@ -316,6 +320,8 @@ export class SshDevice implements Device {
         send: (b) => chan.writable && chan.write(b),
         entered: (rest, note) => this.entered(a, rest, note),
         busy: (said) => this.busy(a, said),
+        takenOver: (said, at) => this.takenOver(a, said, at),
+        notTakenOver: (b) => this.notTakenOver(a, b),
         failed: (reason) => this.end(a, reason),
       });
       a.dialog.start();
@@ -330,8 +336,9 @@ export class SshDevice implements Device {
 
   private fromChannel(a: Attempt, d: Buffer): void {
     if (a.done) return;
+    // in the console the dialog watches the bytes for a takeover
     if (a.inConsole) a.h.onData(d);
-    else a.dialog?.feed(d);
+    a.dialog?.feed(d);
   }
 
   /** the dialog reached the console */
@@ -345,10 +352,11 @@ export class SshDevice implements Device {
       a.h.onUp();
     }
     if (note) a.h.onNotice(note);
-    if (since !== null) {
-      const now = Date.now();
-      a.h.onNotice(`serial port taken at ${longTime(new Date(now))} after ${timeDelta(now - since)} in use by another session`);
-    }
+    const taken = this.takenAt;
+    this.takenAt = null;
+    const now = Date.now();
+    if (taken !== null) a.h.onNotice(`serial port resumed at ${longTime(new Date(now))} after ${timeDelta(now - taken)}`);
+    else if (since !== null) a.h.onNotice(`serial port taken at ${longTime(new Date(now))} after ${timeDelta(now - since)} in use by another session`);
     if (rest.length > 0) a.h.onData(rest);
   }
 
@@ -365,6 +373,27 @@ export class SshDevice implements Device {
       const every = Math.round(this.timing.busyPollMs / 1000);
       a.h.onNotice(`serial port in use by another session (the BMC said ${said}); waiting for it to be released, asking again every ${every} s`);
     }
+  }
+
+  /** in the console, the BMC put the session back at its CLI: another session has the serial port */
+  private takenOver(a: Attempt, said: string, at: number): void {
+    if (a.done) return;
+    a.inConsole = false;
+    this.busySince = at;
+    this.takenAt = at;
+    const every = Math.round(this.timing.busyPollMs / 1000);
+    a.h.onNotice(`serial port taken over by another session at ${longTime(new Date(at))} (${said}); waiting for it to be released, asking again every ${every} s`);
+  }
+
+  /** after a takeover was told, before asking again, the host's output went on: the console was conch's all along */
+  private notTakenOver(a: Attempt, b: Buffer): void {
+    if (a.done) return;
+    a.inConsole = true;
+    const at = this.takenAt ?? Date.now();
+    this.busySince = null;
+    this.takenAt = null;
+    a.h.onNotice(`serial port not taken over after all: the host printed more after what looked like the BMC's prompt (${timeDelta(Date.now() - at)} ago); still in the console`);
+    a.h.onData(b);
   }
 
   private channelClosed(a: Attempt): void {
@@ -427,6 +456,7 @@ export class SshDevice implements Device {
     a.dialog?.stop();
     if (a.inConsole && a.chan) await this.leave(a, a.chan);
     this.busySince = null;
+    this.takenAt = null;
     // a polite SSH disconnect; a peer that does not answer is cut off
     a.client.end();
     const cut = setTimeout(() => a.client.destroy(), 500);
@@ -468,7 +498,10 @@ export class SshDevice implements Device {
     a.client.destroy();
     if (this.cur === a) this.cur = null;
     this.keyRefused = a.refused !== null;
-    if (!a.up) this.busySince = null;
+    if (!a.up) {
+      this.busySince = null;
+      this.takenAt = null;
+    }
     a.h.onDown(reason);
   }
 }

@@ -5,8 +5,9 @@
 // print a banner and a prompt, echo what is typed, and start the serial
 // console with one command; their serial port has one owner at a time, so
 // a second session (or the control channel's "in use" switch) is told that
-// another session holds it. The texts are those conchd's entry dialogs
-// (src/devices/ssh-entry.ts) look for. Transport-agnostic: a FrontSession
+// another session holds it, and the switch puts a session in the console
+// back at its prompt (a takeover), with its vendor's words if any. The texts
+// are those conchd's entry dialogs (src/devices/ssh-entry.ts) look for. Transport-agnostic: a FrontSession
 // is fed the session's input and writes through a callback.
 
 import type { SimHost } from './host.js';
@@ -27,6 +28,8 @@ interface CliFront {
   confirm: string | null;
   started: string;
   busy: string;
+  /** what a session in the console sees before its prompt when another session takes the serial port */
+  takenOver: string;
   /** leaves the console for the prompt: ESC ( or Ctrl-\ */
   leave: string;
   refused(cmd: string): string;
@@ -42,6 +45,8 @@ const CLI: Record<Exclude<FrontKind, 'openbmc'>, CliFront> = {
     confirm: null,
     started: "\r\n\r\nVirtual Serial Port Active: COM2\r\n\r\nStarting virtual serial port.\r\nPress 'ESC (' to return to the CLI Session.\r\n\r\n",
     busy: '\r\n\r\nVirtual Serial Port is currently in use by another session.\r\n',
+    // back at the prompt, nothing said (what conman's hp-ilo.exp goes by)
+    takenOver: '',
     leave: '\x1b(',
     refused: CLP_REFUSED,
   },
@@ -52,6 +57,7 @@ const CLI: Record<Exclude<FrontKind, 'openbmc'>, CliFront> = {
     confirm: null,
     started: '\r\nConnected to Serial Device 2. To end type: ^\\\r\n',
     busy: '\r\nSerial Device 2 is busy: in use by another session.\r\n',
+    takenOver: '\r\n\r\nSerial Device 2 disconnected: taken over by another session.\r\n',
     leave: '\x1c',
     refused: (cmd) => `\r\nERROR: Invalid subcommand specified: ${cmd.split(' ')[0]}\r\n`,
   },
@@ -62,6 +68,8 @@ const CLI: Record<Exclude<FrontKind, 'openbmc'>, CliFront> = {
     confirm: '\r\nAre you sure you want to start /HOST/console (y/n)? ',
     started: '\r\n\r\nSerial console started.  To stop, type ESC (\r\n\r\n',
     busy: '\r\nstart: /HOST/console is in use by another session\r\n',
+    // as when left with ESC ( (conman's sun-ilom.exp goes by it after a stop /SP/console elsewhere)
+    takenOver: '\r\nSerial console stopped.\r\n',
     leave: '\x1b(',
     refused: CLP_REFUSED,
   },
@@ -72,13 +80,12 @@ const CLI: Record<Exclude<FrontKind, 'openbmc'>, CliFront> = {
     confirm: null,
     started: '\r\nSOL session started: press ESC ( to return to the command line.\r\n',
     busy: '\r\nThe console is already in use by another user.\r\n',
+    takenOver: '\r\n',
     leave: '\x1b(',
     refused: (cmd) => `\r\nCommand not recognized: ${cmd.split(' ')[0]}\r\n`,
   },
 };
 
-/** printed to the session that held the serial port when someone else takes it */
-const TAKEN = '\r\n\r\n[the serial port was taken over by another session]\r\n';
 /** console bytes a session may have queued before the port drops its output (a BMC's buffer) */
 export const SESSION_BUFFER_MAX = 1 << 20;
 
@@ -107,6 +114,8 @@ export interface PortCounters {
   consoleStarts: number;
   /** times the leave sequence was used */
   leaves: number;
+  /** times a session in the console was put back at its prompt by another session taking the port */
+  takeovers: number;
   /** failed logins */
   authFailures: number;
 }
@@ -118,7 +127,7 @@ export class SerialPort {
   /** the control channel's switch: another (simulated) session holds the port */
   heldElsewhere = false;
   private releaseTimer: NodeJS.Timeout | null = null;
-  readonly counters: PortCounters = { sessions: 0, bytesToConsole: 0, bytesDropped: 0, bytesFromConsole: 0, breaks: 0, busyAnswers: 0, consoleStarts: 0, leaves: 0, authFailures: 0 };
+  readonly counters: PortCounters = { sessions: 0, bytesToConsole: 0, bytesDropped: 0, bytesFromConsole: 0, breaks: 0, busyAnswers: 0, consoleStarts: 0, leaves: 0, takeovers: 0, authFailures: 0 };
 
   constructor(
     readonly host: SimHost,
@@ -242,14 +251,16 @@ export class FrontSession {
     this.port.release(this);
   }
 
-  /** someone else took the serial port: back to the prompt */
+  /** someone else took the serial port: back to the prompt, with the vendor's words if it has any */
   takenOver(): void {
     if (this.mode !== 'console' || this.front === 'openbmc') return;
+    this.flushConsole();
     this.port.release(this);
+    this.port.counters.takeovers++;
     this.mode = 'cli';
     this.line = '';
     this.held = '';
-    this.say(TAKEN + this.cli().prompt);
+    this.say(this.cli().takenOver + this.cli().prompt);
   }
 
   // ---------------------------------------------------------------- console

@@ -5,8 +5,10 @@
 // port unless the file CTL.busy exists, `ESC (` returns to the CLI). It
 // reports to the test over the unix socket CTL, one JSON object a line:
 //   {t:'hello',pid,mode}  {t:'in',data}  (console input, base64)
-//   {t:'cli',cmd,result}  {t:'leave'}
-// and prints {t:'out',data} (base64) from the test while in the console.
+//   {t:'cli',cmd,result}  {t:'leave'}  {t:'takenover'}
+// and prints {t:'out',data} (base64) from the test while in the console;
+// {t:'takeover'} puts an iLO session in the console back at its prompt, as
+// another session taking the virtual serial port does.
 
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -32,6 +34,12 @@ sock.on('data', (d) => {
     const m = JSON.parse(buf.slice(0, nl)) as { t: string; data?: string };
     buf = buf.slice(nl + 1);
     if (m.t === 'out' && inConsole) process.stdout.write(Buffer.from(m.data ?? '', 'base64'));
+    if (m.t === 'takeover' && inConsole && mode === 'ilo') {
+      inConsole = false;
+      line = '';
+      report({ t: 'takenover' });
+      process.stdout.write(ILO_PROMPT);
+    }
   }
 });
 

@@ -97,6 +97,11 @@ export class FakeBmc {
     for (const s of this.sessions) s.write(line);
   }
 
+  /** iLO: another session takes the virtual serial port (a session in it is put back at its prompt) */
+  takeOver(): void {
+    for (const s of this.sessions) s.write(`${JSON.stringify({ t: 'takeover' })}\n`);
+  }
+
   /** iLO: whether `vsp` answers "in use by another session" */
   setBusy(busy: boolean): void {
     if (busy) fs.writeFileSync(`${this.ctl}.busy`, '');
