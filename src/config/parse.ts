@@ -98,6 +98,14 @@ export function defaultServerConfig(): ServerConfig {
     alertNotice: true,
     alertWebhook: null,
     alertExec: null,
+    clusterEtcd: null,
+    clusterPrefix: '/conch/',
+    node: null,
+    nodeAddr: null,
+    clusterTtl: 10,
+    clusterCa: null,
+    clusterCert: null,
+    clusterKey: null,
   };
 }
 
@@ -355,6 +363,38 @@ export const SERVER_KEYS: Record<string, KeyHandler> = {
     const bad = v.text === '' ? null : webhookUrlProblem(v.text);
     if (bad) p.fail(v, `alertwebhook: ${bad}`);
     s.server.alertWebhook = v.text === '' ? null : v.text;
+  },
+  // ---- cluster on etcd (docs/cluster.md) ----
+  cluster: (v, p, s) => {
+    s.server.clusterEtcd = v.text === '' ? null : at(p, v, () => clusterEndpoints(v.text));
+  },
+  clusterprefix: (v, p, s) => {
+    const t = nonEmpty(p, v, 'clusterprefix');
+    if (!t.startsWith('/') || /[\s\0]/.test(t)) p.fail(v, 'clusterprefix: expected a key prefix starting with "/", e.g. "/conch/site1/"');
+    s.server.clusterPrefix = t.endsWith('/') ? t : `${t}/`;
+  },
+  node: (v, p, s) => {
+    const t = nonEmpty(p, v, 'node');
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(t)) p.fail(v, 'node: expected a name of letters, digits, ".", "_" and "-" (at most 63)');
+    s.server.node = t;
+  },
+  nodeaddr: (v, p, s) => {
+    const t = nonEmpty(p, v, 'nodeaddr');
+    if (!/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$/.test(t) || Number(t.slice(t.lastIndexOf(':') + 1)) > 65535)
+      p.fail(v, 'nodeaddr: expected host:port (an IPv6 address as [addr]:port)');
+    s.server.nodeAddr = t;
+  },
+  clusterttl: (v, p, s) => {
+    s.server.clusterTtl = at(p, v, () => intIn('clusterttl', v.text, 5, 120, ' seconds'));
+  },
+  clusterca: (v, p, s) => {
+    s.server.clusterCa = path.resolve(s.cwd, nonEmpty(p, v, 'clusterca'));
+  },
+  clustercert: (v, p, s) => {
+    s.server.clusterCert = path.resolve(s.cwd, nonEmpty(p, v, 'clustercert'));
+  },
+  clusterkey: (v, p, s) => {
+    s.server.clusterKey = path.resolve(s.cwd, nonEmpty(p, v, 'clusterkey'));
   },
   alertexec: (v, _p, s) => {
     s.server.alertExec = v.text === '' ? null : v.text;
@@ -647,4 +687,22 @@ export function loadConfig(file: string, opts: ParseOptions = {}): Config {
     opts.warn?.(`${file} holds IPMI passwords and can be read by other users; chmod 600 it, or move them to a pswdfile`);
   }
   return cfg;
+}
+
+/** `cluster="etcd=URL[,URL…]"`: the etcd endpoints, each http:// or https:// host:port */
+function clusterEndpoints(text: string): string[] {
+  const m = /^etcd=(.+)$/.exec(text);
+  if (!m) throw new Error('cluster: expected "etcd=http://host:2379[,http://host:2379…]"');
+  const urls = m[1]!.split(',').map((u) => u.trim());
+  for (const u of urls) {
+    let url: URL;
+    try {
+      url = new URL(u);
+    } catch {
+      throw new Error(`cluster: "${u}" is not a URL`);
+    }
+    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.pathname !== '/' || url.search || url.username || url.password || !url.port)
+      throw new Error(`cluster: "${u}": expected http://host:port or https://host:port (no path, no credentials)`);
+  }
+  return urls.map((u) => new URL(u).origin);
 }

@@ -194,6 +194,21 @@ export interface ServerConfig {
   alertWebhook: string | null;
   /** each alert given as JSON on the stdin of `/bin/sh -c` this; null = none */
   alertExec: string | null;
+  // ---- cluster on etcd (docs/cluster.md) ----
+  /** etcd endpoints (http:// or https://); null = a single daemon, no cluster */
+  clusterEtcd: string[] | null;
+  /** the key prefix this cluster's keys live under in etcd */
+  clusterPrefix: string;
+  /** this node's name in the cluster; null = the host name */
+  node: string | null;
+  /** host:port where peers reach this node's conman port (proxied clients); null = host name and port */
+  nodeAddr: string | null;
+  /** seconds of the node's etcd lease: how long a dead node's consoles wait for another */
+  clusterTtl: number;
+  /** PEM files for etcd over https: the CA, and this node's client certificate and key */
+  clusterCa: string | null;
+  clusterCert: string | null;
+  clusterKey: string | null;
 }
 
 export type PlainAccess = 'rw' | 'ro' | 'none';

@@ -20,6 +20,9 @@ import { defaultStateDir } from './state-dir.js';
 import { keepAliveMark } from '../ipmi/session-record.js';
 import { applyReload, type ReloadHost } from './reload.js';
 import { AlertManager } from '../alerts/manager.js';
+import { Cluster } from '../cluster/cluster.js';
+import type { SolHandover } from '../devices/index.js';
+import * as os from 'node:os';
 
 export interface DaemonOptions {
   /** -z: truncate console logs on the first open */
@@ -51,6 +54,8 @@ export class Daemon {
   ipmiThreads: number;
   /** pattern alerts on every console's output (docs/alerts.md): recent() and counters() for the API and metrics */
   readonly alerts: AlertManager;
+  /** this daemon as a node of a cluster on etcd (server cluster=), else null */
+  cluster: Cluster | null = null;
 
   constructor(
     cfg: Config,
@@ -82,7 +87,7 @@ export class Daemon {
     return this._cfg;
   }
 
-  private device(c: ConsoleConfig, server: ServerConfig): Device {
+  private device(c: ConsoleConfig, server: ServerConfig, handover?: SolHandover): Device {
     if (c.spec.type === 'ipmi') {
       // an IPMI console added by a reload when threads were asked for but none run yet
       if (!this.ipmiThreadPool && (server.ipmiThreads ?? 0) > 0) {
@@ -91,7 +96,7 @@ export class Daemon {
       }
       this.stopAliveMark ??= keepAliveMark(this.stateDir);
     }
-    return createDevice(c, { ...server, stateDir: this.stateDir }, this.ipmiThreadPool);
+    return createDevice(c, { ...server, stateDir: this.stateDir }, this.ipmiThreadPool, handover ?? this.cluster?.handoverFor(c.name));
   }
 
   private consoleLog(c: ConsoleConfig, server: ServerConfig, truncate: boolean): ConsoleLog | null {
@@ -109,10 +114,42 @@ export class Daemon {
     this.port = await this.server.listen();
     this.dlog.notice(`Listening on TCP port ${this.port}`);
     if (cfg.server.httpPort !== null) await this.startWeb(cfg.server);
-    for (const c of this.registry.list()) c.start();
+    if (cfg.server.clusterEtcd) this.startCluster(cfg.server, cfg.server.clusterEtcd);
+    else for (const c of this.registry.list()) c.start();
     this.startMarks(cfg.server.timestamp);
     const threads = this.ipmiThreads > 0 ? ` (IPMI on ${this.ipmiThreads} thread${this.ipmiThreads === 1 ? '' : 's'})` : '';
     this.dlog.notice(`conchd started with ${this.registry.size} console${this.registry.size === 1 ? '' : 's'}${threads}`);
+  }
+
+  /**
+   * A node of a cluster (docs/cluster.md): no console starts here until
+   * etcd gives it to this node; joining is retried until etcd answers.
+   */
+  private startCluster(server: ServerConfig, endpoints: string[]): void {
+    const host = os.hostname();
+    const cluster = new Cluster(
+      {
+        endpoints,
+        tls: server.clusterCa || server.clusterCert ? { ca: server.clusterCa, cert: server.clusterCert, key: server.clusterKey } : null,
+        prefix: server.clusterPrefix,
+        node: server.node ?? host,
+        addr: server.nodeAddr ?? `${host}:${this.port}`,
+        ttlSec: server.clusterTtl,
+      },
+      {
+        registry: this.registry,
+        dlog: this.dlog,
+        own: (c, handover, note) => {
+          const cur = this._cfg.server;
+          c.startWith(this.device(c.cfg, cur, handover), this.consoleLog(c.cfg, cur, false), note);
+          this.dlog.info(note);
+        },
+        disown: (c, why) => c.stop(why),
+      },
+    );
+    this.cluster = cluster;
+    this.server!.cluster = cluster;
+    void cluster.start();
   }
 
   /** The web listener, sharing the conman port's access control and reset runner. */
@@ -148,7 +185,7 @@ export class Daemon {
     if (intervalSec <= 0) return;
     this.marks = new TimestampMarks(intervalSec, () => {
       const now = new Date();
-      for (const c of this.registry.list()) c.log?.mark(now);
+      for (const c of this.registry.list()) if (c.active) c.log?.mark(now);
     });
   }
 
@@ -203,6 +240,13 @@ export class Daemon {
       reserved: (cfg) => reservedDescriptors(cfg),
       commit: (cfg) => (this._cfg = cfg),
       reloadAlerts: (next) => this.alerts.reconfigure(next),
+      // a cluster node starts an added console only when etcd gives it to it
+      startConsole: (c) => {
+        if (!this.cluster) c.start();
+      },
+      reloadCluster: (next) => {
+        if (this.cluster) this.cluster.addr = next.nodeAddr ?? this.cluster.addr;
+      },
     };
   }
 
@@ -213,6 +257,8 @@ export class Daemon {
     const t0 = Date.now();
     await this.web?.close();
     await this.server?.close();
+    // a cluster node hands its consoles over before it goes
+    await this.cluster?.leave();
     await this.alerts.stop();
     // every console at once: IPMI payloads are deactivated in parallel, each within Console's RELEASE_MS
     const consoles = this.registry.list();

@@ -42,6 +42,10 @@ export interface ReloadHost {
   commit(cfg: Config): void;
   /** pattern alerts: the rules file is read again (even under the same name), the sinks follow the settings */
   reloadAlerts?(next: ServerConfig): void;
+  /** start a console a reload added (a cluster node leaves that to the cluster) */
+  startConsole?(c: Console): void;
+  /** cluster settings that apply live (nodeaddr) */
+  reloadCluster?(next: ServerConfig): void;
 }
 
 /** Read the file and apply it; logs one summary line (or the refusal with every error). Whether it applied. */
@@ -96,6 +100,7 @@ export async function applyReload(h: ReloadHost): Promise<boolean> {
   const inForce: Config = { ...next, consoles };
   h.commit(inForce);
   h.reloadAlerts?.(inForce.server);
+  h.reloadCluster?.(inForce.server);
   h.server?.reconfigure(inForce.server, h.reserved(inForce));
   h.dlog.notice(summaryLine(file, diff, kept.size));
   return true;
@@ -155,7 +160,8 @@ async function applyConsoles(h: ReloadHost, d: ConfigDiff, server: ServerConfig)
     try {
       const con = new Console(c, h.device(c, server), h.consoleLog(c, server), h.dlog, server.replayBytes);
       h.registry.add(con);
-      con.start();
+      if (h.startConsole) h.startConsole(con);
+      else con.start();
       h.dlog.info(`Console [${c.name}] added by a reload`);
     } catch (e) {
       failed(c.name, 'added', e, null);

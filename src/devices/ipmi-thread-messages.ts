@@ -8,11 +8,13 @@ import type { SolSteal } from '../config/types.js';
 import type { IpmiSpec } from './ipmi.js';
 import type { SolCounts } from '../ipmi/sol-console.js';
 import type { IpmiCounts } from '../ipmi/transport.js';
+import type { SessionRecordEntry } from '../ipmi/session-record.js';
 import { asBuffer, unpackBatch, type Batcher, type Cloned, type Encoded, type PackedBatch } from '../util/worker-pool.js';
 
 /** main → IPMI thread, one message per call */
 export type ToIpmiThread =
-  | { t: 'add'; id: number; spec: IpmiSpec; consoleName: string; steal: SolSteal; stateDir: string | null }
+  /** `earlier`, `tellSessions`: see IpmiDeviceContext (a cluster's handover of SOL sessions) */
+  | { t: 'add'; id: number; spec: IpmiSpec; consoleName: string; steal: SolSteal; stateDir: string | null; earlier: SessionRecordEntry[]; tellSessions: boolean }
   | { t: 'connect'; id: number }
   /** `ack`: say `drained` with this number once the bytes are taken (the main side's input count) */
   | { t: 'write'; id: number; data: Buffer; ack?: number }
@@ -63,6 +65,8 @@ export type IpmiThreadEvent =
   | { k: 'notice'; text: string }
   /** when another client took SOL (ms), or null, and the console's SOL counts: sent whenever they may have changed */
   | { k: 'held'; since: number | null; sol?: SolCounts }
+  /** the sessions that may hold SOL at the BMC changed (only for a console added with tellSessions) */
+  | { k: 'sessions'; list: SessionRecordEntry[] }
   /** the thread's IPMI counts so far, keyed THREAD_KEY (no console): with a batch, when they changed */
   | { k: 'counts'; counts: IpmiCounts }
   /** the input of a write with `ack` has been taken */

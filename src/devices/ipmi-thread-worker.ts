@@ -6,7 +6,10 @@
 // second, and each wake-up took the CPU from the IPMI thread that posted it.
 // The main thread keeps the logs and the clients. See ipmi-threads.ts for the other side.
 
+import { workerData } from 'node:worker_threads';
 import type { DeviceHandler } from './device.js';
+import { useFence } from '../util/fence.js';
+import type { SessionRecordEntry } from '../ipmi/session-record.js';
 import { IpmiDevice } from './ipmi.js';
 import { noIpmiCounts, sharedTransport, type IpmiCounts } from '../ipmi/transport.js';
 import { Batcher, poolThread, type Encoded } from '../util/worker-pool.js';
@@ -53,7 +56,8 @@ class IpmiThread {
 
   receive(m: ToIpmiThread): void {
     if (m.t === 'add') {
-      this.devices.set(m.id, new IpmiDevice(m.spec, { consoleName: m.consoleName, steal: m.steal, stateDir: m.stateDir }));
+      const onSessions = m.tellSessions ? (list: SessionRecordEntry[]) => this.control(m.id, { k: 'sessions', list }) : undefined;
+      this.devices.set(m.id, new IpmiDevice(m.spec, { consoleName: m.consoleName, steal: m.steal, stateDir: m.stateDir, earlier: m.earlier, onSessions }));
       return;
     }
     const dev = this.devices.get(m.id);
@@ -126,4 +130,5 @@ class IpmiThread {
   }
 }
 
+useFence((workerData as { fence: SharedArrayBuffer }).fence);
 const thread: IpmiThread = new IpmiThread(poolThread<ToIpmiThreadWire, FromIpmiThreadWire>((w) => thread.receive(decodeToIpmiThread(w))));

@@ -10,6 +10,8 @@
 // thread's stand-in for one console on a thread, behind the same Device
 // interface as IpmiDevice. Messages: ipmi-thread-messages.ts.
 
+import type { SessionRecordEntry } from '../ipmi/session-record.js';
+import { fenceBuffer } from '../util/fence.js';
 import * as os from 'node:os';
 import type { SolSteal } from '../config/types.js';
 import { INPUT_HIGH_WATER, type Device, type DeviceHandler, type DeviceStats } from './device.js';
@@ -103,6 +105,8 @@ export class IpmiThreads {
       script,
       size: count,
       name: (i) => `conchd ipmi ${i + 1}`,
+      // the cluster's permission to act, read by the threads before a SOL activation (util/fence.ts)
+      workerData: { fence: fenceBuffer() },
       onMessage: (i, w) => decodeFromIpmiThread(w, (id, ev) => this.deliver(i, id, ev)),
       onLost: (i, why) => this.lost(i, `IPMI thread stopped: ${why}`),
     });
@@ -117,7 +121,7 @@ export class IpmiThreads {
     }
   }
 
-  device(spec: IpmiSpec, ctx: { consoleName: string; steal: SolSteal; stateDir?: string | null }): IpmiThreadDevice {
+  device(spec: IpmiSpec, ctx: { consoleName: string; steal: SolSteal; stateDir?: string | null; earlier?: SessionRecordEntry[]; onSessions?: (list: SessionRecordEntry[]) => void }): IpmiThreadDevice {
     const id = this.nextId++;
     const i = id % this.books.length;
     const dev = new IpmiThreadDevice(id, spec, {
@@ -125,7 +129,17 @@ export class IpmiThreads {
       request: (make) => this.request(i, id, make),
       forget: () => this.forget(i, id),
     });
-    const add: ToIpmiThread = { t: 'add', id, spec, consoleName: ctx.consoleName, steal: ctx.steal, stateDir: ctx.stateDir ?? null };
+    dev.onSessions = ctx.onSessions ?? null;
+    const add: ToIpmiThread = {
+      t: 'add',
+      id,
+      spec,
+      consoleName: ctx.consoleName,
+      steal: ctx.steal,
+      stateDir: ctx.stateDir ?? null,
+      earlier: ctx.earlier ?? [],
+      tellSessions: ctx.onSessions !== undefined,
+    };
     this.books[i]!.consoles.set(id, { dev, add });
     return dev;
   }
@@ -254,6 +268,8 @@ export class IpmiThreadDevice implements Device {
   private readonly input = new InputInFlight();
   /** the SOL counts as the thread last said */
   private sol: SolCounts = noSolCounts();
+  /** cluster: told the sessions that may hold SOL (see IpmiDeviceContext.onSessions) */
+  onSessions: ((list: SessionRecordEntry[]) => void) | null = null;
 
   constructor(
     readonly id: number,
@@ -319,6 +335,7 @@ export class IpmiThreadDevice implements Device {
       if (this.input.confirmed(ev.upTo)) this.attempt?.h.onDrain?.();
       return;
     }
+    if (ev.k === 'sessions') return this.onSessions?.(ev.list);
     // the counts outlive attempts (a down's come after it)
     if (ev.k === 'held' && ev.sol) this.sol = ev.sol;
     const a = this.attempt;

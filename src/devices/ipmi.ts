@@ -58,6 +58,10 @@ export interface IpmiDeviceContext {
   retryMs?: number;
   /** the daemon's state directory: this console's sessions are recorded there across restarts */
   stateDir?: string | null;
+  /** cluster: sessions another node held at this BMC (taken back like our own earlier ones) */
+  earlier?: SessionRecordEntry[];
+  /** cluster: told the sessions that may hold SOL at the BMC (earlier ones and the live one) after each change */
+  onSessions?: (list: SessionRecordEntry[]) => void;
 }
 
 export class IpmiDevice implements Device {
@@ -82,18 +86,17 @@ export class IpmiDevice implements Device {
   ) {
     this.host = spec.host.replace(/^\[(.*)\]$/, '$1');
     this.record = ctx.stateDir ? new SessionRecord(ctx.stateDir, ctx.consoleName, `${this.host}:${spec.port}`) : null;
-    if (this.record) {
-      for (const e of this.record.load()) this.earlier.add(e.sid, e.at);
-      this.earlier.onChange = () => this.remember();
-    }
+    for (const e of [...(this.record?.load() ?? []), ...(ctx.earlier ?? [])]) this.earlier.add(e.sid, e.at);
+    this.earlier.onChange = () => this.remember();
   }
 
-  /** write the sessions that may hold SOL at the BMC: the earlier ones and the live one */
+  /** write (and tell) the sessions that may hold SOL at the BMC: the earlier ones and the live one */
   private remember(): void {
-    if (!this.record) return;
+    if (!this.record && !this.ctx.onSessions) return;
     const list: SessionRecordEntry[] = this.earlier.entries();
     if (this.liveSid !== 0) list.push({ sid: this.liveSid, at: Date.now(), live: true });
-    this.record.save(list);
+    this.record?.save(list);
+    this.ctx.onSessions?.(list);
   }
 
   label(): string {

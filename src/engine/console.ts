@@ -7,6 +7,7 @@ import { INPUT_CAP, type Device, type DeviceHandler } from '../devices/device.js
 import type { ConsoleLog } from '../logging/console-log.js';
 import type { DaemonLog } from '../logging/daemon-log.js';
 import { frameNotice, longTime, timeDelta } from '../util/notice.js';
+import { fenceOk } from '../util/fence.js';
 import { Ring } from './ring.js';
 import { BackoffTimer } from './backoff.js';
 import { LINK_NOTE } from './link-notes.js';
@@ -80,6 +81,8 @@ export class Console {
   private lastError: string | null = null;
   private upSince = 0;
   private running = false;
+  /** its log is open: started and not stopped since (stop() then has a device to release and a log to close) */
+  private opened = false;
   /** the session that typed last: its echo goes out before the other readers' copies */
   private typist: Session | null = null;
   // replaced by a reload (reconfigure): the Console, its sessions and its ring stay
@@ -184,8 +187,33 @@ export class Console {
   /** Open the log and make the first connection attempt. */
   start(): void {
     this.running = true;
+    this.opened = true;
     this.log?.open();
     this.attempt();
+  }
+
+  /**
+   * A cluster node takes this stopped console (src/cluster/): a new device
+   * and log, `note` as the log's first line, then the first attempt. The
+   * Console — its sessions and replay ring — stays.
+   */
+  startWith(device: Device, log: ConsoleLog | null, note: string): void {
+    if (this.running) return;
+    this._device.dispose?.();
+    this._device = device;
+    this._log = log;
+    this.handler = this.handlerFor(device);
+    this.backoff = new BackoffTimer(device.backoff, () => this.attempt());
+    this.running = true;
+    this.opened = true;
+    log?.open();
+    this.notify(note);
+    this.attempt();
+  }
+
+  /** started and not stopped since */
+  get active(): boolean {
+    return this.running;
   }
 
   /** Release the device (children killed), flush and close the log. */
@@ -196,12 +224,14 @@ export class Console {
    */
   async stop(why = 'conchd stopping', releaseMs = RELEASE_MS): Promise<void> {
     this.running = false;
+    if (!this.opened) return; // never started (a cluster node's console run by another node)
+    this.opened = false;
     this.backoff.cancel();
     this.unjam();
     await this.releaseDevice(this._device, releaseMs);
     this.setState('down');
     const log = this._log;
-    log?.write(frameNotice(`Console [${this.name}] log closed at ${longTime()}: ${why}`));
+    if (fenceOk()) log?.write(frameNotice(`Console [${this.name}] log closed at ${longTime()}: ${why}`));
     await log?.close();
   }
 
@@ -344,7 +374,8 @@ export class Console {
   /** A `<ConMan>` notice to the log, the replay ring, and every attached session. */
   notify(text: string, info = true): void {
     const framed = frameNotice(text);
-    this.log?.write(framed);
+    if (!fenceOk()) return; // a cluster node past its lease writes nothing (util/fence.ts)
+    if (this.opened) this.log?.write(framed);
     this.replay.push(framed);
     for (const s of this.sessions()) s.notice(this, framed, info);
   }
@@ -529,6 +560,8 @@ export class Console {
   // ---- device side -------------------------------------------------------
 
   private fromDevice(data: Buffer): void {
+    // a cluster node woken past its lease (SIGSTOP) must not log what its old session still delivers
+    if (!fenceOk()) return;
     this.counters.bytesIn += data.length;
     // the log first: a slow client must never delay or lose log data
     this._log?.write(data);
@@ -553,6 +586,7 @@ export class Console {
 
   private attempt(): void {
     if (!this.running || this.swapping || this._state === 'connecting' || this._state === 'up') return;
+    if (!fenceOk()) return; // the cluster code stops it; never open a device meanwhile
     this.setState('connecting');
     try {
       this.device.connect(this.handler);

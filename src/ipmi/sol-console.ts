@@ -16,6 +16,7 @@
 // on a promise chain, and each check is timed from the previous answer, so
 // a BMC never has more than one request of ours outstanding.
 
+import { fenceOk } from '../util/fence.js';
 import { IpmiError } from './errors.js';
 import {
   CMD_DEACTIVATE_PAYLOAD,
@@ -565,7 +566,7 @@ export class SolConsole {
     const wasOurs = this.state === 'ours';
     if (this.state === 'closed' && this.session.state === 'closed') return;
     this.release();
-    if (wasOurs && this.session.state === 'active') {
+    if (wasOurs && this.session.state === 'active' && fenceOk()) {
       try {
         await this.session.request(NETFN_APP, CMD_DEACTIVATE_PAYLOAD, Buffer.from([0x01, 0x01, 0, 0, 0, 0]), false, CLOSE_ATTEMPTS);
       } catch (e) {

@@ -4,6 +4,7 @@
 // BREAK. Bytes go out in order, none lost or duplicated; bytes in are
 // delivered once even when the BMC resends with data appended.
 
+import { fenceOk } from '../util/fence.js';
 import { IpmiError } from './errors.js';
 import { CMD_ACTIVATE_PAYLOAD, CMD_DEACTIVATE_PAYLOAD, NETFN_APP } from './commands.js';
 import type { IpmiSession } from './session.js';
@@ -11,6 +12,8 @@ import { decodeSol, encodeSol, NO_DATA, OP_BREAK, ST_DEACTIVATING, ST_NACK, type
 
 /** Activate Payload's completion code "payload already active" (IPMI v2.0 §24.1) */
 export const CC_ALREADY_ACTIVE = 0x80;
+/** deactivate()'s answer when nothing was sent (a cluster node past its lease) */
+export const CC_NOT_SENT = 0xff;
 const RETRY_MS = 1000;
 const MAX_TRIES = 5;
 const NACK_BACKOFF_MS = 100;
@@ -63,6 +66,8 @@ export class SolLink {
 
   /** Activate Payload SOL instance 1. Resolves 'busy' if another session holds it. */
   async activate(): Promise<'ok' | 'busy'> {
+    // a cluster node past its lease (paused, cut off from etcd) no longer holds this console
+    if (!fenceOk()) throw new IpmiError('Activate Payload (SOL) not sent: this cluster node no longer holds the console');
     const cs = this.s.cipherSuite;
     // bit 7 encrypt, bit 6 authenticate (must match the session), alerts deferred, CTS/DCD handshake
     const aux = (cs.conf !== 'none' ? 0x80 : 0) | (cs.integrity !== 'none' ? 0x40 : 0) | 0x04 | 0x02;
@@ -99,6 +104,8 @@ export class SolLink {
   /** Deactivate Payload SOL instance 1 (ours, or - by policy - someone else's). */
   async deactivate(): Promise<number> {
     this.stop();
+    // past its lease another node may own the payload now: never end its session
+    if (!fenceOk()) return CC_NOT_SENT;
     const r = await this.s.request(NETFN_APP, CMD_DEACTIVATE_PAYLOAD, Buffer.from([0x01, 0x01, 0, 0, 0, 0]));
     return r.cc;
   }

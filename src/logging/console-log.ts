@@ -5,6 +5,7 @@
 // retried with backoff; bytes are kept meanwhile (the newest OPENING_MAX),
 // and a marker in the file counts those that were not.
 
+import { fenceOk } from '../util/fence.js';
 import * as fs from 'node:fs';
 import type { LogOpts } from '../config/types.js';
 import { expandSpecifiers } from '../config/specifiers.js';
@@ -270,6 +271,12 @@ export class ConsoleLog {
   /** Hand what is gathered to the file's write stream. */
   flush(): void {
     if (this.pending.length === 0 || !this.stream) return;
+    if (!fenceOk()) {
+      // a cluster node woken past its lease (util/fence.ts): what it gathered before the pause is no longer its to write
+      this.pending = [];
+      this.pendingBytes = 0;
+      return;
+    }
     this.index?.wrote(this.pending, this.pendingBytes);
     this.stream.writeAll(this.pending);
     this.pending = [];

@@ -9,6 +9,8 @@
 // answered, an ERROR sent) is closed by the server shortly after its reply
 // is flushed, so an idle client cannot hold a descriptor.
 
+import type { Cluster } from '../cluster/cluster.js';
+import { proxyToOwner } from '../cluster/proxy.js';
 import type * as net from 'node:net';
 import type { Console } from '../engine/console.js';
 import type { ConsoleRegistry } from '../engine/registry.js';
@@ -42,6 +44,8 @@ export interface ProtocolContext {
   access: AccessControl;
   /** a session has started (the server tracks it for close()) */
   attached(s: ClientSession, sock: net.Socket): void;
+  /** this daemon as a cluster node: consoles another node runs are proxied to it */
+  cluster?: Cluster | null;
 }
 
 /** How this connection came in: the plain conman port, or TLS with what its certificate proved. */
@@ -73,6 +77,8 @@ export class Handshake {
   /** the client half-closed while its consoles were being matched */
   private ended = false;
   private greeting: Greeting | null = null;
+  /** the request line as it came (a cluster node passes it on to the console's owner) */
+  private requestLine: Buffer = Buffer.alloc(0);
   private timer: NodeJS.Timeout | null = null;
   private readonly host: string;
   /** `ip:port` for log lines */
@@ -186,6 +192,7 @@ export class Handshake {
     }
     const r = parseRequest(line);
     if (!r.ok) return this.fail(ErrCode.BAD_REQUEST, r.error);
+    this.requestLine = Buffer.from(line.subarray(0, line.length));
     // the request is complete: the deadline is met, matching has a budget of its own
     this.stage = 'matching';
     this.stopClock();
@@ -248,6 +255,8 @@ export class Handshake {
         return this.fail(ErrCode.AUTHENTICATE, MSG.denied(id.user, need, refused.name));
       }
     }
+    const cluster = this.ctx.cluster;
+    if (cluster && req.command !== 'QUERY' && found.some((c) => !cluster.runs(c.name))) return this.proxy(cluster, found, id);
     if (req.command === 'CONNECT' && !req.force && !req.join) {
       const busy = found.filter((c) => c.writerCount > 0);
       if (busy.length > 0) return this.fail(ErrCode.BUSY_CONSOLES, MSG.busy(busy.length), busyLines(busy));
@@ -261,7 +270,7 @@ export class Handshake {
     if (req.command === 'QUERY') {
       this.ctx.dlog.debug(`Client ${this.peer} queried ${found.length} consoles`);
       access.record(id, 'query', 'ok', { consoles: found.map((c) => c.name) });
-      this.endAndClose(req.status ? Buffer.concat([ok, Buffer.from(statusLines(found), 'utf8')]) : ok);
+      this.endAndClose(req.status ? Buffer.concat([ok, Buffer.from(this.ctx.cluster ? statusLines(found, (n) => this.ctx.cluster!.ownerOf(n), this.ctx.cluster.node) : statusLines(found), 'utf8')]) : ok);
       return;
     }
     this.sock.write(ok);
@@ -284,6 +293,34 @@ export class Handshake {
     if (this.sock.isPaused()) this.sock.resume();
     // the client's half-close came while matching: the session must see it too
     if (this.ended) this.sock.emit('end');
+  }
+
+  /**
+   * Consoles another cluster node runs: the client is connected through to
+   * that node (src/cluster/proxy.ts), which answers the request itself. All
+   * of them on one node, or a clear refusal naming the nodes.
+   */
+  private proxy(cluster: Cluster, found: Console[], id: Identity): void {
+    const names = found.map((c) => c.name);
+    const where = found.map((c) => ({ c: c.name, o: cluster.ownerOf(c.name) }));
+    const none = where.find((w) => w.o === null);
+    if (this.greeting?.via) return this.fail(ErrCode.NO_CONSOLES, `Console [${names[0]}] is not run by node ${cluster.node} (asked through node ${this.greeting.via}); try again`);
+    if (none) return this.fail(ErrCode.NO_CONSOLES, `Console [${none.c}] has no owner in the cluster right now (a handover is under way); try again`);
+    const nodes = [...new Set(where.map((w) => w.o!.node))];
+    if (nodes.length > 1 || nodes[0] === cluster.node) return this.fail(ErrCode.TOO_MANY_CONSOLES, `The consoles asked for are run by different nodes (${nodes.join(', ')}); ask each node for its own`);
+    const owner = where[0]!.o!;
+    if (!owner.addr) return this.fail(ErrCode.NO_CONSOLES, `Console [${names[0]}] is run by node ${owner.node}, whose address is unknown; try again`);
+    this.finish();
+    const early = this.buf;
+    this.buf = Buffer.alloc(0);
+    this.sock.pause();
+    proxyToOwner(this.sock, { addr: owner.addr, id, via: cluster.node, requestLine: this.requestLine, early }).then(
+      () => this.ctx.dlog.info(`Client ${this.peer} passed on to node ${owner.node} (${owner.addr}) for ${names.map((n) => `[${n}]`).join(' ')}`),
+      (e: unknown) => {
+        this.ctx.dlog.notice(`Client ${this.peer} request failed: ${(e as Error).message}`);
+        if (!this.sock.destroyed) this.endAndClose(errorLine(ErrCode.LOCAL, `Console [${names[0]}] is run by node ${owner.node}, which could not be reached`));
+      },
+    );
   }
 
   /**

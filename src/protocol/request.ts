@@ -13,6 +13,8 @@ export interface Greeting {
   tty: string | null;
   /** conch addition, accepted over TLS only: PASSWORD='base64 of the password's UTF-8' */
   password: Buffer | null;
+  /** conch cluster: VIA='node', a greeting a peer node sent on behalf of its client (src/cluster/proxy.ts) */
+  via: string | null;
 }
 
 /** SEARCH: a conch extension (docs/search.md); conman clients never send it */
@@ -55,10 +57,12 @@ export function parseGreeting(line: Buffer): Parsed<Greeting> {
   let user: string | null = null;
   let tty: string | null = null;
   let password: Buffer | null = null;
+  let via: string | null = null;
   const hello = t.findIndex((x) => x.kind === 'kw' && x.kw === 'HELLO');
   if (hello >= 0) {
     for (let i = hello + 1; i < t.length; i++) {
       const x = t[i];
+      if (isWord(x, 'VIA')) via = valueAt(t, i)?.value ?? via;
       if (x.kind !== 'kw' || (x.kw !== 'USER' && x.kw !== 'TTY' && x.kw !== 'PASSWORD')) continue;
       const v = valueAt(t, i);
       if (!v) continue;
@@ -70,7 +74,7 @@ export function parseGreeting(line: Buffer): Parsed<Greeting> {
     }
   }
   if (user === null) return { ok: false, error: MSG.noUser };
-  return { ok: true, value: { user, tty, password } };
+  return { ok: true, value: { user, tty, password, via } };
 }
 
 const COMMANDS = new Set(['QUERY', 'MONITOR', 'CONNECT']);

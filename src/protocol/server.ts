@@ -4,6 +4,7 @@
 // beside the daemon's own reserve) and `maxclientsperhost` per source
 // address; a connection over either limit gets an ERROR line and is closed.
 
+import type { Cluster } from '../cluster/cluster.js';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { ConsoleRegistry } from '../engine/registry.js';
@@ -49,6 +50,8 @@ export class ConmanServer {
   private tlsBound: { port: number; loopback: boolean } | null = null;
   /** who may do what, and the audit log */
   readonly access: AccessControl;
+  /** this daemon as a cluster node (set by the daemon): consoles of other nodes are proxied */
+  cluster: Cluster | null = null;
   private readonly sockets = new Set<net.Socket>();
   private readonly handshakes = new Map<net.Socket, Handshake>();
   private readonly sessions = new Map<net.Socket, ClientSession>();
@@ -354,6 +357,7 @@ export class ConmanServer {
           dlog: this.opts.dlog,
           resets: this.resets,
           access: this.access,
+          cluster: this.cluster,
           attached: (s, so) => {
             this.handshakes.delete(so);
             this.sessions.set(so, s);

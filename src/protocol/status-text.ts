@@ -10,10 +10,21 @@ import { whoText } from '../engine/session.js';
 /** clients named per console; the rest are counted */
 const MAX_NAMED = 5;
 
-/** One line per console, names padded to one column. */
-export function statusLines(consoles: Console[]): string {
+/** which cluster node runs a console: null when none does now */
+export type OwnerOf = (name: string) => { node: string; addr: string | null } | null;
+
+/** One line per console, names padded to one column; in a cluster, each says which node runs it. */
+export function statusLines(consoles: Console[], ownerOf?: OwnerOf, self?: string): string {
   const width = Math.min(40, Math.max(...consoles.map((c) => c.name.length)));
-  return consoles.map((c) => `${c.name.padEnd(width)}  ${statusText(c)}\n`).join('');
+  return consoles.map((c) => `${c.name.padEnd(width)}  ${ownerOf ? clusterText(c, ownerOf, self) : statusText(c)}\n`).join('');
+}
+
+/** a console another node runs is described by where it runs (its state is that node's to tell) */
+function clusterText(c: Console, ownerOf: OwnerOf, self: string | undefined): string {
+  const o = ownerOf(c.name);
+  if (o === null) return 'no node runs it now (a handover is under way, or no node is live)';
+  if (o.node === self) return `on node ${o.node}; ${statusText(c)}`;
+  return `on node ${o.node} (${o.addr ?? 'address unknown'})`;
 }
 
 export function statusText(c: Console): string {

@@ -164,6 +164,7 @@ export class Bmc implements CommandContext {
     const payload = openV20(d, s.cs);
     s.address = r.address;
     s.port = r.port;
+    s.lastHeard = now;
     if (this.profile.timeoutRefresh === 'any') s.lastActive = now;
     if (d.payloadType === PT_IPMI) {
       s.lastActive = now;
@@ -307,6 +308,9 @@ export class Bmc implements CommandContext {
 
   // ------------------------------------------------------------ SOL
 
+  /** the last 32 SOL takeovers between clients (see noteTakeover) */
+  readonly takeovers: { at: number; by: string; from: string; fromSilentMs: number }[] = [];
+
   solOwner(): BmcSession | null {
     return this.sol.owner;
   }
@@ -320,8 +324,22 @@ export class Bmc implements CommandContext {
     const old = this.sol.owner;
     if (!old) return;
     if (old.phantom && this.phantomTimer) this.phantomTimer.cancelled = true;
-    if (old !== by && !old.phantom) this.notifyDisplaced(old);
+    if (old !== by && !old.phantom) {
+      this.notifyDisplaced(old);
+      if (by && !by.phantom) this.noteTakeover(by, old);
+    }
     this.sol.deactivate();
+  }
+
+  /**
+   * SOL taken from one client by another: who, from whom, and how long the
+   * displaced one had been silent (a cluster's tests prove with it that no
+   * node ever displaced a live session of another node).
+   */
+  private noteTakeover(by: BmcSession, old: BmcSession): void {
+    const now = Date.now();
+    this.takeovers.push({ at: now, by: `${by.address}:${by.port}`, from: `${old.address}:${old.port}`, fromSilentMs: now - (old.lastHeard ?? old.created) });
+    if (this.takeovers.length > 32) this.takeovers.shift();
   }
 
   private notifyDisplaced(old: BmcSession): void {
@@ -385,6 +403,7 @@ export class Bmc implements CommandContext {
       host: { lastSeq: this.host.lastSeq, breaks: this.host.breaks },
       faults: this.faults,
       counters: this.counters,
+      takeovers: this.takeovers,
     };
   }
 }

@@ -44,6 +44,8 @@ export interface BmcSession {
   outSeq: number;
   /** last traffic that keeps the session alive (per profile) */
   lastActive: number;
+  /** last datagram of any kind from the client (ms): how long a displaced owner had been silent */
+  lastHeard?: number;
   created: number;
   /** a steal injected by the control channel, not a real client */
   phantom?: boolean;

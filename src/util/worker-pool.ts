@@ -50,6 +50,8 @@ export interface WorkerPoolOptions<FromWire> {
   size: number;
   /** thread i's name, as debuggers and `top -H` show it */
   name?: (i: number) => string;
+  /** given to every thread as its workerData */
+  workerData?: unknown;
   /** a message from thread i, as it crossed (decode it) */
   onMessage: (i: number, wire: FromWire) => void;
   /**
@@ -104,7 +106,7 @@ export class WorkerPool<ToWire, FromWire> {
     const running = this.workers[i];
     if (running) return running;
     const name = this.opts.name?.(i);
-    const w = new Worker(this.opts.script, name === undefined ? {} : { name });
+    const w = new Worker(this.opts.script, { ...(name === undefined ? {} : { name }), workerData: this.opts.workerData });
     // what uses the threads keeps the process alive, not an idle thread
     if (this.holds[i] === 0) w.unref();
     w.on('message', (m: FromWire) => this.opts.onMessage(i, m));

@@ -1,0 +1,445 @@
+// conchd as one node of a cluster on etcd (docs/cluster.md): which consoles
+// this node runs, and the handovers. Every node reads the same conman.conf,
+// so every node knows every console; it runs those it owns in etcd and
+// leaves the others stopped (listed, and proxied to their owner).
+//
+// Each second the node reads the cluster's keys (one range: no watch that
+// a half-open connection could silently stall) and reconciles:
+//   - a console assigned to this node (assign.ts) with no owner: claimed in
+//     a transaction (owner key created only if absent, bound to our lease;
+//     its create revision is the fencing token), then started;
+//   - a console this node runs but that is assigned to another live node:
+//     stopped (payload deactivated, log closed), then its owner key deleted
+//     and a `released` mark written in one transaction — stop, then
+//     handover, never both at once;
+//   - a console this node runs whose owner key is gone or is not ours any
+//     more: stopped at once.
+// Safety against a node that cannot renew its lease is the lease's and the
+// fence's (lease.ts, src/util/fence.ts).
+
+import type { ConsoleRegistry } from '../engine/registry.js';
+import type { Console } from '../engine/console.js';
+import type { DaemonLog } from '../logging/daemon-log.js';
+import type { SessionRecordEntry } from '../ipmi/session-record.js';
+import type { SolHandover } from '../devices/index.js';
+import { fenceOk } from '../util/fence.js';
+import { longTime, timeDelta } from '../util/notice.js';
+import { Etcd, type EtcdTls } from './etcd.js';
+import { NodeLease } from './lease.js';
+import { assign } from './assign.js';
+import { heldValue, Keys, nodeValue, ownerValue, releasedValue, type HeldValue, type NodeValue, type OwnerValue, type ReleasedValue } from './keys.js';
+
+export interface ClusterOptions {
+  endpoints: string[];
+  tls: EtcdTls | null;
+  prefix: string;
+  node: string;
+  /** host:port of this node's conman port, for peers and proxied clients */
+  addr: string;
+  ttlSec: number;
+  /** how often the keys are read (ms) */
+  pollMs?: number;
+}
+
+/** what the cluster needs of the daemon */
+export interface ClusterHost {
+  registry: ConsoleRegistry;
+  dlog: DaemonLog;
+  /** run `c` on this node: a fresh device (with `handover` for IPMI) and log; `note` is its first log line */
+  own(c: Console, handover: SolHandover, note: string): void;
+  /** stop `c` on this node: device released, log closed with `why` */
+  disown(c: Console, why: string): Promise<void>;
+}
+
+interface Owner extends OwnerValue {
+  lease: string;
+  /** the key's create revision: the owner's fencing token */
+  rev: number;
+}
+
+type Phase = 'joining' | 'member' | 'releasing' | 'rejoining' | 'leaving' | 'stopped';
+
+/** claims and handovers run at most this many at once */
+const PARALLEL = 32;
+/** after joining, how long the node watches the membership before it claims (nodes started together do not hand consoles back and forth) */
+const SETTLE_MS = 2500;
+/** a console whose holder's lease still lives after its key vanished: wait this much past the TTL */
+const WAIT_MARGIN_MS = 2000;
+
+export class Cluster {
+  readonly node: string;
+  addr: string;
+  readonly keys: Keys;
+  private readonly etcd: Etcd;
+  private readonly lease: NodeLease;
+  private phase: Phase = 'joining';
+  private nodes = new Map<string, NodeValue>();
+  /** last sign of life of every node seen (wall ms): the start of a dead node's gap */
+  private readonly lastSeen = new Map<string, number>();
+  private owners = new Map<string, Owner>();
+  /** when each live node was first seen (wall ms): consoles are handed to a joining node once it is ready to claim */
+  private readonly firstSeen = new Map<string, number>();
+  /** the owner last seen of each console, kept after its key vanishes */
+  private readonly lastOwner = new Map<string, Owner>();
+  private released = new Map<string, ReleasedValue>();
+  /** consoles this node runs, with their fencing tokens */
+  private readonly mine = new Map<string, { rev: number; since: number }>();
+  /** consoles with a claim or handover under way */
+  private readonly busy = new Set<string>();
+  /** consoles not to be claimed before this time (monotonic-free: wall ms), see WAIT_MARGIN_MS */
+  private readonly notBefore = new Map<string, number>();
+  private pollTimer: NodeJS.Timeout | null = null;
+  private polling = false;
+  private settleUntil = 0;
+  private startedAt = Date.now();
+  private readonly oldLeases: string[] = [];
+  private lastPollError = '';
+  private assignment: { sig: string; map: Map<string, string> } | null = null;
+  private running = 0;
+  private readonly queue: (() => Promise<void>)[] = [];
+  /** the last range's revision, for status */
+  revision = 0;
+
+  constructor(
+    readonly opts: ClusterOptions,
+    private readonly host: ClusterHost,
+  ) {
+    this.node = opts.node;
+    this.addr = opts.addr;
+    this.keys = new Keys(opts.prefix);
+    this.etcd = new Etcd(opts.endpoints, opts.tls);
+    this.lease = new NodeLease(this.etcd, opts.ttlSec, {
+      onExpiring: (why) => void this.releaseAll(why),
+      onLost: (why) => void this.releaseAll(why),
+    });
+  }
+
+  /** Join: a lease, our node key, then claims after SETTLE_MS. Resolves once joined (etcd retried until it answers). */
+  async start(): Promise<void> {
+    this.pollTimer = setInterval(() => void this.poll(), this.opts.pollMs ?? 1000);
+    await this.join();
+  }
+
+  private async join(): Promise<void> {
+    for (;;) {
+      if (this.phase === 'stopped' || this.phase === 'leaving') return;
+      try {
+        const id = await this.lease.grant();
+        await this.putNode();
+        // leases of ours from before (revoked now that etcd answers: their keys go with them)
+        for (const old of this.oldLeases.splice(0)) await this.etcd.revoke(old).catch(() => this.oldLeases.push(old));
+        this.phase = 'member';
+        this.settleUntil = Date.now() + SETTLE_MS;
+        this.host.dlog.notice(`Cluster: node ${this.node} (${this.addr}) joined through ${this.opts.endpoints.join(',')} with lease ${id} (TTL ${this.opts.ttlSec} s)`);
+        return;
+      } catch (e) {
+        this.lease.stop();
+        this.host.dlog.warn(`Cluster: cannot join through ${this.opts.endpoints.join(',')}: ${(e as Error).message}; trying again`);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  private async putNode(): Promise<void> {
+    const v: NodeValue = { addr: this.addr, alive: Date.now(), started: this.startedAt };
+    await this.etcd.put(this.keys.node(this.node), JSON.stringify(v), this.lease.id ?? undefined);
+  }
+
+  /** the node's name and address, the live nodes, this node's consoles */
+  status(): { node: string; addr: string; phase: Phase; nodes: { node: string; addr: string }[]; mine: number; revision: number; error: string } {
+    return {
+      node: this.node,
+      addr: this.addr,
+      phase: this.phase,
+      nodes: [...this.nodes].map(([node, v]) => ({ node, addr: v.addr })),
+      mine: this.mine.size,
+      revision: this.revision,
+      error: this.lastPollError,
+    };
+  }
+
+  /** who holds console `name` (null: nobody now), and that node's address */
+  ownerOf(name: string): { node: string; addr: string | null } | null {
+    if (this.mine.has(name)) return { node: this.node, addr: this.addr };
+    const o = this.owners.get(name);
+    if (!o) return null;
+    return { node: o.node, addr: this.nodes.get(o.node)?.addr ?? null };
+  }
+
+  /** a new device's SOL handover for console `name` this node runs (a reload replacing its device), else undefined */
+  handoverFor(name: string): SolHandover | undefined {
+    const m = this.mine.get(name);
+    return m ? this.handover(name, m.rev, null) : undefined;
+  }
+
+  /** is `name` run by this node? */
+  runs(name: string): boolean {
+    return this.mine.has(name);
+  }
+
+  // ---- reading the keys ----------------------------------------------------
+
+  private async poll(): Promise<void> {
+    if (this.polling || this.phase === 'stopped') return;
+    this.polling = true;
+    try {
+      const { kvs, revision } = await this.etcd.range(this.keys.prefix);
+      this.revision = revision;
+      this.lastPollError = '';
+      const nodes = new Map<string, NodeValue>();
+      const owners = new Map<string, Owner>();
+      const released = new Map<string, ReleasedValue>();
+      for (const kv of kvs) {
+        const k = this.keys.parse(kv.key);
+        if (!k) continue;
+        if (k.kind === 'nodes') {
+          const v = nodeValue(kv);
+          if (v) nodes.set(k.name, v);
+        } else if (k.kind === 'owner') {
+          const v = ownerValue(kv);
+          if (v) owners.set(k.name, { ...v, lease: kv.lease, rev: kv.createRevision });
+        } else if (k.kind === 'released') {
+          const v = releasedValue(kv);
+          if (v) released.set(k.name, v);
+        }
+      }
+      const now = Date.now();
+      for (const [n, v] of nodes) {
+        this.lastSeen.set(n, Math.min(now, v.alive));
+        if (!this.nodes.has(n)) this.firstSeen.set(n, now);
+      }
+      for (const [c, o] of owners) this.lastOwner.set(c, o);
+      this.nodes = nodes;
+      this.owners = owners;
+      this.released = released;
+      this.reconcile();
+      if (this.phase === 'member' && this.lease.id) await this.putNode();
+    } catch (e) {
+      // etcd slow or away: nothing changes here; the lease decides when to let go
+      const msg = (e as Error).message;
+      if (msg !== this.lastPollError) this.host.dlog.warn(`Cluster: reading ${this.keys.prefix} from etcd failed: ${msg}`);
+      this.lastPollError = msg;
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  private desired(names: string[]): Map<string, string> {
+    const live = [...this.nodes.keys()].sort();
+    const sig = `${live.join('\0')}\n${names.length}:${names[0] ?? ''}:${names[names.length - 1] ?? ''}`;
+    if (this.assignment?.sig !== sig) this.assignment = { sig, map: assign(names, live) };
+    return this.assignment.map;
+  }
+
+  private reconcile(): void {
+    if (this.phase !== 'member' || !this.nodes.has(this.node)) return;
+    const names = this.host.registry.list().map((c) => c.name);
+    const want = this.desired(names);
+    const settled = Date.now() >= this.settleUntil;
+    for (const name of names) {
+      if (this.busy.has(name)) continue;
+      const o = this.owners.get(name);
+      const m = this.mine.get(name);
+      if (m) {
+        if (!o || o.rev !== m.rev || o.node !== this.node) {
+          this.run(name, () => this.lose(name, 'its ownership key in etcd was removed or replaced'));
+          continue;
+        }
+        const to = want.get(name);
+        if (settled && to !== undefined && to !== this.node && this.nodes.has(to) && Date.now() - (this.firstSeen.get(to) ?? 0) >= SETTLE_MS)
+          this.run(name, () => this.handOver(name, `handed over to node ${to}`));
+      } else if (!o) {
+        if (settled && want.get(name) === this.node && (this.notBefore.get(name) ?? 0) <= Date.now()) this.run(name, () => this.claim(name));
+      } else if (o.node === this.node) {
+        // ours but not run: from an earlier lease (etcd was away and kept it), or a claim whose answer was lost: let it go, to be claimed afresh
+        this.run(name, () => this.dropKey(name, o.rev));
+      }
+    }
+    // consoles a reload removed
+    for (const [name, m] of this.mine) {
+      if (!this.host.registry.get(name) && !this.busy.has(name)) {
+        this.mine.delete(name);
+        this.run(name, () => this.dropKey(name, m.rev));
+      }
+    }
+  }
+
+  /** run a claim or handover for `name`, PARALLEL at most at once */
+  private run(name: string, job: () => Promise<void>): void {
+    this.busy.add(name);
+    this.queue.push(async () => {
+      try {
+        await job();
+      } catch (e) {
+        this.host.dlog.warn(`Cluster: console [${name}]: ${(e as Error).message}`);
+      } finally {
+        this.busy.delete(name);
+      }
+    });
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.running < PARALLEL && this.queue.length > 0) {
+      const job = this.queue.shift()!;
+      this.running++;
+      void job().finally(() => {
+        this.running--;
+        this.pump();
+      });
+    }
+  }
+
+  // ---- claim, handover, loss ------------------------------------------------
+
+  private async claim(name: string): Promise<void> {
+    const c = this.host.registry.get(name);
+    const lease = this.lease.id;
+    if (!c || !lease || this.phase !== 'member') return;
+    const prev = this.lastOwner.get(name);
+    const rel = this.released.get(name);
+    // handed back: the released mark is the last owner's
+    const graceful = prev !== undefined && rel !== undefined && rel.rev === prev.rev;
+    if (prev && !graceful && prev.lease !== lease) {
+      // its key is gone: by its lease's end (then the holder stopped first, lease.ts) or by hand (then it may still act)
+      const left = await this.etcd.timeToLive(prev.lease);
+      if (left > 0) {
+        const waitMs = (left + this.opts.ttlSec) * 1000 + WAIT_MARGIN_MS;
+        this.notBefore.set(name, Date.now() + waitMs);
+        this.host.dlog.warn(`Console [${name}] ownership key of node ${prev.node} vanished while its lease lives: not opened before ${timeDelta(waitMs)}`);
+        return;
+      }
+    }
+    const at = Date.now();
+    const t = await this.etcd.txn(
+      [{ key: this.keys.owner(name), target: 'CREATE', createRevision: 0 }],
+      [{ put: this.keys.owner(name), value: JSON.stringify({ node: this.node, at }), lease }, { get: this.keys.held(name) }],
+    );
+    if (!t.succeeded) return; // another node was first
+    const rev = t.revision;
+    if (!fenceOk() || this.phase !== 'member' || this.lease.id !== lease) {
+      await this.dropKey(name, rev);
+      return;
+    }
+    this.notBefore.delete(name);
+    this.mine.set(name, { rev, since: at });
+    this.owners.set(name, { node: this.node, at, lease, rev });
+    const held = heldValue(t.gets[0] ?? null);
+    // a node new here knows no last owner: the released mark tells a handback if no holder wrote after it
+    const handedBack = graceful || (prev === undefined && rel !== undefined && (!held || held.at <= rel.at));
+    const from = prev?.node ?? (handedBack ? rel!.node : (held?.node ?? null));
+    this.host.own(c, this.handover(name, rev, held), this.takeoverNote(name, from, at, handedBack ? rel! : null, held));
+    await this.putHeld(name, rev, []).catch(() => {});
+  }
+
+  /** `Console [x] taken over by node B from node A at T after a gap of N s` (or held first) */
+  private takeoverNote(name: string, from: string | null, at: number, rel: ReleasedValue | null, held: HeldValue | null): string {
+    const when = longTime(new Date(at));
+    if (from === null) return `Console [${name}] held by node ${this.node} since ${when}`;
+    // the gap starts when the previous holder last acted: its release, else its last sign of life
+    const lastAct = rel?.at ?? Math.max(this.lastSeen.get(from) ?? 0, held?.node === from ? held.at : 0);
+    const gap = lastAct > 0 ? `after a gap of ${timeDelta(Math.max(0, at - lastAct))}` : 'after a gap of unknown length';
+    if (from === this.node) return `Console [${name}] held again by node ${this.node} at ${when} ${gap}`;
+    return `Console [${name}] taken over by node ${this.node} from node ${from} at ${when} ${gap}`;
+  }
+
+  /** what the device gets: the previous holder's SOL sessions, and where to publish ours */
+  private handover(name: string, rev: number, held: HeldValue | null): SolHandover {
+    let pending: SessionRecordEntry[] | null = null;
+    let writing = false;
+    const publish = async (): Promise<void> => {
+      writing = true;
+      try {
+        while (pending) {
+          const list = pending;
+          pending = null;
+          if (this.mine.get(name)?.rev !== rev) return;
+          await this.putHeld(name, rev, list).catch(() => {});
+        }
+      } finally {
+        writing = false;
+      }
+    };
+    return {
+      earlier: held?.sessions ?? [],
+      onSessions: (list) => {
+        pending = list;
+        if (!writing) void publish();
+      },
+    };
+  }
+
+  /** P held/NAME, only while we hold token `rev` */
+  private async putHeld(name: string, rev: number, sessions: SessionRecordEntry[]): Promise<void> {
+    await this.etcd.txn(
+      [{ key: this.keys.owner(name), target: 'CREATE', createRevision: rev }],
+      [{ put: this.keys.held(name), value: JSON.stringify({ node: this.node, at: Date.now(), sessions }) }],
+    );
+  }
+
+  /** graceful: stop the console here, then give the key back with a `released` mark */
+  private async handOver(name: string, why: string): Promise<void> {
+    const m = this.mine.get(name);
+    const c = this.host.registry.get(name);
+    if (!m) return;
+    if (c) await this.host.disown(c, why);
+    this.mine.delete(name);
+    await this.etcd.txn(
+      [{ key: this.keys.owner(name), target: 'CREATE', createRevision: m.rev }],
+      [{ del: this.keys.owner(name) }, { put: this.keys.released(name), value: JSON.stringify({ node: this.node, rev: m.rev, at: Date.now() }) }],
+    );
+    this.owners.delete(name);
+  }
+
+  /** our ownership ended without us: stop at once (the fence, if closed, keeps the BMC and the log untouched) */
+  private async lose(name: string, why: string): Promise<void> {
+    const c = this.host.registry.get(name);
+    this.mine.delete(name);
+    this.host.dlog.warn(`Console [${name}] stopped on node ${this.node}: ${why}`);
+    if (c) await this.host.disown(c, why);
+  }
+
+  private async dropKey(name: string, rev: number): Promise<void> {
+    await this.etcd.txn([{ key: this.keys.owner(name), target: 'CREATE', createRevision: rev }], [{ del: this.keys.owner(name) }]);
+  }
+
+  /** the lease is ending or gone: stop every console, give the lease up, join again */
+  private async releaseAll(why: string): Promise<void> {
+    if (this.phase !== 'member' && this.phase !== 'joining') return;
+    this.phase = 'releasing';
+    this.host.dlog.err(`Cluster: node ${this.node} releases its ${this.mine.size} console${this.mine.size === 1 ? '' : 's'}: ${why}`);
+    const names = [...this.mine.keys()];
+    this.mine.clear();
+    await Promise.all(
+      names.map((n) => {
+        const c = this.host.registry.get(n);
+        return c ? this.host.disown(c, `this node could not renew its cluster lease`).catch(() => {}) : Promise.resolve();
+      }),
+    );
+    if (this.lease.id) this.oldLeases.push(this.lease.id);
+    this.lease.stop();
+    this.phase = 'rejoining';
+    await this.join();
+  }
+
+  /**
+   * Leave the cluster (conchd stopping): our node key goes first, so the
+   * others count us out, then every console is handed over.
+   */
+  async leave(): Promise<void> {
+    if (this.phase === 'stopped') return;
+    const wasMember = this.phase === 'member';
+    this.phase = 'leaving';
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    if (wasMember && fenceOk()) {
+      await this.etcd.txn([], [{ del: this.keys.node(this.node) }]).catch(() => {});
+      const names = [...this.mine.keys()];
+      await Promise.all(names.map((n) => this.handOver(n, `node ${this.node} leaving the cluster`).catch(() => {})));
+      if (this.lease.id) await this.etcd.revoke(this.lease.id).catch(() => {});
+      this.host.dlog.notice(`Cluster: node ${this.node} left the cluster, ${names.length} console${names.length === 1 ? '' : 's'} handed over`);
+    }
+    this.lease.stop();
+    this.phase = 'stopped';
+    this.etcd.close();
+  }
+}

@@ -1,0 +1,231 @@
+// A small etcd v3 client over etcd's JSON gateway (`/v3/…`, served on the
+// client port by every etcd since 3.4), on node:http/https. Why not a gRPC
+// client: the cluster's safety rests on knowing, to the second, when the
+// node last renewed its lease, and every call here has a hard deadline
+// after which its connection is destroyed — a half-open connection or an
+// etcd that restarted costs one timeout, then the next endpoint is tried.
+// The npm `etcd3` client is known to hang on both. Keys and values are
+// base64 in the gateway's JSON; 64-bit numbers are decimal strings.
+
+import * as http from 'node:http';
+import * as https from 'node:https';
+import * as fs from 'node:fs';
+
+export interface EtcdTls {
+  ca: string | null;
+  cert: string | null;
+  key: string | null;
+}
+
+export interface EtcdKv {
+  key: string;
+  value: string;
+  createRevision: number;
+  modRevision: number;
+  /** the lease ID ("0": none) */
+  lease: string;
+}
+
+/** an answer etcd's gateway gave with an error (not a transport failure) */
+export class EtcdError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+    this.name = 'EtcdError';
+  }
+}
+
+/** the largest answer read (a range of every key of a 10,000-console cluster is ~3 MiB) */
+const MAX_ANSWER = 64 * 1024 * 1024;
+
+const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+const unb64 = (s: unknown): string => (typeof s === 'string' ? Buffer.from(s, 'base64').toString('utf8') : '');
+const num = (s: unknown): number => (typeof s === 'string' || typeof s === 'number' ? Number(s) : 0);
+
+/** the key just past every key starting with `prefix` (etcd's range_end for a prefix) */
+export function prefixEnd(prefix: string): string {
+  const b = Buffer.from(prefix, 'utf8');
+  for (let i = b.length - 1; i >= 0; i--) {
+    if (b[i]! < 0xff) {
+      const out = Buffer.from(b.subarray(0, i + 1));
+      out[i]!++;
+      return out.toString('base64');
+    }
+  }
+  return Buffer.from([0]).toString('base64');
+}
+
+function kvOf(j: Record<string, unknown>): EtcdKv {
+  return {
+    key: unb64(j.key),
+    value: unb64(j.value),
+    createRevision: num(j.create_revision),
+    modRevision: num(j.mod_revision),
+    lease: typeof j.lease === 'string' ? j.lease : '0',
+  };
+}
+
+/** one comparison of a transaction */
+export type Compare = { key: string; target: 'CREATE'; createRevision: number } | { key: string; target: 'LEASE'; lease: string };
+/** one operation of a transaction */
+export type Op = { put: string; value: string; lease?: string } | { del: string } | { get: string };
+
+export interface TxnResult {
+  succeeded: boolean;
+  revision: number;
+  /** the kvs of each `get` op, in order */
+  gets: (EtcdKv | null)[];
+}
+
+export class Etcd {
+  private next = 0;
+  private readonly agentHttp = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  private readonly agentHttps: https.Agent | null;
+
+  constructor(
+    private readonly endpoints: string[],
+    tls: EtcdTls | null = null,
+    /** every call's deadline, ms */
+    private readonly timeoutMs = 2000,
+  ) {
+    this.agentHttps = endpoints.some((e) => e.startsWith('https:'))
+      ? new https.Agent({
+          keepAlive: true,
+          maxSockets: 8,
+          ca: tls?.ca ? fs.readFileSync(tls.ca) : undefined,
+          cert: tls?.cert ? fs.readFileSync(tls.cert) : undefined,
+          key: tls?.key ? fs.readFileSync(tls.key) : undefined,
+        })
+      : null;
+  }
+
+  /** POST `body` to `path` on the current endpoint; on a transport failure the next endpoint is tried, each within the deadline */
+  async call(path: string, body: unknown, timeoutMs = this.timeoutMs): Promise<Record<string, unknown>> {
+    let last: Error | null = null;
+    for (let tries = 0; tries < this.endpoints.length; tries++) {
+      const ep = this.endpoints[this.next % this.endpoints.length]!;
+      try {
+        return await this.post(ep, path, body, timeoutMs);
+      } catch (e) {
+        if (e instanceof EtcdError) throw e;
+        last = e as Error;
+        this.next++;
+      }
+    }
+    throw last ?? new Error('etcd: no endpoint');
+  }
+
+  private post(ep: string, path: string, body: unknown, timeoutMs: number): Promise<Record<string, unknown>> {
+    const data = Buffer.from(JSON.stringify(body));
+    const url = new URL(path, ep);
+    const isHttps = url.protocol === 'https:';
+    return new Promise((resolve, reject) => {
+      const req = (isHttps ? https : http).request(
+        url,
+        {
+          method: 'POST',
+          agent: isHttps ? this.agentHttps! : this.agentHttp,
+          headers: { 'content-type': 'application/json', 'content-length': data.length },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let n = 0;
+          res.on('data', (c: Buffer) => {
+            n += c.length;
+            if (n > MAX_ANSWER) req.destroy(new Error(`etcd ${ep}: answer over ${MAX_ANSWER} bytes`));
+            else chunks.push(c);
+          });
+          res.on('end', () => {
+            clearTimeout(timer);
+            let j: Record<string, unknown>;
+            try {
+              j = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+            } catch {
+              return reject(new Error(`etcd ${ep}${path}: not JSON (HTTP ${res.statusCode})`));
+            }
+            if (res.statusCode !== 200 || (typeof j.error === 'string' && j.error) || j.code !== undefined) {
+              const msg = typeof j.message === 'string' ? j.message : typeof j.error === 'string' ? j.error : `HTTP ${res.statusCode}`;
+              return reject(new EtcdError(`etcd ${path}: ${msg}`, res.statusCode ?? 0));
+            }
+            resolve(j);
+          });
+          res.on('error', (e) => reject(e));
+        },
+      );
+      const timer = setTimeout(() => req.destroy(new Error(`etcd ${ep}: no answer within ${timeoutMs} ms`)), timeoutMs);
+      req.on('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      req.end(data);
+    });
+  }
+
+  async grant(ttlSec: number): Promise<{ id: string; ttl: number }> {
+    const j = await this.call('/v3/lease/grant', { TTL: ttlSec });
+    if (typeof j.ID !== 'string') throw new Error(`etcd lease grant: ${typeof j.error === 'string' ? j.error : 'no lease ID'}`);
+    return { id: j.ID, ttl: num(j.TTL) };
+  }
+
+  /** renew the lease: the TTL granted again, or 0 when the lease no longer exists */
+  async keepAlive(id: string, timeoutMs?: number): Promise<number> {
+    const j = await this.call('/v3/lease/keepalive', { ID: id }, timeoutMs);
+    const r = (j.result ?? {}) as Record<string, unknown>;
+    return Math.max(0, num(r.TTL));
+  }
+
+  /** seconds the lease has left, or -1 when it no longer exists */
+  async timeToLive(id: string): Promise<number> {
+    const j = await this.call('/v3/lease/timetolive', { ID: id });
+    return num(j.TTL);
+  }
+
+  async revoke(id: string): Promise<void> {
+    await this.call('/v3/lease/revoke', { ID: id }).catch((e: unknown) => {
+      // a lease already gone is what revoking wanted
+      if (!(e instanceof EtcdError && /not found/.test(e.message))) throw e;
+    });
+  }
+
+  /** every key under `prefix`, and the store's revision */
+  async range(prefix: string): Promise<{ kvs: EtcdKv[]; revision: number }> {
+    const j = await this.call('/v3/kv/range', { key: b64(prefix), range_end: prefixEnd(prefix) });
+    const kvs = Array.isArray(j.kvs) ? (j.kvs as Record<string, unknown>[]).map(kvOf) : [];
+    return { kvs, revision: num((j.header as Record<string, unknown> | undefined)?.revision) };
+  }
+
+  async put(key: string, value: string, lease?: string): Promise<number> {
+    const j = await this.call('/v3/kv/put', { key: b64(key), value: b64(value), ...(lease ? { lease } : {}) });
+    return num((j.header as Record<string, unknown> | undefined)?.revision);
+  }
+
+  /** a transaction: if every comparison holds, `success` runs, else `failure` */
+  async txn(compare: Compare[], success: Op[], failure: Op[] = []): Promise<TxnResult> {
+    const cmp = compare.map((c) =>
+      c.target === 'CREATE'
+        ? { key: b64(c.key), target: 'CREATE', result: 'EQUAL', create_revision: String(c.createRevision) }
+        : { key: b64(c.key), target: 'LEASE', result: 'EQUAL', lease: c.lease },
+    );
+    const op = (o: Op): unknown =>
+      'put' in o
+        ? { request_put: { key: b64(o.put), value: b64(o.value), ...(o.lease ? { lease: o.lease } : {}) } }
+        : 'del' in o
+          ? { request_delete_range: { key: b64(o.del) } }
+          : { request_range: { key: b64(o.get) } };
+    const j = await this.call('/v3/kv/txn', { compare: cmp, success: success.map(op), failure: failure.map(op) });
+    const responses = Array.isArray(j.responses) ? (j.responses as Record<string, unknown>[]) : [];
+    const gets: (EtcdKv | null)[] = [];
+    for (const r of responses) {
+      const rr = r.response_range as Record<string, unknown> | undefined;
+      if (rr) gets.push(Array.isArray(rr.kvs) && rr.kvs.length > 0 ? kvOf(rr.kvs[0] as Record<string, unknown>) : null);
+    }
+    return { succeeded: j.succeeded === true, revision: num((j.header as Record<string, unknown> | undefined)?.revision), gets };
+  }
+
+  close(): void {
+    this.agentHttp.destroy();
+    this.agentHttps?.destroy();
+  }
+}

@@ -1,0 +1,304 @@
+// conchd as a cluster on etcd (docs/cluster.md), against a real etcd
+// (Debian's etcd-server) and real conchd processes: three nodes share 300
+// simulated BMCs and 6 telnet consoles. Ownership is read from etcd and from
+// the nodes' own logs; "never two nodes on one BMC" from the simulator's
+// record of every SOL takeover (a node displacing a session that was still
+// talking would be a fight).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { Cleanup, waitFor } from './helpers/wait.js';
+import { control, startBmcsim, type SimFleet } from './bmcsim-rig.js';
+import { EtcdServer, TcpRelay, startNode, type ClusterNode } from '../bench/cluster-rig.js';
+import { assign } from '../src/cluster/assign.js';
+import { CONCH } from './helpers/conchd.js';
+import { spawnSync } from 'node:child_process';
+
+const cleanup = new Cleanup();
+after(() => cleanup.run());
+
+const BMCS = 300;
+const TELNETS = 6;
+const PREFIX = '/conch/test/';
+const NAMES = ['n1', 'n2', 'n3'];
+
+let etcd: EtcdServer;
+let relay: TcpRelay; // n3 reaches etcd through it
+let sim: SimFleet;
+let consoles = '';
+let all: string[] = [];
+let dirs: Record<string, string> = {};
+const nodes: Record<string, ClusterNode> = {};
+
+/** `n` consecutive free TCP ports on 127.0.0.1 */
+async function freeTcpRange(n: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 33000 + Math.floor(Math.random() * 20000);
+    const socks: net.Server[] = [];
+    let ok = true;
+    for (let i = 0; i < n && ok; i++) {
+      const s = net.createServer();
+      ok = await new Promise<boolean>((r) => {
+        s.once('error', () => r(false));
+        s.listen(base + i, '127.0.0.1', () => r(true));
+      });
+      socks.push(s);
+    }
+    await Promise.all(socks.map((s) => new Promise<void>((r) => (s.listening ? s.close(() => r()) : r()))));
+    if (ok) return base;
+  }
+  throw new Error('no free TCP range');
+}
+
+async function start(name: string): Promise<ClusterNode> {
+  const etcdUrl = name === 'n3' ? `http://127.0.0.1:${relay.port}` : etcd.url;
+  const n = await startNode(cleanup, { name, dir: dirs[name]!, etcd: etcdUrl, prefix: PREFIX, consoles, port: nodes[name]?.port });
+  nodes[name] = n;
+  return n;
+}
+
+const logOf = (node: string, c: string): string => {
+  try {
+    return fs.readFileSync(path.join(dirs[node]!, `${c}.log`), 'latin1');
+  } catch {
+    return '';
+  }
+};
+const count = (s: string, re: RegExp): number => (s.match(new RegExp(re.source, 'g')) ?? []).length;
+
+/** every console owned in etcd by a live node, each by one node; the owner map */
+async function settled(live: string[], timeoutMs = 60000): Promise<Map<string, string>> {
+  return waitFor(
+    async () => {
+      const o = await etcd.owners(PREFIX).catch(() => new Map<string, string>());
+      if (o.size !== all.length) return null;
+      for (const n of o.values()) if (!live.includes(n)) return null;
+      // and assigned as the rule says (no handover still under way)
+      const want = assign(all, [...live].sort());
+      for (const [c, n] of o) if (want.get(c) !== n) return null;
+      return o;
+    },
+    `every console owned by one of ${live.join(', ')}`,
+    timeoutMs,
+  );
+}
+
+/** no BMC ever had SOL taken from a session that was still talking (fromSilentMs: how long it had been silent) */
+async function noFights(): Promise<void> {
+  const r = await control(sim, 'GET', '/bmcs');
+  const fights = (r.json as { name: string; takeovers: { by: string; from: string; fromSilentMs: number }[] }[]).flatMap((b) =>
+    b.takeovers.filter((t) => t.fromSilentMs < 2500).map((t) => `${b.name}: ${t.by} took SOL from ${t.from}, silent only ${t.fromSilentMs} ms`),
+  );
+  assert.deepEqual(fights, []);
+}
+
+/** a console's seq lines in a node's log after `from` */
+const seqAfter = (node: string, c: string, from: number): number => count(logOf(node, c).slice(from), /\[seq \d+\]/);
+
+before(async () => {
+  etcd = await EtcdServer.start(cleanup);
+  relay = await TcpRelay.start(cleanup, { host: '127.0.0.1', port: etcd.clientPort });
+  const telnetBase = await freeTcpRange(TELNETS);
+  sim = await startBmcsim(cleanup, BMCS, ['--heartbeat', '1', '--telnet-count', String(TELNETS), '--telnet-base-port', String(telnetBase)]);
+  const lines: string[] = [];
+  for (let i = 0; i < BMCS; i++) lines.push(`console name="bmc${i + 1}" dev="ipmi:127.0.0.1:${sim.basePort + i}" ipmiopts="U:admin,P:password"`);
+  for (let i = 0; i < TELNETS; i++) lines.push(`console name="ts${i + 1}" dev="127.0.0.1:${telnetBase + i}"`);
+  consoles = lines.join('\n') + '\n';
+  all = lines.map((l) => /name="([^"]+)"/.exec(l)![1]!);
+  const root = cleanup.dir('cluster-');
+  dirs = Object.fromEntries(NAMES.map((n) => [n, path.join(root, n)]));
+  // started together, as a site starts its nodes: they join within one settling period, so nothing moves
+  await Promise.all(NAMES.map((n) => start(n)));
+});
+
+test('3 nodes share 306 consoles: each owned by exactly one node, balanced within ±15 %, logged only there', async () => {
+  const owners = await settled(NAMES);
+  const per = new Map<string, number>();
+  for (const n of owners.values()) per.set(n, (per.get(n) ?? 0) + 1);
+  const even = all.length / NAMES.length;
+  for (const n of NAMES) {
+    const k = per.get(n) ?? 0;
+    assert.ok(Math.abs(k - even) <= even * 0.15, `node ${n} holds ${k} consoles (even share ${even.toFixed(0)})`);
+  }
+  // each console logs on its owner, and on no other node
+  await waitFor(() => all.every((c) => seqAfter(owners.get(c)!, c, 0) >= 1), 'every console logging on its owner', 60000);
+  for (const c of all) {
+    for (const n of NAMES) if (n !== owners.get(c)) assert.equal(seqAfter(n, c, 0), 0, `${c} logged on ${n} too`);
+    assert.match(logOf(owners.get(c)!, c), new RegExp(`Console \\[${c}\\] held by node ${owners.get(c)} since`), `${c} moved after the start`);
+  }
+  await noFights();
+});
+
+test('any node lists every console with its owner, and passes a client on to the owner', async () => {
+  const owners = await settled(NAMES);
+  const q = spawnSync(process.execPath, [CONCH, '-d', `127.0.0.1:${nodes.n1!.port}`, '-q', '-v'], { encoding: 'utf8', timeout: 30000 });
+  assert.equal(q.status, 0, q.stderr);
+  const lines = q.stdout.trim().split('\n');
+  assert.equal(lines.length, all.length);
+  const remote = all.find((c) => owners.get(c) === 'n2')!;
+  assert.match(q.stdout, new RegExp(`^${remote}\\s+on node n2 \\(127\\.0\\.0\\.1:${nodes.n2!.port}\\)$`, 'm'));
+  const local = all.find((c) => owners.get(c) === 'n1')!;
+  assert.match(q.stdout, new RegExp(`^${local}\\s+on node n1; up since`, 'm'));
+  // a conman-protocol client on n1 for a console of n2 sees that console's output
+  const sock = net.connect(nodes.n1!.port, '127.0.0.1');
+  let got = '';
+  sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
+  sock.write(`HELLO USER="alice" TTY="pts/7"\nCONNECT CONSOLE="${remote}"\n`);
+  await waitFor(() => new RegExp(`OK CONSOLE='${remote}'[\\s\\S]*\\[seq \\d+\\] \\S+ heartbeat`).test(got), `${remote}'s output through n1`, 30000);
+  sock.destroy();
+  assert.match(nodes.n1!.child.output, new RegExp(`Client <alice@127\\.0\\.0\\.1:\\d+> passed on to node n2 \\(127\\.0\\.0\\.1:${nodes.n2!.port}\\) for \\[${remote}\\]`));
+});
+
+test('kill -9 of a node: its consoles log again on the others within 15 s, the handover is in their logs, no BMC fought over', async () => {
+  const before = await settled(NAMES);
+  const lost = all.filter((c) => before.get(c) === 'n2');
+  const sizes = new Map(all.map((c) => [c, Object.fromEntries(NAMES.map((n) => [n, logOf(n, c).length]))]));
+  const t0 = Date.now();
+  process.kill(nodes.n2!.child.proc.pid!, 'SIGKILL');
+  const back = new Map<string, number>();
+  await waitFor(
+    () => {
+      for (const c of lost) {
+        if (back.has(c)) continue;
+        for (const n of ['n1', 'n3']) {
+          const tail = logOf(n, c).slice(sizes.get(c)![n]);
+          const i = tail.search(new RegExp(`Console \\[${c}\\] taken over by node ${n} from node n2 at .* after a gap of \\d+`));
+          if (i >= 0 && /\[seq \d+\]/.test(tail.slice(i))) back.set(c, Date.now() - t0);
+        }
+      }
+      return back.size === lost.length;
+    },
+    `the ${lost.length} consoles of n2 logging on n1 and n3`,
+    60000,
+  );
+  const worst = Math.max(...back.values());
+  console.log(`# failover: ${lost.length} consoles, back after ${(Math.min(...back.values()) / 1000).toFixed(1)}–${(worst / 1000).toFixed(1)} s`);
+  assert.ok(worst <= 15000, `worst failover ${worst} ms`);
+  // spread over both survivors, as the rule says
+  const after = await settled(['n1', 'n3']);
+  const toN1 = lost.filter((c) => after.get(c) === 'n1').length;
+  assert.ok(toN1 > 0 && toN1 < lost.length, `n1 took ${toN1} of ${lost.length}`);
+  await noFights();
+});
+
+test('n2 back: it takes its share by graceful handover (stop, then start), the gap measured in the logs', async () => {
+  const sizes = new Map(all.map((c) => [c, Object.fromEntries(NAMES.map((n) => [n, logOf(n, c).length]))]));
+  await start('n2');
+  const owners = await settled(NAMES);
+  const moved = all.filter((c) => owners.get(c) === 'n2');
+  const gaps: number[] = [];
+  await waitFor(
+    () => moved.every((c) => /\[seq \d+\]/.test(logOf('n2', c).slice(sizes.get(c)!.n2))),
+    'n2 logging its consoles again',
+    60000,
+  );
+  for (const c of moved) {
+    const mine = logOf('n2', c).slice(sizes.get(c)!.n2);
+    const m = new RegExp(`Console \\[${c}\\] taken over by node n2 from node (n1|n3) at .* after a gap of (\\d+)s`).exec(mine);
+    assert.ok(m, `${c}: ${mine.slice(0, 300)}`);
+    const prev = logOf(m[1]!, c).slice(sizes.get(c)![m[1]!]);
+    assert.match(prev, new RegExp(`Console \\[${c}\\] log closed at .*: handed over to node n2`));
+    gaps.push(Number(m[2]));
+  }
+  console.log(`# handover to a joining node: ${moved.length} consoles, gap ${Math.min(...gaps)}–${Math.max(...gaps)} s`);
+  assert.ok(Math.max(...gaps) <= 5, `handover gaps ${gaps.join(',')}`);
+  await noFights();
+});
+
+test('kill -STOP past the lease, then -CONT: the others took its consoles; the woken node writes and activates nothing for them', async () => {
+  await settled(NAMES);
+  const owners = await etcd.owners(PREFIX);
+  const held = all.filter((c) => owners.get(c) === 'n1');
+  const pid = nodes.n1!.child.proc.pid!;
+  process.kill(pid, 'SIGSTOP');
+  try {
+    await settled(['n2', 'n3'], 60000);
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+  const sizes = new Map(held.map((c) => [c, logOf('n1', c).length]));
+  const out = nodes.n1!.child.output.length;
+  // the woken node finds its lease gone, lets go of everything, and joins again
+  await waitFor(() => /joined through/.test(nodes.n1!.child.output.slice(out)), 'n1 to join again', 60000);
+  await settled(NAMES);
+  for (const c of held) {
+    const after = logOf('n1', c).slice(sizes.get(c));
+    // nothing until (unless) it owns the console again: then its log opens anew
+    const firstWrite = after.search(/\S/);
+    if (firstWrite >= 0) assert.match(after.slice(firstWrite), /^<ConMan> Console \[[^\]]+\] log opened at/, `${c} on n1 after waking: ${after.slice(0, 200)}`);
+  }
+  assert.doesNotMatch(nodes.n1!.child.output.slice(out), /Activate Payload \(SOL\) refused|log closed at/);
+  await noFights();
+});
+
+test('n3 cut off from etcd: it lets its consoles go before its lease ends; the others take them; it rejoins when etcd is back', async () => {
+  const owners = await settled(NAMES);
+  const held = all.filter((c) => owners.get(c) === 'n3');
+  const sizes = new Map(held.map((c) => [c, Object.fromEntries(NAMES.map((n) => [n, logOf(n, c).length]))]));
+  relay.cut();
+  const out = nodes.n3!.child.output.length;
+  await waitFor(() => /releases its \d+ consoles: the etcd lease could not be renewed/.test(nodes.n3!.child.output.slice(out)), 'n3 to let go', 30000);
+  await settled(['n1', 'n2'], 60000);
+  // each console: n3's closing line, then (later) the new owner's takeover
+  for (const c of held) {
+    const closed = /log closed at (\S+ \S+) UTC: this node could not renew its cluster lease/.exec(logOf('n3', c).slice(sizes.get(c)!.n3));
+    assert.ok(closed, `${c}: no closing line on n3`);
+    const newOwner = (await etcd.owners(PREFIX)).get(c)!;
+    const took = new RegExp(`taken over by node ${newOwner} from node n3 at (\\S+ \\S+) UTC`).exec(logOf(newOwner, c).slice(sizes.get(c)![newOwner]));
+    assert.ok(took, `${c}: no takeover line on ${newOwner}`);
+    assert.ok(took[1]! >= closed[1]!, `${c}: taken over at ${took[1]} before n3 let go at ${closed[1]}`);
+  }
+  relay.heal();
+  await waitFor(() => /joined through/.test(nodes.n3!.child.output.slice(out)), 'n3 to join again', 60000);
+  await settled(NAMES);
+  await noFights();
+});
+
+test('etcd killed for 2 s and restarted: no node lets go, nothing moves', async () => {
+  const owners = await settled(NAMES);
+  const outs = Object.fromEntries(NAMES.map((n) => [n, nodes[n]!.child.output.length]));
+  await etcd.kill();
+  const down = Date.now();
+  await waitFor(() => Date.now() - down >= 2000, 'etcd down 2 s', 10000);
+  await etcd.run();
+  // a few rounds of renewals and reads after it came back
+  const back = Date.now();
+  await waitFor(() => Date.now() - back >= 5000, '5 s after etcd returned', 10000);
+  for (const n of NAMES) assert.doesNotMatch(nodes[n]!.child.output.slice(outs[n]), /releases its|taken over by|handed over/, `node ${n}`);
+  assert.deepEqual(await settled(NAMES), owners);
+  await noFights();
+});
+
+test('etcd down longer than the lease: every node lets go in time; when etcd returns, each console has one owner again', async () => {
+  await settled(NAMES);
+  const outs = Object.fromEntries(NAMES.map((n) => [n, nodes[n]!.child.output.length]));
+  await etcd.kill();
+  await waitFor(() => NAMES.every((n) => /releases its \d+ consoles/.test(nodes[n]!.child.output.slice(outs[n]))), 'every node to let go', 30000);
+  await etcd.run();
+  await waitFor(() => NAMES.every((n) => /joined through/.test(nodes[n]!.child.output.slice(outs[n]))), 'every node to join again', 60000);
+  const sizes = new Map(all.map((c) => [c, Object.fromEntries(NAMES.map((n) => [n, logOf(n, c).length]))]));
+  const owners = await settled(NAMES, 90000);
+  await waitFor(() => all.every((c) => seqAfter(owners.get(c)!, c, sizes.get(c)![owners.get(c)!]) >= 1), 'every console logging again', 60000);
+  await noFights();
+});
+
+test('a rolling restart (SIGTERM, start) of every node loses each console only for its handover', async () => {
+  for (const n of NAMES) {
+    await settled(NAMES);
+    const sizes = new Map(all.map((c) => [c, Object.fromEntries(NAMES.map((x) => [x, logOf(x, c).length]))]));
+    await nodes[n]!.child.stop(30000);
+    await settled(NAMES.filter((x) => x !== n));
+    await start(n);
+    const owners = await settled(NAMES);
+    await waitFor(() => all.every((c) => seqAfter(owners.get(c)!, c, sizes.get(c)![owners.get(c)!]) >= 1), 'every console logging', 60000);
+    const gaps = all.flatMap((c) =>
+      NAMES.map((x) => /after a gap of (\d+)s/.exec(logOf(x, c).slice(sizes.get(c)![x]))).filter((m): m is RegExpExecArray => m !== null).map((m) => Number(m[1])),
+    );
+    console.log(`# rolling restart of ${n}: ${gaps.length} handovers, gap max ${Math.max(...gaps)} s`);
+    assert.ok(Math.max(...gaps) <= 5, `gaps ${gaps.join(',')}`);
+  }
+  await noFights();
+});
