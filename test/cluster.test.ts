@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { Cleanup, waitFor } from './helpers/wait.js';
+import { Cleanup, freePort, waitFor } from './helpers/wait.js';
 import { control, startBmcsim, type SimFleet } from './bmcsim-rig.js';
 import { EtcdServer, TcpRelay, startNode, type ClusterNode } from '../bench/cluster-rig.js';
 import { assign } from '../src/cluster/assign.js';
@@ -53,9 +53,13 @@ async function freeTcpRange(n: number): Promise<number> {
   throw new Error('no free TCP range');
 }
 
+const webPorts: Record<string, number> = {};
+
 async function start(name: string): Promise<ClusterNode> {
   const etcdUrl = name === 'n3' ? `http://127.0.0.1:${relay.port}` : etcd.url;
-  const n = await startNode(cleanup, { name, dir: dirs[name]!, etcd: etcdUrl, prefix: PREFIX, consoles, port: nodes[name]?.port });
+  webPorts[name] ??= await freePort();
+  const extra = `server httpport=${webPorts[name]}`;
+  const n = await startNode(cleanup, { name, dir: dirs[name]!, etcd: etcdUrl, prefix: PREFIX, consoles, port: nodes[name]?.port, extra });
   nodes[name] = n;
   return n;
 }
@@ -150,7 +154,25 @@ test('any node lists every console with its owner, and passes a client on to the
   await waitFor(() => new RegExp(`OK CONSOLE='${remote}'[\\s\\S]*\\[seq \\d+\\] \\S+ heartbeat`).test(got), `${remote}'s output through n1`, 30000);
   sock.destroy();
   assert.match(nodes.n1!.child.output, new RegExp(`Client <alice@127\\.0\\.0\\.1:\\d+> passed on to node n2 \\(127\\.0\\.0\\.1:${nodes.n2!.port}\\) for \\[${remote}\\]`));
+  // the API of any node says which node runs each console
+  const res = await fetch(`http://127.0.0.1:${webPorts.n3}/api/v1/consoles`);
+  const j = (await res.json()) as { consoles: { name: string; node: string | null; nodeAddr: string | null }[] };
+  assert.equal(j.consoles.length, all.length);
+  for (const c of j.consoles) assert.equal(c.node, owners.get(c.name), c.name);
+  assert.equal(j.consoles.find((c) => c.name === remote)!.nodeAddr, `127.0.0.1:${nodes.n2!.port}`);
 });
+
+/** a conman-protocol client on node `via` for console `c`: what it received so far, and whether its connection ended */
+function attach(via: string, c: string): { got: () => string; ended: () => boolean; close: () => void } {
+  const sock = net.connect(nodes[via]!.port, '127.0.0.1');
+  let got = '';
+  let ended = false;
+  sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
+  sock.on('close', () => (ended = true));
+  sock.on('error', () => {});
+  sock.write(`HELLO USER="bob" TTY="pts/9"\nMONITOR CONSOLE="${c}"\n`);
+  return { got: () => got, ended: () => ended, close: () => sock.destroy() };
+}
 
 test('kill -9 of a node: its consoles log again on the others within 15 s, the handover is in their logs, no BMC fought over', async () => {
   const before = await settled(NAMES);
@@ -186,8 +208,19 @@ test('kill -9 of a node: its consoles log again on the others within 15 s, the h
 
 test('n2 back: it takes its share by graceful handover (stop, then start), the gap measured in the logs', async () => {
   const sizes = new Map(all.map((c) => [c, Object.fromEntries(NAMES.map((n) => [n, logOf(n, c).length]))]));
+  // a client watching, through n3, a console that n1 runs and will hand to n2
+  const was = await settled(['n1', 'n3']);
+  const moving = all.find((c) => was.get(c) === 'n1' && assign(all, NAMES).get(c) === 'n2')!;
+  const watcher = attach('n3', moving);
+  await waitFor(() => /\[seq \d+\]/.test(watcher.got()), `the watcher of ${moving} seeing output`, 30000);
   await start('n2');
   const owners = await settled(NAMES);
+  // told where it went and let go; connecting again (through n3 still) follows the console to n2
+  await waitFor(() => watcher.ended(), `the watcher of ${moving} let go`, 30000);
+  assert.match(watcher.got(), new RegExp(`Console \\[${moving}\\] is no longer run by node n1: handed over to node n2; connect again`));
+  const again = attach('n3', moving);
+  await waitFor(() => /OK CONSOLE=[\s\S]*\[seq \d+\]/.test(again.got()), `${moving} watched again through n3`, 30000);
+  again.close();
   const moved = all.filter((c) => owners.get(c) === 'n2');
   const gaps: number[] = [];
   await waitFor(

@@ -13,7 +13,7 @@ import { api } from './api.js';
 import { confirmDialog, toast } from './dialogs.js';
 import { consoleApi, el, when } from './util.js';
 
-export const CLOSE = { denied: 4403, busy: 4409, notFound: 4404, stolen: 4001, removed: 4002, bad: 4400 };
+export const CLOSE = { denied: 4403, busy: 4409, notFound: 4404, stolen: 4001, removed: 4002, moved: 4003, bad: 4400 };
 
 /** SysRq keys offered after a break (Linux's magic SysRq; the console host decides what they do) */
 const SYSRQ = [
@@ -285,6 +285,10 @@ export class TerminalTab {
         return;
       case CLOSE.removed:
         this.showBanner('This console was removed from the configuration.');
+        return;
+      case CLOSE.moved:
+        // a cluster: another node runs it (a handover just moved it, or it ran there all along)
+        this.showBanner(why || 'This console is run by another node of the cluster.', reopen.slice(0, 1));
         return;
       case CLOSE.notFound:
         this.showBanner(why || `No console named ${this.name}.`);

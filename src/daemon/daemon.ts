@@ -113,9 +113,9 @@ export class Daemon {
     this.server = new ConmanServer({ registry: this.registry, server: cfg.server, dlog: this.dlog, reservedFds: reservedDescriptors(cfg) });
     this.port = await this.server.listen();
     this.dlog.notice(`Listening on TCP port ${this.port}`);
-    if (cfg.server.httpPort !== null) await this.startWeb(cfg.server);
     if (cfg.server.clusterEtcd) this.startCluster(cfg.server, cfg.server.clusterEtcd);
-    else for (const c of this.registry.list()) c.start();
+    if (cfg.server.httpPort !== null) await this.startWeb(cfg.server);
+    if (!this.cluster) for (const c of this.registry.list()) c.start();
     this.startMarks(cfg.server.timestamp);
     const threads = this.ipmiThreads > 0 ? ` (IPMI on ${this.ipmiThreads} thread${this.ipmiThreads === 1 ? '' : 's'})` : '';
     this.dlog.notice(`conchd started with ${this.registry.size} console${this.registry.size === 1 ? '' : 's'}${threads}`);
@@ -144,7 +144,10 @@ export class Daemon {
           c.startWith(this.device(c.cfg, cur, handover), this.consoleLog(c.cfg, cur, false), note);
           this.dlog.info(note);
         },
-        disown: (c, why) => c.stop(why),
+        disown: (c, why) => {
+          c.dismiss(`Console [${c.name}] is no longer run by node ${this.cluster?.node}: ${why}; connect again to reach it where it runs now`);
+          return c.stop(why);
+        },
       },
     );
     this.cluster = cluster;
@@ -168,6 +171,7 @@ export class Daemon {
         lastReload: () => this.lastReload,
         clientsByTransport: () => clientsByTransport(this.registry),
         alerts: this.alerts,
+        ...(this.cluster ? { ownerOf: (n: string) => this.cluster!.ownerOf(n), node: this.cluster.node } : {}),
       },
     });
     await web.listen();

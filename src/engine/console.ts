@@ -302,6 +302,15 @@ export class Console {
     this._device.dispose?.();
   }
 
+  /** A cluster node lets this console go (src/cluster/): its clients are told `text` and let go, to connect again and follow it. */
+  dismiss(text: string): void {
+    this.tell(text, false);
+    for (const s of [...this.links.keys()]) {
+      this.unlink(s);
+      s.kicked(this, 'moved');
+    }
+  }
+
   /** server replaybuffer= changed: a ring of the new size, keeping the newest bytes */
   resizeReplay(bytes: number): void {
     if (bytes === this._replay.capacity) return;

@@ -38,7 +38,8 @@ export interface Identity {
 export type AttachMode = 'monitor' | 'attach' | 'join' | 'force' | 'broadcast';
 
 /** Why the engine lets a session go. */
-export type KickReason = 'forced' | 'removed';
+/** moved: a cluster node let the console go to another node (src/cluster/) */
+export type KickReason = 'forced' | 'removed' | 'moved';
 
 export interface Session {
   readonly identity: Identity;

@@ -153,7 +153,7 @@ export class ClientSession implements Session {
   }
 
   kicked(from: Console, why: KickReason): void {
-    if (why === 'removed' && this.broadcast && this.consoles.length > 1) {
+    if (why !== 'forced' && this.broadcast && this.consoles.length > 1) {
       // a broadcast goes on to the consoles that are left
       this.consoles = this.consoles.filter((c) => c !== from);
       if (this.heldBy?.has(from)) this.throttle(from, false);

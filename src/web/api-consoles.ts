@@ -10,7 +10,7 @@ import type { Right } from '../access/rights.js';
 import { matchConsoles } from '../protocol/match.js';
 import { HttpError, sendJson } from './http-util.js';
 import type { RouteRequest, Router } from './router.js';
-import type { WebContext } from './web-context.js';
+import type { DaemonFacts, WebContext } from './web-context.js';
 
 export const STATES: readonly ConsoleState[] = ['up', 'connecting', 'backoff', 'down'];
 /** longest `match=` accepted */
@@ -35,13 +35,18 @@ export interface ConsoleJson {
   label: string;
   detail: string | null;
   clients: ClientJson[];
+  /** a cluster: the node that runs it (null: none now) and that node's address; its state is that node's to tell */
+  node?: string | null;
+  nodeAddr?: string | null;
 }
 
 export type StateCounts = Record<ConsoleState | 'total', number>;
 
-export function consoleJson(c: Console): ConsoleJson {
+export function consoleJson(c: Console, daemon?: DaemonFacts): ConsoleJson {
   const s = c.status();
+  const owner = daemon?.ownerOf ? { o: daemon.ownerOf(c.name) } : null;
   return {
+    ...(owner ? { node: owner.o?.node ?? null, nodeAddr: owner.o?.addr ?? null } : {}),
     name: s.name,
     type: s.type,
     state: s.state,
@@ -130,7 +135,7 @@ export async function listConsoles(ctx: WebContext, r: RouteRequest, id: Identit
     const state = c.state;
     counts[state]++;
     counts.total++;
-    if (!states || states.has(state)) consoles.push(consoleJson(c));
+    if (!states || states.has(state)) consoles.push(consoleJson(c, ctx.daemon));
   }
   return { consoles, counts };
 }
@@ -161,7 +166,7 @@ export function register(router: Router, ctx: WebContext): void {
     sendJson(r.res, 200, await listConsoles(ctx, r, who(r)));
   });
   router.add('GET', '/api/v1/consoles/:name', (r) => {
-    sendJson(r.res, 200, consoleJson(visibleConsole(ctx, who(r), r.params.name!)));
+    sendJson(r.res, 200, consoleJson(visibleConsole(ctx, who(r), r.params.name!), ctx.daemon));
   });
   for (const action of Object.keys(ACTIONS) as Action[]) {
     router.add('POST', `/api/v1/consoles/:name/${action}`, (r) => {

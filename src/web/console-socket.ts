@@ -23,7 +23,7 @@ import { frameNotice } from '../util/notice.js';
 import { NOTE } from '../protocol/messages.js';
 
 /** WebSocket close codes (4000-4999 are the application's) */
-export const CLOSE = { denied: 4403, busy: 4409, notFound: 4404, stolen: 4001, removed: 4002, bad: 4400 } as const;
+export const CLOSE = { denied: 4403, busy: 4409, notFound: 4404, stolen: 4001, removed: 4002, moved: 4003, bad: 4400 } as const;
 
 /** a control message larger than this is refused */
 const MAX_CONTROL = 64 * 1024;
@@ -35,6 +35,8 @@ export interface ConsoleSocketOptions {
   dlog: DaemonLog;
   /** output queued for this client before it loses data (server clientbuffer=) */
   bufferBytes: number;
+  /** a cluster node: why this console cannot be had here (another node runs it), else null */
+  elsewhere?: (name: string) => string | null;
 }
 
 /** The right a mode needs. */
@@ -63,6 +65,8 @@ export class ConsoleSocket implements Session {
     const c = this.console;
     const { access } = this.opts;
     const need = rightFor(mode);
+    const away = this.opts.elsewhere?.(c.name);
+    if (away) return this.refuse(CLOSE.moved, away);
     if (!access.allows(this.identity, c.name, need)) {
       access.denied(this.identity, need, { console: c.name });
       return this.refuse(CLOSE.denied, `Permission denied: ${this.identity.user} has no ${need} right on console [${c.name}]`);
@@ -117,8 +121,10 @@ export class ConsoleSocket implements Session {
 
   kicked(_from: Console, why: KickReason): void {
     this.detach();
-    this.control({ type: 'closed', reason: why === 'forced' ? 'stolen' : 'removed' });
-    this.ws.close(why === 'forced' ? CLOSE.stolen : CLOSE.removed, why === 'forced' ? 'console taken by another client' : 'console removed');
+    const how = { forced: [CLOSE.stolen, 'stolen', 'console taken by another client'], removed: [CLOSE.removed, 'removed', 'console removed'], moved: [CLOSE.moved, 'moved', 'console moved to another cluster node'] } as const;
+    const [code, reason, text] = how[why];
+    this.control({ type: 'closed', reason });
+    this.ws.close(code, text);
   }
 
   idleMs(): number {

@@ -247,6 +247,8 @@ function document(): unknown {
             lastError: { type: 'string', nullable: true },
             label: { type: 'string', description: 'the device as notices name it' },
             detail: { type: 'string', nullable: true, description: 'device state beyond up/down, e.g. "SOL held elsewhere since …"' },
+            node: { type: 'string', nullable: true, description: 'a cluster (docs/cluster.md): the node that runs the console, null when none does now; absent without a cluster' },
+            nodeAddr: { type: 'string', nullable: true, description: "a cluster: that node's conman address host:port" },
             clients: { type: 'array', items: ref('Client') },
           },
         },

@@ -31,4 +31,8 @@ export interface DaemonFacts {
   clientsByTransport(): Record<string, number>;
   /** pattern alerts: recent ones and the counters (src/alerts/manager.ts) */
   alerts: Pick<AlertManager, 'recent' | 'counters'> | null;
+  /** a cluster node: which node runs each console (null: none now); absent for a single daemon */
+  ownerOf?: (name: string) => { node: string; addr: string | null } | null;
+  /** a cluster node: its own name */
+  node?: string;
 }

@@ -258,7 +258,12 @@ export class WebServer {
       // a console the user may not monitor is not there for it
       if (!c || !this.o.access.allows(identity, c.name, 'monitor')) return reject(404, `no console named ${JSON.stringify(name.slice(0, 100))}`);
       this.wss.handleUpgrade(req, sock, head, (ws) => {
-        new ConsoleSocket(ws, identity, c, { access: this.o.access, dlog: this.o.dlog, bufferBytes: this.server.clientBufferBytes }).start(mode);
+        new ConsoleSocket(ws, identity, c, {
+          access: this.o.access,
+          dlog: this.o.dlog,
+          bufferBytes: this.server.clientBufferBytes,
+          elsewhere: (name) => elsewhere(this.o.daemon, name),
+        }).start(mode);
       });
     } catch (e) {
       if (e instanceof HttpError) return reject(e.status, e.message);
@@ -285,4 +290,13 @@ function listenOn(srv: net.Server, host: string, port: number): Promise<number> 
 function isNoFamily(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException).code;
   return code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL';
+}
+
+/** a cluster node's refusal of a console another node runs: where to find it (the web terminal is not proxied) */
+function elsewhere(d: DaemonFacts, name: string): string | null {
+  if (!d.ownerOf) return null;
+  const o = d.ownerOf(name);
+  if (o?.node === d.node) return null;
+  if (!o) return `Console [${name}] is run by no node of the cluster right now (a handover is under way); try again`;
+  return `Console [${name}] is run by node ${o.node} (${o.addr ?? 'address unknown'}); open it on that node's web terminal`;
 }
