@@ -33,6 +33,23 @@ function etcdPost(url: string, p: string, body: unknown): Promise<Record<string,
   });
 }
 
+/** etcd over https, clients proving themselves with a certificate the CA signed */
+export interface EtcdTlsFiles {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
+  });
+}
+
 export class EtcdServer {
   child: Child | null = null;
   private constructor(
@@ -40,14 +57,15 @@ export class EtcdServer {
     readonly dir: string,
     readonly clientPort: number,
     readonly peerPort: number,
+    readonly tls: EtcdTlsFiles | null,
   ) {}
 
   get url(): string {
-    return `http://127.0.0.1:${this.clientPort}`;
+    return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.clientPort}`;
   }
 
-  static async start(c: Cleanup): Promise<EtcdServer> {
-    const e = new EtcdServer(c, c.dir('etcd-'), await freePort(), await freePort());
+  static async start(c: Cleanup, tls: EtcdTlsFiles | null = null): Promise<EtcdServer> {
+    const e = new EtcdServer(c, c.dir('etcd-'), await freePort(), await freePort(), tls);
     await e.run();
     return e;
   }
@@ -64,9 +82,11 @@ export class EtcdServer {
       '--initial-advertise-peer-urls', peer,
       '--initial-cluster', `conch-test=${peer}`,
       '--log-level', 'warn',
+      ...(this.tls ? ['--cert-file', this.tls.cert, '--key-file', this.tls.key, '--client-cert-auth', '--trusted-ca-file', this.tls.ca] : []),
     ]);
     await waitFor(async () => {
       if (this.child!.proc.exitCode !== null) throw new Error(`etcd exited: ${this.child!.output.slice(-800)}`);
+      if (this.tls) return /ready to serve client requests/.test(this.child!.output) || (await portOpen(this.clientPort));
       try {
         const j = await etcdPost(this.url, '/v3/kv/range', { key: Buffer.from('/').toString('base64') });
         return j.header !== undefined;

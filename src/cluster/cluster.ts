@@ -121,6 +121,8 @@ export class Cluster {
   }
 
   private async join(): Promise<void> {
+    let told = '';
+    let tries = 0;
     for (;;) {
       if (this.phase === 'stopped' || this.phase === 'leaving') return;
       try {
@@ -134,7 +136,10 @@ export class Cluster {
         return;
       } catch (e) {
         this.lease.stop();
-        this.host.dlog.warn(`Cluster: cannot join through ${this.opts.endpoints.join(',')}: ${(e as Error).message}; trying again`);
+        // said once, and again each minute or when the reason changes
+        const why = oneLine((e as Error).message);
+        if (why !== told || ++tries % 60 === 0) this.host.dlog.warn(`Cluster: cannot join through ${this.opts.endpoints.join(',')}: ${why}; trying again every second`);
+        told = why;
         await new Promise((r) => setTimeout(r, 1000));
       }
     }
@@ -216,7 +221,7 @@ export class Cluster {
       if (this.phase === 'member' && this.lease.id) await this.putNode();
     } catch (e) {
       // etcd slow or away: nothing changes here; the lease decides when to let go
-      const msg = (e as Error).message;
+      const msg = oneLine((e as Error).message);
       if (msg !== this.lastPollError) this.host.dlog.warn(`Cluster: reading ${this.keys.prefix} from etcd failed: ${msg}`);
       this.lastPollError = msg;
     } finally {
@@ -442,4 +447,9 @@ export class Cluster {
     this.phase = 'stopped';
     this.etcd.close();
   }
+}
+
+/** an error's text on one line (OpenSSL's end in a newline) */
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ').trim();
 }

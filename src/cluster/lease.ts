@@ -99,7 +99,7 @@ export class NodeLease {
       if (!this.expiring) this.extend(t0, ttl);
       this.lastError = '';
     } catch (e) {
-      this.lastError = (e as Error).message;
+      this.lastError = (e as Error).message.replace(/\s*\n\s*/g, ' ').trim();
     } finally {
       this.renewing = false;
     }

@@ -33,11 +33,15 @@ export interface TestCerts {
   clientCert(cn: string): Promise<CertPair>;
   /** a server certificate for other names (`DNS:x`, `IP:y`), signed by the CA */
   serverCertFor(sans: string[], cn?: string): Promise<CertPair>;
+  /** a certificate for localhost usable as server and as client (what etcd's server certificate must be) */
+  dualCert(): Promise<CertPair>;
   /** a second, unrelated CA, for "wrong CA" tests */
   otherCa(): Promise<CertPair>;
 }
 
 const LOCALHOST_SANS = ['DNS:localhost', 'IP:127.0.0.1', 'IP:::1'];
+/** extendedKeyUsage: a server, a client, or both (etcd's server certificate: its own gateway connects with it) */
+type Usage = 'serverAuth' | 'clientAuth' | 'serverAuth, clientAuth';
 
 async function openssl(dir: string, args: string[]): Promise<void> {
   try {
@@ -55,7 +59,7 @@ async function newKey(dir: string, name: string): Promise<string> {
 }
 
 /** Extensions for a leaf certificate, written to a file for `-extfile`. */
-function leafExtensions(dir: string, name: string, usage: 'serverAuth' | 'clientAuth', sans: string[]): string {
+function leafExtensions(dir: string, name: string, usage: Usage, sans: string[]): string {
   const file = path.join(dir, `${name}.ext`);
   const lines = ['basicConstraints = critical, CA:FALSE', 'keyUsage = critical, digitalSignature', `extendedKeyUsage = ${usage}`];
   if (sans.length) lines.push(`subjectAltName = ${sans.join(', ')}`);
@@ -86,7 +90,7 @@ async function request(dir: string, name: string, cn: string): Promise<{ csr: st
 }
 
 async function signLeaf(
-  dir: string, ca: CertPair, name: string, cn: string, usage: 'serverAuth' | 'clientAuth', sans: string[],
+  dir: string, ca: CertPair, name: string, cn: string, usage: Usage, sans: string[],
 ): Promise<CertPair> {
   const { csr, key } = await request(dir, name, cn);
   const cert = path.join(dir, `${name}.pem`);
@@ -157,6 +161,7 @@ export async function makeCerts(dir: string): Promise<TestCerts> {
     selfSigned,
     clientCert: (cn) => signLeaf(dir, ca, unique('client'), cn, 'clientAuth', []),
     serverCertFor: (sans, cn = 'server') => signLeaf(dir, ca, unique('server'), cn, 'serverAuth', sans),
+    dualCert: () => signLeaf(dir, ca, unique('dual'), 'localhost', 'serverAuth, clientAuth', LOCALHOST_SANS),
     otherCa: () => makeCa(dir, unique('other-ca'), 'unrelated test CA'),
   };
 }
