@@ -143,7 +143,34 @@ describe('SERVER', () => {
       alertNotice: true,
       alertWebhook: null,
       alertExec: null,
+      clusterEtcd: null,
+      clusterPrefix: '/conch/',
+      node: null,
+      nodeAddr: null,
+      clusterTtl: 10,
+      clusterCa: null,
+      clusterCert: null,
+      clusterKey: null,
     });
+  });
+
+  test('cluster keys', () => {
+    const s = parse(
+      'server cluster="etcd=http://127.0.0.1:2379,https://etcd2.example:2379/" clusterprefix="/conch/site1" node=cons-1 nodeaddr="[::1]:7890" clusterttl=15\nserver clusterca="ca.pem" clustercert="c.pem" clusterkey="k.pem"\n',
+    ).server;
+    assert.deepEqual(s.clusterEtcd, ['http://127.0.0.1:2379', 'https://etcd2.example:2379']);
+    assert.equal(s.clusterPrefix, '/conch/site1/');
+    assert.equal(s.node, 'cons-1');
+    assert.equal(s.nodeAddr, '[::1]:7890');
+    assert.equal(s.clusterTtl, 15);
+    assert.ok(s.clusterCa!.endsWith('/ca.pem') && s.clusterCert!.endsWith('/c.pem') && s.clusterKey!.endsWith('/k.pem'));
+    assert.throws(() => parse('server cluster="http://127.0.0.1:2379"\n'), /1:\d+: cluster: expected "etcd=http:\/\/host:2379/);
+    assert.throws(() => parse('server cluster="etcd=ftp://x:1"\n'), /1:\d+: cluster: "ftp:\/\/x:1": expected http:\/\/host:port/);
+    assert.throws(() => parse('server cluster="etcd=http://u:p@x:1"\n'), /no path, no credentials/);
+    assert.throws(() => parse('server node="a b"\n'), /1:\d+: node: expected a name/);
+    assert.throws(() => parse('server nodeaddr="host"\n'), /1:\d+: nodeaddr: expected host:port/);
+    assert.throws(() => parse('server clusterttl=2\n'), /clusterttl/);
+    assert.throws(() => parse('server clusterprefix="conch"\n'), /clusterprefix: expected a key prefix starting with "\/"/);
   });
 
   test('access and web keys', () => {
