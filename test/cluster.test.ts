@@ -130,8 +130,15 @@ test('3 nodes share 306 consoles: each owned by exactly one node, balanced withi
   // each console logs on its owner, and on no other node
   await waitFor(() => all.every((c) => seqAfter(owners.get(c)!, c, 0) >= 1), 'every console logging on its owner', 60000);
   for (const c of all) {
-    for (const n of NAMES) if (n !== owners.get(c)) assert.equal(seqAfter(n, c, 0), 0, `${c} logged on ${n} too`);
-    assert.match(logOf(owners.get(c)!, c), new RegExp(`Console \\[${c}\\] held by node ${owners.get(c)} since`), `${c} moved after the start`);
+    const owner = owners.get(c)!;
+    // on another node only before it was handed to its owner (a node that joined late, on a loaded machine, takes its share from the others)
+    for (const n of NAMES) {
+      if (n === owner) continue;
+      const log = logOf(n, c);
+      const lastSeq = log.lastIndexOf('[seq ');
+      if (lastSeq >= 0) assert.ok(log.indexOf(`handed over to node ${owner}`, lastSeq) > lastSeq, `${c} logged on ${n} after its owner ${owner} had it`);
+    }
+    assert.match(logOf(owner, c), new RegExp(`Console \\[${c}\\] (held by node ${owner} since|taken over by node ${owner} from node n\\d)`));
   }
   await noFights();
 });
@@ -198,7 +205,11 @@ test('kill -9 of a node: its consoles log again on the others within 15 s, the h
   );
   const worst = Math.max(...back.values());
   console.log(`# failover: ${lost.length} consoles, back after ${(Math.min(...back.values()) / 1000).toFixed(1)}–${(worst / 1000).toFixed(1)} s`);
-  assert.ok(worst <= 15000, `worst failover ${worst} ms`);
+  const slow = [...back].filter(([, ms]) => ms > 15000).map(([c]) => c);
+  const why = slow
+    .slice(0, 2)
+    .map((c) => `${c}: ${['n1', 'n3'].map((n) => `${n}: ${logOf(n, c).slice(sizes.get(c)![n]).slice(-1500)} | ${nodes[n]!.child.output.split('\n').filter((l) => l.includes(`[${c}]`)).slice(-8).join(' / ')}`).join(' || ')}`);
+  assert.ok(worst <= 15000, `worst failover ${worst} ms; slow: ${slow.join(', ')}\n${why.join('\n')}`);
   // spread over both survivors, as the rule says
   const after = await settled(['n1', 'n3']);
   const toN1 = lost.filter((c) => after.get(c) === 'n1').length;
@@ -239,6 +250,26 @@ test('n2 back: it takes its share by graceful handover (stop, then start), the g
   console.log(`# handover to a joining node: ${moved.length} consoles, gap ${Math.min(...gaps)}–${Math.max(...gaps)} s`);
   assert.ok(Math.max(...gaps) <= 5, `handover gaps ${gaps.join(',')}`);
   await noFights();
+});
+
+test("a search through any node reads the pieces of a console's history on every node, in time order", async () => {
+  const owners = await settled(NAMES);
+  // a console n2 ran, lost to another node when it was killed, and got back
+  const moved = all.find((c) => owners.get(c) === 'n2' && NAMES.filter((n) => /\[seq \d+\]/.test(logOf(n, c))).length >= 2)!;
+  assert.ok(moved, 'a console with history on two nodes');
+  const onNodes = NAMES.filter((n) => /\[seq \d+\]/.test(logOf(n, moved)));
+  const sock = net.connect(nodes.n3!.port, '127.0.0.1');
+  let got = '';
+  sock.on('data', (d: Buffer) => (got += d.toString('utf8')));
+  const closed = new Promise<void>((r) => sock.on('close', () => r()));
+  sock.write(`HELLO USER="carol"\nSEARCH RE='seq [0-9]+' LIMIT=100000 CONSOLE='${moved}'\n`);
+  await closed;
+  const results = got.split('\n').slice(2).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { line?: string; summary?: { matches: number } });
+  const seqs = results.filter((r) => r.line).map((r) => Number(/\[seq (\d+)\]/.exec(r.line!)![1]));
+  const expected = onNodes.flatMap((n) => [...logOf(n, moved).matchAll(/\[seq (\d+)\]/g)].map((m) => Number(m[1])));
+  assert.equal(seqs.length, expected.length, `every piece of ${moved}'s history (on ${onNodes.join(', ')})`);
+  for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i]! > seqs[i - 1]!, `in order: ${seqs[i - 1]} then ${seqs[i]}`);
+  assert.equal(results.at(-1)!.summary!.matches, seqs.length);
 });
 
 test('kill -STOP past the lease, then -CONT: the others took its consoles; the woken node writes and activates nothing for them', async () => {

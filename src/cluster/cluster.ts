@@ -177,6 +177,11 @@ export class Cluster {
     return m ? this.handover(name, m.rev, null) : undefined;
   }
 
+  /** the other live nodes with their addresses (a search asks each of them too) */
+  peers(): { node: string; addr: string }[] {
+    return [...this.nodes].filter(([n]) => n !== this.node).map(([node, v]) => ({ node, addr: v.addr }));
+  }
+
   /** is `name` run by this node? */
   runs(name: string): boolean {
     return this.mine.has(name);
@@ -188,8 +193,10 @@ export class Cluster {
     if (this.polling || this.phase === 'stopped') return;
     this.polling = true;
     try {
-      const { kvs, revision } = await this.etcd.range(this.keys.prefix);
-      this.revision = revision;
+      // the keys reconciling needs (the `held` ones, one per console, are read only when claiming)
+      const parts = await Promise.all(['nodes/', 'owner/', 'released/'].map((k) => this.etcd.range(this.keys.prefix + k)));
+      const kvs = parts.flatMap((p) => p.kvs);
+      this.revision = Math.min(...parts.map((p) => p.revision));
       this.lastPollError = '';
       const nodes = new Map<string, NodeValue>();
       const owners = new Map<string, Owner>();
@@ -318,7 +325,7 @@ export class Cluster {
     const at = Date.now();
     const t = await this.etcd.txn(
       [{ key: this.keys.owner(name), target: 'CREATE', createRevision: 0 }],
-      [{ put: this.keys.owner(name), value: JSON.stringify({ node: this.node, at }), lease }, { get: this.keys.held(name) }],
+      [{ put: this.keys.owner(name), value: JSON.stringify({ node: this.node, at }), lease }, { get: this.keys.held(name) }, { del: this.keys.released(name) }],
     );
     if (!t.succeeded) return; // another node was first
     const rev = t.revision;
@@ -333,8 +340,10 @@ export class Cluster {
     // a node new here knows no last owner: the released mark tells a handback if no holder wrote after it
     const handedBack = graceful || (prev === undefined && rel !== undefined && (!held || held.at <= rel.at));
     const from = prev?.node ?? (handedBack ? rel!.node : (held?.node ?? null));
-    this.host.own(c, this.handover(name, rev, held), this.takeoverNote(name, from, at, handedBack ? rel! : null, held));
-    await this.putHeld(name, rev, []).catch(() => {});
+    const ho = this.handover(name, rev, held);
+    // `held` says we hold it now, still naming the sessions we inherit; queued before any the device will publish
+    ho.onSessions(held?.sessions ?? []);
+    this.host.own(c, ho, this.takeoverNote(name, from, at, handedBack ? rel! : null, held));
   }
 
   /** `Console [x] taken over by node B from node A at T after a gap of N s` (or held first) */
@@ -348,7 +357,7 @@ export class Cluster {
     return `Console [${name}] taken over by node ${this.node} from node ${from} at ${when} ${gap}`;
   }
 
-  /** what the device gets: the previous holder's SOL sessions, and where to publish ours */
+  /** what the device gets: the previous holder's SOL sessions, and where to publish ours (written one at a time, in order: a later list never loses to an earlier one) */
   private handover(name: string, rev: number, held: HeldValue | null): SolHandover {
     let pending: SessionRecordEntry[] | null = null;
     let writing = false;

@@ -11,6 +11,8 @@
 
 import type { Cluster } from '../cluster/cluster.js';
 import { proxyToOwner } from '../cluster/proxy.js';
+import { gatherSearch } from '../cluster/gather.js';
+import type { Writable } from 'node:stream';
 import type * as net from 'node:net';
 import type { Console } from '../engine/console.js';
 import type { ConsoleRegistry } from '../engine/registry.js';
@@ -349,7 +351,15 @@ export class Handshake {
     sock.on('error', () => ac.abort());
     sock.resume(); // what the client sends now is read and dropped
     sock.write(okLine(names));
-    void serveSearch(sock, found.map(targetOf), q, slot, ac.signal, { dlog: this.ctx.dlog, peer: this.peer }).then(() => {
+    const run = (into: Writable): Promise<void> => serveSearch(into, found.map(targetOf), q, slot, ac.signal, { dlog: this.ctx.dlog, peer: this.peer });
+    // in a cluster a console's history is split between the nodes that ran it: ask every live node (not again when asked by one)
+    const cluster = this.ctx.cluster;
+    const peers = cluster && !this.greeting?.via ? cluster.peers() : [];
+    const done =
+      peers.length > 0
+        ? gatherSearch({ peers, id, via: cluster!.node, requestLine: this.requestLine, limit: q.bounds.limit, follow: q.follow }, run, sock, ac.signal)
+        : run(sock);
+    void done.then(() => {
       if (!sock.destroyed) this.endAndClose(Buffer.alloc(0));
     });
   }
