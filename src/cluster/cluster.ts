@@ -24,7 +24,7 @@ import type { SessionRecordEntry } from '../ipmi/session-record.js';
 import type { SolHandover } from '../devices/index.js';
 import { fenceOk } from '../util/fence.js';
 import { longTime, timeDelta } from '../util/notice.js';
-import { Etcd, type EtcdTls } from './etcd.js';
+import { Etcd, type EtcdKv, type EtcdTls } from './etcd.js';
 import { NodeLease } from './lease.js';
 import { assign } from './assign.js';
 import { heldValue, Keys, nodeValue, ownerValue, releasedValue, type HeldValue, type NodeValue, type OwnerValue, type ReleasedValue } from './keys.js';
@@ -65,6 +65,8 @@ const PARALLEL = 32;
 const SETTLE_MS = 2500;
 /** a console whose holder's lease still lives after its key vanished: wait this much past the TTL */
 const WAIT_MARGIN_MS = 2000;
+/** how often the keys are read in full (between reads: the watch) */
+const RESYNC_MS = 30_000;
 
 export class Cluster {
   readonly node: string;
@@ -90,6 +92,12 @@ export class Cluster {
   private readonly notBefore = new Map<string, number>();
   private pollTimer: NodeJS.Timeout | null = null;
   private polling = false;
+  private watcher: { close(): void } | null = null;
+  /** the watch is running (else the next tick reads everything and starts one) */
+  private watching = false;
+  /** when the keys were last read in full (wall ms) */
+  private readAt = 0;
+  private reconcileTimer: NodeJS.Timeout | null = null;
   private settleUntil = 0;
   private startedAt = Date.now();
   private readonly oldLeases: string[] = [];
@@ -99,6 +107,10 @@ export class Cluster {
   private readonly queue: (() => Promise<void>)[] = [];
   /** the last range's revision, for status */
   revision = 0;
+  /** the revision the owner keys in `owners` were read at: a claim after it is not in them yet */
+  private ownersRev = 0;
+  /** what etcd said of a lease's time to live, asked once for all the consoles it held */
+  private readonly leaseLeft = new Map<string, { at: number; left: Promise<number> }>();
 
   constructor(
     readonly opts: ClusterOptions,
@@ -116,7 +128,7 @@ export class Cluster {
 
   /** Join: a lease, our node key, then claims after SETTLE_MS. Resolves once joined (etcd retried until it answers). */
   async start(): Promise<void> {
-    this.pollTimer = setInterval(() => void this.poll(), this.opts.pollMs ?? 1000);
+    this.pollTimer = setInterval(() => void this.tick(), this.opts.pollMs ?? 1000);
     await this.join();
   }
 
@@ -188,44 +200,22 @@ export class Cluster {
   }
 
   // ---- reading the keys ----------------------------------------------------
+  //
+  // A full read of the `nodes/`, `owner/` and `released/` keys (the `held`
+  // ones, one per console, are read only when claiming) every RESYNC_MS,
+  // and between reads the changes from a watch started at the read's
+  // revision. The full read also restarts the watch, so a stream that went
+  // quiet (a half-open connection) costs at most one period.
 
-  private async poll(): Promise<void> {
+  /** each second: the full read when due, the node's heartbeat, and reconciling (settling, waits) */
+  private async tick(): Promise<void> {
     if (this.polling || this.phase === 'stopped') return;
     this.polling = true;
     try {
-      // the keys reconciling needs (the `held` ones, one per console, are read only when claiming)
-      const parts = await Promise.all(['nodes/', 'owner/', 'released/'].map((k) => this.etcd.range(this.keys.prefix + k)));
-      const kvs = parts.flatMap((p) => p.kvs);
-      this.revision = Math.min(...parts.map((p) => p.revision));
-      this.lastPollError = '';
-      const nodes = new Map<string, NodeValue>();
-      const owners = new Map<string, Owner>();
-      const released = new Map<string, ReleasedValue>();
-      for (const kv of kvs) {
-        const k = this.keys.parse(kv.key);
-        if (!k) continue;
-        if (k.kind === 'nodes') {
-          const v = nodeValue(kv);
-          if (v) nodes.set(k.name, v);
-        } else if (k.kind === 'owner') {
-          const v = ownerValue(kv);
-          if (v) owners.set(k.name, { ...v, lease: kv.lease, rev: kv.createRevision });
-        } else if (k.kind === 'released') {
-          const v = releasedValue(kv);
-          if (v) released.set(k.name, v);
-        }
-      }
-      const now = Date.now();
-      for (const [n, v] of nodes) {
-        this.lastSeen.set(n, Math.min(now, v.alive));
-        if (!this.nodes.has(n)) this.firstSeen.set(n, now);
-      }
-      for (const [c, o] of owners) this.lastOwner.set(c, o);
-      this.nodes = nodes;
-      this.owners = owners;
-      this.released = released;
+      if (!this.watching || Date.now() - this.readAt >= RESYNC_MS) await this.fullRead();
       this.reconcile();
       if (this.phase === 'member' && this.lease.id) await this.putNode();
+      this.lastPollError = '';
     } catch (e) {
       // etcd slow or away: nothing changes here; the lease decides when to let go
       const msg = oneLine((e as Error).message);
@@ -234,6 +224,79 @@ export class Cluster {
     } finally {
       this.polling = false;
     }
+  }
+
+  private async fullRead(): Promise<void> {
+    const parts = await Promise.all(['nodes/', 'owner/', 'released/'].map((k) => this.etcd.range(this.keys.prefix + k)));
+    const rev = Math.min(...parts.map((p) => p.revision));
+    this.nodes = new Map();
+    this.owners = new Map();
+    this.released = new Map();
+    for (const kv of parts.flatMap((p) => p.kvs)) this.apply('put', kv);
+    for (const n of this.firstSeen.keys()) if (!this.nodes.has(n)) this.firstSeen.delete(n);
+    this.revision = rev;
+    this.ownersRev = parts[1]!.revision;
+    this.readAt = Date.now();
+    // the changes from the oldest of the three reads on (replaying a change already read is harmless)
+    this.watcher?.close();
+    this.watching = true;
+    const w = this.etcd.watch(
+      this.keys.prefix,
+      rev + 1,
+      (events, at) => {
+        if (this.watcher !== w) return;
+        for (const e of events) this.apply(e.type, e.kv);
+        this.revision = Math.max(this.revision, at);
+        this.ownersRev = Math.max(this.ownersRev, at);
+        this.reconcileSoon();
+      },
+      (why) => {
+        if (this.watcher !== w) return;
+        this.watching = false; // the next tick reads everything and watches again
+        if (this.phase !== 'stopped' && this.phase !== 'leaving') this.host.dlog.debug(`Cluster: watch ended: ${why}`);
+      },
+    );
+    this.watcher = w;
+  }
+
+  /** one key as read or as changed */
+  private apply(type: 'put' | 'delete', kv: EtcdKv): void {
+    const k = this.keys.parse(kv.key);
+    if (!k) return;
+    const now = Date.now();
+    if (k.kind === 'nodes') {
+      const v = type === 'put' ? nodeValue(kv) : null;
+      if (!v) {
+        this.nodes.delete(k.name);
+        this.firstSeen.delete(k.name); // when it comes back it settles again
+        return;
+      }
+      if (!this.nodes.has(k.name) && !this.firstSeen.has(k.name)) this.firstSeen.set(k.name, now);
+      this.nodes.set(k.name, v);
+      this.lastSeen.set(k.name, Math.min(now, v.alive));
+    } else if (k.kind === 'owner') {
+      const v = type === 'put' ? ownerValue(kv) : null;
+      if (!v) {
+        this.owners.delete(k.name);
+        return;
+      }
+      const o = { ...v, lease: kv.lease, rev: kv.createRevision };
+      this.owners.set(k.name, o);
+      this.lastOwner.set(k.name, o);
+    } else if (k.kind === 'released') {
+      const v = type === 'put' ? releasedValue(kv) : null;
+      if (v) this.released.set(k.name, v);
+      else this.released.delete(k.name);
+    }
+  }
+
+  /** reconcile once the current batch of changes is in (a burst of claims is one pass) */
+  private reconcileSoon(): void {
+    if (this.reconcileTimer) return;
+    this.reconcileTimer = setTimeout(() => {
+      this.reconcileTimer = null;
+      if (this.phase === 'member') this.reconcile();
+    }, 50);
   }
 
   private desired(names: string[]): Map<string, string> {
@@ -253,7 +316,8 @@ export class Cluster {
       const o = this.owners.get(name);
       const m = this.mine.get(name);
       if (m) {
-        if (!o || o.rev !== m.rev || o.node !== this.node) {
+        // (a claim newer than the read is not in it: not a loss)
+        if ((!o || o.rev !== m.rev || o.node !== this.node) && m.rev <= this.ownersRev) {
           this.run(name, () => this.lose(name, 'its ownership key in etcd was removed or replaced'));
           continue;
         }
@@ -314,7 +378,7 @@ export class Cluster {
     const graceful = prev !== undefined && rel !== undefined && rel.rev === prev.rev;
     if (prev && !graceful && prev.lease !== lease) {
       // its key is gone: by its lease's end (then the holder stopped first, lease.ts) or by hand (then it may still act)
-      const left = await this.etcd.timeToLive(prev.lease);
+      const left = await this.timeToLive(prev.lease);
       if (left > 0) {
         const waitMs = (left + this.opts.ttlSec) * 1000 + WAIT_MARGIN_MS;
         this.notBefore.set(name, Date.now() + waitMs);
@@ -344,6 +408,18 @@ export class Cluster {
     // `held` says we hold it now, still naming the sessions we inherit; queued before any the device will publish
     ho.onSessions(held?.sessions ?? []);
     this.host.own(c, ho, this.takeoverNote(name, from, at, handedBack ? rel! : null, held));
+  }
+
+  /** a lease's seconds to live (-1: gone), asked at most once a second whatever the number of consoles it held */
+  private timeToLive(lease: string): Promise<number> {
+    const now = Date.now();
+    const known = this.leaseLeft.get(lease);
+    if (known && now - known.at < 1000) return known.left;
+    for (const [l, k] of this.leaseLeft) if (now - k.at >= 1000) this.leaseLeft.delete(l);
+    const left = this.etcd.timeToLive(lease);
+    this.leaseLeft.set(lease, { at: now, left });
+    left.catch(() => this.leaseLeft.delete(lease));
+    return left;
   }
 
   /** `Console [x] taken over by node B from node A at T after a gap of N s` (or held first) */
@@ -445,6 +521,9 @@ export class Cluster {
     const wasMember = this.phase === 'member';
     this.phase = 'leaving';
     if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.reconcileTimer) clearTimeout(this.reconcileTimer);
+    this.watcher?.close();
+    this.watcher = null;
     if (wasMember && fenceOk()) {
       await this.etcd.txn([], [{ del: this.keys.node(this.node) }]).catch(() => {});
       const names = [...this.mine.keys()];

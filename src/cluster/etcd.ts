@@ -81,33 +81,35 @@ export interface TxnResult {
 
 export class Etcd {
   private next = 0;
-  private readonly agentHttp = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  private readonly agentHttp = new http.Agent({ keepAlive: true, maxSockets: 16 });
   private readonly agentHttps: https.Agent | null;
+  /** the lease's renewals have connections of their own: they must never queue behind a burst of claims */
+  private readonly leaseHttp = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  private readonly leaseHttps: https.Agent | null;
+  private readonly tlsFiles: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
 
   constructor(
     private readonly endpoints: string[],
     tls: EtcdTls | null = null,
     /** every call's deadline, ms */
-    private readonly timeoutMs = 2000,
+    /** every call's deadline (the lease's renewals: their own), ms; queueing for a connection counts */
+    private readonly timeoutMs = 5000,
   ) {
-    this.agentHttps = endpoints.some((e) => e.startsWith('https:'))
-      ? new https.Agent({
-          keepAlive: true,
-          maxSockets: 8,
-          ca: tls?.ca ? fs.readFileSync(tls.ca) : undefined,
-          cert: tls?.cert ? fs.readFileSync(tls.cert) : undefined,
-          key: tls?.key ? fs.readFileSync(tls.key) : undefined,
-        })
-      : null;
+    if (tls?.ca) this.tlsFiles.ca = fs.readFileSync(tls.ca);
+    if (tls?.cert) this.tlsFiles.cert = fs.readFileSync(tls.cert);
+    if (tls?.key) this.tlsFiles.key = fs.readFileSync(tls.key);
+    const tlsUsed = endpoints.some((e) => e.startsWith('https:'));
+    this.agentHttps = tlsUsed ? new https.Agent({ keepAlive: true, maxSockets: 16, ...this.tlsFiles }) : null;
+    this.leaseHttps = tlsUsed ? new https.Agent({ keepAlive: true, maxSockets: 1, ...this.tlsFiles }) : null;
   }
 
   /** POST `body` to `path` on the current endpoint; on a transport failure the next endpoint is tried, each within the deadline */
-  async call(path: string, body: unknown, timeoutMs = this.timeoutMs): Promise<Record<string, unknown>> {
+  async call(path: string, body: unknown, timeoutMs = this.timeoutMs, lease = false): Promise<Record<string, unknown>> {
     let last: Error | null = null;
     for (let tries = 0; tries < this.endpoints.length; tries++) {
       const ep = this.endpoints[this.next % this.endpoints.length]!;
       try {
-        return await this.post(ep, path, body, timeoutMs);
+        return await this.post(ep, path, body, timeoutMs, lease);
       } catch (e) {
         if (e instanceof EtcdError) throw e;
         last = e as Error;
@@ -117,7 +119,7 @@ export class Etcd {
     throw last ?? new Error('etcd: no endpoint');
   }
 
-  private post(ep: string, path: string, body: unknown, timeoutMs: number): Promise<Record<string, unknown>> {
+  private post(ep: string, path: string, body: unknown, timeoutMs: number, lease: boolean): Promise<Record<string, unknown>> {
     const data = Buffer.from(JSON.stringify(body));
     const url = new URL(path, ep);
     const isHttps = url.protocol === 'https:';
@@ -126,7 +128,7 @@ export class Etcd {
         url,
         {
           method: 'POST',
-          agent: isHttps ? this.agentHttps! : this.agentHttp,
+          agent: lease ? (isHttps ? this.leaseHttps! : this.leaseHttp) : isHttps ? this.agentHttps! : this.agentHttp,
           headers: { 'content-type': 'application/json', 'content-length': data.length },
         },
         (res) => {
@@ -171,7 +173,7 @@ export class Etcd {
 
   /** renew the lease: the TTL granted again, or 0 when the lease no longer exists */
   async keepAlive(id: string, timeoutMs?: number): Promise<number> {
-    const j = await this.call('/v3/lease/keepalive', { ID: id }, timeoutMs);
+    const j = await this.call('/v3/lease/keepalive', { ID: id }, timeoutMs, true);
     const r = (j.result ?? {}) as Record<string, unknown>;
     return Math.max(0, num(r.TTL));
   }
@@ -224,7 +226,72 @@ export class Etcd {
     return { succeeded: j.succeeded === true, revision: num((j.header as Record<string, unknown> | undefined)?.revision), gets };
   }
 
+  /**
+   * Watch every key under `prefix` from revision `fromRev` on: `onEvents`
+   * gets each batch (a delete's value is empty) with the revision it brings
+   * the watcher to; `onEnd` once, when the stream ends or fails (the caller
+   * reads everything again and watches anew). No deadline: the caller's
+   * periodic full read is what catches a stream that went quiet.
+   */
+  watch(prefix: string, fromRev: number, onEvents: (events: { type: 'put' | 'delete'; kv: EtcdKv }[], rev: number) => void, onEnd: (why: string) => void): { close(): void } {
+    const ep = this.endpoints[this.next % this.endpoints.length]!;
+    const url = new URL('/v3/watch', ep);
+    const isHttps = url.protocol === 'https:';
+    const body = Buffer.from(JSON.stringify({ create_request: { key: b64(prefix), range_end: prefixEnd(prefix), start_revision: String(fromRev) } }));
+    let ended = false;
+    const end = (why: string): void => {
+      if (ended) return;
+      ended = true;
+      req.destroy();
+      onEnd(why);
+    };
+    // a watch holds its connection: not one of the agent's (calls must never queue behind it)
+    const req = (isHttps ? https : http).request(url, {
+      method: 'POST',
+      agent: false,
+      ...(isHttps ? { ca: this.tlsFiles.ca, cert: this.tlsFiles.cert, key: this.tlsFiles.key } : {}),
+      headers: { 'content-type': 'application/json', 'content-length': body.length },
+    });
+    req.on('response', (res) => {
+      if (res.statusCode !== 200) return end(`etcd ${ep} watch: HTTP ${res.statusCode}`);
+      let buf = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        buf += d;
+        if (buf.length > MAX_ANSWER) return end(`etcd ${ep} watch: a message over ${MAX_ANSWER} bytes`);
+        let nl: number;
+        while (!ended && (nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          let j: Record<string, unknown>;
+          try {
+            j = JSON.parse(line) as Record<string, unknown>;
+          } catch {
+            return end(`etcd ${ep} watch: not JSON`);
+          }
+          const r = (j.result ?? {}) as Record<string, unknown>;
+          if (j.error || r.canceled || num(r.compact_revision) > 0) return end(`etcd ${ep} watch ended: ${JSON.stringify(j.error ?? r.cancel_reason ?? 'compacted')}`);
+          const rev = num((r.header as Record<string, unknown> | undefined)?.revision);
+          const events = Array.isArray(r.events)
+            ? (r.events as Record<string, unknown>[]).map((e) => ({ type: e.type === 'DELETE' ? ('delete' as const) : ('put' as const), kv: kvOf((e.kv ?? {}) as Record<string, unknown>) }))
+            : [];
+          if (events.length > 0) onEvents(events, rev);
+        }
+      });
+      res.on('end', () => end(`etcd ${ep} closed the watch`));
+      res.on('error', (e) => end(e.message));
+    });
+    req.on('error', (e) => {
+      this.next++;
+      end(e.message);
+    });
+    req.end(body);
+    return { close: () => end('closed') };
+  }
+
   close(): void {
+    this.leaseHttp.destroy();
+    this.leaseHttps?.destroy();
     this.agentHttp.destroy();
     this.agentHttps?.destroy();
   }
