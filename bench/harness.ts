@@ -23,6 +23,28 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
 }
 
 /** Thrown from a waitFor condition to stop waiting at once. */
+/** `n` consecutive free TCP ports on 127.0.0.1. */
+export async function freeTcpRange(n: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    // not seeded: a port is not test input, and test files running side by
+    // side must not all try the same ports first
+    const base = 20000 + Math.floor(Math.random() * 30000);
+    const srvs: net.Server[] = [];
+    let ok = true;
+    for (let i = 0; i < n && ok; i++) {
+      const srv = net.createServer();
+      ok = await new Promise<boolean>((resolve) => {
+        srv.once('error', () => resolve(false));
+        srv.listen(base + i, '127.0.0.1', () => resolve(true));
+      });
+      if (ok) srvs.push(srv);
+    }
+    await Promise.all(srvs.map((s) => new Promise((r) => s.close(r))));
+    if (ok) return base;
+  }
+  throw new Error(`no run of ${n} free TCP ports`);
+}
+
 export class FatalWait extends Error {}
 
 /** Poll `cond` until it returns a truthy value, or throw after `timeoutMs`. */

@@ -6,36 +6,14 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
-import { Cleanup, freePort, waitFor, waitForPort } from './helpers/wait.js';
+import { Cleanup, freePort, freeTcpRange, waitFor, waitForPort } from './helpers/wait.js';
 import { PtyProc, cleanEnv } from './client-rig.js';
 import { BMCSIM } from './bmcsim-rig.js';
 
 const cleanup = new Cleanup();
 after(() => cleanup.run());
 
-/** `n` consecutive free TCP ports on 127.0.0.1. */
-async function freeTcpRange(n: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    // not seeded: a port is not test input, and test files running side by
-    // side must not all try the same ports first
-    const base = 20000 + Math.floor(Math.random() * 30000);
-    const srvs: net.Server[] = [];
-    let ok = true;
-    for (let i = 0; i < n && ok; i++) {
-      const srv = net.createServer();
-      ok = await new Promise<boolean>((resolve) => {
-        srv.once('error', () => resolve(false));
-        srv.listen(base + i, '127.0.0.1', () => resolve(true));
-      });
-      if (ok) srvs.push(srv);
-    }
-    await Promise.all(srvs.map((s) => new Promise((r) => s.close(r))));
-    if (ok) return base;
-  }
-  throw new Error(`no run of ${n} free TCP ports`);
-}
 
 test('conmand telnet consoles on 3 terminal-server ports log every [seq N] line; &B + key is a SysRq', async () => {
   const dir = cleanup.dir('conch-bmcsim-telnet-');

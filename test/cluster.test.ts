@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { Cleanup, freePort, waitFor } from './helpers/wait.js';
+import { Cleanup, freePort, freeTcpRange, waitFor } from './helpers/wait.js';
 import { control, startBmcsim, type SimFleet } from './bmcsim-rig.js';
 import { EtcdServer, TcpRelay, startNode, type ClusterNode } from '../bench/cluster-rig.js';
 import { assign } from '../src/cluster/assign.js';
@@ -33,25 +33,6 @@ let all: string[] = [];
 let dirs: Record<string, string> = {};
 const nodes: Record<string, ClusterNode> = {};
 
-/** `n` consecutive free TCP ports on 127.0.0.1 */
-async function freeTcpRange(n: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 33000 + Math.floor(Math.random() * 20000);
-    const socks: net.Server[] = [];
-    let ok = true;
-    for (let i = 0; i < n && ok; i++) {
-      const s = net.createServer();
-      ok = await new Promise<boolean>((r) => {
-        s.once('error', () => r(false));
-        s.listen(base + i, '127.0.0.1', () => r(true));
-      });
-      socks.push(s);
-    }
-    await Promise.all(socks.map((s) => new Promise<void>((r) => (s.listening ? s.close(() => r()) : r()))));
-    if (ok) return base;
-  }
-  throw new Error('no free TCP range');
-}
 
 const webPorts: Record<string, number> = {};
 

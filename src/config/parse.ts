@@ -202,6 +202,14 @@ const onOffKey =
     s.server[k] = at(p, v, () => onOff(k.toLowerCase(), v.text));
   };
 
+/** a SERVER key naming a file, relative to the configuration file's directory */
+type FileField = 'pidfile' | 'stateDir' | 'sshKnownHosts' | 'tlsCert' | 'tlsKey' | 'tlsClientCa' | 'usersFile' | 'accessFile' | 'auditLog' | 'tokensFile' | 'clusterCa' | 'clusterCert' | 'clusterKey';
+const fileKey =
+  (k: FileField, key: string): KeyHandler =>
+  (v, p, s) => {
+    s.server[k] = path.resolve(s.cwd, nonEmpty(p, v, key));
+  };
+
 /** a SERVER key whose value is one word of `values`, in any case */
 const oneOfKey =
   <K extends 'sshHostKeys' | 'plainAccess'>(k: K, key: string, values: ServerConfig[K][]): KeyHandler =>
@@ -249,9 +257,7 @@ export const SERVER_KEYS: Record<string, KeyHandler> = {
       intIn('nofile', v.text, -1, 0x7fffffff, ' (0 = keep the soft limit, -1 = raise it to the hard limit)'),
     );
   },
-  pidfile: (v, p, s) => {
-    s.server.pidfile = path.resolve(s.cwd, nonEmpty(p, v, 'pidfile'));
-  },
+  pidfile: fileKey('pidfile', 'pidfile'),
   port: (v, p, s) => {
     s.server.port = at(p, v, () => intIn('port', v.text, 0, 65535, ' (0 = any free port)'));
   },
@@ -308,44 +314,26 @@ export const SERVER_KEYS: Record<string, KeyHandler> = {
     s.server.maxClientsPerHost = at(p, v, () => intIn('maxclientsperhost', v.text, 1, 1_000_000, ''));
   },
   logsymlinks: onOffKey('logSymlinks'),
-  statedir: (v, p, s) => {
-    s.server.stateDir = path.resolve(s.cwd, nonEmpty(p, v, 'statedir'));
-  },
+  statedir: fileKey('stateDir', 'statedir'),
   // ---- SSH consoles (docs/ssh.md) ----
-  sshknownhosts: (v, p, s) => {
-    s.server.sshKnownHosts = path.resolve(s.cwd, nonEmpty(p, v, 'sshknownhosts'));
-  },
+  sshknownhosts: fileKey('sshKnownHosts', 'sshknownhosts'),
   sshhostkeys: oneOfKey('sshHostKeys', 'sshhostkeys', SSH_HOST_KEYS),
   // ---- access (docs/security.md) ----
   tlsport: (v, p, s) => {
     s.server.tlsPort = at(p, v, () => intIn('tlsport', v.text, 0, 65535, ' (0 = any free port)'));
   },
-  tlscert: (v, p, s) => {
-    s.server.tlsCert = path.resolve(s.cwd, nonEmpty(p, v, 'tlscert'));
-  },
-  tlskey: (v, p, s) => {
-    s.server.tlsKey = path.resolve(s.cwd, nonEmpty(p, v, 'tlskey'));
-  },
-  tlsclientca: (v, p, s) => {
-    s.server.tlsClientCa = path.resolve(s.cwd, nonEmpty(p, v, 'tlsclientca'));
-  },
-  users: (v, p, s) => {
-    s.server.usersFile = path.resolve(s.cwd, nonEmpty(p, v, 'users'));
-  },
-  access: (v, p, s) => {
-    s.server.accessFile = path.resolve(s.cwd, nonEmpty(p, v, 'access'));
-  },
+  tlscert: fileKey('tlsCert', 'tlscert'),
+  tlskey: fileKey('tlsKey', 'tlskey'),
+  tlsclientca: fileKey('tlsClientCa', 'tlsclientca'),
+  users: fileKey('usersFile', 'users'),
+  access: fileKey('accessFile', 'access'),
   plainaccess: oneOfKey('plainAccess', 'plainaccess', PLAIN_ACCESS),
-  auditlog: (v, p, s) => {
-    s.server.auditLog = path.resolve(s.cwd, nonEmpty(p, v, 'auditlog'));
-  },
+  auditlog: fileKey('auditLog', 'auditlog'),
   // ---- web (docs/web.md) ----
   httpport: (v, p, s) => {
     s.server.httpPort = at(p, v, () => intIn('httpport', v.text, 0, 65535, ' (0 = any free port)'));
   },
-  tokens: (v, p, s) => {
-    s.server.tokensFile = path.resolve(s.cwd, nonEmpty(p, v, 'tokens'));
-  },
+  tokens: fileKey('tokensFile', 'tokens'),
   // ---- pattern alerts (docs/alerts.md); an empty value unsets ----
   alerts: (v, _p, s) => {
     s.server.alertsFile = v.text === '' ? null : path.resolve(s.cwd, v.text);
@@ -387,15 +375,9 @@ export const SERVER_KEYS: Record<string, KeyHandler> = {
   clusterttl: (v, p, s) => {
     s.server.clusterTtl = at(p, v, () => intIn('clusterttl', v.text, 5, 120, ' seconds'));
   },
-  clusterca: (v, p, s) => {
-    s.server.clusterCa = path.resolve(s.cwd, nonEmpty(p, v, 'clusterca'));
-  },
-  clustercert: (v, p, s) => {
-    s.server.clusterCert = path.resolve(s.cwd, nonEmpty(p, v, 'clustercert'));
-  },
-  clusterkey: (v, p, s) => {
-    s.server.clusterKey = path.resolve(s.cwd, nonEmpty(p, v, 'clusterkey'));
-  },
+  clusterca: fileKey('clusterCa', 'clusterca'),
+  clustercert: fileKey('clusterCert', 'clustercert'),
+  clusterkey: fileKey('clusterKey', 'clusterkey'),
   alertexec: (v, _p, s) => {
     s.server.alertExec = v.text === '' ? null : v.text;
   },

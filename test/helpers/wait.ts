@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { waitFor } from '../../bench/harness.js';
 
-export { Child, Cleanup, FatalWait, freePort, tmpDir, waitFor, waitForPort } from '../../bench/harness.js';
+export { Child, Cleanup, FatalWait, freePort, freeTcpRange, tmpDir, waitFor, waitForPort } from '../../bench/harness.js';
 
 /** Wait until a file exists and contains `needle` (string or RegExp). Returns the content. */
 export async function waitForFile(file: string, needle: string | RegExp, timeoutMs = 20000): Promise<string> {
