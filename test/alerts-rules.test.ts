@@ -12,13 +12,14 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AlertTracker, ConsoleTrack, type Alert, type AlertPhase } from '../src/alerts/alert.js';
-import { cleanLine, LineAssembler, MAX_LINE, MAX_LINE_BYTES } from '../src/alerts/line-assembler.js';
-import { MAX_RULE_PROGRAM, Pattern, PatternError, requiredLiterals, RuleScreen, trieRegex } from '../src/alerts/matcher.js';
+import { LineAssembler, MAX_LINE, MAX_LINE_BYTES } from '../src/alerts/line-assembler.js';
+import { MAX_RULE_PROGRAM, Pattern, PatternError, RuleScreen, trieRegex } from '../src/alerts/matcher.js';
 import { AlertRulesError, builtinRules, effectiveRules, parseRules, type AlertRule } from '../src/alerts/rules.js';
 import { parseConfig } from '../src/config/parse.js';
 import type { ServerConfig } from '../src/config/types.js';
 import { SERVER_KEYS as SERVER_KEY_APPLY, serverChanges } from '../src/daemon/config-diff.js';
 import { parseEre } from '../src/protocol/ere.js';
+import { lineText, requiredLiterals } from '../src/search/line-text.js';
 import { ROOT } from './helpers/conchd.js';
 import { mdTables, column } from './helpers/markdown.js';
 import { rng, seedFrom, Seeded } from './helpers/seeded.js';
@@ -392,8 +393,8 @@ test('line assembler: pieces, CRs, ANSI escapes (split too), control characters,
   a.reset();
   feed('t syncing: half\n');
   assert.deepEqual([...lines], ['t syncing: half']);
-  assert.equal(cleanLine('\x1b[?25l\x1b[2J\x1b[Hclear'), 'clear');
-  assert.equal(cleanLine('osc \x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\ end'), 'osc link end');
+  assert.equal(lineText(Buffer.from('\x1b[?25l\x1b[2J\x1b[Hclear')), 'clear');
+  assert.equal(lineText(Buffer.from('osc \x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\ end')), 'osc link end');
 });
 
 // ---------------------------------------------------------------- an alert's life

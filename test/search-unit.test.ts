@@ -4,8 +4,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { lineText } from '../src/search/line-text.js';
 import { compileSearch, LineMatcher, PatternError } from '../src/search/pattern.js';
-import { ChunkScan, cleanLine, Dating, LineChunker, markTime, stampAt, type ChunkStats } from '../src/search/scanner.js';
+import { ChunkScan, Dating, LineChunker, markTime, stampAt, type ChunkStats } from '../src/search/scanner.js';
 import { parseQuery, parseTime, QueryError } from '../src/search/query.js';
 import { entryAt, header, parseIndex, record } from '../src/search/index-format.js';
 import { namePattern } from '../src/search/sources.js';
@@ -42,8 +43,8 @@ test('a pattern too big, with back references or non-ASCII is refused with the r
 });
 
 test('lines are cleaned as a person reads them: escapes, CRs and controls out, tabs in', () => {
-  assert.equal(cleanLine(Buffer.from('\x1b[1;31mKernel\x1b[0m pa\rnic\x07\t!\r\n')), 'Kernel panic\t!');
-  assert.equal(cleanLine(Buffer.from('\x1b]0;title\x07shown\x1b]2;t\x1b\\ too\x1b(B.\n')), 'shown too.');
+  assert.equal(lineText(Buffer.from('\x1b[1;31mKernel\x1b[0m pa\rnic\x07\t!\r\n')), 'Kernel panic\t!');
+  assert.equal(lineText(Buffer.from('\x1b]0;title\x07shown\x1b]2;t\x1b\\ too\x1b(B.\n')), 'shown too.');
 });
 
 test('stamps, marks and the index date lines', () => {

@@ -1,7 +1,8 @@
-// `conchd -t`: the files the access keys name (users, rules, TLS material)
-// are checked as the start would read them, so a typo in a rules file is
-// found before the restart, not by it.
+// `conchd -t`: the files the server keys name (users, access rules, TLS
+// material, the alert rules) are checked as the start would read them, so a
+// typo in a rules file is found before the restart, not by it.
 
+import { effectiveRules } from '../alerts/rules.js';
 import type { ServerConfig } from '../config/types.js';
 import { tlsOptions, wantsTls } from '../protocol/tls-context.js';
 import { AccessRules } from './rules.js';
@@ -21,5 +22,7 @@ export function checkAccessFiles(s: ServerConfig, warn: (m: string) => void): st
   if (s.accessFile) attempt(() => AccessRules.load(s.accessFile!));
   if (wantsTls(s)) attempt(() => tlsOptions(s));
   else if (s.tlsClientCa) errors.push('server tlsclientca= needs tlscert= and tlskey= (there is no TLS listener without them)');
+  // the alert rules as the daemon's AlertManager reads them: every bad line as file:line:col
+  if (s.alertsFile) attempt(() => effectiveRules({ defaults: s.alertDefaults, file: s.alertsFile }));
   return errors;
 }

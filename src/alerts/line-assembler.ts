@@ -1,11 +1,14 @@
 // One console's output cut into lines for the alert rules. Bytes arrive in
 // whatever pieces the device delivered (a SOL packet, a read of a pty); a
-// line is complete at its LF, whatever the pieces were. For matching, ANSI
-// escape sequences (CSI, OSC and the other string controls, two-byte
-// escapes) and every other control character but TAB are removed — CR
-// included — and a line is kept to MAX_LINE characters (the kernel's own
-// records are shorter): a console that never prints LF costs a bounded
-// buffer, not memory without end.
+// line is complete at its LF, whatever the pieces were. It is then cleaned
+// exactly as the log search cleans the lines it reads (search/line-text.ts:
+// ANSI escape sequences and every control character but TAB removed, CR
+// included; UTF-8), so the line an alert matched is the line a search
+// finds; and it is kept to MAX_LINE characters (the kernel's own records
+// are shorter): a console that never prints LF costs a bounded buffer, not
+// memory without end.
+
+import { lineText } from '../search/line-text.js';
 
 /** characters of a line kept for matching and reporting */
 export const MAX_LINE = 1024;
@@ -13,69 +16,11 @@ export const MAX_LINE = 1024;
 export const MAX_LINE_BYTES = 4 * MAX_LINE;
 
 const LF = 0x0a;
-const CR = 0x0d;
-const ESC = 0x1b;
 
-// a control character (TAB is text) or DEL: the line takes the slow path
-// eslint-disable-next-line no-control-regex -- finding control characters is the point
-const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
-
-/** The escape scanner's states, within one line. */
-const enum Esc {
-  Text,
-  /** after ESC */
-  Start,
-  /** ESC [ …: parameters and intermediates until a final byte 0x40–0x7E */
-  Csi,
-  /** ESC ] / P / X / ^ / _ …: a string until BEL or ESC \ */
-  Str,
-  /** ESC and intermediates 0x20–0x2F (a charset designation) until a final byte */
-  Inter,
-}
-
-/**
- * Text of one line for matching: escape sequences and control characters
- * removed, at most MAX_LINE characters.
- */
-export function cleanLine(s: string): string {
-  if (!CONTROL.test(s)) return s.length > MAX_LINE ? s.slice(0, MAX_LINE) : s;
-  let out = '';
-  let run = 0; // start of the text run being kept
-  let st = Esc.Text;
-  const n = s.length;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    switch (st) {
-      case Esc.Text:
-        if (c >= 0x20 ? c !== 0x7f : c === 0x09) continue;
-        out += s.slice(run, i);
-        run = i + 1;
-        if (c === ESC) st = Esc.Start;
-        continue;
-      case Esc.Start:
-        if (c === 0x5b) st = Esc.Csi; // [
-        else if (c === 0x5d || c === 0x50 || c === 0x58 || c === 0x5e || c === 0x5f) st = Esc.Str; // ] P X ^ _
-        else if (c >= 0x20 && c <= 0x2f) st = Esc.Inter;
-        else if (c !== ESC) st = Esc.Text; // a two-byte escape (ESC 7, ESC =, ESC M …)
-        break;
-      case Esc.Csi:
-        if (c === ESC) st = Esc.Start;
-        else if (c >= 0x40 && c <= 0x7e) st = Esc.Text;
-        break;
-      case Esc.Str:
-        if (c === 0x07) st = Esc.Text;
-        else if (c === ESC) st = Esc.Start; // ESC \ ends it; ESC and anything else starts a new escape
-        break;
-      case Esc.Inter:
-        if (c === ESC) st = Esc.Start;
-        else if (c < 0x20 || c > 0x2f) st = Esc.Text;
-        break;
-    }
-    run = i + 1;
-    if (out.length >= MAX_LINE) break;
-  }
-  if (st === Esc.Text && run < n) out += s.slice(run, n);
-  return out.length > MAX_LINE ? out.slice(0, MAX_LINE) : out;
+/** The text of a line for matching from its raw bytes raw[from, to): cleaned, at most MAX_LINE characters. */
+export function alertLine(raw: Buffer, from = 0, to = raw.length): string {
+  const s = lineText(raw, from, to);
+  return s.length > MAX_LINE ? s.slice(0, MAX_LINE) : s;
 }
 
 export class LineAssembler {
@@ -114,9 +59,7 @@ export class LineAssembler {
         this.cut++;
         this.over = false;
       }
-      let end = seg.length;
-      while (end > 0 && seg[end - 1] === CR) end--;
-      line(cleanLine(seg.toString('utf8', 0, end)));
+      line(alertLine(seg));
       from = nl + 1;
     }
   }
@@ -212,9 +155,7 @@ export class TailLines {
   /** Line `k` (0: the oldest), cleaned as the matcher saw it. */
   text(k: number): string {
     const start = k === 0 ? 0 : this.ends[k - 1]! + 1;
-    let end = this.ends[k]!;
-    while (end > start && this.tail[end - 1] === CR) end--;
-    return cleanLine(this.tail.toString('utf8', start, Math.min(end, start + MAX_LINE_BYTES)));
+    return alertLine(this.tail, start, Math.min(this.ends[k]!, start + MAX_LINE_BYTES));
   }
 
   /**

@@ -1,8 +1,9 @@
 // The first screen of a console's output, run on the bytes as the tap gets
 // them: does this piece hold one of the rules' literal strings (any case),
-// or anything that cleaning would change (an escape, a control character,
-// a CR not before LF — cleaning could join a literal's pieces)? If neither,
-// no line in it can match a rule, and it need not become lines at all.
+// or anything that cleaning (search/line-text.ts) would change (an escape, a
+// control character, a CR not before LF — cleaning could join a literal's
+// pieces)? If neither, no line in it can match a rule, and it need not
+// become lines at all.
 //
 // An Aho–Corasick automaton over byte classes, as one transition table: a
 // typed-array load per byte, no string made, no call out of JavaScript —
@@ -12,6 +13,8 @@
 // it completes. Sound for the same reasons as the line screen: literals are
 // ASCII, UTF-8 never puts an ASCII byte inside a character, and letters of
 // both cases share a class.
+
+import { CONTROL } from '../search/line-text.js';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -41,9 +44,8 @@ export class LiteralScanner {
   static build(literals: readonly string[]): LiteralScanner | null {
     if (literals.length === 0) return null;
     const cls = new Uint8Array(256).fill(C_OTHER);
-    for (let b = 0; b < 0x20; b++) cls[b] = C_DIRTY;
-    cls[0x7f] = C_DIRTY;
-    cls[0x09] = C_OTHER; // TAB stays in a cleaned line
+    // what cleaning removes (TAB stays in a cleaned line)
+    for (let b = 0; b < 256; b++) if (CONTROL[b] === 1) cls[b] = C_DIRTY;
     cls[LF] = C_OTHER; // no literal holds LF: it takes the automaton back to the start
     cls[CR] = C_CR;
     let n = C_FIRST;

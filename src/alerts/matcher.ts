@@ -7,17 +7,18 @@
 // Most lines match no rule, and running every rule's NFA over every line
 // would cost far more than everything else conchd does with a byte. So each
 // rule also carries the literal strings one of which any match must contain
-// (found in its syntax tree: `Kernel panic - not syncing:` for the panic
-// rule, one per branch of an alternation), and a console's rules are
-// screened together with one JavaScript RegExp made of those literals only,
-// escaped, run over the lowercased line: fixed strings, which cannot
-// backtrack catastrophically. Only a line holding a literal of some rule
+// (found in its syntax tree by search/line-text.ts, as a search's are:
+// `Kernel panic - not syncing:` for the panic rule, one per branch of an
+// alternation), and a console's rules are screened together with one
+// JavaScript RegExp made of those literals only, escaped, run over the
+// lowercased line: fixed strings, which cannot backtrack catastrophically. Only a line holding a literal of some rule
 // runs that rule's NFA; a rule with no literal runs on every line.
 
 import { parseEre, EreError } from '../protocol/ere.js';
-import { ANY, type CharSet } from '../protocol/charset.js';
+import { ANY } from '../protocol/charset.js';
 import { compile, Run } from '../protocol/nfa.js';
 import { cat, rep, setNode, TooBig, type Node } from '../protocol/pattern-ast.js';
+import { requiredLiterals } from '../search/line-text.js';
 import { LiteralScanner } from './literal-scanner.js';
 
 /** NFA instructions an alert rule may compile to: bounds the work per character of every line it screens in */
@@ -26,82 +27,6 @@ export const MAX_RULE_PROGRAM = 4096;
 const MAX_LITERALS = 64;
 
 export class PatternError extends Error {}
-
-/** The one character a set matches (case folded: sets of this engine are case-insensitive), or null. */
-function singleChar(s: CharSet): string | null {
-  if (s.high) return null;
-  let first = -1;
-  let count = 0;
-  for (let c = 0; c < 128; c++) {
-    if (s.ascii[c] !== 1) continue;
-    if (++count > 2) return null;
-    if (first < 0) first = c;
-  }
-  if (count === 1) return String.fromCharCode(first).toLowerCase();
-  // two members: a letter in both cases
-  if (count === 2 && first >= 0x41 && first <= 0x5a && s.ascii[first + 32] === 1) return String.fromCharCode(first + 32);
-  return null;
-}
-
-/** how good a literal set is for screening: its shortest member, then fewer members */
-function better(a: string[] | null, b: string[] | null): string[] | null {
-  if (!a) return b;
-  if (!b) return a;
-  const ma = Math.min(...a.map((s) => s.length));
-  const mb = Math.min(...b.map((s) => s.length));
-  if (ma !== mb) return ma > mb ? a : b;
-  return a.length <= b.length ? a : b;
-}
-
-/**
- * Lowercase strings one of which every match of `n` contains, or null when
- * no such set was found. Assertions take no characters: `a\bb` needs "ab".
- */
-export function requiredLiterals(n: Node): string[] | null {
-  switch (n.t) {
-    case 'set': {
-      const c = singleChar(n.set);
-      return c === null ? null : [c];
-    }
-    case 'assert':
-      return null;
-    case 'rep':
-      return n.min >= 1 ? requiredLiterals(n.node) : null;
-    case 'alt': {
-      const out = new Set<string>();
-      for (const a of n.alts) {
-        const l = requiredLiterals(a);
-        if (!l) return null;
-        for (const s of l) out.add(s);
-        if (out.size > MAX_LITERALS) return null;
-      }
-      return [...out];
-    }
-    case 'cat': {
-      let best: string[] | null = null;
-      let runText = '';
-      const endRun = (): void => {
-        if (runText !== '') best = better(best, [runText]);
-        runText = '';
-      };
-      for (const item of n.items) {
-        if (item.t === 'set') {
-          const c = singleChar(item.set);
-          if (c !== null) {
-            runText += c;
-            continue;
-          }
-        } else if (item.t === 'assert' || (item.t === 'cat' && item.items.length === 0)) {
-          continue; // zero-width: the run goes on across it
-        }
-        endRun();
-        best = better(best, requiredLiterals(item));
-      }
-      endRun();
-      return best;
-    }
-  }
-}
 
 const NOTHING_TO_SCREEN: readonly string[] = [];
 
@@ -143,8 +68,7 @@ export class Pattern {
     if (program.size > MAX_RULE_PROGRAM) {
       throw new PatternError(`regex too big for an alert rule: ${program.size} NFA states, at most ${MAX_RULE_PROGRAM} (every line screened in costs its length times this)`);
     }
-    const lits = requiredLiterals(root);
-    return new Pattern(lits && lits.every((l) => l.length > 0) ? lits : null, program.size, new Run(program));
+    return new Pattern(requiredLiterals(root, MAX_LITERALS), program.size, new Run(program));
   }
 
   /** Whether `line` contains a match (runs the NFA; screening is the caller's). */

@@ -1,11 +1,18 @@
 // Writing a log's time index (format: index-format.ts) as the log is written.
 // ConsoleLog tells it, at each flush, how many bytes it hands to the file;
 // the index keeps the file's logical size (its size when opened plus those)
-// and records (now, offset) when the rule below says so. Records are saved
-// in batches (BATCH_RECORDS, or every SAVE_MS by one timer for all logs):
-// open, append, close on libuv's pool, so the main thread never waits on the
-// disk for them and no descriptor is held per log. A crash loses at most the
-// last SAVE_MS of records (lines there are dated by the record before).
+// and records (now, offset) when the rule below says so. A record is two
+// numbers pushed on an array: nothing is allocated or written per flush.
+//
+// Records are saved in batches, each one message to the index writer's
+// thread (index-writer-worker.ts), which does the open, write, close of
+// every sidecar in it: every SAVE_MS, one timer saves what every log holds;
+// at the end of an event-loop turn, the logs asked for then (a search about
+// to read a live log's sidecar, a log closed, a fresh log's first records,
+// BATCH_RECORDS held). The main thread makes no file-system call for the
+// index and never waits on the disk, and no descriptor is held per log. A
+// crash loses at most the last SAVE_MS of records (lines there are dated by
+// the record before).
 //
 // A record is made at the first flush of a file, then at a flush when at
 // least STEP_MS passed since the last record and either MIN_BYTES were
@@ -23,8 +30,9 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { openLog } from '../logging/open-log.js';
-import { consolePart, FP_BYTES, fingerprint, header, HEADER_BYTES, indexConsole, indexDir, indexPath, record, RECORD_BYTES, sameConsole, readHead } from './index-format.js';
+import { WorkerPool } from '../util/worker-pool.js';
+import { consolePart, FP_BYTES, fingerprint, indexConsole, indexDir, indexPath, sameConsole, readHead } from './index-format.js';
+import { decodeSaveDone, encodeSaveBatch, TRUNCATE, type SaveBatchWire, type SaveDone, type SaveDoneWire } from './index-writer-protocol.js';
 import { consoleFiles } from './sources.js';
 
 export const STEP_MS = 1000;
@@ -32,8 +40,9 @@ export const IDLE_MS = 5000;
 export const MIN_BYTES = 1024;
 export const CAP_RECORDS = 65_536;
 export const COARSE_MS = 60_000;
+/** records held for one log at most (while its sidecar is not named yet, or saves are slow) */
 const PENDING_MAX = 4096;
-/** records saved at once */
+/** records held for one log that are saved at once (at one a second at most, a live log never has this many in SAVE_MS) */
 const BATCH_RECORDS = 64;
 /** records are saved at least this often */
 export const SAVE_MS = 30_000;
@@ -64,13 +73,16 @@ export class LogIndex {
   private headBytes = 0;
   /** the file had bytes before this open: its head is read from it */
   private readonly prior: number;
-  /** records not saved yet */
-  private pending: Buffer[] = [];
+  /** records not saved yet: time, offset, time, offset, … */
+  pending: number[] = [];
   /** the sidecar's path, once the log's first bytes named it */
   private side: string | null = null;
+  /** the sidecar's number on the writer's thread (0: not named yet) */
+  key = 0;
   /** the next save truncates the sidecar (a fresh log's first) */
-  private truncate = false;
-  private saving: Promise<void> = Promise.resolve();
+  truncate = false;
+  /** settles when the last batch holding this log's records is done */
+  saved: Promise<void> = Promise.resolve();
   private lastTime = -Infinity;
   private sinceLast = 0;
   private records = 0;
@@ -114,7 +126,7 @@ export class LogIndex {
   wrote(bufs: readonly Buffer[], bytes: number, now = Date.now()): void {
     if (this.closed || bytes === 0) return;
     if (this.head && this.prior === 0) this.collectHead(bufs);
-    if (this.due(now, bytes)) this.add(record(now, this.size));
+    if (this.due(now, bytes)) this.add(now, this.size);
     this.sinceLast += bytes;
     this.size += bytes;
   }
@@ -130,13 +142,13 @@ export class LogIndex {
     return true;
   }
 
-  private add(rec: Buffer): void {
-    if (this.failed || this.pending.length >= PENDING_MAX) return;
-    this.pending.push(rec);
-    if (this.side === null) return;
-    if (this.pending.length >= BATCH_RECORDS) this.save();
-    else dirty.add(this);
-    flushTimer ??= setInterval(saveDirty, SAVE_MS).unref();
+  private add(time: number, offset: number): void {
+    if (this.failed || this.pending.length >= 2 * PENDING_MAX) return;
+    this.pending.push(time, offset);
+    if (this.key === 0) return;
+    // many at once (a log written faster than real time: a benchmark's, a test's) are saved at once
+    if (this.pending.length >= 2 * BATCH_RECORDS) void saver.soon(this);
+    else saver.dirty(this);
   }
 
   private collectHead(bufs: readonly Buffer[]): void {
@@ -174,9 +186,7 @@ export class LogIndex {
     // a fresh log whose sidecar exists: another log began with the same bytes (or an old one was removed); start over
     if (this.prior === 0) {
       this.truncate = true;
-      this.side = side;
-      live.set(side, this);
-      void this.save();
+      this.attach(side);
       return;
     }
     // a log conchd did not start (conmand's, taken over) gets no sidecar: its history has none, and
@@ -185,63 +195,44 @@ export class LogIndex {
       if (e) {
         this.failed = true;
         this.pending = [];
-      } else {
-        this.side = side;
-        live.set(side, this);
-        void this.save();
-      }
+      } else if (!this.closed) this.attach(side);
     });
   }
 
+  /** The sidecar is known: the writer's thread learns its path, and the records that waited are saved now. */
+  private attach(side: string): void {
+    this.side = side;
+    live.set(side, this);
+    this.key = saver.name(this, side);
+    void this.save();
+  }
+
   /**
-   * Append the records waiting to the sidecar: open, write, close (no
-   * descriptor is held between: 10,000 logs do not cost 10,000 more). One
-   * save at a time; resolves when this one (and any before) is done.
+   * Save the records waiting, with those of every other log asked at this
+   * event-loop turn. Resolves when they (and any saved before) are in the
+   * sidecar, or its save failed.
    */
   save(): Promise<void> {
-    dirty.delete(this);
-    const side = this.side;
-    if (side === null || this.failed || this.pending.length === 0) return this.saving;
-    const recs = this.pending;
-    this.pending = [];
-    const truncate = this.truncate;
-    this.truncate = false;
-    this.saving = this.saving.then(() => this.append(side, recs, truncate)).catch((e: unknown) => this.fail(side, e as Error));
-    return this.saving;
+    if (this.key === 0 || this.failed || this.pending.length === 0) return this.saved;
+    return saver.soon(this);
   }
 
-  private async append(side: string, recs: Buffer[], truncate: boolean): Promise<void> {
-    const fd = await new Promise<number>((resolve, reject) => openLog(side, { truncate, nonblock: true, mode: 0o600 }, (e, f) => (e ? reject(e) : resolve(f))));
-    try {
-      const st = await new Promise<fs.Stats>((resolve, reject) => fs.fstat(fd, (e, s) => (e ? reject(e) : resolve(s))));
-      const parts: Buffer[] = [];
-      if (st.size === 0) parts.push(header());
-      // a torn last record (a crash): pad it to a whole one, which the reader drops
-      else if ((st.size - HEADER_BYTES) % RECORD_BYTES !== 0) parts.push(Buffer.alloc(RECORD_BYTES - ((st.size - HEADER_BYTES) % RECORD_BYTES)));
-      const buf = Buffer.concat([...parts, ...recs]);
-      let done = 0;
-      while (done < buf.length) {
-        done += await new Promise<number>((resolve, reject) => fs.write(fd, buf, done, buf.length - done, null, (e, n) => (e ? reject(e) : resolve(n))));
-      }
-    } finally {
-      fs.close(fd, () => {});
-    }
-  }
-
-  private fail(side: string, e: Error): void {
+  /** the writer's thread could not save: indexing of this log stops, said once (`quiet`: said elsewhere) */
+  fail(message: string, quiet = false): void {
     if (this.failed) return;
     this.failed = true;
     this.pending = [];
-    this.report.err(`Console [${this.console}] time index ${side}: ${e.message} (search by time falls back to reading the log)`);
+    saver.clean(this);
+    if (!quiet) this.report.err(`Console [${this.console}] time index ${this.side}: ${message} (search by time falls back to reading the log)`);
   }
 
   /** The log is closed (or replaced after a reopen): the last records are saved; resolves once they are. */
   async close(): Promise<void> {
-    if (this.closed) return this.saving;
+    if (this.closed) return this.saved;
     this.closed = true;
     this.head = null;
     await this.save();
-    dirty.delete(this);
+    saver.forget(this);
     if (this.side !== null && live.get(this.side) === this) live.delete(this.side);
   }
 }
@@ -254,17 +245,160 @@ export function saveIndex(side: string): Promise<void> {
   return live.get(side)?.save() ?? Promise.resolve();
 }
 
-// Records are saved in batches: BATCH_RECORDS at once, else every SAVE_MS by one timer for every log.
-const dirty = new Set<LogIndex>();
-let flushTimer: NodeJS.Timeout | null = null;
+/** What the index writer did since the start: messages to its thread, and sidecar appends in them. */
+export const indexWriterStats = { batches: 0, saves: 0 };
 
-function saveDirty(): void {
-  for (const ix of [...dirty]) void ix.save();
-  if (dirty.size === 0 && flushTimer) {
-    clearInterval(flushTimer);
-    flushTimer = null;
+interface InFlight {
+  logs: LogIndex[];
+  done: () => void;
+}
+
+/**
+ * Gathers the records of every log into one message to the writer's
+ * thread: every SAVE_MS all that wait (one timer for all logs), and at the
+ * end of the event-loop turn those asked for at once.
+ */
+class Saver {
+  private pool: WorkerPool<SaveBatchWire, SaveDoneWire> | null = null;
+  private nextKey = 1;
+  private nextId = 1;
+  /** sidecars named since the last batch */
+  private names: [number, string][] = [];
+  /** keys of closed logs, forgotten by the thread after the next batch */
+  private forgets: number[] = [];
+  private readonly byKey = new Map<number, LogIndex>();
+  /** logs with records waiting */
+  private readonly waiting = new Set<LogIndex>();
+  /** logs whose records are asked for at once (a subset of waiting) */
+  private readonly urgent = new Set<LogIndex>();
+  private timer: NodeJS.Timeout | null = null;
+  private immediate = false;
+  /** settles when the next batch posted is done */
+  private next = deferred();
+  private readonly inFlight = new Map<number, InFlight>();
+
+  name(ix: LogIndex, side: string): number {
+    const key = this.nextKey++;
+    this.names.push([key, side]);
+    this.byKey.set(key, ix);
+    return key;
+  }
+
+  dirty(ix: LogIndex): void {
+    this.waiting.add(ix);
+    this.timer ??= setInterval(() => this.post(false), SAVE_MS).unref();
+  }
+
+  /** `ix`'s records go in a batch at the end of this turn; resolves when it is done */
+  soon(ix: LogIndex): Promise<void> {
+    this.waiting.add(ix);
+    this.urgent.add(ix);
+    if (!this.immediate) {
+      this.immediate = true;
+      setImmediate(() => {
+        this.immediate = false;
+        this.post(true);
+      });
+    }
+    return this.next.promise;
+  }
+
+  /** `ix` is closed: its key is dropped after the batches holding its records */
+  forget(ix: LogIndex): void {
+    this.clean(ix);
+    if (ix.key === 0) return;
+    this.byKey.delete(ix.key);
+    this.forgets.push(ix.key);
+  }
+
+  clean(ix: LogIndex): void {
+    this.waiting.delete(ix);
+    this.urgent.delete(ix);
+  }
+
+  /** One batch: the urgent logs' records (`urgentOnly`), else every log's waiting. */
+  private post(urgentOnly: boolean): void {
+    const logs = [...(urgentOnly ? this.urgent : this.waiting)];
+    for (const ix of logs) this.waiting.delete(ix);
+    this.urgent.clear();
+    if (this.waiting.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+    if (logs.length === 0 && this.names.length === 0 && this.forgets.length === 0) {
+      // whoever waited for this batch had its log closed or failed meanwhile
+      const { resolve } = this.next;
+      this.next = deferred();
+      return resolve();
+    }
+    let total = 0;
+    for (const ix of logs) total += ix.pending.length;
+    const keys = new Int32Array(logs.length);
+    const counts = new Int32Array(logs.length);
+    const flags = new Uint8Array(logs.length);
+    const recs = new Float64Array(total);
+    let at = 0;
+    logs.forEach((ix, i) => {
+      keys[i] = ix.key;
+      counts[i] = ix.pending.length / 2;
+      flags[i] = ix.truncate ? TRUNCATE : 0;
+      recs.set(ix.pending, at);
+      at += ix.pending.length;
+      ix.pending = [];
+      ix.truncate = false;
+    });
+    const id = this.nextId++;
+    const { promise, resolve } = this.next;
+    this.next = deferred();
+    for (const ix of logs) ix.saved = promise;
+    const batch = encodeSaveBatch({ id, names: this.names, keys, counts, flags, recs, forget: Int32Array.from(this.forgets) });
+    this.names = [];
+    this.forgets = [];
+    const pool = (this.pool ??= new WorkerPool({
+      script: new URL('./index-writer-worker.js', import.meta.url),
+      size: 1,
+      name: () => 'conch index writer',
+      onMessage: (_, w) => this.done(decodeSaveDone(w)),
+      onLost: (_, why) => this.lost(why),
+    }));
+    this.inFlight.set(id, { logs, done: resolve });
+    indexWriterStats.batches++;
+    indexWriterStats.saves += logs.length;
+    pool.post(0, batch);
+    pool.hold(0); // records on their way keep the process alive
+  }
+
+  private done({ id, errors }: SaveDone): void {
+    const f = this.inFlight.get(id);
+    if (!f) return;
+    this.inFlight.delete(id);
+    this.pool?.release(0);
+    for (const [key, message] of errors ?? []) this.byKey.get(key)?.fail(message);
+    f.done();
+  }
+
+  /** The thread died (a bug): its sidecars are unknown to the next one; every log indexed so far stops, said once. */
+  private lost(why: string): void {
+    const all = [...this.byKey.values()];
+    this.byKey.clear();
+    this.waiting.clear();
+    this.urgent.clear();
+    this.names = [];
+    this.forgets = [];
+    all[0]?.fail(`index writer thread stopped: ${why}`);
+    for (const ix of all) ix.fail(why, true);
+    for (const f of this.inFlight.values()) f.done();
+    this.inFlight.clear();
   }
 }
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+const saver = new Saver();
 
 // ---- clean-up -------------------------------------------------------------
 

@@ -2,18 +2,20 @@
 // linear-time NFA of nfa.ts, case-insensitive as conman's console regexes
 // are), found anywhere in a line, plus literals one of which every match must
 // contain (the longest run of plain characters, or one per branch of an
-// alternation). Lines are scanned for those first (a native indexOf over a
-// lower-cased copy of the text), so the NFA runs only on the few lines that
-// may match; a pattern with no literal runs the NFA on every line.
+// alternation: line-text.ts finds them, for alert rules too). Lines are
+// scanned for those first (a native indexOf over a lower-cased copy of the
+// cleaned text), so the NFA runs only on the few lines that may match; a
+// pattern with no literal runs the NFA on every line.
 //
 // A search program is held to SEARCH_MAX_PROGRAM states (stricter than a
 // console pattern's): the NFA's work per character is at most its size, so
 // this bounds the cost of every byte scanned whatever the pattern.
 
-import { ANY, type CharSet } from '../protocol/charset.js';
+import { ANY } from '../protocol/charset.js';
 import { EreError, parseEre } from '../protocol/ere.js';
 import { compile, Run, type Program } from '../protocol/nfa.js';
 import { cat, rep, setNode, TooBig, type Node } from '../protocol/pattern-ast.js';
+import { requiredLiterals } from './line-text.js';
 
 /** the most NFA states a search pattern may compile to */
 export const SEARCH_MAX_PROGRAM = 8192;
@@ -29,77 +31,8 @@ export interface SearchPattern {
   literals: Buffer[];
 }
 
-/** The one character a set stands for (lower-cased), or null. */
-function single(s: CharSet): number | null {
-  if (s.high) return null;
-  let found = -1;
-  for (let c = 0; c < 128; c++) {
-    if (s.ascii[c] !== 1) continue;
-    const low = c >= 65 && c <= 90 ? c + 32 : c;
-    if (found >= 0 && found !== low) return null;
-    found = low;
-  }
-  return found < 0 ? null : found;
-}
-
 /** the most literals a pattern is scanned for (an alternation of more runs the NFA on every line) */
 const MAX_LITERALS = 16;
-
-interface Lit {
-  /** the one string the node matches, when it matches exactly one */
-  exact: string | null;
-  /** strings one of which every match of the node contains (null: none known) */
-  any: string[] | null;
-}
-
-/** How much a set of literals narrows a scan: its shortest string (0 for none). */
-const strength = (l: string[] | null): number => (l === null || l.length === 0 ? 0 : Math.min(...l.map((x) => x.length)) * 64 - l.length);
-const better = (a: string[] | null, b: string[] | null): string[] | null => (strength(b) > strength(a) ? b : a);
-const one = (s: string): string[] | null => (s === '' ? null : [s]);
-
-/** The literals of a tree (see Lit). */
-export function literalOf(n: Node): Lit {
-  switch (n.t) {
-    case 'set': {
-      const c = single(n.set);
-      const s = c === null ? null : String.fromCharCode(c);
-      return { exact: s, any: s === null ? null : [s] };
-    }
-    case 'assert':
-      return { exact: '', any: null };
-    case 'cat': {
-      let run = '';
-      let best: string[] | null = null;
-      let exact: string | null = '';
-      for (const item of n.items) {
-        const l = literalOf(item);
-        if (l.exact !== null) {
-          run += l.exact;
-          if (exact !== null) exact += l.exact;
-        } else {
-          best = better(better(best, one(run)), l.any);
-          run = '';
-          exact = null;
-        }
-      }
-      return { exact, any: better(best, one(run)) };
-    }
-    case 'alt': {
-      const ls = n.alts.map(literalOf);
-      const first = ls[0]?.exact ?? null;
-      if (first !== null && ls.every((l) => l.exact === first)) return { exact: first, any: one(first) };
-      if (ls.some((l) => l.any === null)) return { exact: null, any: null };
-      const all = [...new Set(ls.flatMap((l) => l.any!))];
-      return { exact: null, any: all.length <= MAX_LITERALS ? all : null };
-    }
-    case 'rep': {
-      if (n.min === 0) return { exact: n.max === 0 ? '' : null, any: null };
-      const l = literalOf(n.node);
-      const exact = n.max === n.min && l.exact !== null ? l.exact.repeat(n.min) : null;
-      return { exact, any: exact !== null ? one(exact) : l.any };
-    }
-  }
-}
 
 /** Compile a search pattern; throws PatternError with the reason. */
 export function compileSearch(source: string): SearchPattern {
@@ -120,11 +53,11 @@ export function compileSearch(source: string): SearchPattern {
   if (tree.size > SEARCH_MAX_PROGRAM) {
     throw new PatternError(`Regular expression too big for a search: ${tree.size} states, at most ${SEARCH_MAX_PROGRAM}`);
   }
-  const any = literalOf(tree).any ?? [];
+  const any = requiredLiterals(tree, MAX_LITERALS) ?? [];
   return { source, program: compile(tree), literals: any.map((l) => Buffer.from(l, 'latin1')) };
 }
 
-/** A reusable matcher of one pattern over lines (latin1 strings), resumable within a line. */
+/** A reusable matcher of one pattern over lines (cleaned, as line-text.ts makes them), resumable within a line. */
 export class LineMatcher {
   private readonly run: Run;
   private active = false;

@@ -1,6 +1,7 @@
 // Scanning a piece of a console log for a pattern: lines are cleaned as a
-// person would read them (ANSI escape sequences, carriage returns and other
-// control characters removed; tabs kept), dated, filtered by time and
+// person would read them, exactly as the alert rules see them
+// (line-text.ts: ANSI escape sequences, carriage returns and other control
+// characters removed, tabs kept; UTF-8), dated, filtered by time and
 // matched. One chunk of whole lines at a time, as a resumable task for the
 // match scheduler (protocol/match-scheduler.ts): the cleaning pass over a
 // chunk is bounded by its size, the NFA runs in slices of WORK_SLICE states
@@ -13,6 +14,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Task } from '../protocol/match-scheduler.js';
 import { entryAt, type TimeIndex } from './index-format.js';
+import { cleanInto, FOLD, lineText, type LineStarts } from './line-text.js';
 import { LineMatcher } from './pattern.js';
 
 /** the longest line matched whole; a longer one is matched in pieces of this size */
@@ -37,87 +39,6 @@ export interface Found {
 export interface Range {
   since: number | null;
   until: number | null;
-}
-
-// ---- cleaning ---------------------------------------------------------------
-
-const LOWER = new Uint8Array(256);
-const SAME = new Uint8Array(256);
-for (let i = 0; i < 256; i++) {
-  SAME[i] = i;
-  LOWER[i] = i >= 65 && i <= 90 ? i + 32 : i;
-}
-
-const NORMAL = 0;
-const ESC = 1;
-const CSI = 2;
-const STRING = 3;
-const STRING_ESC = 4;
-const CHARSET = 5;
-
-/** Lines of a chunk: starts in the raw and in the cleaned bytes (one more entry: the ends). */
-interface Lines {
-  raw: Int32Array;
-  clean: Int32Array;
-  n: number;
-}
-
-/**
- * Clean raw[from, to) into out (from index 0) through `table` (LOWER to fold
- * case); returns the cleaned length. `lines` (if given) gets each line start.
- */
-function cleanInto(raw: Buffer, from: number, to: number, out: Buffer, table: Uint8Array, lines: Lines | null): number {
-  let j = 0;
-  let state = NORMAL;
-  for (let i = from; i < to; i++) {
-    const c = raw[i]!;
-    if (c === 0x0a) {
-      out[j++] = 0x0a;
-      state = NORMAL;
-      if (lines && i + 1 < to) {
-        lines.raw[lines.n] = i + 1;
-        lines.clean[lines.n] = j;
-        lines.n++;
-      }
-      continue;
-    }
-    switch (state) {
-      case NORMAL:
-        if (c === 0x1b) state = ESC;
-        else if (c >= 0x20 ? c !== 0x7f : c === 0x09) out[j++] = table[c]!;
-        break;
-      case ESC:
-        if (c === 0x5b) state = CSI; // [
-        else if (c === 0x5d || c === 0x50 || c === 0x58 || c === 0x5e || c === 0x5f) state = STRING; // ] P X ^ _
-        else if (c >= 0x28 && c <= 0x2b) state = CHARSET; // ( ) * +
-        else state = NORMAL;
-        break;
-      case CSI:
-        if (c >= 0x40 && c <= 0x7e) state = NORMAL;
-        else if (c < 0x20 && c !== 0x1b) state = NORMAL; // a broken sequence
-        else if (c === 0x1b) state = ESC;
-        break;
-      case STRING:
-        if (c === 0x07) state = NORMAL;
-        else if (c === 0x1b) state = STRING_ESC;
-        break;
-      case STRING_ESC:
-        state = c === 0x5c ? NORMAL : STRING;
-        break;
-      case CHARSET:
-        state = NORMAL;
-        break;
-    }
-  }
-  return j;
-}
-
-/** A line as a person reads it (original case), without a trailing newline. */
-export function cleanLine(raw: Buffer): string {
-  const out = Buffer.allocUnsafe(raw.length);
-  let n = cleanInto(raw, 0, raw.length, out, SAME, null);
-  if (n > 0 && out[n - 1] === 0x0a) n--;
-  return out.toString('utf8', 0, n);
 }
 
 // ---- times ------------------------------------------------------------------
@@ -190,7 +111,7 @@ export interface ChunkStats {
 export class ChunkScan implements Task<true> {
   private clean: Buffer | null = null;
   private cleanLen = 0;
-  private lines: Lines;
+  private lines: LineStarts;
   private marks: number[] = [];
   private litAt: number[] | null = null;
   private nextMark = 0;
@@ -219,13 +140,13 @@ export class ChunkScan implements Task<true> {
     // a line table for every line (counted first: typed arrays do not grow)
     let count = 1;
     for (let i = raw.indexOf(0x0a); i >= 0 && i + 1 < raw.length; i = raw.indexOf(0x0a, i + 1)) count++;
-    const lines: Lines = { raw: new Int32Array(count + 1), clean: new Int32Array(count + 1), n: 0 };
+    const lines: LineStarts = { raw: new Int32Array(count + 1), clean: new Int32Array(count + 1), n: 0 };
     this.lines = lines;
     lines.raw[0] = 0;
     lines.clean[0] = 0;
     lines.n = 1;
     const out = Buffer.allocUnsafe(raw.length);
-    this.cleanLen = cleanInto(raw, 0, raw.length, out, LOWER, lines);
+    this.cleanLen = cleanInto(raw, 0, raw.length, out, FOLD, lines);
     lines.raw[lines.n] = raw.length;
     lines.clean[lines.n] = this.cleanLen;
     this.clean = out.subarray(0, this.cleanLen);
@@ -245,16 +166,17 @@ export class ChunkScan implements Task<true> {
     return lo;
   }
 
-  private lineText(k: number): string {
+  /** Line `k` as matched: cleaned and lower-cased, decoded as UTF-8 (as an alert rule sees a line). */
+  private matchText(k: number): string {
     let end = this.lines.clean[k + 1]!;
     if (end > this.lines.clean[k]! && this.clean![end - 1] === 0x0a) end--;
-    return this.clean!.toString('latin1', this.lines.clean[k]!, end);
+    return this.clean!.toString('utf8', this.lines.clean[k]!, end);
   }
 
   /** Apply the marks on lines up to and including `k`. */
   private marksUpTo(k: number): void {
     while (this.nextMark < this.marks.length && this.marks[this.nextMark]! <= k) {
-      const t = markTime(this.lineText(this.marks[this.nextMark]!));
+      const t = markTime(this.matchText(this.marks[this.nextMark]!));
       if (t !== null) this.dating.mark = t;
       this.nextMark++;
     }
@@ -314,7 +236,7 @@ export class ChunkScan implements Task<true> {
         }
         this.current = k;
         this.currentTime = time;
-        let text = this.lineText(k);
+        let text = this.matchText(k);
         // the stamp is not part of what is matched (a `^` means the line's own start)
         this.currentStampEnd = 0;
         if (stamp && text.length >= 20 && /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d /.test(text)) {
@@ -332,7 +254,7 @@ export class ChunkScan implements Task<true> {
       if (r) {
         const rs = this.lines.raw[k]!;
         const from = this.currentStampEnd > 0 ? this.currentStampEnd : rs;
-        let text = cleanLine(this.raw.subarray(from, this.lines.raw[k + 1]!));
+        let text = lineText(this.raw, from, this.lines.raw[k + 1]!);
         if (text.length > MAX_SHOWN) text = text.slice(0, MAX_SHOWN) + '…';
         const t = this.currentTime;
         this.found.push({ offset: this.dating.live !== null ? -1 : this.base + rs, time: t ? t[0] : null, from: t ? t[1] : null, text });
