@@ -126,7 +126,10 @@ test("quote encoding: ' and \" travel with the high bit set, other high bytes ar
 
 test('greeting and request parsing is as lenient as conmand, later USER wins', () => {
   const g = parseGreeting(Buffer.from("junk HELLO FOO=1 USER='a' TTY='' USER='b' TTY=pts\n"));
-  assert.deepEqual(g, { ok: true, value: { user: 'b', tty: 'pts', password: null } });
+  assert.deepEqual(g, { ok: true, value: { user: 'b', tty: 'pts', password: null, via: null } });
+  // a cluster node passing its client on says so (src/cluster/proxy.ts); conmand ignores the key
+  const via = parseGreeting(Buffer.from("HELLO USER='a' VIA='n2'\n"));
+  assert.ok(via.ok && via.value.via === 'n2' && via.value.user === 'a');
   // conch's addition: a password (base64 of its UTF-8; the server accepts it over TLS only)
   const pw = parseGreeting(Buffer.from(`HELLO USER='a' PASSWORD='${Buffer.from("p'§").toString('base64')}'\n`));
   assert.ok(pw.ok && pw.value.password?.toString('utf8') === "p'§");
