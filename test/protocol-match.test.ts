@@ -146,5 +146,5 @@ test('greeting and request parsing is as lenient as conmand, later USER wins', (
   });
   // a control character in a user name never reaches notices or logs
   const ctl = parseGreeting(Buffer.from("HELLO USER='ev\x1b[2Jil'\n", 'latin1'));
-  assert.deepEqual(ctl, { ok: true, value: { user: 'ev?[2Jil', tty: null, password: null } });
+  assert.deepEqual(ctl, { ok: true, value: { user: 'ev?[2Jil', tty: null, password: null, via: null } });
 });
