@@ -225,11 +225,12 @@ export class Console {
   async stop(why = 'conchd stopping', releaseMs = RELEASE_MS): Promise<void> {
     this.running = false;
     if (!this.opened) return; // never started (a cluster node's console run by another node)
-    this.opened = false;
     this.backoff.cancel();
     this.unjam();
+    // notices while the device is released (its disconnection) still reach the log; the closing line is the last
     await this.releaseDevice(this._device, releaseMs);
     this.setState('down');
+    this.opened = false;
     const log = this._log;
     if (fenceOk()) log?.write(frameNotice(`Console [${this.name}] log closed at ${longTime()}: ${why}`));
     await log?.close();
