@@ -6,32 +6,13 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import * as http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { freePort, waitFor, type Child, type Cleanup } from './harness.js';
+import { Etcd } from '../src/cluster/etcd.js';
 
 export const ETCD = process.env.CONCH_ETCD ?? '/usr/bin/etcd';
 const CONCHD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/bin/conchd.js');
 
-/** POST JSON to etcd's gateway; resolves with the parsed answer (rejects on a transport error) */
-function etcdPost(url: string, p: string, body: unknown): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(new URL(p, url), { method: 'POST', timeout: 2000 }, (res) => {
-      let s = '';
-      res.on('data', (d: Buffer) => (s += d.toString('utf8')));
-      res.on('end', () => {
-        try {
-          resolve(JSON.parse(s) as Record<string, unknown>);
-        } catch (e) {
-          reject(e as Error);
-        }
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
-}
 
 /** etcd over https, clients proving themselves with a certificate the CA signed */
 export interface EtcdTlsFiles {
@@ -87,11 +68,14 @@ export class EtcdServer {
     await waitFor(async () => {
       if (this.child!.proc.exitCode !== null) throw new Error(`etcd exited: ${this.child!.output.slice(-800)}`);
       if (this.tls) return /ready to serve client requests/.test(this.child!.output) || (await portOpen(this.clientPort));
+      const probe = new Etcd([this.url], null, 2000);
       try {
-        const j = await etcdPost(this.url, '/v3/kv/range', { key: Buffer.from('/').toString('base64') });
-        return j.header !== undefined;
+        await probe.range('/');
+        return true;
       } catch {
         return false;
+      } finally {
+        probe.close();
       }
     }, `etcd on ${this.url}`, 30000);
   }
@@ -107,17 +91,14 @@ export class EtcdServer {
 
   /** every key under `prefix` with its value (UTF-8) and lease */
   async range(prefix: string): Promise<{ key: string; value: string; lease: string }[]> {
-    const b = Buffer.from(prefix);
-    const end = Buffer.from(b);
-    end[end.length - 1]!++;
-    const j = await etcdPost(this.url, '/v3/kv/range', { key: b.toString('base64'), range_end: end.toString('base64') });
-    const kvs = (j.kvs ?? []) as { key: string; value?: string; lease?: string }[];
-    return kvs.map((kv) => ({
-      key: Buffer.from(kv.key, 'base64').toString('utf8'),
-      value: Buffer.from(kv.value ?? '', 'base64').toString('utf8'),
-      lease: kv.lease ?? '0',
-    }));
+    const e = new Etcd([this.url]);
+    try {
+      return (await e.range(prefix)).kvs;
+    } finally {
+      e.close();
+    }
   }
+
 
   /** console → owner node, from the cluster's owner keys */
   async owners(prefix: string): Promise<Map<string, string>> {

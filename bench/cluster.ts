@@ -40,6 +40,7 @@ import { treeCpuSeconds, treeRssMiB } from './fleet-proc.js';
 import { percentile } from './stats.js';
 import { EtcdServer, startNode, type ClusterNode } from './cluster-rig.js';
 import { assign } from '../src/cluster/assign.js';
+import { prefixEnd } from '../src/cluster/etcd.js';
 
 const o = benchArgs(
   process.argv.slice(2),
@@ -487,9 +488,7 @@ function laterGaps(nodes: Map<string, ClusterNode>, fo: Failover): { lines: numb
 /** one range of the whole prefix as etcd's gateway serves it (JSON): its keys, size and time */
 async function probeRange(url: string): Promise<{ keys: number; bytes: number; ms: number[] }> {
   const b = Buffer.from(PREFIX);
-  const end = Buffer.from(b);
-  end[end.length - 1]!++;
-  const body = JSON.stringify({ key: b.toString('base64'), range_end: end.toString('base64') });
+  const body = JSON.stringify({ key: b.toString('base64'), range_end: prefixEnd(PREFIX) });
   const ms: number[] = [];
   let bytes = 0;
   let keys = 0;

@@ -27,7 +27,7 @@ import { longTime, timeDelta } from '../util/notice.js';
 import { Etcd, type EtcdKv, type EtcdTls } from './etcd.js';
 import { NodeLease } from './lease.js';
 import { assign } from './assign.js';
-import { heldValue, Keys, nodeValue, ownerValue, releasedValue, type HeldValue, type NodeValue, type OwnerValue, type ReleasedValue } from './keys.js';
+import { heldValue, Keys, nodeValue, oneLine, ownerValue, releasedValue, type HeldValue, type NodeValue, type OwnerValue, type ReleasedValue } from './keys.js';
 
 export interface ClusterOptions {
   endpoints: string[];
@@ -537,7 +537,3 @@ export class Cluster {
   }
 }
 
-/** an error's text on one line (OpenSSL's end in a newline) */
-function oneLine(s: string): string {
-  return s.replace(/\s*\n\s*/g, ' ').trim();
-}

@@ -9,9 +9,8 @@
 import * as net from 'node:net';
 import type { Writable } from 'node:stream';
 import { PassThrough } from 'node:stream';
-import { encodeQuoted } from '../protocol/lex.js';
 import type { Identity } from '../engine/session.js';
-import { splitAddr } from './proxy.js';
+import { peerGreeting, splitAddr } from './proxy.js';
 
 /** a line longer than this from a peer ends that peer's part */
 const MAX_LINE = 1024 * 1024;
@@ -72,12 +71,10 @@ function ask(r: GatherRequest, addr: string, signal: AbortSignal): PassThrough {
   const out = new PassThrough();
   const { host, port } = splitAddr(addr);
   const sock = net.connect({ host, port });
-  const kv = (k: string, v: string): Buffer => Buffer.concat([Buffer.from(` ${k}=`, 'latin1'), encodeQuoted(v)]);
-  const greet = [Buffer.from('HELLO', 'latin1'), kv('USER', r.id.user), ...(r.id.tty ? [kv('TTY', r.id.tty)] : []), kv('VIA', r.via), Buffer.from('\n')];
   const timer = setTimeout(() => sock.destroy(new Error(`no answer within ${ANSWER_MS / 1000} s`)), ANSWER_MS);
   const abort = (): void => void sock.destroy();
   signal.addEventListener('abort', abort, { once: true });
-  sock.on('connect', () => sock.write(Buffer.concat(greet)));
+  sock.on('connect', () => sock.write(peerGreeting(r.id, r.via)));
   let stage = 0; // 0: greeting's OK, 1: request's OK, 2: results
   lines(
     sock,

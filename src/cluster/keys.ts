@@ -99,3 +99,8 @@ export function heldValue(kv: EtcdKv | null): HeldValue | null {
     .map((e) => ({ sid: e.sid, at: e.at }));
   return { node: j.node, at: j.at, sessions };
 }
+
+/** an error's text on one line, for the daemon log (OpenSSL's end in a newline) */
+export function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ').trim();
+}

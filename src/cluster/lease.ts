@@ -13,6 +13,7 @@
 
 import type { Etcd } from './etcd.js';
 import { monoMs, setFence } from '../util/fence.js';
+import { oneLine } from './keys.js';
 
 /** kept off the end of the lease: clock-rate differences, a late timer */
 export const SAFETY_MS = 1000;
@@ -100,7 +101,7 @@ export class NodeLease {
       if (!this.expiring) this.extend(t0, ttl);
       this.lastError = '';
     } catch (e) {
-      this.lastError = (e as Error).message.replace(/\s*\n\s*/g, ' ').trim();
+      this.lastError = oneLine((e as Error).message);
     } finally {
       this.renewing = false;
     }

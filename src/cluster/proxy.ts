@@ -35,6 +35,11 @@ export function splitAddr(addr: string): { host: string; port: number } {
 
 const kv = (k: string, v: string): Buffer => Buffer.concat([Buffer.from(` ${k}=`, 'latin1'), encodeQuoted(v)]);
 
+/** the greeting a node sends a peer on behalf of client `id`: `HELLO USER='u'[ TTY='t'] VIA='node'` */
+export function peerGreeting(id: Identity, via: string): Buffer {
+  return Buffer.concat([Buffer.from('HELLO', 'latin1'), kv('USER', id.user), ...(id.tty ? [kv('TTY', id.tty)] : []), kv('VIA', via), Buffer.from('\n', 'latin1')]);
+}
+
 /**
  * Connect `client` (past its handshake's greeting) to the owner. Resolves
  * once bytes flow both ways, or rejects with why (the client is then the
@@ -58,10 +63,7 @@ export function proxyToOwner(client: net.Socket, r: ProxyRequest): Promise<void>
     up.on('close', () => fail(`node at ${r.addr} closed the connection`));
     up.on('connect', () => {
       up.setNoDelay(true);
-      const greet = [Buffer.from('HELLO', 'latin1'), kv('USER', r.id.user)];
-      if (r.id.tty) greet.push(kv('TTY', r.id.tty));
-      greet.push(kv('VIA', r.via), Buffer.from('\n', 'latin1'));
-      up.write(Buffer.concat(greet));
+      up.write(peerGreeting(r.id, r.via));
     });
     const onGreeting = (d: Buffer): void => {
       answer = Buffer.concat([answer, d]);

@@ -194,7 +194,7 @@ export class Handshake {
     }
     const r = parseRequest(line);
     if (!r.ok) return this.fail(ErrCode.BAD_REQUEST, r.error);
-    this.requestLine = Buffer.from(line.subarray(0, line.length));
+    this.requestLine = Buffer.from(line);
     // the request is complete: the deadline is met, matching has a budget of its own
     this.stage = 'matching';
     this.stopClock();
