@@ -102,8 +102,17 @@ export class EtcdServer {
 
   /** console → owner node, from the cluster's owner keys */
   async owners(prefix: string): Promise<Map<string, string>> {
+    return this.nodeOf(prefix, 'owner/');
+  }
+
+  /** which node last wrote each console's held/ key: its owner once it runs it (written after the console started there) */
+  async holders(prefix: string): Promise<Map<string, string>> {
+    return this.nodeOf(prefix, 'held/');
+  }
+
+  private async nodeOf(prefix: string, dir: string): Promise<Map<string, string>> {
     const out = new Map<string, string>();
-    for (const kv of await this.range(`${prefix}owner/`)) out.set(kv.key.slice(prefix.length + 'owner/'.length), (JSON.parse(kv.value) as { node: string }).node);
+    for (const kv of await this.range(`${prefix}${dir}`)) out.set(kv.key.slice(prefix.length + dir.length), (JSON.parse(kv.value) as { node: string }).node);
     return out;
   }
 }

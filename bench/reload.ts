@@ -8,7 +8,7 @@
 // dark time of the changed consoles (their hosts' lines not logged, at the
 // hosts' line rate). Prints a table.
 //
-//   node dist/bench/reload.js [--consoles N] [--churn K] [--rate B] [--changed-rate B] [--sim-nice N]
+//   node dist/bench/reload.js [--consoles N] [--churn K] [--rate B] [--changed-rate B] [--sim-nice N] [--cpu-prof]
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -19,6 +19,7 @@ import { startBmcsimIpmi, request, type Fleet } from './fleet-sims.js';
 import { analyse, logFile, seqsIn, waitAllLogging, waitDrained } from './fleet-logs.js';
 import { treeRssMiB, withNofile } from './fleet-proc.js';
 import { percentile } from './stats.js';
+import { summarise } from './fleet-profile.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -27,6 +28,8 @@ const { values: a } = parseArgs({
     rate: { type: 'string', default: '40' },
     'changed-rate': { type: 'string', default: '400' },
     'sim-nice': { type: 'string', default: '19' },
+    // conchd under node --cpu-prof: its top functions follow the table
+    'cpu-prof': { type: 'boolean' },
   },
 });
 const N = Number(a.consoles);
@@ -123,7 +126,8 @@ async function startConchd(cleanup: Cleanup, dir: string, logdir: string, runnin
   fs.writeFileSync(conf, head + running.map((n) => line.get(n)!).join('\n') + '\n');
 
   say(`starting conchd with ${N} IPMI consoles`);
-  const [cmd, args] = withNofile(process.execPath, [CONCHD, '-F', '-c', conf], Math.max(65536, N * 4));
+  const prof = a['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${path.join(dir, 'prof')}`] : [];
+  const [cmd, args] = withNofile(process.execPath, [...prof, CONCHD, '-F', '-c', conf], Math.max(65536, N * 4));
   const d = cleanup.child(cmd, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   await d.waitOutput(/conchd started/, 300000);
   const t0 = Date.now();
@@ -184,6 +188,7 @@ async function main(): Promise<void> {
       ['dark time of changed consoles', `p50 ${percentile(dark, 50).toFixed(0)} ms`, `p95 ${percentile(dark, 95).toFixed(0)} ms, max ${Math.max(...dark).toFixed(0)} ms (at ${a['changed-rate']} B/s)`],
       ['conchd RSS', `${rssBefore.toFixed(0)} → ${rssAfter.toFixed(0)} MiB`, ''],
     ]);
+    if (a['cpu-prof']) process.stdout.write('\n' + summarise(path.join(dir, 'prof'), 25).join('\n') + '\n');
     const ok = loss.missingLines === 0 && after.sessions - before.sessions === 2 * K;
     process.exitCode = ok ? 0 : 1;
   } finally {

@@ -64,6 +64,9 @@ async function settled(live: string[], timeoutMs = 60000): Promise<Map<string, s
       // and assigned as the rule says (no handover still under way)
       const want = assign(all, [...live].sort());
       for (const [c, n] of o) if (want.get(c) !== n) return null;
+      // and run there: each owner has started its consoles (held/ is written after the start and its log lines)
+      const h = await etcd.holders(PREFIX).catch(() => new Map<string, string>());
+      for (const [c, n] of o) if (h.get(c) !== n) return null;
       return o;
     },
     `every console owned by one of ${live.join(', ')}`,
@@ -285,18 +288,24 @@ test('n3 cut off from etcd: it lets its consoles go before its lease ends; the o
   const sizes = new Map(held.map((c) => [c, Object.fromEntries(NAMES.map((n) => [n, logOf(n, c).length]))]));
   relay.cut();
   const out = nodes.n3!.child.output.length;
+  try {
   await waitFor(() => /releases its \d+ consoles: the etcd lease could not be renewed/.test(nodes.n3!.child.output.slice(out)), 'n3 to let go', 30000);
   await settled(['n1', 'n2'], 60000);
-  // each console: n3's closing line, then (later) the new owner's takeover
+  // each console: n3's closing line, then (later) the new owner's takeover (its log written a moment after the claim)
+  const newOwners = await etcd.owners(PREFIX);
+  const tookLine = (c: string): RegExpExecArray | null =>
+    new RegExp(`taken over by node ${newOwners.get(c)!} from node n3 at (\\S+ \\S+) UTC`).exec(logOf(newOwners.get(c)!, c).slice(sizes.get(c)![newOwners.get(c)!]));
+  await waitFor(() => held.every((c) => tookLine(c)), 'a takeover line in every console log n3 let go', 30000).catch(() => {});
   for (const c of held) {
     const closed = /log closed at (\S+ \S+) UTC: this node could not renew its cluster lease/.exec(logOf('n3', c).slice(sizes.get(c)!.n3));
     assert.ok(closed, `${c}: no closing line on n3`);
-    const newOwner = (await etcd.owners(PREFIX)).get(c)!;
-    const took = new RegExp(`taken over by node ${newOwner} from node n3 at (\\S+ \\S+) UTC`).exec(logOf(newOwner, c).slice(sizes.get(c)![newOwner]));
-    assert.ok(took, `${c}: no takeover line on ${newOwner}`);
+    const took = tookLine(c);
+    assert.ok(took, `${c}: no takeover line on ${newOwners.get(c)}`);
     assert.ok(took[1]! >= closed[1]!, `${c}: taken over at ${took[1]} before n3 let go at ${closed[1]}`);
   }
-  relay.heal();
+  } finally {
+    relay.heal(); // a failure here must not leave the next tests without etcd
+  }
   await waitFor(() => /joined through/.test(nodes.n3!.child.output.slice(out)), 'n3 to join again', 60000);
   await settled(NAMES);
   await noFights();

@@ -25,6 +25,7 @@ import type { SolHandover } from '../devices/index.js';
 import { fenceOk } from '../util/fence.js';
 import { longTime, timeDelta } from '../util/notice.js';
 import { Etcd, type EtcdKv, type EtcdTls } from './etcd.js';
+import { TxnBatcher } from './txn-batch.js';
 import { NodeLease } from './lease.js';
 import { assign } from './assign.js';
 import { heldValue, Keys, nodeValue, oneLine, ownerValue, releasedValue, type HeldValue, type NodeValue, type OwnerValue, type ReleasedValue } from './keys.js';
@@ -59,8 +60,8 @@ interface Owner extends OwnerValue {
 
 type Phase = 'joining' | 'member' | 'releasing' | 'rejoining' | 'leaving' | 'stopped';
 
-/** claims and handovers run at most this many at once */
-const PARALLEL = 32;
+/** claims and handovers run at most this many at once (their transactions go to etcd in batches: txn-batch.ts) */
+const PARALLEL = 128;
 /** after joining, how long the node watches the membership before it claims (nodes started together do not hand consoles back and forth) */
 const SETTLE_MS = 2500;
 /** a console whose holder's lease still lives after its key vanished: wait this much past the TTL */
@@ -73,6 +74,8 @@ export class Cluster {
   addr: string;
   readonly keys: Keys;
   private readonly etcd: Etcd;
+  /** the consoles' transactions (claims, handovers, SOL session lists), many per request */
+  private readonly batch: TxnBatcher;
   private readonly lease: NodeLease;
   private phase: Phase = 'joining';
   private nodes = new Map<string, NodeValue>();
@@ -120,6 +123,7 @@ export class Cluster {
     this.addr = opts.addr;
     this.keys = new Keys(opts.prefix);
     this.etcd = new Etcd(opts.endpoints, opts.tls);
+    this.batch = new TxnBatcher(this.etcd);
     this.lease = new NodeLease(this.etcd, opts.ttlSec, {
       onExpiring: (why) => void this.releaseAll(why),
       onLost: (why) => void this.releaseAll(why),
@@ -387,7 +391,7 @@ export class Cluster {
       }
     }
     const at = Date.now();
-    const t = await this.etcd.txn(
+    const t = await this.batch.txn(
       [{ key: this.keys.owner(name), target: 'CREATE', createRevision: 0 }],
       [{ put: this.keys.owner(name), value: JSON.stringify({ node: this.node, at }), lease }, { get: this.keys.held(name) }, { del: this.keys.released(name) }],
     );
@@ -461,7 +465,7 @@ export class Cluster {
 
   /** P held/NAME, only while we hold token `rev` */
   private async putHeld(name: string, rev: number, sessions: SessionRecordEntry[]): Promise<void> {
-    await this.etcd.txn(
+    await this.batch.txn(
       [{ key: this.keys.owner(name), target: 'CREATE', createRevision: rev }],
       [{ put: this.keys.held(name), value: JSON.stringify({ node: this.node, at: Date.now(), sessions }) }],
     );
@@ -474,7 +478,7 @@ export class Cluster {
     if (!m) return;
     if (c) await this.host.disown(c, why);
     this.mine.delete(name);
-    await this.etcd.txn(
+    await this.batch.txn(
       [{ key: this.keys.owner(name), target: 'CREATE', createRevision: m.rev }],
       [{ del: this.keys.owner(name) }, { put: this.keys.released(name), value: JSON.stringify({ node: this.node, rev: m.rev, at: Date.now() }) }],
     );
@@ -490,7 +494,7 @@ export class Cluster {
   }
 
   private async dropKey(name: string, rev: number): Promise<void> {
-    await this.etcd.txn([{ key: this.keys.owner(name), target: 'CREATE', createRevision: rev }], [{ del: this.keys.owner(name) }]);
+    await this.batch.txn([{ key: this.keys.owner(name), target: 'CREATE', createRevision: rev }], [{ del: this.keys.owner(name) }]);
   }
 
   /** the lease is ending or gone: stop every console, give the lease up, join again */

@@ -72,6 +72,39 @@ export type Compare = { key: string; target: 'CREATE'; createRevision: number } 
 /** one operation of a transaction */
 export type Op = { put: string; value: string; lease?: string } | { del: string } | { get: string };
 
+/** one transaction of a batch (txnMany) */
+export interface SubTxn {
+  compare: Compare[];
+  success: Op[];
+  failure?: Op[];
+}
+
+function txnBody(t: SubTxn): Record<string, unknown> {
+  const cmp = t.compare.map((c) =>
+    c.target === 'CREATE'
+      ? { key: b64(c.key), target: 'CREATE', result: 'EQUAL', create_revision: String(c.createRevision) }
+      : { key: b64(c.key), target: 'LEASE', result: 'EQUAL', lease: c.lease },
+  );
+  const op = (o: Op): unknown =>
+    'put' in o
+      ? { request_put: { key: b64(o.put), value: b64(o.value), ...(o.lease ? { lease: o.lease } : {}) } }
+      : 'del' in o
+        ? { request_delete_range: { key: b64(o.del) } }
+        : { request_range: { key: b64(o.get) } };
+  return { compare: cmp, success: t.success.map(op), failure: (t.failure ?? []).map(op) };
+}
+
+/** a (sub-)transaction's answer; `revision` is the request's */
+function txnResult(j: Record<string, unknown>, revision: number): TxnResult {
+  const responses = Array.isArray(j.responses) ? (j.responses as Record<string, unknown>[]) : [];
+  const gets: (EtcdKv | null)[] = [];
+  for (const r of responses) {
+    const rr = r.response_range as Record<string, unknown> | undefined;
+    if (rr) gets.push(Array.isArray(rr.kvs) && rr.kvs.length > 0 ? kvOf(rr.kvs[0] as Record<string, unknown>) : null);
+  }
+  return { succeeded: j.succeeded === true, revision, gets };
+}
+
 export interface TxnResult {
   succeeded: boolean;
   revision: number;
@@ -205,25 +238,23 @@ export class Etcd {
 
   /** a transaction: if every comparison holds, `success` runs, else `failure` */
   async txn(compare: Compare[], success: Op[], failure: Op[] = []): Promise<TxnResult> {
-    const cmp = compare.map((c) =>
-      c.target === 'CREATE'
-        ? { key: b64(c.key), target: 'CREATE', result: 'EQUAL', create_revision: String(c.createRevision) }
-        : { key: b64(c.key), target: 'LEASE', result: 'EQUAL', lease: c.lease },
-    );
-    const op = (o: Op): unknown =>
-      'put' in o
-        ? { request_put: { key: b64(o.put), value: b64(o.value), ...(o.lease ? { lease: o.lease } : {}) } }
-        : 'del' in o
-          ? { request_delete_range: { key: b64(o.del) } }
-          : { request_range: { key: b64(o.get) } };
-    const j = await this.call('/v3/kv/txn', { compare: cmp, success: success.map(op), failure: failure.map(op) });
+    const j = await this.call('/v3/kv/txn', txnBody({ compare, success, failure }));
+    return txnResult(j, num((j.header as Record<string, unknown> | undefined)?.revision));
+  }
+
+  /**
+   * Several independent transactions in one request (etcd's nested
+   * transactions: an outer one without comparisons whose every operation is
+   * one of them), each with its own outcome; one revision for the request.
+   * No two may write the same key (etcd refuses the whole request).
+   */
+  async txnMany(txns: SubTxn[]): Promise<TxnResult[]> {
+    if (txns.length === 1) return [await this.txn(txns[0]!.compare, txns[0]!.success, txns[0]!.failure)];
+    const j = await this.call('/v3/kv/txn', { compare: [], success: txns.map((t) => ({ request_txn: txnBody(t) })), failure: [] });
+    const revision = num((j.header as Record<string, unknown> | undefined)?.revision);
     const responses = Array.isArray(j.responses) ? (j.responses as Record<string, unknown>[]) : [];
-    const gets: (EtcdKv | null)[] = [];
-    for (const r of responses) {
-      const rr = r.response_range as Record<string, unknown> | undefined;
-      if (rr) gets.push(Array.isArray(rr.kvs) && rr.kvs.length > 0 ? kvOf(rr.kvs[0] as Record<string, unknown>) : null);
-    }
-    return { succeeded: j.succeeded === true, revision: num((j.header as Record<string, unknown> | undefined)?.revision), gets };
+    if (responses.length !== txns.length) throw new Error(`etcd /v3/kv/txn: ${responses.length} answers to ${txns.length} transactions`);
+    return responses.map((r) => txnResult((r.response_txn ?? {}) as Record<string, unknown>, revision));
   }
 
   /**
