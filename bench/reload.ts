@@ -20,6 +20,7 @@ import { analyse, logFile, seqsIn, waitAllLogging, waitDrained } from './fleet-l
 import { treeRssMiB, withNofile } from './fleet-proc.js';
 import { percentile } from './stats.js';
 import { summarise } from './fleet-profile.js';
+import { bmcOf, startPinger, PING_TIMEOUT_MS } from './bmc-ping.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -159,7 +160,10 @@ async function main(): Promise<void> {
     const rssBefore = treeRssMiB(d.proc.pid!);
     const next = [...untouched, ...changed, ...added].map((n) => (changed.includes(n) ? `${line.get(n)} solsteal=always` : line.get(n)!));
     fs.writeFileSync(conf, head + next.join('\n') + '\n');
+    // the simulator's answer time meanwhile: the floor under the 2K session setups the reload needs
+    const pinger = startPinger(untouched.filter((_, i) => i % Math.ceil(untouched.length / 50) === 0).map((n) => bmcOf(line.get(n)!)!));
     const rl = await reload(d, logdir, set, sizeAt);
+    const rtts = pinger.stop();
     await sleep(5000);
 
     const lineRate = new Map<string, number>();
@@ -186,6 +190,11 @@ async function main(): Promise<void> {
       ['new IPMI sessions', String(after.sessions - before.sessions), `must be ${2 * K} (added + changed)`],
       ['new SOL activations', String(after.activations - before.activations), `must be ${2 * K}`],
       ['dark time of changed consoles', `p50 ${percentile(dark, 50).toFixed(0)} ms`, `p95 ${percentile(dark, 95).toFixed(0)} ms, max ${Math.max(...dark).toFixed(0)} ms (at ${a['changed-rate']} B/s)`],
+      [
+        'BMC round trip meanwhile',
+        `p50 ${percentile(rtts, 50).toFixed(1)} ms`,
+        `p90 ${percentile(rtts, 90).toFixed(0)}, p99 ${percentile(rtts, 99).toFixed(0)}, max ${Math.max(...rtts).toFixed(0)} ms, ${rtts.filter((r) => r >= PING_TIMEOUT_MS).length} of ${rtts.length} unanswered in ${PING_TIMEOUT_MS / 1000} s (a sessionless request to the simulator from this process; a session setup is 7 exchanges)`,
+      ],
       ['conchd RSS', `${rssBefore.toFixed(0)} → ${rssAfter.toFixed(0)} MiB`, ''],
     ]);
     if (a['cpu-prof']) process.stdout.write('\n' + summarise(path.join(dir, 'prof'), 25).join('\n') + '\n');
