@@ -122,6 +122,9 @@ function takeoverSection(r: FleetReport): string[] {
     '## Takeovers',
     '',
     `Another client takes a console's SOL for ${stealS} s (the simulator's control channel), one console at a time, ${takeovers} times on consoles whose host prints 100 B/s and ${takeovers} times on consoles made silent. ` +
+      (r.base.trialsOwnCpu
+        ? 'Their BMCs run in the typed-at console\'s simulator process at nice 0 (--trials-own-cpu): they answer from a CPU of their own, as real BMCs do, not behind the shared process\'s fleet. '
+        : 'Their BMCs run in the shared simulator process, at its niceness, behind the whole fleet\'s traffic. ') +
       '*noticed*: seconds from the steal until the "taken over" notice is in the console log; *back*: seconds from the other client\'s release until the "resumed" notice is; ' +
       'both include up to ~0.25 s of log gathering and reading. *requests/s per silent BMC*: datagrams a silent BMC whose SOL is the daemon\'s received from it over 20 s.',
     '',

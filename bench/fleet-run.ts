@@ -46,6 +46,8 @@ export interface RunSpec {
   ipmiThreads?: string;
   /** after the window: this many takeovers one at a time on printing consoles, and as many on silent ones (fleet-takeovers.ts) */
   takeovers?: number;
+  /** the takeover victims' BMCs in the typed-at console's nice-0 simulator process (each answers from a CPU of its own, as a real BMC) */
+  trialsOwnCpu?: boolean;
   /** the typing pauses and the gaps between takeovers come from streams of this seed (seeded.ts) */
   seed: number;
 }
@@ -92,7 +94,9 @@ function alive(c: Child, what: string): void {
 }
 
 async function startFleet(c: Cleanup, s: RunSpec, dir: string): Promise<Fleet> {
-  const o = { rate: s.rate, profileArgs: s.profileArgs, nice: s.simNice, nodeArgs: s.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(s.cpuProfDir, 'conch-bmcsim')}`] : [] };
+  // the typed-at console first; with --trials-own-cpu the takeover victims (the window's and the trials') follow it into its process
+  const ownCpu = s.trialsOwnCpu && s.kind === 'ipmi' ? 2 + 2 * (s.takeovers ?? 0) : 1;
+  const o = { rate: s.rate, profileArgs: s.profileArgs, nice: s.simNice, ownCpu, nodeArgs: s.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(s.cpuProfDir, 'conch-bmcsim')}`] : [] };
   if (s.kind === 'ipmi') return startBmcsimIpmi(c, s.n, o, dir);
   if (s.kind === 'telnet') return startBmcsimTelnet(c, s.n, o);
   if (s.kind === 'ssh' || s.kind === 'ssh-proc') return startBmcsimSsh(c, s.n, o, dir, s.kind === 'ssh-proc');

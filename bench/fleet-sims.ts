@@ -62,7 +62,17 @@ export type BurstTarget = { mode: 'http'; control: string; path?: 'bmcs' | 'ssh'
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 
-export function request(base: string, method: 'GET' | 'POST', urlPath: string, body?: unknown): Promise<any> {
+export async function request(base: string, method: 'GET' | 'POST', urlPath: string, body?: unknown): Promise<any> {
+  try {
+    return await requestOnce(base, method, urlPath, body);
+  } catch (e) {
+    // a kept-alive connection the simulator closed as it idled (its 5 s keep-alive timeout) just as we reused it: a GET is asked again
+    if (method !== 'GET' || (e as NodeJS.ErrnoException).code !== 'ECONNRESET') throw e;
+    return requestOnce(base, method, urlPath, body);
+  }
+}
+
+function requestOnce(base: string, method: 'GET' | 'POST', urlPath: string, body?: unknown): Promise<any> {
   return new Promise((resolve, reject) => {
     const req = http.request(new URL(urlPath, base), { method, agent, headers: { 'content-type': 'application/json' } }, (res) => {
       const chunks: Buffer[] = [];
@@ -123,6 +133,12 @@ export interface SimOptions {
    * leaves, but do not take it from the daemon.
    */
   nice?: number;
+  /**
+   * BMCs (or hosts) in the nice-0 process of their own (typedAndRest): 1,
+   * the typed-at one, unless the takeover trials' consoles go there too
+   * (fleet --trials-own-cpu).
+   */
+  ownCpu?: number;
 }
 
 /** Start the simulator on a randomly picked loopback network; once more on another if that one is taken. */
@@ -153,8 +169,9 @@ async function spawnIpmiSim(c: Cleanup, n: number, prefix: string, o: SimOptions
  * answers from its own CPU). The relay floor's UDP echo process runs at 0 too.
  */
 export async function typedAndRest<S>(n: number, prefix: string, o: SimOptions, spawn: (count: number, prefix: string, o: SimOptions) => Promise<S>): Promise<{ typed: S; rest: S | null; sims: S[] }> {
-  const typed = await spawn(1, 'typed', { ...o, nodeArgs: [], nice: 0 });
-  const rest = n > 1 ? await spawn(n - 1, prefix, o) : null;
+  const own = Math.min(n, o.ownCpu ?? 1);
+  const typed = await spawn(own, 'typed', { ...o, nodeArgs: [], nice: 0 });
+  const rest = n > own ? await spawn(n - own, prefix, o) : null;
   return { typed, rest, sims: rest ? [typed, rest] : [typed] };
 }
 

@@ -12,7 +12,7 @@
 //
 //   node dist/bench/fleet.js [--quick] [--sizes 100,1000,5000,10000] [--kinds ipmi,telnet,ssh,ssh-proc]
 //        [--daemons conchd,conmand] [--conmand-max 5000] [--steady S] [--keys N] [--calibrate N]
-//        [--sim-nice N] [--ipmi-threads N|auto] [--takeovers K] [--cpu-prof] [--out FILE]
+//        [--sim-nice N] [--ipmi-threads N|auto] [--takeovers K [--trials-own-cpu]] [--cpu-prof] [--out FILE]
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -64,6 +64,8 @@ const USAGE = `usage: node dist/bench/fleet.js [options]
   --ipmi-threads N   conchd's IPMI threads (server ipmithreads=; default auto: none below 500 IPMI consoles, then one per 500, 2 to one per CPU)
   --takeovers K      after each IPMI window: K takeovers one at a time on printing consoles and K on silent ones,
                      each --steal seconds long; reports noticed / back-after-release and the requests a silent BMC gets
+  --trials-own-cpu   the takeover victims' BMCs in the typed-at console's simulator process at nice 0 (they answer
+                     from a CPU of their own, as real BMCs do) instead of the shared one
   --cpu-prof         run conchd and conch-bmcsim under node --cpu-prof; the results get their top functions
   --out FILE         results file (default bench/results/fleet-<date>-<machine>.md)
 `;
@@ -88,6 +90,7 @@ const OPTIONS = {
   'ipmi-threads': { type: 'string' },
   'sim-nice': { type: 'string' },
   takeovers: { type: 'string' },
+  'trials-own-cpu': { type: 'boolean' },
   out: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -152,6 +155,7 @@ function plan(a: Args, seed: number): Plan {
     ipmiThreads: a['ipmi-threads'],
     simNice,
     takeovers,
+    trialsOwnCpu: a['trials-own-cpu'] === true,
     seed,
   };
   return { quick, sizes, kinds, daemons, conmandMax, sshProcMax, calibrate, base, out, profDir };

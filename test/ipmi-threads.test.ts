@@ -65,7 +65,7 @@ test('terminated IPMI threads report no console down, and a close afterwards ret
 
 test('main → IPMI thread: Buffers cross as Buffers (the password, the key, written bytes: only those)', () => {
   const opts = { ...spec.opts, password: Buffer.from('secret'), kg: Buffer.from('0123456789', 'latin1') };
-  const add: ToIpmiThread = { t: 'add', id: 3, spec: { ...spec, opts }, consoleName: 'n1', steal: 'never', stateDir: '/var/lib/conch', earlier: [{ sid: 7, at: 1 }], tellSessions: true };
+  const add: ToIpmiThread = { t: 'add', id: 3, spec: { ...spec, opts }, consoleName: 'n1', steal: 'never', earlier: [{ sid: 7, at: 1 }], tellSessions: true };
   const sent = encodeToIpmiThread(add);
   assert.ok(sent.wire.t === 'add' && sent.wire.spec.opts.password.buffer.byteLength === 6, 'the password alone, not its pool');
   const got = decodeToIpmiThread(cross(sent));

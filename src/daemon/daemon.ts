@@ -17,7 +17,7 @@ import { WebServer } from '../web/web-server.js';
 import { VERSION } from '../util/version.js';
 import { TimestampMarks } from './timestamp-marks.js';
 import { defaultStateDir } from './state-dir.js';
-import { keepAliveMark } from '../ipmi/session-record.js';
+import { keepAliveMark, SessionStore } from '../ipmi/session-record.js';
 import { applyReload, type ReloadHost } from './reload.js';
 import { AlertManager } from '../alerts/manager.js';
 import { Cluster } from '../cluster/cluster.js';
@@ -45,6 +45,8 @@ export class Daemon {
   private ipmiThreadPool: IpmiThreads | null;
   /** chosen at start; a reload cannot move it (session records live there) */
   private readonly stateDir: string;
+  /** the IPMI consoles' sessions across restarts (src/ipmi/session-record.ts) */
+  private sessions: SessionStore | null = null;
   private _cfg: Config;
   /** the reload running, and whether another SIGHUP came meanwhile */
   private reloading: Promise<void> | null = null;
@@ -67,7 +69,10 @@ export class Daemon {
     this.ipmiThreads = nIpmi === 0 ? 0 : (cfg.server.ipmiThreads ?? autoIpmiThreads(nIpmi));
     this.ipmiThreadPool = this.ipmiThreads > 0 ? new IpmiThreads(this.ipmiThreads) : null;
     this.stateDir = cfg.server.stateDir ?? defaultStateDir();
-    if (nIpmi > 0) this.stopAliveMark = keepAliveMark(this.stateDir);
+    if (nIpmi > 0) {
+      this.stopAliveMark = keepAliveMark(this.stateDir);
+      this.sessions = new SessionStore(this.stateDir);
+    }
     // Build every console before starting any: a bad entry fails the whole start.
     for (const c of cfg.consoles) {
       let device;
@@ -95,8 +100,9 @@ export class Daemon {
         this.ipmiThreadPool = new IpmiThreads(this.ipmiThreads);
       }
       this.stopAliveMark ??= keepAliveMark(this.stateDir);
+      this.sessions ??= new SessionStore(this.stateDir);
     }
-    return createDevice(c, { ...server, stateDir: this.stateDir }, this.ipmiThreadPool, handover ?? this.cluster?.handoverFor(c.name));
+    return createDevice(c, { ...server, stateDir: this.stateDir }, this.ipmiThreadPool, handover ?? this.cluster?.handoverFor(c.name), this.sessions);
   }
 
   private consoleLog(c: ConsoleConfig, server: ServerConfig, truncate: boolean): ConsoleLog | null {
@@ -270,6 +276,8 @@ export class Daemon {
     const slow = setInterval(() => this.dlog.notice(`Stopping: waiting for ${left} console${left === 1 ? '' : 's'} to release ${left === 1 ? 'its device' : 'their devices'} (IPMI sessions closing, programs exiting)`), 1000);
     await Promise.all(consoles.map((c) => c.stop().finally(() => left--)));
     clearInterval(slow);
+    // the sessions closed (or not) at the BMCs, for the next run
+    await this.sessions?.flush();
     this.dlog.notice(`conchd stopped (in ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   }
 }

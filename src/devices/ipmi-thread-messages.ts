@@ -13,8 +13,8 @@ import { asBuffer, unpackBatch, type Batcher, type Cloned, type Encoded, type Pa
 
 /** main → IPMI thread, one message per call */
 export type ToIpmiThread =
-  /** `earlier`, `tellSessions`: see IpmiDeviceContext (a cluster's handover of SOL sessions) */
-  | { t: 'add'; id: number; spec: IpmiSpec; consoleName: string; steal: SolSteal; stateDir: string | null; earlier: SessionRecordEntry[]; tellSessions: boolean }
+  /** `earlier`, `tellSessions`: see IpmiDeviceContext (the recorded sessions and a cluster's handover) */
+  | { t: 'add'; id: number; spec: IpmiSpec; consoleName: string; steal: SolSteal; earlier: SessionRecordEntry[]; tellSessions: boolean }
   | { t: 'connect'; id: number }
   /** `ack`: say `drained` with this number once the bytes are taken (the main side's input count) */
   | { t: 'write'; id: number; data: Buffer; ack?: number }

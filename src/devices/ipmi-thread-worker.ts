@@ -57,7 +57,7 @@ class IpmiThread {
   receive(m: ToIpmiThread): void {
     if (m.t === 'add') {
       const onSessions = m.tellSessions ? (list: SessionRecordEntry[]) => this.control(m.id, { k: 'sessions', list }) : undefined;
-      this.devices.set(m.id, new IpmiDevice(m.spec, { consoleName: m.consoleName, steal: m.steal, stateDir: m.stateDir, earlier: m.earlier, onSessions }));
+      this.devices.set(m.id, new IpmiDevice(m.spec, { consoleName: m.consoleName, steal: m.steal, earlier: m.earlier, onSessions }));
       return;
     }
     const dev = this.devices.get(m.id);

@@ -121,7 +121,7 @@ export class IpmiThreads {
     }
   }
 
-  device(spec: IpmiSpec, ctx: { consoleName: string; steal: SolSteal; stateDir?: string | null; earlier?: SessionRecordEntry[]; onSessions?: (list: SessionRecordEntry[]) => void }): IpmiThreadDevice {
+  device(spec: IpmiSpec, ctx: { consoleName: string; steal: SolSteal; earlier?: SessionRecordEntry[]; onSessions?: (list: SessionRecordEntry[]) => void }): IpmiThreadDevice {
     const id = this.nextId++;
     const i = id % this.books.length;
     const dev = new IpmiThreadDevice(id, spec, {
@@ -136,7 +136,6 @@ export class IpmiThreads {
       spec,
       consoleName: ctx.consoleName,
       steal: ctx.steal,
-      stateDir: ctx.stateDir ?? null,
       earlier: ctx.earlier ?? [],
       tellSessions: ctx.onSessions !== undefined,
     };
@@ -268,7 +267,7 @@ export class IpmiThreadDevice implements Device {
   private readonly input = new InputInFlight();
   /** the SOL counts as the thread last said */
   private sol: SolCounts = noSolCounts();
-  /** cluster: told the sessions that may hold SOL (see IpmiDeviceContext.onSessions) */
+  /** told the sessions that may hold SOL (see IpmiDeviceContext.onSessions) */
   onSessions: ((list: SessionRecordEntry[]) => void) | null = null;
 
   constructor(

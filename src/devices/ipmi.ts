@@ -11,7 +11,7 @@ import type { Backoff, Device, DeviceHandler, DeviceStats } from './device.js';
 import { cipherSuite } from '../ipmi/crypto.js';
 import { bankSolCounts, EarlierSessions, noSolCounts, SolConsole, DEFAULT_TIMING, type SolCounts, type SolTiming, type StealPolicy } from '../ipmi/sol-console.js';
 import { sharedTransport, type IpmiTransport } from '../ipmi/transport.js';
-import { SessionRecord, type SessionRecordEntry } from '../ipmi/session-record.js';
+import type { SessionRecordEntry } from '../ipmi/session-record.js';
 import { longTime, timeDelta } from '../util/notice.js';
 import { stampTime } from '../util/notice.js';
 
@@ -56,11 +56,9 @@ export interface IpmiDeviceContext {
   timing?: SolTiming;
   /** first IPMI retransmission timeout, ms (default 1000) */
   retryMs?: number;
-  /** the daemon's state directory: this console's sessions are recorded there across restarts */
-  stateDir?: string | null;
-  /** cluster: sessions another node held at this BMC (taken back like our own earlier ones) */
+  /** sessions that may still hold SOL at this BMC and are ours to take back: the previous run's (the daemon's SessionStore), another node's (a cluster's handover) */
   earlier?: SessionRecordEntry[];
-  /** cluster: told the sessions that may hold SOL at the BMC (earlier ones and the live one) after each change */
+  /** told the sessions that may hold SOL at the BMC (earlier ones and the live one) after each change: the daemon records them, a cluster publishes them */
   onSessions?: (list: SessionRecordEntry[]) => void;
 }
 
@@ -73,8 +71,6 @@ export class IpmiDevice implements Device {
   private toldSuite: number | null = null;
   /** our sessions at this BMC that ended without a confirmed Close Session */
   private readonly earlier = new EarlierSessions();
-  /** the same on disk, plus the live session, so that a restarted daemon knows them */
-  private readonly record: SessionRecord | null;
   /** the BMC's ID of the session open now (0: none) */
   private liveSid = 0;
   /** what the SOL consoles of earlier attempts counted */
@@ -85,18 +81,16 @@ export class IpmiDevice implements Device {
     private readonly ctx: IpmiDeviceContext,
   ) {
     this.host = spec.host.replace(/^\[(.*)\]$/, '$1');
-    this.record = ctx.stateDir ? new SessionRecord(ctx.stateDir, ctx.consoleName, `${this.host}:${spec.port}`) : null;
-    for (const e of [...(this.record?.load() ?? []), ...(ctx.earlier ?? [])]) this.earlier.add(e.sid, e.at);
+    for (const e of ctx.earlier ?? []) this.earlier.add(e.sid, e.at);
     this.earlier.onChange = () => this.remember();
   }
 
   /** write (and tell) the sessions that may hold SOL at the BMC: the earlier ones and the live one */
   private remember(): void {
-    if (!this.record && !this.ctx.onSessions) return;
+    if (!this.ctx.onSessions) return;
     const list: SessionRecordEntry[] = this.earlier.entries();
     if (this.liveSid !== 0) list.push({ sid: this.liveSid, at: Date.now(), live: true });
-    this.record?.save(list);
-    this.ctx.onSessions?.(list);
+    this.ctx.onSessions(list);
   }
 
   label(): string {

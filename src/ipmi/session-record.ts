@@ -5,18 +5,18 @@
 // that session as its own and take SOL back, not wait for it as if a person
 // held it (with `solsteal=never`, for ever).
 //
-// One small file per console, named by a hash of the console and BMC (a
-// console name may hold any character), written by rename so a crash never
-// leaves half a file; read with a size bound and validated, since anything
-// in a directory is hostile until checked.
+// One file for every console (SessionStore), written by rename so a crash
+// never leaves half a file; read with a size bound and validated, since
+// anything in a directory is hostile until checked.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createHash } from 'node:crypto';
 
-/** a record file larger than this is not ours */
-const MAX_BYTES = 4096;
+/** a record file larger than this is not ours (a few sessions of each of 100,000 consoles fit) */
+const MAX_FILE = 64 * 1024 * 1024;
 const MAX_IDS = 16;
+/** how often the file is written while sessions change */
+const WRITE_EVERY_MS = 250;
 
 export interface SessionRecordEntry {
   /** the BMC's session ID (SIDc) */
@@ -61,98 +61,109 @@ function lastAlive(stateDir: string): number {
   }
 }
 
-export class SessionRecord {
+/**
+ * Every IPMI console's sessions, in one file of the state directory
+ * (`ipmi/sessions.json`), kept by the main thread: read once at start,
+ * written by rename at most every WRITE_EVERY_MS while anything changed,
+ * and at stop. One small file per console, as before, cost a start of
+ * 10,000 consoles 60,000 file-system calls on the IPMI threads.
+ */
+export class SessionStore {
   readonly file: string;
-  private writing = false;
-  private next: SessionRecordEntry[] | null = null;
+  private readonly byKey = new Map<string, { console: string; bmc: string; sessions: SessionRecordEntry[] }>();
+  private readonly alive: number;
+  private timer: NodeJS.Timeout | null = null;
+  private writing: Promise<void> | null = null;
+  private dirty = false;
 
-  constructor(
-    private readonly stateDir: string,
-    private readonly consoleName: string,
-    private readonly bmc: string,
-  ) {
-    const key = createHash('sha256').update(`${consoleName}\0${bmc}`).digest('hex').slice(0, 24);
-    this.file = path.join(stateDir, 'ipmi', `${key}.json`);
+  constructor(stateDir: string) {
+    this.file = path.join(stateDir, 'ipmi', 'sessions.json');
+    this.alive = lastAlive(stateDir);
+    this.load();
   }
 
-  /** The sessions recorded by an earlier run (empty when none, or when the file is not a valid record). */
-  load(): SessionRecordEntry[] {
+  /** what the previous run recorded for this console at this BMC (empty when nothing valid) */
+  recorded(consoleName: string, bmc: string): SessionRecordEntry[] {
+    const r = this.byKey.get(keyOf(consoleName, bmc));
+    return r ? r.sessions.map((e) => ({ sid: e.sid, at: e.live === true ? Math.max(e.at, this.alive) : e.at })) : [];
+  }
+
+  /** this console's sessions now (the latest call wins; an empty list removes it) */
+  save(consoleName: string, bmc: string, entries: SessionRecordEntry[]): void {
+    const k = keyOf(consoleName, bmc);
+    if (entries.length === 0) this.byKey.delete(k);
+    else this.byKey.set(k, { console: consoleName, bmc, sessions: entries.slice(-MAX_IDS) });
+    this.dirty = true;
+    this.timer ??= setTimeout(() => {
+      this.timer = null;
+      void this.flush();
+    }, WRITE_EVERY_MS);
+  }
+
+  /** write now if anything changed (the daemon stopping); resolves once it is on disk */
+  async flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    while (this.writing) await this.writing;
+    if (!this.dirty) return;
+    this.dirty = false;
+    this.writing = this.write([...this.byKey.values()]).finally(() => (this.writing = null));
+    await this.writing;
+  }
+
+  private load(): void {
     let text: string;
     try {
       const fd = fs.openSync(this.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
       try {
-        const buf = Buffer.alloc(MAX_BYTES + 1);
-        const n = fs.readSync(fd, buf, 0, buf.length, 0);
-        if (n > MAX_BYTES) return [];
-        text = buf.subarray(0, n).toString('utf8');
+        const st = fs.fstatSync(fd);
+        if (!st.isFile() || st.size > MAX_FILE) return;
+        text = fs.readFileSync(fd, 'utf8');
       } finally {
         fs.closeSync(fd);
       }
     } catch {
-      return [];
+      return;
     }
+    let j: unknown;
     try {
-      const j = JSON.parse(text) as { console?: unknown; bmc?: unknown; sessions?: unknown };
-      if (j.console !== this.consoleName || j.bmc !== this.bmc || !Array.isArray(j.sessions)) return [];
-      const alive = lastAlive(this.stateDir);
-      return j.sessions
-        .filter(
-          (e: unknown): e is SessionRecordEntry =>
-            typeof e === 'object' &&
-            e !== null &&
-            Number.isInteger((e as SessionRecordEntry).sid) &&
-            (e as SessionRecordEntry).sid > 0 &&
-            (e as SessionRecordEntry).sid <= 0xffffffff &&
-            Number.isFinite((e as SessionRecordEntry).at),
-        )
-        .slice(-MAX_IDS)
-        .map((e) => ({ sid: e.sid, at: e.live === true ? Math.max(e.at, alive) : e.at }));
+      j = JSON.parse(text);
     } catch {
-      return [];
+      return;
+    }
+    const list = (j as { consoles?: unknown }).consoles;
+    if (!Array.isArray(list)) return;
+    for (const r of list as { console?: unknown; bmc?: unknown; sessions?: unknown }[]) {
+      if (typeof r?.console !== 'string' || typeof r.bmc !== 'string' || !Array.isArray(r.sessions)) continue;
+      const sessions = (r.sessions as unknown[]).filter(validEntry).slice(-MAX_IDS).map((e) => ({ sid: e.sid, at: e.at, ...(e.live === true ? { live: true } : {}) }));
+      if (sessions.length) this.byKey.set(keyOf(r.console, r.bmc), { console: r.console, bmc: r.bmc, sessions });
     }
   }
 
-  /** Record `entries` (the latest call wins; writes never overlap). */
-  save(entries: SessionRecordEntry[]): void {
-    this.next = entries.slice(-MAX_IDS);
-    if (!this.writing) void this.flush();
-  }
-
-  private async flush(): Promise<void> {
-    this.writing = true;
-    try {
-      while (this.next) {
-        const entries = this.next;
-        this.next = null;
-        await this.write(entries);
-      }
-    } finally {
-      this.writing = false;
-    }
-  }
-
-  private async write(entries: SessionRecordEntry[]): Promise<void> {
-    const dir = path.dirname(this.file);
+  private async write(consoles: { console: string; bmc: string; sessions: SessionRecordEntry[] }[]): Promise<void> {
     const tmp = `${this.file}.${process.pid}.tmp`;
     try {
-      if (entries.length === 0) {
-        await fs.promises.rm(this.file, { force: true });
-        return;
-      }
-      await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
-      const body = JSON.stringify({ console: this.consoleName, bmc: this.bmc, sessions: entries });
+      await fs.promises.mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
       // O_EXCL|O_NOFOLLOW: a link planted at the temporary name is never followed
       await fs.promises.rm(tmp, { force: true });
       const fh = await fs.promises.open(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
       try {
-        await fh.writeFile(body);
+        await fh.writeFile(JSON.stringify({ consoles }));
       } finally {
         await fh.close();
       }
       await fs.promises.rename(tmp, this.file);
     } catch {
       // best effort: without the record a restart waits for the BMC's session timeout, as before
+      this.dirty = true;
       await fs.promises.rm(tmp, { force: true }).catch(() => {});
     }
   }
+}
+
+const keyOf = (consoleName: string, bmc: string): string => `${consoleName}\0${bmc}`;
+
+function validEntry(e: unknown): e is SessionRecordEntry {
+  const x = e as SessionRecordEntry;
+  return typeof e === 'object' && e !== null && Number.isInteger(x.sid) && x.sid > 0 && x.sid <= 0xffffffff && Number.isFinite(x.at);
 }

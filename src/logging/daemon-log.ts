@@ -6,8 +6,22 @@ import { PRIORITIES, type Priority } from '../config/types.js';
 import { stampTime } from '../util/notice.js';
 import { openLogSync } from './open-log.js';
 
+/** lines of this priority or above are written at once, with those before them */
+const ERR = PRIORITIES.indexOf('err');
+/** a pending batch this large is written at once */
+const FLUSH_BYTES = 64 * 1024;
+
+/** logs with lines pending: whatever is pending when the process exits (from anywhere) is still written */
+const unflushed = new Set<DaemonLog>();
+process.once('exit', () => {
+  for (const l of [...unflushed]) l.flush();
+});
+
 export class DaemonLog {
   private fd: number | null = null;
+  private pending: string[] = [];
+  private pendingBytes = 0;
+  private scheduled = false;
   private min: number;
   /** also copy to stderr (foreground / -v) */
   echo: boolean;
@@ -26,6 +40,7 @@ export class DaemonLog {
 
   /** (Re)open the log file; called at start and on SIGHUP. Errors go to stderr. */
   reopen(): void {
+    this.flush();
     if (this.fd !== null) fs.closeSync(this.fd);
     this.fd = null;
     if (!this.file) return;
@@ -52,16 +67,36 @@ export class DaemonLog {
   }
 
   write(p: Priority, msg: string): void {
-    if (PRIORITIES.indexOf(p) > this.min) return;
-    const line = `${stampTime()} ${p.toUpperCase()}: ${msg}\n`;
+    const level = PRIORITIES.indexOf(p);
+    if (level > this.min) return;
+    this.pending.push(`${stampTime()} ${p.toUpperCase()}: ${msg}\n`);
+    this.pendingBytes += msg.length;
+    // a start or a reload logs tens of thousands of lines in a few turns of the event loop: one write per turn,
+    // not one per line (each a system call costing tens of µs here); errors, and a full batch, go out at once
+    if (level <= ERR || this.pendingBytes >= FLUSH_BYTES) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      unflushed.add(this);
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** write what is pending (also before a reopen and at close) */
+  flush(): void {
+    this.scheduled = false;
+    unflushed.delete(this);
+    if (this.pending.length === 0) return;
+    const text = this.pending.join('');
+    this.pending = [];
+    this.pendingBytes = 0;
     if (this.fd !== null) {
       try {
-        fs.writeSync(this.fd, line);
+        fs.writeSync(this.fd, text);
       } catch {
         /* a full disk must not stop the daemon */
       }
     }
-    if (this.echo) process.stderr.write(line);
+    if (this.echo) process.stderr.write(text);
   }
 
   err(msg: string): void {
@@ -81,6 +116,7 @@ export class DaemonLog {
   }
 
   close(): void {
+    this.flush();
     if (this.fd !== null) fs.closeSync(this.fd);
     this.fd = null;
   }

@@ -51,9 +51,10 @@ function num(body: Record<string, unknown>, key: string, min: number, max: numbe
 }
 
 export function totals(fleet: BmcFleet, ssh?: SshFleet | null): Record<string, number> {
-  const t: Record<string, number> = { bmcs: fleet.bmcs.length, sessions: 0, activeSol: 0 };
+  // sessions: opened since the start (each BMC's counter); liveSessions: open now
+  const t: Record<string, number> = { bmcs: fleet.bmcs.length, liveSessions: 0, activeSol: 0 };
   for (const b of fleet.bmcs) {
-    t.sessions += b.sessionCount;
+    t.liveSessions += b.sessionCount;
     if (b.solOwner()) t.activeSol++;
     for (const [k, v] of Object.entries(b.counters)) t[k] = (t[k] ?? 0) + v;
   }

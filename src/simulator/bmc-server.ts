@@ -31,6 +31,8 @@ export interface BmcCounters extends SolCounters {
   badPackets: number;
   lostInjected: number;
   sessions: number;
+  /** Open Session requests answered: more than `sessions` when clients started setups over (retransmitted or timed out) */
+  openRequests: number;
   authFailures: number;
   activations: number;
   steals: number;
@@ -57,7 +59,7 @@ export class Bmc implements CommandContext {
   profile: BmcProfile;
   user: BmcUser;
   readonly counters: BmcCounters = {
-    packetsIn: 0, packetsOut: 0, badPackets: 0, lostInjected: 0, sessions: 0, authFailures: 0, activations: 0, steals: 0,
+    packetsIn: 0, packetsOut: 0, badPackets: 0, lostInjected: 0, sessions: 0, openRequests: 0, authFailures: 0, activations: 0, steals: 0,
     bytesToConsole: 0, bytesFromConsole: 0, retransmits: 0, droppedOutput: 0, breaks: 0,
   };
   faults: Faults = { loss: 0, delayMs: 0, jitterMs: 0 };
@@ -186,6 +188,7 @@ export class Bmc implements CommandContext {
       return;
     }
     if (type === PT_OPEN_REQ) {
+      this.counters.openRequests++;
       this.evictForRoom(now);
       if (this.sessions.size >= MAX_SESSIONS) {
         reply(PT_OPEN_RSP, Buffer.from([p[0] ?? 0, 0x01, 0, 0, ...p.subarray(4, 8)]));

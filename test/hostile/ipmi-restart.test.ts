@@ -31,9 +31,9 @@ for (const threads of [0, 1]) {
         sim.host.write('before the crash\r\n');
         return read(log).includes('before the crash');
       }, 'host output through the first daemon', 60000, 500);
-      // the record is written before SOL is taken
-      const records = path.join(dir, 'state', 'ipmi');
-      await waitFor(() => fs.existsSync(records) && fs.readdirSync(records).some((f) => f.endsWith('.json')), 'the session record', 20000);
+      // the record holds the live session (written within a quarter second of a change)
+      const record = path.join(dir, 'state', 'ipmi', 'sessions.json');
+      await waitFor(() => /"live":true/.test(read(record)), 'the session record', 20000);
 
       first.child.proc.kill('SIGKILL');
       await first.child.exited;
@@ -67,24 +67,30 @@ test('a session record that is garbage, huge or a symlink is ignored, not truste
     const outside = path.join(dir, 'outside.txt');
     fs.writeFileSync(outside, 'untouched');
     const body = `console name="bmc" dev="ipmi:127.0.0.1:${sim.bmcPort}" ipmiopts="U:${SIM_USER},P:${SIM_PASSWORD},C:3" log="%N.log"\n`;
-    // the record's name is unknown to the test until the daemon writes one: plant junk under every plausible name later
+    const record = path.join(records, 'sessions.json');
     const d = await startConchd(c, body, { dir });
-    await waitFor(() => fs.readdirSync(records).some((f) => f.endsWith('.json')), 'the session record', 30000);
-    const name = fs.readdirSync(records).find((f) => f.endsWith('.json'))!;
+    await waitFor(() => /"live":true/.test(read(record)), 'the session record', 30000);
     await d.child.stop();
-    // garbage: the restarted daemon still connects (it trusts nothing in it)
-    fs.writeFileSync(path.join(records, name), '{"console":"bmc","bmc":"x","sessions":[{"sid":-1}]}' + ' '.repeat(10000));
-    const d2 = await startConchd(c, body, { dir });
-    const log = path.join(d2.logdir, 'bmc.log');
-    const mark2 = read(log).length;
-    await waitFor(() => {
-      sim.host.write('garbage ignored\r\n');
-      return read(log).slice(mark2).includes('garbage ignored');
-    }, 'host output with a garbage record', 60000, 500);
-    await d2.child.stop();
+    // garbage, then a file past the size bound (sparse): the restarted daemon still connects (it trusts nothing in them)
+    const garbage = `{"consoles":[{"console":"bmc","bmc":"127.0.0.1:${sim.bmcPort}","sessions":[{"sid":-1},{"sid":"x","at":1},{"sid":1e12,"at":1}]},7,null]}`;
+    let log = '';
+    for (const [what, plant] of [
+      ['garbage', () => fs.writeFileSync(record, garbage)],
+      ['huge', () => fs.truncateSync(record, 65 * 1024 * 1024)],
+    ] as const) {
+      plant();
+      const d2 = await startConchd(c, body, { dir });
+      log = path.join(d2.logdir, 'bmc.log');
+      const mark2 = read(log).length;
+      await waitFor(() => {
+        sim.host.write(`${what} ignored\r\n`);
+        return read(log).slice(mark2).includes(`${what} ignored`);
+      }, `host output with a ${what} record`, 60000, 500);
+      await d2.child.stop();
+    }
     // a symlink where the record is: never followed on write
-    fs.rmSync(path.join(records, name), { force: true });
-    fs.symlinkSync(outside, path.join(records, name));
+    fs.rmSync(record, { force: true });
+    fs.symlinkSync(outside, record);
     const d3 = await startConchd(c, body, { dir });
     const mark3 = read(log).length;
     await waitFor(() => {
