@@ -69,7 +69,9 @@ async function oneRun(cleanup: Cleanup, fleet: Fleet, dir: string, run: number):
   const before = await totals(fleet);
   const simCpu0 = fleet.pids.reduce((s, p) => s + treeCpuSeconds(p), 0);
   const prof = a['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${path.join(dir, 'prof')}`] : [];
-  const pinger = startPinger(fleet.consoleLines.filter((_, i) => i % Math.ceil(N / 50) === 1).map((l) => bmcOf(l)!));
+  // 50 BMCs spread over the fleet (not the typed-at one, in a process of its own)
+  const step = Math.max(1, Math.ceil(N / 50));
+  const pinger = startPinger(fleet.consoleLines.filter((_, i) => i > 0 && i % step === 0).map((l) => bmcOf(l)!));
   const [cmd, args] = withNofile(process.execPath, [...prof, CONCHD, '-F', '-c', conf], Math.max(65536, N * 4));
   const t0 = Date.now();
   const d = cleanup.child(cmd, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -120,7 +122,7 @@ async function main(): Promise<void> {
       '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
       ...runs.map(
         (r, i) =>
-          `| ${i + 1} | ${f1(r.activatedS)} | ${f1(r.loggingS)} | ${f1(r.daemonCpuS)} | ${f1(r.simCpuS)} | ${f1((r.daemonCpuS + r.simCpuS) / os.cpus().length)} | ${r.rssMiB.toFixed(0)} | ${r.twice} | ${percentile(r.rtts, 50).toFixed(1)} / ${percentile(r.rtts, 99).toFixed(0)} / ${Math.max(...r.rtts).toFixed(0)}${r.rtts.some((x) => x >= PING_TIMEOUT_MS) ? ` (${r.rtts.filter((x) => x >= PING_TIMEOUT_MS).length} unanswered)` : ''} |`,
+          `| ${i + 1} | ${f1(r.activatedS)} | ${f1(r.loggingS)} | ${f1(r.daemonCpuS)} | ${f1(r.simCpuS)} | ${f1((r.daemonCpuS + r.simCpuS) / os.cpus().length)} | ${r.rssMiB.toFixed(0)} | ${r.twice} | ${r.rtts.length === 0 ? '–' : `${percentile(r.rtts, 50).toFixed(1)} / ${percentile(r.rtts, 99).toFixed(0)} / ${Math.max(...r.rtts).toFixed(0)}`}${r.rtts.some((x) => x >= PING_TIMEOUT_MS) ? ` (${r.rtts.filter((x) => x >= PING_TIMEOUT_MS).length} unanswered)` : ''} |`,
       ),
       '',
     ];
