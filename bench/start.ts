@@ -6,7 +6,7 @@
 // and the simulator spent on the start: on 2 cores, their sum halved is the
 // shortest the start could be on this machine, whatever the daemon did.
 //
-//   node dist/bench/start.js [--consoles N] [--runs R] [--rate B] [--sim-nice N] [--cpu-prof]
+//   node dist/bench/start.js [--consoles N] [--runs R] [--rate B] [--sim-nice N] [--cpu-prof [--hold S]]
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -18,7 +18,7 @@ import { startBmcsimIpmi, request, type Fleet } from './fleet-sims.js';
 import { waitAllLogging } from './fleet-logs.js';
 import { treeCpuSeconds, treeRssMiB, withNofile } from './fleet-proc.js';
 import { percentile } from './stats.js';
-import { summarise } from './fleet-profile.js';
+import { longTurns, summarise } from './fleet-profile.js';
 import { bmcOf, startPinger, PING_TIMEOUT_MS } from './bmc-ping.js';
 
 const { values: a } = parseArgs({
@@ -28,10 +28,14 @@ const { values: a } = parseArgs({
     rate: { type: 'string', default: '100' },
     'sim-nice': { type: 'string', default: '19' },
     'cpu-prof': { type: 'boolean' },
+    // keep the fleet running this long after all are logging (with --cpu-prof: the steady state's long turns)
+    hold: { type: 'string', default: '0' },
   },
 });
 const N = Number(a.consoles);
 const say = (m: string): void => void process.stderr.write(`# ${m}\n`);
+/** per run: ms from the spawn to the end of the start (the hold's beginning) */
+const holdFrom: number[] = [];
 
 /** counters summed over every simulated BMC */
 async function totals(f: Fleet): Promise<{ sessions: number; openRequests: number; activations: number }> {
@@ -68,7 +72,8 @@ async function oneRun(cleanup: Cleanup, fleet: Fleet, dir: string, run: number):
   );
   const before = await totals(fleet);
   const simCpu0 = fleet.pids.reduce((s, p) => s + treeCpuSeconds(p), 0);
-  const prof = a['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${path.join(dir, 'prof')}`] : [];
+  // CONCH_BENCH_DAEMON_NODE_ARGS: node flags for conchd alone (e.g. --trace-gc, --max-semi-space-size=32), to try the runtime's settings
+  const prof = [...(a['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${path.join(dir, 'prof')}`] : []), ...(process.env.CONCH_BENCH_DAEMON_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])];
   // 50 BMCs spread over the fleet (not the typed-at one, in a process of its own)
   const step = Math.max(1, Math.ceil(N / 50));
   const pinger = startPinger(fleet.consoleLines.filter((_, i) => i > 0 && i % step === 0).map((l) => bmcOf(l)!));
@@ -92,8 +97,13 @@ async function oneRun(cleanup: Cleanup, fleet: Fleet, dir: string, run: number):
   const simCpuS = fleet.pids.reduce((s, p) => s + treeCpuSeconds(p), 0) - simCpu0;
   const rtts = pinger.stop();
   clearInterval(poll);
+  holdFrom.push(Date.now() - t0);
+  if (Number(a.hold) > 0) await new Promise((r) => setTimeout(r, Number(a.hold) * 1000));
   say(`run ${run}: all ${up.logging} logging after ${(up.ms / 1000).toFixed(1)} s (activated ${activatedS.toFixed(1)} s); conchd ${daemonCpuS.toFixed(1)} CPU s, simulator ${simCpuS.toFixed(1)}`);
+  // the hold's start in conchd's output, then all of it, for a look at what it printed (e.g. with --trace-gc)
+  const holdMark = `# hold from ${holdFrom.at(-1)} ms after the spawn\n`;
   await d.stop(60000);
+  if (process.env.CONCH_BENCH_DAEMON_OUT) fs.writeFileSync(`${process.env.CONCH_BENCH_DAEMON_OUT}.${run}`, holdMark + d.output);
   fs.rmSync(logdir, { recursive: true, force: true });
   return { activatedS, loggingS: up.ms / 1000, daemonCpuS, simCpuS, rssMiB, twice, rtts };
 }
@@ -126,7 +136,12 @@ async function main(): Promise<void> {
       ),
       '',
     ];
-    if (a['cpu-prof']) out.push(...summarise(path.join(dir, 'prof'), 25));
+    if (a['cpu-prof']) {
+      out.push(...summarise(path.join(dir, 'prof'), 25));
+      // the main thread's profile is each run's first (thread ids 0)
+      const mains = fs.readdirSync(path.join(dir, 'prof')).filter((f) => /\.0\.\d+\.cpuprofile$/.test(f)).sort();
+      mains.forEach((f, i) => out.push('', `Run ${i + 1}, ${Number(a.hold) > 0 ? `the ${a.hold} s after all were logging` : 'the whole run'}:`, '', ...longTurns(path.join(dir, 'prof', f), 10, Number(a.hold) > 0 ? holdFrom[i]! : 0)));
+    }
     process.stdout.write(out.join('\n') + '\n');
   } finally {
     await cleanup.run();
