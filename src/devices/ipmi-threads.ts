@@ -107,7 +107,12 @@ export class IpmiThreads {
       name: (i) => `conchd ipmi ${i + 1}`,
       // the cluster's permission to act, read by the threads before a SOL activation (util/fence.ts)
       workerData: { fence: fenceBuffer() },
-      onMessage: (i, w) => decodeFromIpmiThread(w, (id, ev) => this.deliver(i, id, ev)),
+      onMessage: (i, w) =>
+        decodeFromIpmiThread(
+          w,
+          (id, ev) => this.deliver(i, id, ev),
+          (id, data) => this.books[i]!.consoles.get(id)?.dev.dataFromThread(data),
+        ),
       onLost: (i, why) => this.lost(i, `IPMI thread stopped: ${why}`),
     });
     pools.add(this);
@@ -326,6 +331,11 @@ export class IpmiThreadDevice implements Device {
   dispose(): void {
     this.attempt = null;
     this.thread.forget();
+  }
+
+  /** the console's bytes from the thread (the batch's most common entry, passed without an event object) */
+  dataFromThread(data: Buffer): void {
+    this.attempt?.h.onData(data);
   }
 
   /** an event from the thread (IpmiThreads answers the `done`s) */

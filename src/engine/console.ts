@@ -579,6 +579,11 @@ export class Console {
     this._replay.push(data);
     // the person typing sees the echo first: with 50 sessions joined, being
     // last behind 49 socket writes cost the typist a millisecond and more
+    if (this.readers.size === 0) {
+      // the unattended fleet: no iterator made per chunk (and a typist who left is not kept alive)
+      this.typist = null;
+      return;
+    }
     const first = this.typist;
     if (first && this.readers.has(first)) {
       first.output(this, data);

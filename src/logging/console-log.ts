@@ -245,7 +245,8 @@ export class ConsoleLog {
 
   private writeRaw(b: Buffer): void {
     if (!this.accepting || b.length === 0) return;
-    for (const w of this.watchers) w(b);
+    // (no iterator made per chunk when nobody watches: this runs for every chunk of every console)
+    if (this.watchers.size > 0) for (const w of this.watchers) w(b);
     // devices never reuse a buffer they delivered (Device contract): no copy
     this.pending.push(b);
     this.pendingBytes += b.length;
