@@ -10,6 +10,7 @@
 import * as net from 'node:net';
 import { encodeQuoted } from '../protocol/lex.js';
 import type { Identity } from '../engine/session.js';
+import { bareHost } from '../devices/socket-util.js';
 
 /** how long the owner has to accept and answer the greeting */
 const CONNECT_MS = 5000;
@@ -30,7 +31,7 @@ export interface ProxyRequest {
 
 export function splitAddr(addr: string): { host: string; port: number } {
   const i = addr.lastIndexOf(':');
-  return { host: addr.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(addr.slice(i + 1)) };
+  return { host: bareHost(addr.slice(0, i)), port: Number(addr.slice(i + 1)) };
 }
 
 const kv = (k: string, v: string): Buffer => Buffer.concat([Buffer.from(` ${k}=`, 'latin1'), encodeQuoted(v)]);

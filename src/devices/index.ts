@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import type { IpmiThreads } from './ipmi-threads.js';
 import type { SessionRecordEntry, SessionStore } from '../ipmi/session-record.js';
 import type { IpmiSpec } from './ipmi.js';
+import { bareHost } from './socket-util.js';
 
 /** what a cluster hands from one owner of an IPMI console to the next (src/cluster/) */
 export interface SolHandover {
@@ -55,7 +56,7 @@ export function createDevice(c: ConsoleConfig, server: ServerConfig, ipmiThreads
 /** an IPMI console's earlier sessions (recorded by the previous run, handed over by another node) and who is told of changes */
 function solSessions(name: string, spec: IpmiSpec, handover?: SolHandover, store?: SessionStore | null): { earlier?: SessionRecordEntry[]; onSessions?: (list: SessionRecordEntry[]) => void } {
   if (!store && !handover) return {};
-  const bmc = `${spec.host.replace(/^\[(.*)\]$/, '$1')}:${spec.port}`;
+  const bmc = `${bareHost(spec.host)}:${spec.port}`;
   return {
     earlier: [...(store?.recorded(name, bmc) ?? []), ...(handover?.earlier ?? [])],
     onSessions: (list) => {

@@ -14,6 +14,7 @@ import { sharedTransport, type IpmiTransport } from '../ipmi/transport.js';
 import type { SessionRecordEntry } from '../ipmi/session-record.js';
 import { longTime, timeDelta } from '../util/notice.js';
 import { stampTime } from '../util/notice.js';
+import { bareHost } from './socket-util.js';
 
 export const IPMI_DEFAULT_PORT = 623;
 /** suite 3 unless configured: HMAC-SHA1 + HMAC-SHA1-96 + AES-CBC-128, offered by every IPMI 2.0 BMC */
@@ -26,7 +27,7 @@ export const IPMI_BACKOFF: Backoff = { minMs: 15000, maxMs: 1800000, healthyMs: 
 
 /** `<host>` or `<host:port>` as conman's notices name an IPMI console (an IPv6 `host` in brackets or not) */
 export function ipmiLabel(host: string, port: number): string {
-  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  const bare = bareHost(host);
   const h = bare.includes(':') ? `[${bare}]` : bare;
   return port === IPMI_DEFAULT_PORT ? `<${h}>` : `<${h}:${port}>`;
 }
@@ -80,7 +81,7 @@ export class IpmiDevice implements Device {
     private readonly spec: IpmiSpec,
     private readonly ctx: IpmiDeviceContext,
   ) {
-    this.host = spec.host.replace(/^\[(.*)\]$/, '$1');
+    this.host = bareHost(spec.host);
     for (const e of ctx.earlier ?? []) this.earlier.add(e.sid, e.at);
     this.earlier.onChange = () => this.remember();
   }

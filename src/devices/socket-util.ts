@@ -1,5 +1,5 @@
-// Small helpers shared by the socket-based devices (telnet, unix): readable
-// reasons for socket errors, and a guard so that no exception ever escapes a
+// Small helpers shared by the network devices (telnet, unix, SSH, IPMI): readable
+// reasons for socket errors, bare host names, and a guard so that no exception ever escapes a
 // socket or timer callback (that would crash the daemon).
 
 /** A short, human-readable reason for a failed or broken socket. */
@@ -57,4 +57,9 @@ export function guarded<A extends unknown[]>(
       }
     }
   };
+}
+
+/** A host as written in `dev=` (an IPv6 address in brackets) as the network calls want it: no brackets. */
+export function bareHost(host: string): string {
+  return host.replace(/^\[(.*)\]$/, '$1');
 }

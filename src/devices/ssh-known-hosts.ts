@@ -10,6 +10,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { bareHost } from './socket-util.js';
 
 export interface KnownKey {
   /** key type as written (`ssh-ed25519`, `ecdsa-sha2-nistp256`, `ssh-rsa` …) */
@@ -49,7 +50,7 @@ export function blobType(blob: Buffer): string {
 
 /** how known_hosts names a host at a port: `host` for 22, else `[host]:port` (IPv6 without brackets first) */
 export function knownHostsName(host: string, port: number): string {
-  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  const h = bareHost(host).toLowerCase();
   return port === 22 ? h : `[${h}]:${port}`;
 }
 

@@ -17,7 +17,7 @@ import ssh2 from 'ssh2';
 import type { AuthenticationType, ClientChannel } from 'ssh2';
 import type { SshHostKeys, SshOpts } from '../config/types.js';
 import { INPUT_HIGH_WATER, type Backoff, type Device, type DeviceHandler } from './device.js';
-import { socketErrorReason } from './socket-util.js';
+import { socketErrorReason, bareHost } from './socket-util.js';
 import { DEFAULT_DIALOG_TIMING, ENTRY_PROFILES, EntryDialog, quoteBmc, type DialogTiming, type EntryProfile } from './ssh-entry.js';
 import { blobType, fingerprint, knownHostsFile, knownHostsName, type KnownHosts } from './ssh-known-hosts.js';
 import { longTime, stampTime, timeDelta } from '../util/notice.js';
@@ -65,7 +65,7 @@ export interface SshDeviceContext {
 
 /** `<ssh://host:port>`, an IPv6 host in brackets */
 export function sshLabel(host: string, port: number): string {
-  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  const bare = bareHost(host);
   return `<ssh://${bare.includes(':') ? `[${bare}]` : bare}:${port}>`;
 }
 
@@ -113,7 +113,7 @@ export class SshDevice implements Device {
     private readonly spec: SshSpec,
     private readonly ctx: SshDeviceContext,
   ) {
-    this.host = spec.host.replace(/^\[(.*)\]$/, '$1');
+    this.host = bareHost(spec.host);
     this.timing = { ...DEFAULT_SSH_TIMING, stepMs: spec.opts.timeout * 1000, ...ctx.timing };
     const base = ENTRY_PROFILES[spec.opts.entry];
     this.profile = { ...base, leave: spec.opts.leave ?? base.leave, breakSeq: spec.opts.breakSeq ?? base.breakSeq };

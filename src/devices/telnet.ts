@@ -6,6 +6,7 @@ import * as net from 'node:net';
 import type { Backoff, Device } from './device.js';
 import { SocketDevice } from './socket-device.js';
 import { BREAK_BYTES, TelnetCodec } from './telnet-codec.js';
+import { bareHost } from './socket-util.js';
 
 export interface TelnetDeviceOptions {
   /** SO_KEEPALIVE on the connection (conman `server keepalive=on`) */
@@ -27,7 +28,7 @@ export class TelnetDevice extends SocketDevice implements Device {
   ) {
     super(opts.connectTimeoutMs);
     // accept an IPv6 literal with or without its brackets
-    this.host = spec.host.replace(/^\[(.*)\]$/, '$1');
+    this.host = bareHost(spec.host);
   }
 
   label(): string {
