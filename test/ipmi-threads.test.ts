@@ -99,7 +99,11 @@ test('IPMI thread → main: a batch of events arrives in order, console output a
   const batch: IpmiThreadBatch = new Batcher(() => {});
   for (const [id, ev] of sent) encodeFromIpmiThread(batch, id, ev);
   const got: [number, IpmiThreadEvent][] = [];
-  decodeFromIpmiThread(cross(batch.take()), (id, ev) => got.push([id, ev]));
+  decodeFromIpmiThread(
+    cross(batch.take()),
+    (id, ev) => got.push([id, ev]),
+    (id, data) => got.push([id, { k: 'data', data }]),
+  );
   assert.deepEqual(got, sent);
   assert.ok(got.every(([, ev]) => ev.k !== 'data' || Buffer.isBuffer(ev.data)));
   assert.equal(batch.size, 0, 'the next batch starts empty');

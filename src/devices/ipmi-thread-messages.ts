@@ -94,7 +94,7 @@ export function encodeFromIpmiThread(batch: IpmiThreadBatch, id: number, ev: Ipm
   else batch.addEvent(id, ev);
 }
 
-/** main side: each event of a batch, in order; a console's bytes to `onData` when given (no event object per chunk), else as a `data` event */
-export function decodeFromIpmiThread(w: FromIpmiThreadWire, deliver: (id: number, ev: IpmiThreadEvent) => void, onData?: (id: number, data: Buffer) => void): void {
-  unpackBatch(w, onData ?? ((id, data) => deliver(id, { k: 'data', data })), (id, ev) => deliver(id, ev));
+/** main side: each entry of a batch, in order: a console's bytes to `onData` (no event object per chunk), its other events to `deliver` */
+export function decodeFromIpmiThread(w: FromIpmiThreadWire, deliver: (id: number, ev: Exclude<IpmiThreadEvent, { k: 'data' }>) => void, onData: (id: number, data: Buffer) => void): void {
+  unpackBatch(w, onData, deliver);
 }

@@ -185,7 +185,7 @@ export class IpmiThreads {
     if (book.known.delete(id)) this.pool.post(i, encodeToIpmiThread({ t: 'remove', id }));
   }
 
-  private deliver(i: number, id: number, ev: IpmiThreadEvent): void {
+  private deliver(i: number, id: number, ev: Exclude<IpmiThreadEvent, { k: 'data' }>): void {
     const book = this.books[i]!;
     if (ev.k === 'counts') {
       if (id === THREAD_KEY) book.counts = ev.counts;
@@ -339,7 +339,7 @@ export class IpmiThreadDevice implements Device {
   }
 
   /** an event from the thread (IpmiThreads answers the `done`s) */
-  fromThread(ev: Exclude<IpmiThreadEvent, { k: 'done' | 'counts' }>): void {
+  fromThread(ev: Exclude<IpmiThreadEvent, { k: 'done' | 'counts' | 'data' }>): void {
     if (ev.k === 'drained') {
       if (this.input.confirmed(ev.upTo)) this.attempt?.h.onDrain?.();
       return;
@@ -350,8 +350,6 @@ export class IpmiThreadDevice implements Device {
     const a = this.attempt;
     if (!a) return;
     switch (ev.k) {
-      case 'data':
-        return a.h.onData(ev.data);
       case 'held':
         a.heldSince = ev.since;
         return;
