@@ -97,9 +97,12 @@ async function oneRun(cleanup: Cleanup, fleet: Fleet, dir: string, run: number):
   const simCpuS = fleet.pids.reduce((s, p) => s + treeCpuSeconds(p), 0) - simCpu0;
   const rtts = pinger.stop();
   clearInterval(poll);
-  holdFrom.push(Date.now() - t0);
-  if (Number(a.hold) > 0) await new Promise((r) => setTimeout(r, Number(a.hold) * 1000));
   say(`run ${run}: all ${up.logging} logging after ${(up.ms / 1000).toFixed(1)} s (activated ${activatedS.toFixed(1)} s); conchd ${daemonCpuS.toFixed(1)} CPU s, simulator ${simCpuS.toFixed(1)}`);
+  holdFrom.push(Date.now() - t0);
+  if (Number(a.hold) > 0) {
+    say(`run ${run}: holding ${a.hold} s`);
+    await new Promise((r) => setTimeout(r, Number(a.hold) * 1000));
+  }
   // the hold's start in conchd's output, then all of it, for a look at what it printed (e.g. with --trace-gc)
   const holdMark = `# hold from ${holdFrom.at(-1)} ms after the spawn\n`;
   await d.stop(60000);

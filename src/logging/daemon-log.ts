@@ -11,7 +11,7 @@ const ERR = PRIORITIES.indexOf('err');
 /** a pending batch this large is written at once */
 const FLUSH_BYTES = 64 * 1024;
 
-/** logs with lines pending: whatever is pending when the process exits (from anywhere) is still written */
+/** logs with lines pending and a flush scheduled: whatever is pending when the process exits (from anywhere) is still written */
 const unflushed = new Set<DaemonLog>();
 process.once('exit', () => {
   for (const l of [...unflushed]) l.flush();
@@ -21,7 +21,6 @@ export class DaemonLog {
   private fd: number | null = null;
   private pending: string[] = [];
   private pendingBytes = 0;
-  private scheduled = false;
   private min: number;
   /** also copy to stderr (foreground / -v) */
   echo: boolean;
@@ -74,8 +73,7 @@ export class DaemonLog {
     // a start or a reload logs tens of thousands of lines in a few turns of the event loop: one write per turn,
     // not one per line (each a system call costing tens of µs here); errors, and a full batch, go out at once
     if (level <= ERR || this.pendingBytes >= FLUSH_BYTES) this.flush();
-    else if (!this.scheduled) {
-      this.scheduled = true;
+    else if (!unflushed.has(this)) {
       unflushed.add(this);
       setImmediate(() => this.flush());
     }
@@ -83,7 +81,6 @@ export class DaemonLog {
 
   /** write what is pending (also before a reopen and at close) */
   flush(): void {
-    this.scheduled = false;
     unflushed.delete(this);
     if (this.pending.length === 0) return;
     const text = this.pending.join('');
