@@ -1,5 +1,6 @@
-// Cipher suite choice with no `C:` in ipmiopts: suite 3 where the BMC has it,
-// else 17, then 2, 1, 0, and the console log says which. conch-bmcsim offers
+// Cipher suite choice with no `C:` in ipmiopts: suite 3 where the BMC has it
+// (asked for at once, as ipmitool does: the BMC's list of suites only after it
+// refused 3), else 17, then 2, 1, 0, and the console log says which. conch-bmcsim offers
 // every suite, so each console here talks to it through a small UDP relay
 // that plays a BMC offering fewer: it answers Get Channel Cipher Suites with
 // its own list (or "invalid command") and refuses Open Session for the suites
@@ -31,6 +32,8 @@ class SuiteRelay {
   readonly sock = dgram.createSocket('udp4');
   /** suites asked for in Open Session, in order */
   readonly asked: number[] = [];
+  /** Get Channel Cipher Suites requests */
+  listed = 0;
   private client: dgram.RemoteInfo | null = null;
 
   constructor(
@@ -77,6 +80,7 @@ class SuiteRelay {
   }
 
   private cipherSuites(rq: NonNullable<ReturnType<typeof parseRequest>>): Buffer {
+    this.listed++;
     if (this.offer.list === null) return encodeResponse(rq, 0xc1);
     const records = Buffer.from(
       this.offer.list.flatMap((id) => {
@@ -94,14 +98,16 @@ const seqLines = (text: string, name: string): number => [...text.matchAll(new R
 // every suite runs with the IPMI sessions on the main thread and on IPMI threads
 for (const threads of [0, 2])
   test(`no C: given: suite 3 if offered, else 17, 2, 1, 0 in that order; the log names the suite (ipmithreads=${threads})`, { timeout: 180000 }, async () => {
-  const sim = await startBmcsim(cleanup, 3, ['--heartbeat', '1']);
-  const cases: { name: string; offer: Offer; want: number; why: RegExp; asked: number[] }[] = [
+  const sim = await startBmcsim(cleanup, 4, ['--heartbeat', '1']);
+  const cases: { name: string; offer: Offer; want: number; why: RegExp; asked: number[]; listed: boolean }[] = [
     // a BMC that lists its suites: 3 is not among them, 17 is
-    { name: 'node01', offer: { list: [17, 2, 1, 0], refuse: [3] }, want: 17, why: /the BMC does not offer suite 3; it offers 17 2 1 0/, asked: [17] },
+    { name: 'node01', offer: { list: [17, 2, 1, 0], refuse: [3] }, want: 17, why: /the BMC does not offer suite 3; it offers 17 2 1 0\)/, asked: [3, 17], listed: true },
     // no Get Channel Cipher Suites: Open Session refusals decide
-    { name: 'node02', offer: { list: null, refuse: [3, 17] }, want: 2, why: /the BMC refused suite 3/, asked: [3, 17, 2] },
+    { name: 'node02', offer: { list: null, refuse: [3, 17] }, want: 2, why: /the BMC refused suite 3\)/, asked: [3, 17, 2], listed: true },
     // suite 0 (no authentication) only where nothing better is offered
-    { name: 'node03', offer: { list: [0, 1], refuse: [3, 17, 2] }, want: 1, why: /it offers 0 1/, asked: [1] },
+    { name: 'node03', offer: { list: [0, 1], refuse: [3, 17, 2] }, want: 1, why: /it offers 0 1\)/, asked: [3, 1], listed: true },
+    // suite 3 offered: taken at once, the list never asked for
+    { name: 'node04', offer: { list: [3, 17, 2, 1, 0], refuse: [] }, want: 3, why: /IPMI session uses cipher suite 3\.\r\n/, asked: [3], listed: false },
   ];
   const relays: SuiteRelay[] = [];
   let conf = '';
@@ -114,10 +120,11 @@ for (const threads of [0, 2])
   const d = await startConchd(cleanup, conf, { extraHeader: `server ipmithreads=${threads}\n` });
   for (const [i, c] of cases.entries()) {
     const log = path.join(d.logdir, `${c.name}.log`);
-    const text = await waitForFile(log, `IPMI session uses cipher suite ${c.want} (`, 40000);
+    const text = await waitForFile(log, `IPMI session uses cipher suite ${c.want}`, 40000);
     assert.match(text, c.why);
     await waitFor(() => seqLines(fs.readFileSync(log, 'latin1'), c.name) >= 3, `${c.name}: heartbeats over suite ${c.want}`, 30000);
     assert.deepEqual(relays[i]!.asked, c.asked, `${c.name}: suites asked for in Open Session`);
+    assert.equal(relays[i]!.listed > 0, c.listed, `${c.name}: Get Channel Cipher Suites asked ${relays[i]!.listed} times`);
   }
   await d.child.stop();
 });

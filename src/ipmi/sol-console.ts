@@ -218,9 +218,13 @@ export class SolConsole {
     await this.session.open();
     this.h.onOpened?.(this.session.sidC);
     await this.serial(async () => {
-      // W:solstatus: no status check; Activate answers "busy" itself
-      const busy = this.noStatus ? false : await this.isActive();
-      if (busy && (await this.reclaimEarlier())) return;
+      // an earlier session of ours may hold SOL (a restart, a cluster's handover): who holds it also says
+      // whether anyone does, one exchange instead of two (a BMC that does not say: asked the usual way)
+      const owner = !this.noStatus && this.earlier.size() > 0 ? await this.instanceOwner() : null;
+      if (owner !== null && owner !== 0 && (await this.reclaimEarlier(owner))) return;
+      // W:solstatus: no status check; Activate answers "busy" itself (and never steals, whatever the answers before it)
+      const busy = owner !== null ? owner !== 0 : this.noStatus ? false : await this.isActive();
+      if (busy && owner === null && (await this.reclaimEarlier())) return;
       if (busy && this.policy !== 'always') return this.enterElsewhere(null, this.heldNotice());
       if (busy) await this.takeOver('at start-up (steal policy "always")', null);
       else await this.tryActivate(null);
@@ -327,11 +331,12 @@ export class SolConsole {
    * SOL held by a session of ours that died without Close Session (a timed
    * out exchange under load, a daemon restart): that is no person's
    * console, so take it back at once instead of waiting politely for the
-   * BMC's session timeout. True when the instance is ours now.
+   * BMC's session timeout. True when the instance is ours now. `known`:
+   * the owner, asked already.
    */
-  private async reclaimEarlier(): Promise<boolean> {
+  private async reclaimEarlier(known?: number): Promise<boolean> {
     if (this.earlier.size() === 0) return false;
-    const owner = await this.instanceOwner();
+    const owner = known ?? (await this.instanceOwner());
     if (owner === null || !this.earlier.has(owner, this.clock.now())) return false;
     const cc = await this.sol.deactivate();
     if (this.state === 'closed' || (cc !== 0 && cc !== CC_ALREADY_ACTIVE)) return false;
