@@ -203,7 +203,9 @@ export async function startNode(
     ].join('\n'),
     { mode: 0o600 },
   );
-  const child = c.child(process.execPath, [CONCHD, '-F', '-c', conf], { cwd: o.dir });
+  // CONCH_BENCH_DAEMON_NODE_ARGS: node flags for each conchd node (e.g. --cpu-prof), as bench/start.ts gives its one conchd
+  const nodeArgs = process.env.CONCH_BENCH_DAEMON_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
+  const child = c.child(process.execPath, [...nodeArgs, CONCHD, '-F', '-c', conf], { cwd: o.dir });
   await child.waitOutput(/Listening on TCP port \d+/, 30000);
   return { name: o.name, dir: o.dir, conf, port, child };
 }

@@ -38,6 +38,7 @@ import { spawnOnFreeNet, request } from './fleet-sims.js';
 import { seqsIn, waitAllLogging } from './fleet-logs.js';
 import { treeCpuSeconds, treeRssMiB } from './fleet-proc.js';
 import { percentile } from './stats.js';
+import { bmcOf, startPinger, PING_TIMEOUT_MS } from './bmc-ping.js';
 import { EtcdServer, startNode, type ClusterNode } from './cluster-rig.js';
 import { assign } from '../src/cluster/assign.js';
 import { prefixEnd } from '../src/cluster/etcd.js';
@@ -220,6 +221,8 @@ interface Failover {
   t0: number;
   /** the victim's consoles whose held/NAME in etcd named no SOL session of the victim at the kill */
   unpublished: number;
+  /** ms: a sessionless request to 50 of the dead node's BMCs, 5 a second, from the kill until every console was back (PING_TIMEOUT_MS: unanswered) */
+  rtts: number[];
   /** the survivors' CPU s/min from the kill until every console was back */
   cpu: string[];
   /** every 5 s: consoles back, CPU, the BMCs' traffic */
@@ -408,6 +411,8 @@ async function failover(etcd: EtcdServer, nodes: Map<string, ClusterNode>, owner
   const seen = new Map(lost.map((c) => [c, new Map(survivors.map((s) => [s, offset.get(c)!.get(s)!]))]));
   const probe = await new Probe(sim, [...survivors.map((n) => ({ who: n, pid: nodes.get(n)!.child.proc.pid! })), { who: 'etcd', pid: etcd.child!.proc.pid! }, { who: 'sim', pid: sim.pid }]).init();
   const progress: string[] = [];
+  // the floor under each take-back: the round trip to the dead node's BMCs while the survivors take them over
+  const pinger = startPinger(lost.filter((_, i) => i % Math.ceil(lost.length / 50) === 0).map((c) => bmcOf(sim.lines.get(c)!)!));
   const t0 = Date.now();
   process.kill(victim.child.proc.pid!, 'SIGKILL');
   let lastSay = t0;
@@ -436,6 +441,7 @@ async function failover(etcd: EtcdServer, nodes: Map<string, ClusterNode>, owner
     }
     if (back.size < lost.length) await sleep(200);
   }
+  const rtts = pinger.stop();
   const busy = (Date.now() - t0) / 60000;
   const cpu = survivors.map((n) => `${n} ${((treeCpuSeconds(nodes.get(n)!.child.proc.pid!) - cpu0.get(n)!) / busy).toFixed(1)}`);
   await victim.child.exited;
@@ -462,7 +468,7 @@ async function failover(etcd: EtcdServer, nodes: Map<string, ClusterNode>, owner
   const w = seconds.length ? Math.max(...seconds) : NaN;
   say(`failover: ${seconds.length} of ${lost.length} consoles back, the last after ${w.toFixed(1)} s (claimed p50 ${f2(percentile(claimed, 50))} s, max ${f2(Math.max(...claimed))} s)${missing.length ? `; not back: ${missing.slice(0, 10).join(' ')}` : ''}`);
   const at = new Map([...back].map(([c, b]) => [c, { node: b.node, offset: offset.get(c)!.get(b.node)! }]));
-  return { victim: VICTIM, consoles: lost.length, seconds, claimed, lost: lines, missing, to, claimToLog, back: at, t0, unpublished, cpu, progress };
+  return { victim: VICTIM, consoles: lost.length, seconds, claimed, lost: lines, missing, to, claimToLog, back: at, t0, unpublished, cpu, progress, rtts };
 }
 
 /**
@@ -710,7 +716,8 @@ function notes(rs: RunResult[]): string {
     lines.push(
       `- run ${r.run}: ${fo.victim} killed with ${fo.consoles} consoles, taken over by ${[...fo.to].map(([n, k]) => `${n} ${k}`).join(', ') || 'nobody'}` +
         `${fo.missing.length ? `, ${fo.missing.length} NOT BACK within ${FAILOVER_LIMIT_MS / 1000} s (${fo.missing.slice(0, 5).join(' ')}…)` : ''}; ` +
-        `claimed after ${dist(fo.claimed)} s, claim to logging ${dist(fo.claimToLog)} s (min / p50 / p99 / max); ${gone} host lines lost in all until the first line on the new owner, ` +
+        `claimed after ${dist(fo.claimed)} s, claim to logging ${dist(fo.claimToLog)} s (min / p50 / p99 / max); ` +
+        `round trip to 50 of its BMCs meanwhile ${fo.rtts.length ? `${percentile(fo.rtts, 50).toFixed(0)} / ${percentile(fo.rtts, 99).toFixed(0)} / ${Math.max(...fo.rtts).toFixed(0)} ms (p50 / p99 / max${fo.rtts.some((x) => x >= PING_TIMEOUT_MS) ? `; ${fo.rtts.filter((x) => x >= PING_TIMEOUT_MS).length} of ${fo.rtts.length} unanswered in ${PING_TIMEOUT_MS / 1000} s` : ''})` : '–'}; ${gone} host lines lost in all until the first line on the new owner, ` +
         `${r.laterGaps.lines} more after it (${r.laterGaps.consoles} consoles). Consoles stopped by their owner and claimed again by it ("held again"): ${r.heldAgain.before} at the start, ${r.heldAgain.after} after the kill. ` +
         `At the kill, ${fo.unpublished} of ${fo.consoles} had no SOL session of ${fo.victim} in etcd (held/NAME); after it, ${r.waits.after} waited for a "SOL session held by another client" to be released (${r.waits.before} at the start). ` +
         `Progress: ${fo.progress.join('; ') || '–'}. ` +

@@ -19,31 +19,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT, type DaemonKind } from './rig.js';
-import { run, type RunResult, type RunSpec } from './fleet-run.js';
-import { BOOTS_PER_S, report, type BaseSpec, type FleetReport } from './fleet-report.js';
+import { run, type RunResult } from './fleet-run.js';
+import { report, type BaseSpec, type FleetReport } from './fleet-report.js';
+import { baseSpec, runSpec, telnetFit } from './fleet-plan.js';
 import { reclaimDescription } from './kernel-reclaim.js';
 import { summarise } from './fleet-profile.js';
 import { idleNodeRssMiB, nofileLimits } from './fleet-proc.js';
 import { seedFrom } from './seeded.js';
 import type { FleetKind } from './fleet-sims.js';
 
-/**
- * IPMI consoles one conmand 0.2.7 starts at most: past 4,096 (32 threads × 128) its
- * libipmiconsole engine fails ("Unable to start IPMI SOL engine"); conman's
- * guide has large sites run one conmand per core, each with a share.
- */
-const CONMAND_IPMI_MAX = 4096;
-/** a person's pause between two keys, on average (ms) */
-const KEY_GAP_MS = 50;
-
 /** `ssh` process consoles at most by default: each is an OpenSSH process of several MiB */
 const SSH_PROC_MAX = 1000;
-
-/** the largest telnet or SSH fleet (a multiple of 500) whose 2 descriptors per console fit the hard limit */
-function telnetFit(n: number): number {
-  const fit = Math.floor((nofileLimits().hard - 512) / 2 / 500) * 500;
-  return Math.min(n, Math.max(500, fit));
-}
 
 const USAGE = `usage: node dist/bench/fleet.js [options]
   --quick            smoke sizes and seconds-long windows (sizes 20, steady 10 s, no calibration)
@@ -136,38 +122,19 @@ function plan(a: Args, seed: number): Plan {
   const out = a.out ? path.resolve(a.out) : path.join(ROOT, 'bench/results', `fleet-${date}-${os.hostname()}.md`);
   const profDir = a['cpu-prof'] ? fs.mkdtempSync(path.join(os.tmpdir(), 'conch-fleet-prof-')) : undefined;
 
-  const base: BaseSpec = {
-    rate: 100,
-    burstBytes: 10240,
-    // the typing (1 client, then 50, KEY_GAP_MS apart) stays inside the window
-    steadyS: Number(a.steady ?? (quick ? 10 : Math.max(60, Math.ceil((2 * keys * KEY_GAP_MS * 1.25) / 1000)))),
-    settleS: Number(a.settle ?? (quick ? 1 : 10)),
-    stealS: Number(a.steal ?? (quick ? 3 : 10)),
-    attaches: quick ? 3 : 20,
-    // 400 keys: ~20 s of typing for 1 client and again for 50, inside the 60 s window while echoes are fast
-    // (where they take hundreds of ms, from 5,000 consoles, the window stretches to fit them)
-    keystrokes: keys,
-    keyGapMs: KEY_GAP_MS,
-    readers: quick ? 9 : 49,
-    // ipmi_sim-like BMCs, but sessions live 1 h: conmand sends no keepalive while SOL output flows, and the
-    // ipmi_sim profile ends a session after 30 s without IPMI messages (docs/ipmi.md, "Simulated BMC profiles")
-    profileArgs: ['--profile', 'ipmi_sim', '--session-timeout', '3600'],
+  const base = baseSpec({
+    quick,
+    keys,
+    steady: a.steady === undefined ? undefined : Number(a.steady),
+    settle: a.settle === undefined ? undefined : Number(a.settle),
+    steal: a.steal === undefined ? undefined : Number(a.steal),
     ipmiThreads: a['ipmi-threads'],
     simNice,
     takeovers,
     trialsOwnCpu: a['trials-own-cpu'] === true,
     seed,
-  };
+  });
   return { quick, sizes, kinds, daemons, conmandMax, sshProcMax, calibrate, base, out, profDir };
-}
-
-/** One run's spec: the console type, N (telnet: as many as the open-file limit allows) and the daemon. */
-function runSpec(p: Plan, kind: FleetKind, n: number, daemon: DaemonKind): RunSpec {
-  // bursts (simulated reboots) come at most BOOTS_PER_S a second fleet-wide
-  const steadyS = Math.max(p.base.steadyS, Math.ceil(n / BOOTS_PER_S / 0.8));
-  // one conmand cannot start more than CONMAND_IPMI_MAX IPMI consoles: share them out, one conmand per core at least
-  const shards = daemon === 'conmand' && kind === 'ipmi' && n > CONMAND_IPMI_MAX ? Math.max(os.cpus().length, Math.ceil(n / CONMAND_IPMI_MAX)) : 1;
-  return { ...p.base, kind, n, daemon, shards, steadyS, loggingTimeoutS: Math.max(60, n / 50), cpuProfDir: daemon === 'conchd' && p.profDir ? path.join(p.profDir, `${kind}-${n}`) : undefined };
 }
 
 /** Where a run and the report go between runs. */
@@ -191,7 +158,7 @@ async function runAll(p: Plan, results: RunResult[], at: Progress): Promise<void
         // simulator a listener and a connection; past the hard open-file
         // limit no daemon can hold them all, so run the largest N that fits.
         const n = kind === 'ipmi' ? n0 : telnetFit(n0);
-        const spec = runSpec(p, kind, n, daemon);
+        const spec = runSpec(p.base, kind, n, daemon, p.profDir);
         at.log(`${kind} N=${n} ${daemon}${spec.shards! > 1 ? ` ×${spec.shards}` : ''}`);
         const r = await run(spec, at.log);
         if (n !== n0) r.notes.unshift(`asked for N=${n0}; ${n0} ${kind} consoles need 2 × ${n0} + a few file descriptors in the daemon (a socket and a log file each) and in the simulator, above this machine's hard open-file limit of ${nofileLimits().hard}: ran N=${n}, the largest that fits`);

@@ -1,5 +1,5 @@
-// Smoke tests of the start and reload benchmarks (bench/start.ts,
-// bench/reload.ts) at a tiny size: each must run to the end, clean up, and
+// Smoke tests of the start, reload and scale benchmarks (bench/start.ts,
+// bench/reload.ts, bench/scale.ts) at a tiny size: each must run to the end, clean up, and
 // print its table with what a reader needs. The time targets are the
 // benchmarks' to judge at full size; here only what must hold at any size:
 // every console logging, no lines lost, no session opened for an untouched
@@ -7,6 +7,7 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Cleanup } from './helpers/wait.js';
 import { ROOT } from './helpers/conchd.js';
@@ -52,4 +53,37 @@ test('bench/reload at 30 consoles (churn 10, on a CPU of their own): nothing los
   assert.equal(value('new IPMI sessions, untouched consoles'), '0 (0 SOL activations)');
   assert.match(value('new IPMI sessions, added and changed'), /^\d+ at 20 BMCs \(\d+ SOL activations\)$/);
   assert.match(value('new set in force', 'SIGHUP \\S+ '), /^\d+\.\d\d s$/);
+});
+
+test('bench/scale --quick: two runs of 6 IPMI and 6 telnet consoles and of a start, every figure against its floor, the worst marked', { timeout: 300000 }, async () => {
+  const dir = cleanup.dir('bench-scale-');
+  const file = path.join(dir, 'scale.md');
+  await run('scale.js', ['--quick', '--runs', '2', '--ipmi', '6', '--telnet', '6', '--start', '10', '--out', file]);
+  const md = fs.readFileSync(file, 'utf8');
+  const tables = mdTables(md);
+  const fleets = tables.filter((t) => t.columns[0] === 'figure');
+  assert.equal(fleets.length, 2, md);
+  for (const t of fleets) {
+    assert.equal(t.columns.filter((c) => c.startsWith('run ')).length, 2, md);
+    const row = (label: string): string[] => {
+      const r = t.rows.find((x) => x[0]!.startsWith(label));
+      assert.ok(r, `no "${label}" row in:\n${md}`);
+      return r;
+    };
+    for (const label of ['echo p50, 1 client', 'echo p99, 1 client', 'echo p99, 10 clients', 'attach p99, 1 client']) {
+      const r = row(label);
+      const runs = [r[column(t, 'run 1')]!, r[column(t, 'run 2')]!];
+      // value (floor) ratio×, the worst run in bold
+      const parsed = runs.map((c) => /^\**([\d.]+) \(([\d.]+)\) ([\d.]+)×\**$/.exec(c));
+      assert.ok(parsed.every(Boolean), `${label}: ${runs.join(' | ')}`);
+      assert.equal(runs.filter((c) => c.startsWith('**')).length >= 1, true, `${label}: the worst run marked`);
+      const worst = Math.max(...parsed.map((m) => Number(m![3])));
+      assert.equal(r[column(t, 'worst')], `${worst.toFixed(2)}×`);
+    }
+    assert.equal(row('lines lost + doubled')[column(t, 'met')], 'yes', md);
+    assert.ok(Number(row('RSS per console')[column(t, 'worst')]) > 0, md);
+  }
+  const start = tables.find((t) => t.columns.some((c) => c.includes('all logging')));
+  assert.ok(start, md);
+  assert.equal(start.rows.length, 2, md);
 });
