@@ -215,6 +215,9 @@ interface Failover {
   to: Map<string, number>;
   /** seconds from the claim to the takeover line and a [seq] line, per console */
   claimToLog: number[];
+  /** seconds from the claim until the new owner's log said `connected` (SOL active), and from then to the first [seq] line, per console */
+  claimToUp: number[];
+  upToLog: number[];
   /** per console back: its new owner and where that log stood at the kill */
   back: Map<string, { node: string; offset: number }>;
   /** the kill (wall ms) */
@@ -411,6 +414,8 @@ async function failover(etcd: EtcdServer, nodes: Map<string, ClusterNode>, owner
   const seen = new Map(lost.map((c) => [c, new Map(survivors.map((s) => [s, offset.get(c)!.get(s)!]))]));
   const probe = await new Probe(sim, [...survivors.map((n) => ({ who: n, pid: nodes.get(n)!.child.proc.pid! })), { who: 'etcd', pid: etcd.child!.proc.pid! }, { who: 'sim', pid: sim.pid }]).init();
   const progress: string[] = [];
+  /** per console: ms from the kill until its new owner's log said it is connected (polled like `back`) */
+  const up = new Map<string, number>();
   // the floor under each take-back: the round trip to the dead node's BMCs while the survivors take them over
   const pinger = startPinger(lost.filter((_, i) => i % Math.ceil(lost.length / 50) === 0).map((c) => bmcOf(sim.lines.get(c)!)!));
   const t0 = Date.now();
@@ -426,6 +431,7 @@ async function failover(etcd: EtcdServer, nodes: Map<string, ClusterNode>, owner
         seen.get(c)!.set(s, size);
         const text = read(f, offset.get(c)!.get(s)!);
         const m = takeover(c).exec(text);
+        if (m && m[1] === s && !up.has(c) && text.includes(`Console [${c}] connected to`, m.index)) up.set(c, Date.now() - t0);
         if (m && m[1] === s && seqsIn(text.slice(m.index), c).length > 0) {
           back.set(c, { node: s, ms: Date.now() - t0, text: text.slice(m.index) });
           break;
@@ -450,6 +456,8 @@ async function failover(etcd: EtcdServer, nodes: Map<string, ClusterNode>, owner
   const claimed: number[] = [];
   const lines: number[] = [];
   const claimToLog: number[] = [];
+  const claimToUp: number[] = [];
+  const upToLog: number[] = [];
   const to = new Map<string, number>();
   for (const c of lost) {
     const k = keys.get(c);
@@ -458,7 +466,13 @@ async function failover(etcd: EtcdServer, nodes: Map<string, ClusterNode>, owner
     if (!b) continue;
     seconds.push(b.ms / 1000);
     // (a console claimed again since, "held again", has a later key: left out)
-    if (k && k.node === b.node && k.at - t0 <= b.ms) claimToLog.push((b.ms - (k.at - t0)) / 1000);
+    if (k && k.node === b.node && k.at - t0 <= b.ms) {
+      claimToLog.push((b.ms - (k.at - t0)) / 1000);
+      // (seen at the same poll as the line after it: connected then, or earlier)
+      const u = up.get(c) ?? b.ms;
+      claimToUp.push(Math.max(0, u - (k.at - t0)) / 1000);
+      upToLog.push((b.ms - u) / 1000);
+    }
     to.set(b.node, (to.get(b.node) ?? 0) + 1);
     const dead = seqsIn(read(logOf(victim.dir, c)), c);
     const first = seqsIn(b.text, c)[0]!;
@@ -468,7 +482,7 @@ async function failover(etcd: EtcdServer, nodes: Map<string, ClusterNode>, owner
   const w = seconds.length ? Math.max(...seconds) : NaN;
   say(`failover: ${seconds.length} of ${lost.length} consoles back, the last after ${w.toFixed(1)} s (claimed p50 ${f2(percentile(claimed, 50))} s, max ${f2(Math.max(...claimed))} s)${missing.length ? `; not back: ${missing.slice(0, 10).join(' ')}` : ''}`);
   const at = new Map([...back].map(([c, b]) => [c, { node: b.node, offset: offset.get(c)!.get(b.node)! }]));
-  return { victim: VICTIM, consoles: lost.length, seconds, claimed, lost: lines, missing, to, claimToLog, back: at, t0, unpublished, cpu, progress, rtts };
+  return { victim: VICTIM, consoles: lost.length, seconds, claimed, lost: lines, missing, to, claimToLog, claimToUp, upToLog, back: at, t0, unpublished, cpu, progress, rtts };
 }
 
 /**
@@ -716,7 +730,8 @@ function notes(rs: RunResult[]): string {
     lines.push(
       `- run ${r.run}: ${fo.victim} killed with ${fo.consoles} consoles, taken over by ${[...fo.to].map(([n, k]) => `${n} ${k}`).join(', ') || 'nobody'}` +
         `${fo.missing.length ? `, ${fo.missing.length} NOT BACK within ${FAILOVER_LIMIT_MS / 1000} s (${fo.missing.slice(0, 5).join(' ')}…)` : ''}; ` +
-        `claimed after ${dist(fo.claimed)} s, claim to logging ${dist(fo.claimToLog)} s (min / p50 / p99 / max); ` +
+        `claimed after ${dist(fo.claimed)} s, claim to logging ${dist(fo.claimToLog)} s (min / p50 / p99 / max): ` +
+        `claim to connected (SOL active) ${dist(fo.claimToUp)} s, then to the first host line ${dist(fo.upToLog)} s (polled every 0.2 s); ` +
         `round trip to 50 of its BMCs meanwhile ${fo.rtts.length ? `${percentile(fo.rtts, 50).toFixed(0)} / ${percentile(fo.rtts, 99).toFixed(0)} / ${Math.max(...fo.rtts).toFixed(0)} ms (p50 / p99 / max${fo.rtts.some((x) => x >= PING_TIMEOUT_MS) ? `; ${fo.rtts.filter((x) => x >= PING_TIMEOUT_MS).length} of ${fo.rtts.length} unanswered in ${PING_TIMEOUT_MS / 1000} s` : ''})` : '–'}; ${gone} host lines lost in all until the first line on the new owner, ` +
         `${r.laterGaps.lines} more after it (${r.laterGaps.consoles} consoles). Consoles stopped by their owner and claimed again by it ("held again"): ${r.heldAgain.before} at the start, ${r.heldAgain.after} after the kill. ` +
         `At the kill, ${fo.unpublished} of ${fo.consoles} had no SOL session of ${fo.victim} in etcd (held/NAME); after it, ${r.waits.after} waited for a "SOL session held by another client" to be released (${r.waits.before} at the start). ` +
