@@ -22,6 +22,7 @@ import { encodeOpenSessionRequest, decodeOpenSessionResponse, decodeRakp2, decod
 import { decodeSol, encodeSol } from '../src/ipmi/sol-packet.js';
 import { IpmiDecodeError } from '../src/ipmi/errors.js';
 import { Seeded, seedFrom } from './helpers/seeded.js';
+import { HmacSha1 } from '../src/ipmi/sha1.js';
 
 const h = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const USER = Buffer.from('admin');
@@ -234,4 +235,20 @@ describe('malformed input is a decode error, never a crash', () => {
       tryAll(rnd.bytes(rnd.int(80)));
     }
   });
+});
+
+test('HMAC-SHA1 of the per-packet AuthCode (sha1.ts) equals node:crypto for every length across the block boundaries, keys of 0-64 bytes', () => {
+  let seed = 7;
+  const rnd = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) & 0xff;
+  for (const keyLen of [0, 1, 20, 32, 63, 64]) {
+    const key = Buffer.from(Array.from({ length: keyLen }, rnd));
+    const mac = new HmacSha1(key);
+    for (let len = 0; len <= 300; len++) {
+      const data = Buffer.from(Array.from({ length: len }, rnd));
+      const want = crypto.createHmac('sha1', key).update(data).digest();
+      assert.deepEqual(mac.digest(data), want, `key ${keyLen} bytes, data ${len} bytes`);
+    }
+  }
+  // RFC 2202 test case 2
+  assert.equal(new HmacSha1(Buffer.from('Jefe')).digest(Buffer.from('what do ya want for nothing?')).toString('hex'), 'effcdf6ae5eb2fa2d27416d5f184df9c259a7c79');
 });

@@ -4,6 +4,7 @@
 // for the cipher suite IDs). Keys live only in Buffers inside a CipherState.
 
 import * as crypto from 'node:crypto';
+import { HmacSha1 } from './sha1.js';
 import { IpmiDecodeError } from './errors.js';
 
 // IVs come from a pooled random buffer: one getrandom() per 256 packets
@@ -155,14 +156,22 @@ export class CipherState {
     return this.suite.conf !== 'none';
   }
 
-  /** the truncated AuthCode over `data` (packet bytes from offset 4 through Next Header) */
+  /** the truncated AuthCode over `data` (packet bytes from offset 4 through Next Header); valid until the next call */
   authCode(data: Buffer): Buffer {
     const integ = this.suite.integrity;
     if (integ === 'none') return Buffer.alloc(0);
-    this.mac ??= new PacketMac(integ === 'hmac-sha1-96' ? 'sha1' : 'sha256', this.k1);
+    if (integ === 'hmac-sha1-96') {
+      // suites 1-3: no allocation per packet (sha1.ts)
+      this.sha1 ??= new HmacSha1(this.k1);
+      this.sha1.digest(data);
+      return (this.sha1Code ??= this.sha1.out.subarray(0, this.authCodeLength));
+    }
+    this.mac ??= new PacketMac('sha256', this.k1);
     return this.mac.digest(data).subarray(0, this.authCodeLength);
   }
   private mac: PacketMac | null = null;
+  private sha1: HmacSha1 | null = null;
+  private sha1Code: Buffer | null = null;
 
   /** Length of encrypt(payload) for a payload of n bytes: IV, then whole blocks. */
   encryptedLength(n: number): number {

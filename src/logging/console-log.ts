@@ -39,18 +39,32 @@ const FLUSH_MS = 200;
 const FLUSH_BYTES = 64 * 1024;
 /** bytes kept for a log whose file is not open yet (or cannot be opened); beyond it the oldest go, counted in a marker */
 const OPENING_MAX = HOLD_MAX;
-const dirty = new Set<ConsoleLog>();
+/**
+ * The logs with bytes gathered, each once (its `queued` flag), in the first
+ * `dirtyN` slots: an array that keeps its length, where a Set grew and was
+ * cleared again five times a second (garbage the collector copied).
+ */
+const dirty: (ConsoleLog | undefined)[] = [];
+let dirtyN = 0;
 let flushTimer: NodeJS.Timeout | null = null;
 
 function flushDirty(): void {
   flushTimer = null;
-  for (const log of dirty) log.flush();
-  dirty.clear();
+  // (a log flushed since it was queued, or closed, has nothing gathered: its flush does nothing)
+  for (let i = 0; i < dirtyN; i++) {
+    const log = dirty[i]!;
+    dirty[i] = undefined;
+    log.queued = false;
+    log.flush();
+  }
+  dirtyN = 0;
 }
 
 export class ConsoleLog {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /** in the module's list of logs to flush (flushDirty) */
+  queued = false;
   private stream: FileAppender | null = null;
   /** set while an open runs (bytes are kept meanwhile); a newer open replaces it */
   private openToken: object | null = null;
@@ -252,7 +266,6 @@ export class ConsoleLog {
     this.pendingBytes += b.length;
     if (this.pendingBytes >= FLUSH_BYTES && this.stream) {
       this.flush();
-      dirty.delete(this);
     } else if (!this.stream && this.pendingBytes > OPENING_MAX) {
       // the file is slow to open: keep the newest, as a console's own buffer would
       while (this.pendingBytes > OPENING_MAX && this.pending.length > 1) {
@@ -264,7 +277,10 @@ export class ConsoleLog {
       if (!this.trimmed && !this.outage) this.dlog.err(`Console [${this.ctx.name}] log file still opening: keeping only the newest ${OPENING_MAX >> 20} MiB`);
       this.trimmed = true;
     } else {
-      dirty.add(this);
+      if (!this.queued) {
+        this.queued = true;
+        dirty[dirtyN++] = this;
+      }
       flushTimer ??= setTimeout(flushDirty, FLUSH_MS);
     }
   }
@@ -291,7 +307,6 @@ export class ConsoleLog {
     this.retryTimer = null;
     await this.opened;
     this.flush();
-    dirty.delete(this);
     const lost = this.stream ? 0 : this.lost + this.pendingBytes;
     if (lost > 0) this.dlog.err(`Console [${this.ctx.name}] log closed before it could be opened: ${lost} bytes lost`);
     this.dropPending();
