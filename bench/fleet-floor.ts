@@ -9,13 +9,16 @@
 //          nothing, in front of a BMC that does nothing. A key wakes four
 //          processes in turn (relay, echo, relay, typist), as it wakes the
 //          daemon, the BMC, the daemon and the typist on a console.
-// Prints `latency {json}`. The pauses come from SEED, as the typist's do.
+// With ATTACHES, first that many connections, each timed from the connect
+// to the echo of one key (the floor under the typist's attach: connect, a
+// request, its answer). Prints `latency {json}`. The pauses come from SEED,
+// as the typist's do.
 //
-//   node dist/bench/fleet-floor.js KEYSTROKES GAP_MS [bare|relay [SEED]]   (echo-server.js is every echo process)
+//   node dist/bench/fleet-floor.js KEYSTROKES GAP_MS [bare|relay [SEED [ATTACHES]]]   (echo-server.js is every echo process)
 
 import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { WireClient } from './wire-client.js';
+import { now, WireClient } from './wire-client.js';
 import { pauseStream, typeKey, typingPause, type Latency } from './fleet-typist.js';
 import { ReclaimMeter } from './kernel-reclaim.js';
 
@@ -36,12 +39,22 @@ function echoProcess(args: string[], children: ChildProcess[]): Promise<number> 
   });
 }
 
-async function measure(keys: number, gapMs: number, mode: FloorMode, random: () => number): Promise<Latency> {
+async function measure(keys: number, gapMs: number, mode: FloorMode, random: () => number, attaches: number): Promise<Latency> {
   const l: Latency = { attach: [], echo: [], reclaim: [], lostFirstKeys: 0 };
   const children: ChildProcess[] = [];
   const meter = ReclaimMeter.open();
   try {
     const port = mode === 'bare' ? await echoProcess(['tcp'], children) : await echoProcess(['relay', String(await echoProcess(['udp'], children))], children);
+    for (let i = 0; i < attaches; i++) {
+      const t0 = now();
+      const c = await WireClient.raw(port, 10000);
+      try {
+        await c.echo('a', 10000);
+        l.attach.push(now() - t0);
+      } finally {
+        c.close();
+      }
+    }
     const client = await WireClient.raw(port, 10000);
     try {
       for (let i = 0; i < keys; i++) {
@@ -62,12 +75,12 @@ async function measure(keys: number, gapMs: number, mode: FloorMode, random: () 
 
 const isMain = process.argv[1]?.endsWith('fleet-floor.js');
 if (isMain) {
-  const [k, gap, mode = 'bare', seed] = process.argv.slice(2);
-  if (![k, gap, seed ?? '0'].every((x) => Number.isInteger(Number(x))) || (mode !== 'bare' && mode !== 'relay')) {
-    process.stderr.write('usage: fleet-floor.js KEYSTROKES GAP_MS [bare|relay [SEED]]\n');
+  const [k, gap, mode = 'bare', seed, attaches = '0'] = process.argv.slice(2);
+  if (![k, gap, seed ?? '0', attaches].every((x) => Number.isInteger(Number(x))) || (mode !== 'bare' && mode !== 'relay')) {
+    process.stderr.write('usage: fleet-floor.js KEYSTROKES GAP_MS [bare|relay [SEED [ATTACHES]]]\n');
     process.exit(1);
   }
-  const l = await measure(Number(k), Number(gap), mode, pauseStream(seed));
+  const l = await measure(Number(k), Number(gap), mode, pauseStream(seed), Number(attaches));
   process.stdout.write(`latency ${JSON.stringify(l)}\n`);
   process.exit(0);
 }

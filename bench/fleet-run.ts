@@ -236,7 +236,7 @@ function startBursts({ c, s, f, dir, r }: Running, bursted: string[]): Promise<v
 async function measureLatencies({ c, s, r, log }: Running, port: number, echoName: string): Promise<void> {
   log(`  latency, 1 client, and the machine's floor beside it`);
   const floorTimeout = s.keystrokes * (2 * s.keyGapMs + 10000) + 60000;
-  const floor = latencyChild(c, 'fleet-floor.js', [s.keystrokes, s.keyGapMs, 'bare', streamSeed(s.seed, 'floor-bare')], floorTimeout);
+  const floor = latencyChild(c, 'fleet-floor.js', [s.keystrokes, s.keyGapMs, 'bare', streamSeed(s.seed, 'floor-bare'), s.attaches], floorTimeout);
   const relay = latencyChild(c, 'fleet-floor.js', [s.keystrokes, s.keyGapMs, 'relay', streamSeed(s.seed, 'floor-relay')], floorTimeout);
   r.lat1 = await measureLatency(c, port, echoName, s.attaches, s.keystrokes, s.keyGapMs, streamSeed(s.seed, 'typist-1'));
   r.floor = await floor;

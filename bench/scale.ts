@@ -55,6 +55,12 @@ const P99_MAX = 2;
 const RSS_MAX: Record<string, number> = { ipmi: 0.05, telnet: 0.03 };
 const START_MAX_S = 10;
 
+const seed = seedFrom('CONCH_BENCH_SEED');
+const steady = a.steady === undefined ? (quick ? 6 : undefined) : Number(a.steady);
+const base = baseSpec({ quick, keys: KEYS, steady, settle: quick ? 0 : undefined, steal: quick ? 1 : undefined, simNice: 19, takeovers: 0, trialsOwnCpu: false, seed });
+/** the joined readers beside the typist for the many-clients figures */
+const READERS = base.readers;
+
 const t0 = Date.now();
 const say = (m: string): void => void process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(5)} s] ${m}\n`);
 const f = (x: number | undefined, d = 2): string => (x === undefined || Number.isNaN(x) ? '–' : x.toFixed(d));
@@ -136,7 +142,7 @@ function save(results: RunResult[], start: { text: string; loggingS: number[] } 
     `Command: \`node dist/bench/scale.js ${process.argv.slice(2).join(' ')}\` (${((Date.now() - t0) / 60000).toFixed(0)} min).`,
     '',
     'Each run is the fleet benchmark\'s (bench/README.md, "The fleet benchmark"): simulator at nice 19, hosts printing 100 B/s and one 10 KB burst each; ' +
-      `${KEYS} keys typed with 1 client, then with 50 (49 joined readers). Floors of the same run: *relay* is the same typing through a process that relays ` +
+      `${KEYS} keys typed with 1 client, then with ${READERS + 1} (${READERS} joined readers). Floors of the same run: *relay* is the same typing through a process that relays ` +
       'to an echoing UDP BMC and does nothing else (the echo floor); *bare echo* is a TCP echo process (the attach floor). Cells: value (floor) ratio; ' +
       'the worst of the runs in bold; "met" asks the worst run.',
     '',
@@ -157,10 +163,7 @@ function save(results: RunResult[], start: { text: string; loggingS: number[] } 
 }
 
 async function main(): Promise<void> {
-  const seed = seedFrom('CONCH_BENCH_SEED');
-  const steady = a.steady === undefined ? (quick ? 6 : undefined) : Number(a.steady);
-  const base = baseSpec({ quick, keys: KEYS, steady, settle: quick ? 0 : undefined, steal: quick ? 1 : undefined, simNice: 19, takeovers: 0, trialsOwnCpu: false, seed });
-  const plan: [FleetKind, number][] = [...IPMI.map((n) => ['ipmi', n] as [FleetKind, number]), ...TELNET.map((n) => ['telnet', n] as [FleetKind, number])];
+    const plan: [FleetKind, number][] = [...IPMI.map((n) => ['ipmi', n] as [FleetKind, number]), ...TELNET.map((n) => ['telnet', n] as [FleetKind, number])];
   const results: RunResult[] = [];
   say(`seed ${seed}; ${RUNS} runs of ${plan.map(([k, n]) => `${k} ${n}`).join(', ')}${START ? `, then the start of ${START} IPMI consoles` : ''}`);
   // consecutive runs of one size, as the issue asks (the spread between identical runs is the point)
