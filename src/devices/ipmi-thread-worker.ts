@@ -1,7 +1,9 @@
 // An IPMI thread: runs the IpmiDevices (sessions, SOL, steal policy) of its
 // share of the IPMI consoles on a UDP socket of its own, and posts what they
-// say to the main thread in batches gathered over 10 ms (at once for a
-// console just typed at, so that its echo does not wait for the batch). At
+// say to the main thread in batches gathered over 10 ms. A console just typed
+// at skips the batch: its output is posted alone, ahead of the fleet's output
+// gathered so far (which the main thread would otherwise log first), or, if
+// something of its own already waits in the batch, with the batch at once. At
 // 1,000 consoles a batch per event-loop turn woke the main thread ~700 times a
 // second, and each wake-up took the CPU from the IPMI thread that posted it.
 // The main thread keeps the logs and the clients. See ipmi-threads.ts for the other side.
@@ -40,6 +42,11 @@ class IpmiThread {
   private readonly typedAt = new Map<number, number>();
   /** the IPMI counts last posted */
   private told: IpmiCounts = noIpmiCounts();
+  /** a typed-at console's output posted on its own */
+  private readonly express: IpmiThreadBatch = new Batcher(() => {});
+  /** which batch (its number) each console last put an entry in: per-console order holds across the two */
+  private readonly inBatch = new Map<number, number>();
+  private batchNo = 0;
 
   constructor(private readonly post: (m: Encoded<FromIpmiThreadWire>) => void) {
     // counts that changed with no batch to ride on (a retransmission on a quiet console)
@@ -79,6 +86,7 @@ class IpmiThread {
         return this.answer(m.id, m.req, dev.close());
       case 'remove':
         this.typedAt.delete(m.id);
+        this.inBatch.delete(m.id);
         this.devices.delete(m.id);
         return;
     }
@@ -87,10 +95,17 @@ class IpmiThread {
   private handler(id: number): DeviceHandler {
     return {
       onData: (data) => {
-        encodeFromIpmiThread(this.batch, id, { k: 'data', data });
-        // an echo should not wait for the batch
+        // an echo should not wait for the batch, nor behind it
         const t = this.typedAt.get(id);
-        if (t !== undefined && performance.now() - t < TYPED_MS) this.flush();
+        const typed = t !== undefined && performance.now() - t < TYPED_MS;
+        if (typed && this.inBatch.get(id) !== this.batchNo) {
+          encodeFromIpmiThread(this.express, id, { k: 'data', data });
+          this.post(this.express.take());
+          return;
+        }
+        encodeFromIpmiThread(this.batch, id, { k: 'data', data });
+        this.inBatch.set(id, this.batchNo);
+        if (typed) this.flush();
         else this.batch.schedule();
       },
       onUp: () => this.control(id, { k: 'up' }),
@@ -102,6 +117,7 @@ class IpmiThread {
 
   private control(id: number, ev: Exclude<IpmiThreadEvent, { k: 'data' }>): void {
     encodeFromIpmiThread(this.batch, id, ev);
+    this.inBatch.set(id, this.batchNo);
     // (a force or close done may have changed the SOL counts too)
     if (ev.k !== 'drained') this.touched.add(id);
     this.batch.schedule();
@@ -127,6 +143,7 @@ class IpmiThread {
       encodeFromIpmiThread(this.batch, THREAD_KEY, { k: 'counts', counts: { ...this.told } });
     }
     if (this.batch.size > 0) this.post(this.batch.take());
+    this.batchNo++;
   }
 }
 
