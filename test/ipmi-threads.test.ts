@@ -98,6 +98,8 @@ test('IPMI thread → main: a batch of events arrives in order, console output a
   ];
   const batch: IpmiThreadBatch = new Batcher(() => {});
   for (const [id, ev] of sent) encodeFromIpmiThread(batch, id, ev);
+  // whether a console has something waiting (a typed-at console's echo goes ahead of the batch only if not)
+  assert.ok(batch.has(1) && batch.has(2) && !batch.has(3));
   const got: [number, IpmiThreadEvent][] = [];
   decodeFromIpmiThread(
     cross(batch.take()),
@@ -107,4 +109,5 @@ test('IPMI thread → main: a batch of events arrives in order, console output a
   assert.deepEqual(got, sent);
   assert.ok(got.every(([, ev]) => ev.k !== 'data' || Buffer.isBuffer(ev.data)));
   assert.equal(batch.size, 0, 'the next batch starts empty');
+  assert.ok(!batch.has(1), 'nothing of console 1 waits in the next batch');
 });

@@ -44,9 +44,6 @@ class IpmiThread {
   private told: IpmiCounts = noIpmiCounts();
   /** a typed-at console's output posted on its own */
   private readonly express: IpmiThreadBatch = new Batcher(() => {});
-  /** which batch (its number) each console last put an entry in: per-console order holds across the two */
-  private readonly inBatch = new Map<number, number>();
-  private batchNo = 0;
 
   constructor(private readonly post: (m: Encoded<FromIpmiThreadWire>) => void) {
     // counts that changed with no batch to ride on (a retransmission on a quiet console)
@@ -86,7 +83,6 @@ class IpmiThread {
         return this.answer(m.id, m.req, dev.close());
       case 'remove':
         this.typedAt.delete(m.id);
-        this.inBatch.delete(m.id);
         this.devices.delete(m.id);
         return;
     }
@@ -95,16 +91,16 @@ class IpmiThread {
   private handler(id: number): DeviceHandler {
     return {
       onData: (data) => {
-        // an echo should not wait for the batch, nor behind it
+        // an echo should not wait for the batch, nor behind it (alone only if nothing of its own
+        // waits there: per-console order)
         const t = this.typedAt.get(id);
         const typed = t !== undefined && performance.now() - t < TYPED_MS;
-        if (typed && this.inBatch.get(id) !== this.batchNo) {
+        if (typed && !this.batch.has(id)) {
           encodeFromIpmiThread(this.express, id, { k: 'data', data });
           this.post(this.express.take());
           return;
         }
         encodeFromIpmiThread(this.batch, id, { k: 'data', data });
-        this.inBatch.set(id, this.batchNo);
         if (typed) this.flush();
         else this.batch.schedule();
       },
@@ -117,7 +113,6 @@ class IpmiThread {
 
   private control(id: number, ev: Exclude<IpmiThreadEvent, { k: 'data' }>): void {
     encodeFromIpmiThread(this.batch, id, ev);
-    this.inBatch.set(id, this.batchNo);
     // (a force or close done may have changed the SOL counts too)
     if (ev.k !== 'drained') this.touched.add(id);
     this.batch.schedule();
@@ -143,7 +138,6 @@ class IpmiThread {
       encodeFromIpmiThread(this.batch, THREAD_KEY, { k: 'counts', counts: { ...this.told } });
     }
     if (this.batch.size > 0) this.post(this.batch.take());
-    this.batchNo++;
   }
 }
 

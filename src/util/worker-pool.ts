@@ -175,6 +175,11 @@ export class Batcher<E> {
     return this.keys.length;
   }
 
+  /** whether an entry for `key` is gathered (a scan: for the rare caller, not per entry) */
+  has(key: number): boolean {
+    return this.keys.includes(key);
+  }
+
   /**
    * Bytes for `key`. `join`: add them to the last entry if it is bytes for
    * the same key (one write of both). Returns whether a new entry began.
