@@ -220,11 +220,11 @@ export class SolConsole {
     await this.serial(async () => {
       // an earlier session of ours may hold SOL (a restart, a cluster's handover): who holds it also says
       // whether anyone does, one exchange instead of two (a BMC that does not say: asked the usual way)
+      // (without that command no earlier session can be recognised: reclaimEarlier needs it too)
       const owner = !this.noStatus && this.earlier.size() > 0 ? await this.instanceOwner() : null;
-      if (owner !== null && owner !== 0 && (await this.reclaimEarlier(owner))) return;
       // W:solstatus: no status check; Activate answers "busy" itself (and never steals, whatever the answers before it)
       const busy = owner !== null ? owner !== 0 : this.noStatus ? false : await this.isActive();
-      if (busy && owner === null && (await this.reclaimEarlier())) return;
+      if (busy && owner !== null && (await this.reclaimEarlier(owner))) return;
       if (busy && this.policy !== 'always') return this.enterElsewhere(null, this.heldNotice());
       if (busy) await this.takeOver('at start-up (steal policy "always")', null);
       else await this.tryActivate(null);
