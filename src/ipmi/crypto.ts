@@ -166,7 +166,7 @@ export class CipherState {
       this.sha1.digest(data);
       return (this.sha1Code ??= this.sha1.out.subarray(0, this.authCodeLength));
     }
-    this.mac ??= new PacketMac('sha256', this.k1);
+    this.mac ??= new PacketMac(this.k1);
     return this.mac.digest(data).subarray(0, this.authCodeLength);
   }
   private mac: PacketMac | null = null;
@@ -221,19 +221,18 @@ export class CipherState {
 }
 
 /**
- * HMAC (RFC 2104) for per-packet AuthCodes: H(K^opad | H(K^ipad | data)) with
- * the padded keys kept, on one-shot crypto.hash. A createHmac object per
- * packet cost more in allocation and garbage collection than the hashing.
+ * HMAC-SHA256 (RFC 2104) for suite 17's per-packet AuthCode: H(K^opad |
+ * H(K^ipad | data)) with the padded keys kept, on one-shot crypto.hash. A
+ * createHmac object per packet cost more in allocation and garbage collection
+ * than the hashing. (HMAC-SHA1, suites 1-3: sha1.ts, no allocation at all.)
  */
 class PacketMac {
+  private readonly alg = 'sha256';
   private inner: Buffer; // K^ipad | data
   private readonly outer: Buffer; // K^opad | inner digest
-  constructor(
-    private readonly alg: 'sha1' | 'sha256',
-    key: Buffer,
-  ) {
-    const k = key.length > 64 ? crypto.createHash(alg).update(key).digest() : key;
-    const len = alg === 'sha1' ? 20 : 32;
+  constructor(key: Buffer) {
+    const k = key.length > 64 ? crypto.createHash(this.alg).update(key).digest() : key;
+    const len = 32;
     this.inner = Buffer.alloc(64 + 256, 0x36);
     this.outer = Buffer.alloc(64 + len, 0x5c);
     for (let i = 0; i < k.length; i++) {

@@ -174,14 +174,14 @@ export class IpmiSession implements TransportClient {
       await this.authCaps();
       // the first choice first, as ipmitool and ipmiconsole do: nearly every BMC takes suite 3, and asking
       // which suites it offers (one to four more exchanges per setup) is worth it only once it refused
-      let order = [this.o.suite];
+      const order = [this.o.suite];
       let lastErr: Error | null = null;
       for (let i = 0; i < order.length; i++) {
         lastErr = await this.handshakeRetrying(order[i]!);
         if (!lastErr) break;
         // another suite only when the BMC refused this one's algorithms
         if (!(this.o.fallback && lastErr instanceof IpmiError && lastErr.code !== null && SUITE_REFUSED.has(lastErr.code))) break;
-        if (i === 0) order = [order[0]!, ...(await this.suiteOrder()).filter((s) => s.id !== order[0]!.id)];
+        if (i === 0) order.push(...(await this.fallbacks()));
       }
       if (lastErr) throw lastErr;
       this.state = 'active';
@@ -213,13 +213,13 @@ export class IpmiSession implements TransportClient {
   }
 
   /**
-   * Suites to try, best first: FALLBACK_ORDER starting at the configured
-   * preference, keeping those the BMC lists. No usable list (command not
-   * supported, odd records): try them all; Open Session refusals decide.
+   * After the first choice was refused: the rest of FALLBACK_ORDER, best
+   * first, keeping those the BMC lists. No usable list (command not
+   * supported, odd records, none of these): try them all; Open Session
+   * refusals decide.
    */
-  private async suiteOrder(): Promise<CipherSuite[]> {
-    const pref = this.o.suite.id;
-    const ids = [pref, ...FALLBACK_ORDER.filter((id) => id !== pref)];
+  private async fallbacks(): Promise<CipherSuite[]> {
+    const ids = FALLBACK_ORDER.filter((id) => id !== this.o.suite.id);
     this.offeredSuites = await this.listCipherSuites().catch(() => []);
     const offered = ids.filter((id) => this.offeredSuites.includes(id));
     return (offered.length ? offered : ids).map((id) => cipherSuite(id));

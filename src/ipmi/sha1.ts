@@ -91,7 +91,7 @@ export class HmacSha1 {
   digest(data: Uint8Array): Buffer {
     // inner: H(K^ipad | data), the pad's block already hashed
     this.s.reset(this.inner0);
-    this.finish(data, data.length, 64 + data.length);
+    this.finish(data, 64 + data.length);
     // outer: H(K^opad | inner), one block
     const t = this.tail;
     this.put(t, 0);
@@ -105,8 +105,9 @@ export class HmacSha1 {
     return this.out;
   }
 
-  /** hash `len` bytes of `b` and the padding for a message of `total` bytes in all */
-  private finish(b: Uint8Array, len: number, total: number): void {
+  /** hash `b` and the padding for a message of `total` bytes in all (what came before `b`: whole blocks, hashed) */
+  private finish(b: Uint8Array, total: number): void {
+    const len = b.length;
     let o = 0;
     for (; o + 64 <= len; o += 64) this.s.block(b, o);
     const rest = len - o;
