@@ -54,7 +54,7 @@ export async function waitFor<T>(
   timeoutMs = 20000,
   intervalMs = 25,
 ): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
@@ -64,7 +64,7 @@ export async function waitFor<T>(
       if (e instanceof FatalWait) throw e;
       last = e;
     }
-    if (Date.now() > deadline) {
+    if (performance.now() > deadline) {
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     }
     await new Promise((r) => setTimeout(r, intervalMs));

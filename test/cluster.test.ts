@@ -169,7 +169,7 @@ test('kill -9 of a node: its consoles log again on the others within 15 s, the h
   const before = await settled(NAMES);
   const lost = all.filter((c) => before.get(c) === 'n2');
   const sizes = new Map(all.map((c) => [c, Object.fromEntries(NAMES.map((n) => [n, logOf(n, c).length]))]));
-  const t0 = Date.now();
+  const t0 = performance.now();
   process.kill(nodes.n2!.child.proc.pid!, 'SIGKILL');
   const back = new Map<string, number>();
   await waitFor(
@@ -179,7 +179,7 @@ test('kill -9 of a node: its consoles log again on the others within 15 s, the h
         for (const n of ['n1', 'n3']) {
           const tail = logOf(n, c).slice(sizes.get(c)![n]);
           const i = tail.search(new RegExp(`Console \\[${c}\\] taken over by node ${n} from node n2 at .* after a gap of \\d+`));
-          if (i >= 0 && /\[seq \d+\]/.test(tail.slice(i))) back.set(c, Date.now() - t0);
+          if (i >= 0 && /\[seq \d+\]/.test(tail.slice(i))) back.set(c, performance.now() - t0);
         }
       }
       return back.size === lost.length;
@@ -315,12 +315,12 @@ test('etcd killed for 2 s and restarted: no node lets go, nothing moves', async 
   const owners = await settled(NAMES);
   const outs = Object.fromEntries(NAMES.map((n) => [n, nodes[n]!.child.output.length]));
   await etcd.kill();
-  const down = Date.now();
-  await waitFor(() => Date.now() - down >= 2000, 'etcd down 2 s', 10000);
+  const down = performance.now();
+  await waitFor(() => performance.now() - down >= 2000, 'etcd down 2 s', 10000);
   await etcd.run();
   // a few rounds of renewals and reads after it came back
-  const back = Date.now();
-  await waitFor(() => Date.now() - back >= 5000, '5 s after etcd returned', 10000);
+  const back = performance.now();
+  await waitFor(() => performance.now() - back >= 5000, '5 s after etcd returned', 10000);
   for (const n of NAMES) assert.doesNotMatch(nodes[n]!.child.output.slice(outs[n]), /releases its|taken over by|handed over/, `node ${n}`);
   assert.deepEqual(await settled(NAMES), owners);
   await noFights();

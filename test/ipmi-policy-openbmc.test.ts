@@ -29,9 +29,9 @@ test('openbmc profile: the unsolicited SOL Activating is a takeover, noticed wit
 
   const res = await control(sim, 'POST', '/bmcs/node01/steal', { seconds: 4 });
   assert.equal(res.status, 200, JSON.stringify(res.json));
-  const stolenAt = Date.now();
+  const stolenAt = performance.now();
   await waitFor(() => r.notices.find((n) => n.startsWith('SOL session taken over by another client at ')), 'takeover notice', 20000);
-  const took = Date.now() - stolenAt;
+  const took = performance.now() - stolenAt;
   assert.ok(took <= 2000, `takeover noticed after ${took} ms`);
   assert.equal(dev.status().polls, pollsBefore, 'noticed without a poll');
   assert.equal(dev.status().state, 'elsewhere');

@@ -55,12 +55,12 @@ class Feeds {
 const FILLER = `${'filler line to pass the index thresholds '.repeat(3)}\r\n`.repeat(10);
 
 async function conch(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
-  const t0 = Date.now();
+  const t0 = performance.now();
   const c = cleanup.child(process.execPath, [CONCH, ...args], { env: cleanEnv(env) });
   c.proc.stdin?.end();
   const code = await c.exited;
   await waitFor(() => c.proc.stdout?.readableEnded !== false && c.proc.stderr?.readableEnded !== false, 'output pipes to close');
-  return { code, stdout: c.stdout, stderr: c.stderr, ms: Date.now() - t0 };
+  return { code, stdout: c.stdout, stderr: c.stderr, ms: performance.now() - t0 };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -111,7 +111,7 @@ function daemon(): Promise<Setup> {
     const web = Number(/Listening on HTTP port (\d+)/.exec(await d.child.waitOutput(/Listening on HTTP port (\d+)/))![1]);
     for (const n of ['n1', 's1', 'secret', 'big']) await feeds.ready(n);
     const both = async (text: string): Promise<number> => {
-      const t = Date.now();
+      const t = performance.now();
       await Promise.all(['n1', 's1'].map((n) => feeds.write(n, text)));
       for (const n of ['n1', 's1']) await waitForFile(path.join(d.logdir, `${n}.log`), text.trim().split('\r\n').at(-1)!.slice(0, 20));
       return t;

@@ -199,8 +199,8 @@ test('a peer that stops answering is noticed by keepalives', async () => {
   d.connect(seen.h);
   await waitFor(() => seen.ups === 1, 'up');
   frozen = true;
-  const t0 = Date.now();
+  const t0 = performance.now();
   await waitFor(() => seen.downs.length === 1, 'down by keepalive', 10000);
   assert.match(seen.downs[0]!, /^no answer to keepalives for 1 s \(the BMC or the link is down\)$/);
-  assert.ok(Date.now() - t0 < 2000, `${Date.now() - t0} ms`);
+  assert.ok(performance.now() - t0 < 2000, `${performance.now() - t0} ms`);
 });

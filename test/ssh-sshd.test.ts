@@ -161,12 +161,12 @@ test('a server that floods garbage and one that stalls mid-handshake do not hold
   await waitForFile(log, 'Console [good] connected to', 30000);
   await s.bmc.started(1);
   // while the others fail, the good console logs each line within moments
-  const t0 = Date.now();
+  const t0 = performance.now();
   for (let i = 0; i < 8; i++) {
-    const t = Date.now();
+    const t = performance.now();
     s.bmc.write(`line ${i} while others fail\r\n`);
     await waitForFile(log, `line ${i} while others fail`, 5000);
-    assert.ok(Date.now() - t < 2000, `line ${i} took ${Date.now() - t} ms`);
+    assert.ok(performance.now() - t < 2000, `line ${i} took ${performance.now() - t} ms`);
   }
   await d.child.waitOutput(/Console \[garbage\] connection to <ssh:\/\/127\.0\.0\.1:\d+> failed: [^\n]+/, 30000);
   await d.child.waitOutput(/Console \[stall\] connection to <ssh:\/\/127\.0\.0\.1:\d+> failed: no SSH session within 3 s/, 30000);
@@ -174,7 +174,7 @@ test('a server that floods garbage and one that stalls mid-handshake do not hold
   // what it sent is quoted, bounded
   assert.match(g, /^SSH handshake failed: .*; the server sent "GET \/ HTTP\/1\.0 garbage/);
   assert.ok(g.length < 300, `a short reason: ${g}`);
-  assert.ok(Date.now() - t0 < 60000);
+  assert.ok(performance.now() - t0 < 60000);
   // the daemon still answers clients
   const q = conman(cleanup, d.port, '-q');
   assert.equal(await q.exited, 0);

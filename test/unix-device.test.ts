@@ -67,7 +67,7 @@ describe('unix socket device', () => {
     assert.equal(r.downs[0], 'no such file or directory');
     dev.watch(r);
 
-    const started = Date.now();
+    const started = performance.now();
     const socat = cleanup.child('socat', [`UNIX-LISTEN:${sockPath}`, 'STDIO']);
     await waitFor(() => r.readies === 1, 'onReady after the socket appeared', PROMPT_MS);
     assert.ok(r.readyAt - started < PROMPT_MS);
@@ -107,7 +107,7 @@ describe('unix socket device', () => {
     dev.watch(r); // the stale file is there now: not reported (it just failed)
 
     fs.unlinkSync(sockPath); // what qemu does before binding again
-    const started = Date.now();
+    const started = performance.now();
     await serve(sockPath, (s) => {
       s.write('hello from vm2\r\n');
       s.on('data', (d) => s.write(`echo:${d.toString()}`));

@@ -22,7 +22,7 @@ import type { Console } from '../engine/console.js';
 import type { DaemonLog } from '../logging/daemon-log.js';
 import type { SessionRecordEntry } from '../ipmi/session-record.js';
 import type { SolHandover } from '../devices/index.js';
-import { fenceOk } from '../util/fence.js';
+import { fenceOk, monoMs } from '../util/fence.js';
 import { longTime, timeDelta } from '../util/notice.js';
 import { Etcd, type EtcdKv, type EtcdTls } from './etcd.js';
 import { TxnBatcher } from './txn-batch.js';
@@ -82,7 +82,7 @@ export class Cluster {
   /** last sign of life of every node seen (wall ms): the start of a dead node's gap */
   private readonly lastSeen = new Map<string, number>();
   private owners = new Map<string, Owner>();
-  /** when each live node was first seen (wall ms): consoles are handed to a joining node once it is ready to claim */
+  /** when each live node was first seen (monotonic ms): consoles are handed to a joining node once it is ready to claim */
   private readonly firstSeen = new Map<string, number>();
   /** the owner last seen of each console, kept after its key vanishes */
   private readonly lastOwner = new Map<string, Owner>();
@@ -91,16 +91,17 @@ export class Cluster {
   private readonly mine = new Map<string, { rev: number; since: number }>();
   /** consoles with a claim or handover under way */
   private readonly busy = new Set<string>();
-  /** consoles not to be claimed before this time (monotonic-free: wall ms), see WAIT_MARGIN_MS */
+  /** consoles not to be claimed before this time (monotonic ms: a clock step must not shorten the wait), see WAIT_MARGIN_MS */
   private readonly notBefore = new Map<string, number>();
   private pollTimer: NodeJS.Timeout | null = null;
   private polling = false;
   private watcher: { close(): void } | null = null;
   /** the watch is running (else the next tick reads everything and starts one) */
   private watching = false;
-  /** when the keys were last read in full (wall ms) */
+  /** when the keys were last read in full (monotonic ms) */
   private readAt = 0;
   private reconcileTimer: NodeJS.Timeout | null = null;
+  /** monotonic ms */
   private settleUntil = 0;
   private startedAt = Date.now();
   private readonly oldLeases: string[] = [];
@@ -147,7 +148,7 @@ export class Cluster {
         // leases of ours from before (revoked now that etcd answers: their keys go with them)
         for (const old of this.oldLeases.splice(0)) await this.etcd.revoke(old).catch(() => this.oldLeases.push(old));
         this.phase = 'member';
-        this.settleUntil = Date.now() + SETTLE_MS;
+        this.settleUntil = monoMs() + SETTLE_MS;
         this.host.dlog.notice(`Cluster: node ${this.node} (${this.addr}) joined through ${this.opts.endpoints.join(',')} with lease ${id} (TTL ${this.opts.ttlSec} s)`);
         return;
       } catch (e) {
@@ -216,7 +217,7 @@ export class Cluster {
     if (this.polling || this.phase === 'stopped') return;
     this.polling = true;
     try {
-      if (!this.watching || Date.now() - this.readAt >= RESYNC_MS) await this.fullRead();
+      if (!this.watching || monoMs() - this.readAt >= RESYNC_MS) await this.fullRead();
       this.reconcile();
       if (this.phase === 'member' && this.lease.id) await this.putNode();
       this.lastPollError = '';
@@ -240,7 +241,7 @@ export class Cluster {
     for (const n of this.firstSeen.keys()) if (!this.nodes.has(n)) this.firstSeen.delete(n);
     this.revision = rev;
     this.ownersRev = parts[1]!.revision;
-    this.readAt = Date.now();
+    this.readAt = monoMs();
     // the changes from the oldest of the three reads on (replaying a change already read is harmless)
     this.watcher?.close();
     this.watching = true;
@@ -275,7 +276,7 @@ export class Cluster {
         this.firstSeen.delete(k.name); // when it comes back it settles again
         return;
       }
-      if (!this.nodes.has(k.name) && !this.firstSeen.has(k.name)) this.firstSeen.set(k.name, now);
+      if (!this.nodes.has(k.name) && !this.firstSeen.has(k.name)) this.firstSeen.set(k.name, monoMs());
       this.nodes.set(k.name, v);
       this.lastSeen.set(k.name, Math.min(now, v.alive));
     } else if (k.kind === 'owner') {
@@ -314,7 +315,7 @@ export class Cluster {
     if (this.phase !== 'member' || !this.nodes.has(this.node)) return;
     const names = this.host.registry.list().map((c) => c.name);
     const want = this.desired(names);
-    const settled = Date.now() >= this.settleUntil;
+    const settled = monoMs() >= this.settleUntil;
     for (const name of names) {
       if (this.busy.has(name)) continue;
       const o = this.owners.get(name);
@@ -326,10 +327,10 @@ export class Cluster {
           continue;
         }
         const to = want.get(name);
-        if (settled && to !== undefined && to !== this.node && this.nodes.has(to) && Date.now() - (this.firstSeen.get(to) ?? 0) >= SETTLE_MS)
+        if (settled && to !== undefined && to !== this.node && this.nodes.has(to) && monoMs() - (this.firstSeen.get(to) ?? 0) >= SETTLE_MS)
           this.run(name, () => this.handOver(name, `handed over to node ${to}`));
       } else if (!o) {
-        if (settled && want.get(name) === this.node && (this.notBefore.get(name) ?? 0) <= Date.now()) this.run(name, () => this.claim(name));
+        if (settled && want.get(name) === this.node && (this.notBefore.get(name) ?? 0) <= monoMs()) this.run(name, () => this.claim(name));
       } else if (o.node === this.node) {
         // ours but not run: from an earlier lease (etcd was away and kept it), or a claim whose answer was lost: let it go, to be claimed afresh
         this.run(name, () => this.dropKey(name, o.rev));
@@ -385,7 +386,7 @@ export class Cluster {
       const left = await this.timeToLive(prev.lease);
       if (left > 0) {
         const waitMs = (left + this.opts.ttlSec) * 1000 + WAIT_MARGIN_MS;
-        this.notBefore.set(name, Date.now() + waitMs);
+        this.notBefore.set(name, monoMs() + waitMs);
         this.host.dlog.warn(`Console [${name}] ownership key of node ${prev.node} vanished while its lease lives: not opened before ${timeDelta(waitMs)}`);
         return;
       }
@@ -416,7 +417,7 @@ export class Cluster {
 
   /** a lease's seconds to live (-1: gone), asked at most once a second whatever the number of consoles it held */
   private timeToLive(lease: string): Promise<number> {
-    const now = Date.now();
+    const now = monoMs();
     const known = this.leaseLeft.get(lease);
     if (known && now - known.at < 1000) return known.left;
     for (const [l, k] of this.leaseLeft) if (now - k.at >= 1000) this.leaseLeft.delete(l);

@@ -321,11 +321,11 @@ export class ProcessDevice implements Device {
     this.dropInput(c);
     killGroup(c.pid, 'SIGTERM');
     const gone = async (ms: number) => {
-      const deadline = Date.now() + ms;
+      const deadline = performance.now() + ms;
       const leader = await Promise.race([c.exited.then(() => true), sleep(ms).then(() => false)]);
       if (!leader) return false;
       while (groupAlive(c.pid)) {
-        if (Date.now() > deadline) return false;
+        if (performance.now() > deadline) return false;
         await sleep(50);
       }
       return true;

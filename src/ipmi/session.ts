@@ -302,7 +302,7 @@ export class IpmiSession implements TransportClient {
   }
 
   private waitSetup(type: number, what: string): Promise<Buffer> {
-    const sentAt = Date.now();
+    const sentAt = performance.now();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.setupWait = null;
@@ -312,7 +312,7 @@ export class IpmiSession implements TransportClient {
         type,
         timer,
         resolve: (b) => {
-          this.transport.noteRoundTrip(Date.now() - sentAt);
+          this.transport.noteRoundTrip(performance.now() - sentAt);
           resolve(b);
         },
         reject,
@@ -332,7 +332,7 @@ export class IpmiSession implements TransportClient {
       }
       if (this.pending.has(seq)) return reject(new IpmiError(`${cmdName(cmd)}: too many requests in flight`));
       this.rqSeq = seq;
-      const p: Pending = { netFn, cmd, data, tries: 0, attempts, timer: null, sentAt: Date.now(), sessionless, resolve, reject };
+      const p: Pending = { netFn, cmd, data, tries: 0, attempts, timer: null, sentAt: performance.now(), sessionless, resolve, reject };
       this.pending.set(seq, p);
       this.transmit(seq, p);
     });
@@ -429,7 +429,7 @@ export class IpmiSession implements TransportClient {
     if (!p || p.sessionless !== sessionless || p.cmd !== m.cmd || p.netFn + 1 !== m.netFn) return this.drop(`unmatched response to ${cmdName(m.cmd)}`);
     if (m.cc === 0xcf) return; // "duplicate request": the real answer follows
     if (p.timer) clearTimeout(p.timer);
-    if (p.tries === 1) this.transport.noteRoundTrip(Date.now() - p.sentAt);
+    if (p.tries === 1) this.transport.noteRoundTrip(performance.now() - p.sentAt);
     this.pending.delete(m.rqSeq);
     p.resolve({ cc: m.cc ?? 0, data: m.data });
   }

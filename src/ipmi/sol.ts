@@ -152,7 +152,7 @@ export class SolLink {
   }
 
   private pump(): void {
-    if (!this.active || this.out || this.nackTimer || this.queue.length === 0) return;
+    if (!this.active || this.out || this.nackTimer || this.queue.length === 0 || !fenceOk()) return;
     const head = this.queue[0];
     if (head === 'break') {
       this.queue.shift();
@@ -178,7 +178,7 @@ export class SolLink {
     this.s.sendSol(encodeSol({ seq: o.seq, ackSeq: 0, accepted: 0, flags: o.brk ? OP_BREAK : 0, data: o.data }));
     o.timer = setTimeout(() => {
       o.timer = null;
-      if (this.out !== o) return;
+      if (this.out !== o || !fenceOk()) return;
       // same SOL seq and data, new session seq
       if (o.tries < MAX_TRIES) return this.send(o);
       this.out = null;
@@ -201,7 +201,9 @@ export class SolLink {
     } catch {
       return; // counted by the session layer as a short payload would be; nothing to do
     }
-    if (!this.active) return;
+    // a cluster node past its lease (woken from a pause) neither ACKs nor types: an ACK would keep the
+    // BMC sending to us after another node may own the console (util/fence.ts)
+    if (!this.active || !fenceOk()) return;
     if (p.flags & ST_DEACTIVATING) {
       this.stop();
       this.h.onLost('the BMC is deactivating SOL');

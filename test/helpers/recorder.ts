@@ -22,7 +22,7 @@ export class Recorder implements DeviceHandler {
   }
   onReady(): void {
     this.readies++;
-    this.readyAt = Date.now();
+    this.readyAt = performance.now();
   }
   onNotice(t: string): void {
     this.notices.push(t);
