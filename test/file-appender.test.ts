@@ -259,6 +259,32 @@ test('LogWriter: after a failed write the thread skips the descriptor (reported)
   fs.rmSync(dir, { recursive: true });
 });
 
+test('LogWriter: a tail is read after every write queued before it, from a write-only descriptor; a FIFO is not read', async () => {
+  const dir = tmp();
+  const file = path.join(dir, 'log');
+  const writer = new LogWriter();
+  const c: WriterClient = { failed: () => assert.fail('no write fails here'), wrote: () => {} };
+  const fd = fs.openSync(file, O_WRONLY | O_APPEND | fs.constants.O_CREAT, 0o600);
+  writer.write(c, fd, Buffer.from('0123456789'));
+  await new Promise((res) => setImmediate(res));
+  writer.write(c, fd, Buffer.from('abcdef'));
+  // same turn as the write: the thread writes it first
+  const [all, last4] = await Promise.all([writer.tail(fd, 1000), writer.tail(fd, 4)]);
+  assert.equal(all.toString(), '0123456789abcdef');
+  assert.equal(last4.toString(), 'cdef');
+  assert.ok(Buffer.isBuffer(all));
+  // a FIFO at the log path (opened by a reader's presence): reading it would take the reader's bytes
+  const fifo = path.join(dir, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  const r = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  const w = fs.openSync(fifo, O_WRONLY | fs.constants.O_NONBLOCK);
+  await assert.rejects(writer.tail(w, 100), /not a regular file/);
+  await writer.close(c, w);
+  fs.closeSync(r);
+  await writer.close(c, fd);
+  fs.rmSync(dir, { recursive: true });
+});
+
 test('LogWriter: a writer thread that dies fails its batches with the reason, and their closes still happen', async () => {
   const dying = 'process.exit(3);';
   const writer = new LogWriter(new URL(`data:text/javascript,${encodeURIComponent(dying)}`));
@@ -274,7 +300,7 @@ test('LogWriter: a writer thread that dies fails its batches with the reason, an
   fs.rmSync(dir, { recursive: true });
 });
 
-test('LogWriter batches as they cross: resumes, then writes (a client\'s consecutive bytes joined), then closes', () => {
+test('LogWriter batches as they cross: resumes, then writes (a client\'s consecutive bytes joined), then tails, then closes', () => {
   const batch = new Batcher<never>(() => {});
   batch.addBytes(5, Buffer.from('ab'));
   batch.addBytes(5, Buffer.from('cd'), true);
@@ -282,13 +308,15 @@ test('LogWriter batches as they cross: resumes, then writes (a client\'s consecu
   batch.addBytes(5, Buffer.from('!'));
   const taken = batch.take();
   assert.deepEqual(taken.lens, [4, 3, 1]);
-  const m = encodeWriteBatch(9, taken, [5], [7]);
+  const m = encodeWriteBatch(9, taken, [5], [5, 100, 7, 3], [7]);
   const steps: string[] = [];
-  const id = decodeWriteBatch(structuredClone(m.wire, { transfer: m.transfer }), {
+  const { id, tails } = decodeWriteBatch(structuredClone(m.wire, { transfer: m.transfer }), {
     resume: (fd) => steps.push(`resume ${fd}`),
     write: (fd, b, i) => steps.push(`${i}: ${fd} ${Buffer.isBuffer(b) ? b.toString() : 'not a Buffer'}`),
+    tail: (fd, max) => (steps.push(`tail ${fd} ${max}`), fd === 5 ? Buffer.from('abcd!') : 'no such file'),
     closing: (fd) => steps.push(`closing ${fd}`),
   });
   assert.equal(id, 9);
-  assert.deepEqual(steps, ['resume 5', '0: 5 abcd', '1: 7 xyz', '2: 5 !', 'closing 7']);
+  assert.deepEqual(steps, ['resume 5', '0: 5 abcd', '1: 7 xyz', '2: 5 !', 'tail 5 100', 'tail 7 3', 'closing 7']);
+  assert.deepEqual(tails, [Buffer.from('abcd!'), 'no such file']);
 });

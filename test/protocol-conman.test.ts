@@ -183,6 +183,30 @@ test('&L replays the whole replay buffer (16 KiB by default), not only conman\'s
   assert.ok(replay.includes(long), `replay of ${replay.length} bytes lacks the 9,010-byte line`);
 });
 
+test('&L on a logged console replays its log file: the log\'s own lines and logopts, the bytes of the last moment, 16 KiB of them', async () => {
+  const dir = cleanup.dir('replay-log-');
+  const srv = await startProtocolServer(cleanup, `console name="n1" dev="test:" testopts="p:0" log="${dir}/n1.log" logopts="timestamp"\n`);
+  const a = conman(cleanup, srv.port, 'n1');
+  await a.opened('n1');
+  // more than the 4 KiB kept in memory for the alerts: the start of it can only come from the file
+  const long = `start-${'0123456789'.repeat(900)}-end`;
+  a.type(`${long}\r`);
+  await a.waitOutput('-end');
+  // typed and replayed at once: still gathered in memory, not yet in the file (it is flushed within 200 ms)
+  a.type('just-now\r&L');
+  const out = await a.waitOutput('<ConMan> End log replay of console [n1].');
+  const replay = out.slice(out.lastIndexOf('<ConMan> Begin log replay of console [n1].'));
+  assert.match(replay, /Console \[n1\] log opened at /, 'the log file\'s own first line');
+  // logopts=timestamp: each line as logged, with its stamp (conman replays the log, not the raw console)
+  assert.match(replay, /\d{4}-\d\d-\d\d \d\d:\d\d:\d\d start-0123456789/);
+  assert.ok(replay.includes(long), `replay of ${replay.length} bytes lacks the 9,010-byte line`);
+  assert.match(replay, /just-now[\s\S]*End log replay/);
+  // output after the replay was asked for comes after it, never inside it
+  a.type('after-replay\r');
+  const later = await a.waitOutput(/End log replay of console \[n1\][\s\S]*after-replay/);
+  assert.doesNotMatch(later.slice(later.lastIndexOf('Begin log replay')), /after-replay[\s\S]*End log replay/);
+});
+
 test('&R runs server resetcmd with %N expanded and tells every client', async () => {
   const dir = cleanup.dir('reset-');
   const srv = await startProtocolServer(

@@ -23,6 +23,8 @@ export const RELEASE_MS = 3000;
 export const STALL_MS = 10_000;
 /** Dropped input is told to its writer at most this often (and when the outage ends). */
 const DROP_NOTICE_MS = 10_000;
+/** recent output a logged console keeps in memory for the alerts' before-lines (conman's replay length) */
+export const ALERT_CONTEXT_BYTES = 4096;
 
 /**
  * One outage of the device's input: from write() returning false to the
@@ -58,6 +60,17 @@ export interface ConsoleStatus {
   writers: number;
 }
 
+/**
+ * Bytes of recent output a console keeps in memory. Without a log, the
+ * whole replay. With one, a replay is read back from the file, and memory
+ * keeps only what the alerts read their before-lines from (ALERT_CONTEXT_BYTES,
+ * or the replay size if smaller): at 10,000 consoles, 16 KiB each was a
+ * quarter of the daemon's memory.
+ */
+export function ringBytes(replayBytes: number, log: ConsoleLog | null): number {
+  return log ? Math.min(replayBytes, ALERT_CONTEXT_BYTES) : replayBytes;
+}
+
 export class Console {
   readonly name: string;
   /** sessions receiving output (R/O and R/W clients) */
@@ -89,7 +102,10 @@ export class Console {
   private _cfg: ConsoleConfig;
   private _device: Device;
   private _log: ConsoleLog | null;
+  /** recent output in memory: the whole replay without a log, the alerts' context with one (see ringBytes) */
   private _replay: Ring;
+  /** server replaybuffer=: the bytes a replay gives */
+  private replayBytes: number;
   private backoff: BackoffTimer;
   private handler: DeviceHandler;
   /** a reload is replacing the device: no attempt until the old one is released */
@@ -113,7 +129,8 @@ export class Console {
     this._log = log;
     this.inputCap = opts.inputCap ?? INPUT_CAP;
     this.stallMs = opts.stallMs ?? STALL_MS;
-    this._replay = new Ring(replayBytes);
+    this.replayBytes = replayBytes;
+    this._replay = new Ring(ringBytes(replayBytes, log));
     this.backoff = new BackoffTimer(device.backoff, () => this.attempt());
     this.handler = this.handlerFor(device);
   }
@@ -130,9 +147,23 @@ export class Console {
     return this._log;
   }
 
-  /** recent output for &L (server replaybuffer=) */
+  /** recent output in memory (the alerts read their context lines from it) */
   get replay(): Ring {
     return this._replay;
+  }
+
+  /**
+   * The newest `server replaybuffer=` bytes of the console, for &L and a
+   * browser's first screen. A logged console's are read back from its log
+   * file, as conman replays the log (notices and logopts' changes
+   * included), by the log writer thread after every byte gathered so far:
+   * a replay costs no memory per console. Without a log, or while its file
+   * cannot be read, the ring in memory. null: nothing to replay.
+   */
+  async replayTail(): Promise<Buffer | null> {
+    const fromLog = await this._log?.tail(this.replayBytes).catch(() => null);
+    if (fromLog) return fromLog;
+    return this._replay.capacity > 0 ? this._replay.tail() : null;
   }
 
   /**
@@ -202,6 +233,7 @@ export class Console {
     this._device.dispose?.();
     this._device = device;
     this._log = log;
+    this.sizeRing();
     this.handler = this.handlerFor(device);
     this.backoff = new BackoffTimer(device.backoff, () => this.attempt());
     this.running = true;
@@ -282,6 +314,7 @@ export class Console {
       before?.write(frameNotice(`Console [${this.name}] log closed at ${longTime()}: log settings changed by a reload`));
       const closing = before?.close();
       this._log = log;
+      this.sizeRing();
       log?.open();
       await closing;
     }
@@ -314,6 +347,13 @@ export class Console {
 
   /** server replaybuffer= changed: a ring of the new size, keeping the newest bytes */
   resizeReplay(bytes: number): void {
+    this.replayBytes = bytes;
+    this.sizeRing();
+  }
+
+  /** the ring's size follows the replay size and whether there is a log, keeping the newest bytes */
+  private sizeRing(): void {
+    const bytes = ringBytes(this.replayBytes, this._log);
     if (bytes === this._replay.capacity) return;
     const ring = new Ring(bytes);
     ring.push(this._replay.tail());

@@ -296,8 +296,21 @@ export class ConsoleLog {
     }
     this.index?.wrote(this.pending, this.pendingBytes);
     this.stream.writeAll(this.pending);
-    this.pending = [];
+    // emptied, not replaced: a dropped array, once old, would keep its young buffers alive through scavenges
+    this.pending.length = 0;
     this.pendingBytes = 0;
+  }
+
+  /**
+   * A replay: the newest `max` bytes of the log as written, every byte
+   * gathered so far included (it is handed over first, and the writer
+   * thread reads after writing it): the processed stream conman replays,
+   * notices and logopts' changes included. null: no file is open.
+   */
+  tail(max: number): Promise<Buffer | null> {
+    if (!this.stream || this.closing) return Promise.resolve(null);
+    this.flush();
+    return this.stream.tail(max);
   }
 
   /** Flush and close; resolves when every byte is on disk (after an open still running). */

@@ -112,6 +112,12 @@ export class FileAppender implements WriterClient {
     if (!this.failing && !this.ended) this.postMarker(false);
   }
 
+  /** The file's newest `max` bytes, read after everything posted so far (bytes held during an outage are not in it); null once ended. */
+  tail(max: number): Promise<Buffer | null> {
+    if (this.ended) return Promise.resolve(null);
+    return this.writer.tail(this.fd, max);
+  }
+
   /** Write what is queued (one last try for held bytes), then close the descriptor; resolves when both are done. */
   end(): Promise<void> {
     this.ended = true;

@@ -21,8 +21,36 @@ class LogWriterThread implements WriteBatchSteps {
 
   run(w: WriteBatchWire): BatchDone {
     this.errors = null;
-    const id = decodeWriteBatch(w, this);
-    return { id, errors: this.errors };
+    const { id, tails } = decodeWriteBatch(w, this);
+    return { id, errors: this.errors, tails };
+  }
+
+  /**
+   * A replay: the file's newest `max` bytes. The descriptor is write-only
+   * (O_APPEND): the same file is opened again for reading through
+   * /proc/self/fd, and only a regular file (a FIFO would be drained).
+   */
+  tail(fd: number, max: number): Uint8Array | string {
+    let rfd = -1;
+    try {
+      if (!fs.fstatSync(fd).isFile()) return 'the log is not a regular file';
+      rfd = fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      const size = fs.fstatSync(rfd).size;
+      const from = Math.max(0, size - max);
+      // its own buffer: it is transferred to the main thread
+      const b = new Uint8Array(new ArrayBuffer(size - from));
+      let got = 0;
+      while (got < b.length) {
+        const n = fs.readSync(rfd, b, got, b.length - got, from + got);
+        if (n === 0) break;
+        got += n;
+      }
+      return got === b.length ? b : b.slice(0, got);
+    } catch (e) {
+      return (e as Error).message;
+    } finally {
+      if (rfd >= 0) fs.closeSync(rfd);
+    }
   }
 
   resume(fd: number): void {

@@ -33,9 +33,16 @@ interface Closing {
   done: () => void;
 }
 
+interface Tail {
+  fd: number;
+  max: number;
+  done: (b: Buffer | Error) => void;
+}
+
 interface InFlight {
   clients: WriterClient[];
   lens: number[];
+  tails: Tail[];
   closing: Closing[];
 }
 
@@ -46,6 +53,7 @@ export class LogWriter {
   /** whose each entry of the batch is */
   private clients: WriterClient[] = [];
   private closing: Closing[] = [];
+  private tails: Tail[] = [];
   private resumes: number[] = [];
   /** the last entry must not grow */
   private lastAlone = false;
@@ -80,6 +88,15 @@ export class LogWriter {
     this.batch.schedule();
   }
 
+  /**
+   * The newest `max` bytes of the file open as `fd`, read by the thread after
+   * every write queued before this call (a replay sees all of them).
+   */
+  tail(fd: number, max: number): Promise<Buffer> {
+    this.batch.schedule();
+    return new Promise((resolve, reject) => this.tails.push({ fd, max, done: (b) => (b instanceof Error ? reject(b) : resolve(b)) }));
+  }
+
   /** Close `fd` after everything queued for it; resolves once it is closed (or failed to). */
   close(c: WriterClient, fd: number): Promise<void> {
     this.batch.schedule();
@@ -87,17 +104,19 @@ export class LogWriter {
   }
 
   private post(): void {
-    if (this.batch.size === 0 && this.closing.length === 0 && this.resumes.length === 0) return;
+    if (this.batch.size === 0 && this.closing.length === 0 && this.resumes.length === 0 && this.tails.length === 0) return;
     const id = this.nextId++;
     const writes = this.batch.take();
     const batch = encodeWriteBatch(
       id,
       writes,
       this.resumes,
+      this.tails.flatMap((t) => [t.fd, t.max]),
       this.closing.map((c) => c.fd),
     );
-    this.inFlight.set(id, { clients: this.clients, lens: writes.lens, closing: this.closing });
+    this.inFlight.set(id, { clients: this.clients, lens: writes.lens, tails: this.tails, closing: this.closing });
     this.clients = [];
+    this.tails = [];
     this.closing = [];
     this.resumes = [];
     this.lastAlone = false;
@@ -110,6 +129,7 @@ export class LogWriter {
     for (const f of this.inFlight.values()) {
       // how much of these it wrote is unknown: count them all as lost
       f.clients.forEach((c, i) => c.failed(`log writer thread stopped: ${why}`, f.lens[i]!, 0));
+      for (const t of f.tails) t.done(new Error(`log writer thread stopped: ${why}`));
       this.closeAll(f.closing);
     }
     this.inFlight.clear();
@@ -126,6 +146,11 @@ export class LogWriter {
         const [, written, message] = m.errors[e++]!;
         c.failed(message, f.lens[i]!, written);
       } else c.wrote(f.lens[i]!);
+    });
+    f.tails.forEach((t, i) => {
+      const r = m.tails?.[i];
+      if (r === undefined || typeof r === 'string') t.done(new Error(r ?? 'no answer from the log writer thread'));
+      else t.done(Buffer.from(r.buffer, r.byteOffset, r.byteLength));
     });
     this.closeAll(f.closing);
   }

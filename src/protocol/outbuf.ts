@@ -4,18 +4,27 @@
 // queue, further data FOR THIS CLIENT is dropped and counted per console, and
 // when the queue has drained the client is told how much it lost.
 // While the client has suspended output (&Z) the newest `limit` bytes are
-// kept, like conman's overwriting ring, and sent on resume.
+// kept, like conman's overwriting ring, and sent on resume. The same holds
+// output back while a replay is read from a log file: it takes its place in
+// the stream where it was asked for.
 
 import type * as net from 'node:net';
 
 /** How often a client with lost data is checked for having drained. */
 const DRAIN_POLL_MS = 50;
 
+const EMPTY = Buffer.alloc(0);
+
 export class OutBuf {
   private readonly lost = new Map<string, number>();
   private poll: NodeJS.Timeout | null = null;
-  private held: { data: Buffer; tag: string }[] | null = null;
+  /** output held back (suspended, or behind a replay being read); `replay`: the place a replay goes */
+  private held: { data: Buffer; tag: string; replay?: object }[] | null = null;
   private heldBytes = 0;
+  /** &Z */
+  private userHeld = false;
+  /** replays asked for and not yet placed */
+  private replays = 0;
   private ended = false;
 
   constructor(
@@ -42,15 +51,45 @@ export class OutBuf {
   }
 
   get suspended(): boolean {
-    return this.held !== null;
+    return this.userHeld;
   }
 
   /** &Z: stop or restart sending. */
   suspend(on: boolean): void {
-    if (on) {
-      this.held ??= [];
-      return;
-    }
+    this.userHeld = on;
+    if (on) this.held ??= [];
+    else this.release();
+  }
+
+  /**
+   * A replay is being read: output from now on waits behind it. Call the
+   * function returned with the replay (of console `tag`) once it is read,
+   * or with null if there is none; it is sent, then what waited.
+   */
+  placeReplay(): (data: Buffer | null, tag: string) => void {
+    const place = {};
+    this.replays++;
+    (this.held ??= []).push({ data: EMPTY, tag: '', replay: place });
+    let done = false;
+    return (data, tag) => {
+      if (done) return;
+      done = true;
+      this.replays--;
+      const held = this.held ?? [];
+      const i = held.findIndex((h) => h.replay === place);
+      // not found: the output after it filled the limit and pushed its place out
+      if (i >= 0) {
+        held[i] = { data: data ?? EMPTY, tag };
+        this.heldBytes += data?.length ?? 0;
+        this.trim();
+      } else if (data) this.count(tag, data.length);
+      this.release();
+    };
+  }
+
+  /** send what is held unless the client suspended output or a replay is still being read */
+  private release(): void {
+    if (this.userHeld || this.replays > 0) return;
     const held = this.held;
     this.held = null;
     this.heldBytes = 0;
@@ -61,7 +100,9 @@ export class OutBuf {
   /** Send what is queued, then close. A client that never reads is cut off after `graceMs`. */
   end(graceMs = 10_000): void {
     if (this.ended) return;
-    if (this.held) this.suspend(false);
+    this.userHeld = false;
+    this.replays = 0;
+    this.release();
     this.ended = true;
     this.stopPoll();
     if (this.sock.destroyed) return;
@@ -77,10 +118,14 @@ export class OutBuf {
   }
 
   private hold(data: Buffer, tag: string): void {
-    const held = this.held!;
-    held.push({ data, tag });
+    this.held!.push({ data, tag });
     this.heldBytes += data.length;
-    // keep the newest bytes: trim from the oldest end
+    this.trim();
+  }
+
+  /** keep the newest `limit` bytes held: trim from the oldest end */
+  private trim(): void {
+    const held = this.held!;
     while (this.heldBytes > this.limit && held.length > 0) {
       const over = this.heldBytes - this.limit;
       const first = held[0];
@@ -106,6 +151,7 @@ export class OutBuf {
   }
 
   private count(tag: string, n: number): void {
+    if (n <= 0) return;
     this.lost.set(tag, (this.lost.get(tag) ?? 0) + n);
   }
 

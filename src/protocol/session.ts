@@ -286,13 +286,13 @@ export class ClientSession implements Session {
     if (this.broadcast) return;
     const c = this.consoles[0];
     const name = c.name;
-    if (c.replay.capacity <= 0) {
-      this.out.write(frameNotice(NOTE.notLogged(name)), name);
-      return;
-    }
-    // the whole replay buffer (server replaybuffer=, 16 KiB unless set); conman replays 4096 bytes
-    const data = c.replay.tail(c.replay.capacity);
-    this.out.write(Buffer.concat([frameNotice(NOTE.replayBegin(name)), data, frameNotice(NOTE.replayEnd(name))]), name);
+    // the newest server replaybuffer= bytes (16 KiB unless set; conman replays 4096), read from the
+    // log file: the output that arrives meanwhile waits behind it
+    const place = this.out.placeReplay();
+    c.replayTail().then(
+      (data) => place(data ? Buffer.concat([frameNotice(NOTE.replayBegin(name)), data, frameNotice(NOTE.replayEnd(name))]) : frameNotice(NOTE.notLogged(name)), name),
+      () => place(frameNotice(NOTE.notLogged(name)), name),
+    );
   }
 
   // ---- links ----------------------------------------------------------------

@@ -42,12 +42,22 @@ export interface ConsoleSocketOptions {
 /** The right a mode needs. */
 export const rightFor = (mode: SocketMode): Right => (mode === 'monitor' ? 'monitor' : mode === 'force' ? 'force' : 'attach');
 
+const EMPTY = Buffer.alloc(0);
+
 export class ConsoleSocket implements Session {
   private writing = false;
   private lastInput = Date.now();
   private lost = 0;
   private closed = false;
   private paused = 0;
+  /**
+   * While a replay is read from the log file, what would be sent waits
+   * here (a frame of output, a control message, or a replay's place), so
+   * that the replay keeps its place in the stream; null: nothing waits.
+   */
+  private waiting: (Buffer | string | { place: object })[] | null = null;
+  private waitingBytes = 0;
+  private replaysPending = 0;
 
   constructor(
     private readonly ws: WebSocket,
@@ -79,8 +89,7 @@ export class ConsoleSocket implements Session {
     this.ws.on('close', () => this.guard(() => this.detach()));
     this.ws.on('error', () => this.guard(() => this.detach()));
     // recent output first, so the terminal's scrollback shows what led here
-    const replay = c.replay.tail(c.replay.capacity);
-    if (replay.length > 0) this.ws.send(replay, { binary: true });
+    this.replayFirst(false);
     const displaced = c.attach(this, mode as AttachMode);
     this.writing = mode !== 'monitor';
     c.poke();
@@ -93,6 +102,14 @@ export class ConsoleSocket implements Session {
 
   output(_from: Console, data: Buffer): void {
     if (this.closed) return;
+    if (this.waiting) {
+      if (this.waitingBytes + data.length > this.opts.bufferBytes) this.lost += data.length;
+      else {
+        this.waiting.push(data);
+        this.waitingBytes += data.length;
+      }
+      return;
+    }
     if (this.ws.bufferedAmount > this.opts.bufferBytes) {
       this.lost += data.length;
       return;
@@ -131,6 +148,34 @@ export class ConsoleSocket implements Session {
     return Date.now() - this.lastInput;
   }
 
+  /**
+   * The console's replay (read from its log file), sent before anything that
+   * comes after this call; `framed`: between the begin and end notices (the
+   * replay button), else bare (the first screen).
+   */
+  private replayFirst(framed: boolean): void {
+    const c = this.console;
+    const place = {};
+    (this.waiting ??= []).push({ place });
+    this.replaysPending++;
+    const put = (data: Buffer | null): void => {
+      this.replaysPending--;
+      const w = this.waiting ?? [];
+      const i = w.findIndex((x) => typeof x === 'object' && !Buffer.isBuffer(x) && x.place === place);
+      const bytes = framed ? (data ? Buffer.concat([frameNotice(NOTE.replayBegin(c.name)), data, frameNotice(NOTE.replayEnd(c.name))]) : frameNotice(NOTE.notLogged(c.name))) : data;
+      if (i >= 0) w[i] = bytes ?? EMPTY;
+      if (this.replaysPending > 0) return;
+      this.waiting = null;
+      this.waitingBytes = 0;
+      if (this.closed) return;
+      for (const x of w) {
+        if (typeof x === 'string') this.ws.send(x);
+        else if (Buffer.isBuffer(x) && x.length > 0) this.ws.send(x, { binary: true });
+      }
+    };
+    c.replayTail().then(put, () => put(null));
+  }
+
   // ---- client → console -----------------------------------------------------
 
   private fromClient(data: Buffer, isBinary: boolean): void {
@@ -153,11 +198,8 @@ export class ConsoleSocket implements Session {
       case 'mode':
         if (m.mode === 'monitor' || m.mode === 'join' || m.mode === 'force') return this.setMode(m.mode);
         return this.control({ type: 'error', message: 'mode must be monitor, join or force' });
-      case 'replay': {
-        const c = this.console;
-        this.ws.send(Buffer.concat([frameNotice(NOTE.replayBegin(c.name)), c.replay.tail(c.replay.capacity), frameNotice(NOTE.replayEnd(c.name))]), { binary: true });
-        return;
-      }
+      case 'replay':
+        return this.replayFirst(true);
       case 'resize':
         return;
       default:
@@ -199,7 +241,9 @@ export class ConsoleSocket implements Session {
   }
 
   private control(m: Record<string, unknown>): void {
-    if (!this.closed || m.type === 'closed') this.ws.send(JSON.stringify(m));
+    if (this.closed && m.type !== 'closed') return;
+    if (this.waiting && !this.closed) this.waiting.push(JSON.stringify(m));
+    else this.ws.send(JSON.stringify(m));
   }
 
   private refuse(code: number, message: string): void {
