@@ -40,10 +40,10 @@ export class TelnetDevice extends SocketDevice implements Device {
     this.sendRaw(BREAK_BYTES);
   }
 
-  protected override open(): net.Socket {
+  protected override open(onread: net.OnReadOpts): net.Socket {
     this.codec = new TelnetCodec(); // negotiation starts afresh on every connection
     // net.connect resolves names asynchronously (getaddrinfo off the main thread)
-    return net.connect({ host: this.host, port: this.spec.port });
+    return net.connect({ host: this.host, port: this.spec.port, onread });
   }
 
   protected override opened(sock: net.Socket): void {

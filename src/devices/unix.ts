@@ -106,8 +106,8 @@ export class UnixDevice extends SocketDevice implements Device {
     arm(true);
   }
 
-  protected override open(): net.Socket {
-    return net.connect({ path: this.spec.path });
+  protected override open(onread: net.OnReadOpts): net.Socket {
+    return net.connect({ path: this.spec.path, onread });
   }
 
   private unwatch(): void {
