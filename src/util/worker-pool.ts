@@ -157,6 +157,8 @@ export interface TakenBatch<E> extends Encoded<PackedBatch<E>> {
  * once: at the end of this event-loop turn (setImmediate), or `delayMs`
  * later; `flush` calls take() (it may also be called at once).
  */
+const NO_BYTES = Buffer.alloc(0);
+
 export class Batcher<E> {
   private keys: number[] = [];
   private lens: number[] = [];
@@ -222,10 +224,14 @@ export class Batcher<E> {
     for (const b of this.bufs) off += b.copy(data, off);
     const wire: PackedBatch<E> = { keys: Int32Array.from(this.keys), lens: Int32Array.from(this.lens), data: data.buffer as ArrayBuffer, events: this.events };
     const lens = this.lens;
-    this.keys = [];
+    this.keys.length = 0;
     this.lens = [];
     this.events = [];
-    this.bufs = [];
+    // emptied slot by slot and kept: with thousands of logs flushed in one turn this array is large
+    // enough to live in the old generation, and a dropped one would keep the young buffers it
+    // pointed at alive through the next scavenges
+    this.bufs.fill(NO_BYTES);
+    this.bufs.length = 0;
     this.bytes = 0;
     return { wire, transfer: [wire.data, wire.keys.buffer as ArrayBuffer, wire.lens.buffer as ArrayBuffer], lens };
   }
