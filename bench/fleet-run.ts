@@ -16,6 +16,7 @@ import { startBmcsimIpmi, startBmcsimTelnet, startIpmiSims, type Fleet, type Fle
 import { startBmcsimSsh } from './fleet-ssh.js';
 import { takeoverTrials, type TakeoverResult } from './fleet-takeovers.js';
 import { rng, streamSeed } from './seeded.js';
+import { readProbe, type ProbeSummary } from './daemon-probe.js';
 
 export type { Latency };
 
@@ -81,6 +82,8 @@ export interface RunResult {
   burstsSent?: number;
   burstsFailed?: number;
   takeovers?: TakeoverResult;
+  /** conchd's event-loop delay and collections in the steady window (daemon-probe.ts): the main thread, the worker that collected most */
+  probe?: { main: ProbeSummary; worker: ProbeSummary | null };
   notes: string[];
   wallS: number;
 }
@@ -107,8 +110,10 @@ async function startDaemon(c: Cleanup, s: RunSpec, conf: string, dir: string, po
   const nofile = Math.max(65536, s.n * 8);
   if (s.daemon === 'conchd') {
     const prof = s.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(s.cpuProfDir, 'conchd')}`] : [];
-    const [cmd, args] = withNofile(process.execPath, [...prof, CONCHD, '-F', '-c', conf], nofile);
-    const d = c.child(cmd, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    // every thread's event-loop delay and collections, once a second (daemon-probe.ts)
+    const probe = ['--import', path.join(DIST_BENCH, 'daemon-probe.js')];
+    const [cmd, args] = withNofile(process.execPath, [...prof, ...probe, CONCHD, '-F', '-c', conf], nofile);
+    const d = c.child(cmd, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CONCH_PROBE_OUT: probeFile(dir) } });
     await d.waitOutput(/Listening on TCP port \d+/, 120000);
     return d;
   }
@@ -121,6 +126,8 @@ async function startDaemon(c: Cleanup, s: RunSpec, conf: string, dir: string, po
   }, `conmand listening on ${port}`, 120000);
   return d;
 }
+
+const probeFile = (dir: string): string => path.join(dir, 'probe.jsonl');
 
 const failedLatency = (e: unknown): Latency => ({ attach: [], echo: [], lostFirstKeys: 0, error: (e as Error).message.slice(0, 300) });
 
@@ -288,6 +295,7 @@ async function steadyWindow(x: Running, port: number, victim: string | null): Pr
   r.simCpuPerMin = sims.reduce((a, m) => a + m.cpuPerMinute(), 0);
   r.rssMiB = dms.reduce((a, m) => a + m.peakRss, 0);
   r.pssMiB = ds.reduce((a, d) => a + treePssMiB(d.proc.pid!), 0);
+  if (s.daemon === 'conchd') r.probe = readProbe(probeFile(x.dir), w0, Date.now()) ?? undefined;
   r.windowS = (Date.now() - w0) / 1000;
   clearInterval(rssTimer);
 }

@@ -22,6 +22,7 @@ import { run, type Latency, type RunResult } from './fleet-run.js';
 import { baseSpec, runSpec, telnetFit } from './fleet-plan.js';
 import { nofileLimits } from './fleet-proc.js';
 import { seedFrom } from './seeded.js';
+import type { ProbeSummary } from './daemon-probe.js';
 import { percentile } from './stats.js';
 import type { FleetKind } from './fleet-sims.js';
 
@@ -115,11 +116,27 @@ function fleetTables(results: RunResult[]): string[] {
     out.push(`| lines lost + doubled | 0 | ${rs.map((r) => (r.loss ? `${r.loss.missingLines} + ${r.loss.duplicateLines}` : `– (${(r.error ?? 'no count').slice(0, 60)})`)).join(' | ')} | ${Math.max(...ls)} | ${ls.every((x) => x === 0) ? 'yes' : 'no'} |`);
     out.push(`| all logging after s | – | ${rs.map((r) => f(r.loggingMs / 1000, 1)).join(' | ')} | ${f(Math.max(...rs.map((r) => r.loggingMs / 1000)), 1)} | – |`);
     out.push(`| conchd CPU s/min | – | ${rs.map((r) => f(r.cpuPerMin)).join(' | ')} | ${f(Math.max(...rs.map((r) => r.cpuPerMin)))} | – |`);
+    out.push(...probeRows(rs));
     out.push('');
     for (const [i, r] of rs.entries()) if (r.error) out.push(`- run ${i + 1}: ${r.error}`);
     if (rs.some((r) => r.error)) out.push('');
   }
   return out;
+}
+
+/** the daemon's own figures of each run's window (bench/daemon-probe.ts): event-loop delay and collections, main thread and busiest worker */
+function probeRows(rs: RunResult[]): string[] {
+  const cell = (p: ProbeSummary | null | undefined, what: 'eld' | 'gc'): string => {
+    if (!p) return '–';
+    if (what === 'eld') return `${f(p.eld.p50)} / ${f(p.eld.p99)} / ${f(p.eld.max, 0)}`;
+    return `${f(p.minor.count / p.seconds, 1)}/s, ${f(p.minor.meanMs, 1)} / ${f(p.minor.maxMs, 1)}; ${p.major.count}, ${f(p.major.maxMs, 1)}`;
+  };
+  return [
+    `| main thread: event-loop delay ms, p50 / p99 (medians of the seconds) / max | – | ${rs.map((r) => cell(r.probe?.main, 'eld')).join(' | ')} | – | – |`,
+    `| main thread: scavenges, mean / max ms; full collections, max ms | – | ${rs.map((r) => cell(r.probe?.main, 'gc')).join(' | ')} | – | – |`,
+    `| busiest worker thread: event-loop delay ms | – | ${rs.map((r) => cell(r.probe?.worker, 'eld')).join(' | ')} | – | – |`,
+    `| busiest worker thread: scavenges, mean / max ms; full collections, max ms | – | ${rs.map((r) => cell(r.probe?.worker, 'gc')).join(' | ')} | – | – |`,
+  ];
 }
 
 /** bench/start.ts at START consoles, RUNS runs: its report, and each run's "all logging" seconds */
@@ -144,7 +161,9 @@ function save(results: RunResult[], start: { text: string; loggingS: number[] } 
     'Each run is the fleet benchmark\'s (bench/README.md, "The fleet benchmark"): simulator at nice 19, hosts printing 100 B/s and one 10 KB burst each; ' +
       `${KEYS} keys typed with 1 client, then with ${READERS + 1} (${READERS} joined readers). Floors of the same run: *relay* is the same typing through a process that relays ` +
       'to an echoing UDP BMC and does nothing else (the echo floor); *bare echo* is a TCP echo process (the attach floor). Cells: value (floor) ratio; ' +
-      'the worst of the runs in bold; "met" asks the worst run.',
+      'the worst of the runs in bold; "met" asks the worst run. The last rows are conchd\'s own, from bench/daemon-probe.ts loaded in each of its threads: ' +
+      'how late the event loop ran (5 ms sampling; per second p50 and p99, their medians over the window, and the largest delay) and the garbage collections ' +
+      '(young-generation scavenges a second with their mean and longest pause; full mark-compacts with the longest), for the main thread and for the worker thread that collected most (an IPMI thread when there are IPMI consoles).',
     '',
     ...fleetTables(results),
   ];

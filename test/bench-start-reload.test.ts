@@ -82,6 +82,12 @@ test('bench/scale --quick: two runs of 6 IPMI and 6 telnet consoles and of a sta
     }
     assert.equal(row('lines lost + doubled')[column(t, 'met')], 'yes', md);
     assert.ok(Number(row('RSS per console')[column(t, 'worst')]) > 0, md);
+    // the daemon's own figures of the window: event-loop delay and collections, read by the probe in every thread
+    for (const c of [column(t, 'run 1'), column(t, 'run 2')]) {
+      assert.match(row('main thread: event-loop delay')[c]!, /^[\d.]+ \/ [\d.]+ \/ \d+$/, md);
+      assert.match(row('main thread: scavenges')[c]!, /^[\d.]+\/s, [\d.]+ \/ [\d.]+; \d+, [\d.]+$/, md);
+      assert.match(row('busiest worker thread: event-loop delay')[c]!, /^[\d.]+ \/ [\d.]+ \/ \d+$/, md);
+    }
   }
   const start = tables.find((t) => t.columns.some((c) => c.includes('all logging')));
   assert.ok(start, md);

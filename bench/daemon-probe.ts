@@ -1,0 +1,121 @@
+// Loaded into conchd by the fleet benchmark (`node --import
+// dist/bench/daemon-probe.js`), in the main thread and in every worker
+// thread (they inherit the flag); the daemon's code is unchanged. Once a
+// second each thread appends one JSON line to the file CONCH_PROBE_OUT
+// names: how late its event loop ran in that second
+// (perf_hooks.monitorEventLoopDelay with a 5 ms sampling timer, the timer's
+// own period taken off) and its garbage collections (a PerformanceObserver
+// on 'gc': count, total and longest pause of the young generation's
+// scavenges and of the full mark-compacts). fleet-run.ts reads the lines of
+// the steady window (readProbe below).
+
+import * as fs from 'node:fs';
+import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { isMainThread, threadId } from 'node:worker_threads';
+
+/** one thread's second */
+export interface ProbeLine {
+  /** wall-clock ms at the end of the second */
+  t: number;
+  /** 'main' or the worker's thread id */
+  thread: string;
+  /** event-loop delay ms: p50, p99, max of the second */
+  eld: [number, number, number];
+  /** [count, total ms, longest ms] of young-generation collections and of full ones */
+  minor: [number, number, number];
+  major: [number, number, number];
+}
+
+const RES_MS = 5;
+
+function start(out: string): void {
+  const h = monitorEventLoopDelay({ resolution: RES_MS });
+  h.enable();
+  const gc = { minor: [0, 0, 0] as [number, number, number], major: [0, 0, 0] as [number, number, number] };
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+      const g = kind === constants.NODE_PERFORMANCE_GC_MINOR ? gc.minor : kind === constants.NODE_PERFORMANCE_GC_MAJOR ? gc.major : null;
+      if (!g) continue;
+      g[0]++;
+      g[1] += e.duration;
+      g[2] = Math.max(g[2], e.duration);
+    }
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  const fd = fs.openSync(out, 'a');
+  const late = (ns: number): number => Math.max(0, ns / 1e6 - RES_MS);
+  const round = (x: number): number => Math.round(x * 100) / 100;
+  setInterval(() => {
+    const line: ProbeLine = {
+      t: Date.now(),
+      thread: isMainThread ? 'main' : String(threadId),
+      eld: [round(late(h.percentile(50))), round(late(h.percentile(99))), round(late(h.max))],
+      minor: [gc.minor[0], round(gc.minor[1]), round(gc.minor[2])],
+      major: [gc.major[0], round(gc.major[1]), round(gc.major[2])],
+    };
+    h.reset();
+    gc.minor = [0, 0, 0];
+    gc.major = [0, 0, 0];
+    // one write(2) of one line: the threads' lines do not interleave
+    fs.writeSync(fd, `${JSON.stringify(line)}\n`);
+  }, 1000).unref();
+}
+
+const out = process.env.CONCH_PROBE_OUT;
+if (out) start(out);
+
+/** What the probe saw in [from, to] (wall ms) for the main thread and for the worker thread that collected most often. */
+export interface ProbeSummary {
+  /** seconds sampled */
+  seconds: number;
+  /** medians of the per-second p50 and p99, the worst per-second p99, the largest delay */
+  eld: { p50: number; p99: number; worstP99: number; max: number };
+  minor: { count: number; meanMs: number; maxMs: number };
+  major: { count: number; meanMs: number; maxMs: number };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN;
+};
+
+function summarise(ls: ProbeLine[]): ProbeSummary {
+  const sum = (k: 'minor' | 'major'): ProbeSummary['minor'] => {
+    const count = ls.reduce((a, l) => a + l[k][0], 0);
+    const total = ls.reduce((a, l) => a + l[k][1], 0);
+    return { count, meanMs: count ? total / count : 0, maxMs: Math.max(0, ...ls.map((l) => l[k][2])) };
+  };
+  return {
+    seconds: ls.length,
+    eld: { p50: median(ls.map((l) => l.eld[0])), p99: median(ls.map((l) => l.eld[1])), worstP99: Math.max(...ls.map((l) => l.eld[1])), max: Math.max(...ls.map((l) => l.eld[2])) },
+    minor: sum('minor'),
+    major: sum('major'),
+  };
+}
+
+export function readProbe(file: string, from: number, to: number): { main: ProbeSummary; worker: ProbeSummary | null } | null {
+  if (!fs.existsSync(file)) return null;
+  const byThread = new Map<string, ProbeLine[]>();
+  for (const text of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (!text) continue;
+    let l: ProbeLine;
+    try {
+      l = JSON.parse(text) as ProbeLine;
+    } catch {
+      continue;
+    }
+    if (l.t < from || l.t > to) continue;
+    byThread.set(l.thread, [...(byThread.get(l.thread) ?? []), l]);
+  }
+  const main = byThread.get('main');
+  if (!main?.length) return null;
+  let worker: ProbeLine[] | null = null;
+  let most = -1;
+  for (const [t, ls] of byThread) {
+    if (t === 'main') continue;
+    const n = ls.reduce((a, l) => a + l.minor[0], 0);
+    if (n > most) [most, worker] = [n, ls];
+  }
+  return { main: summarise(main), worker: worker ? summarise(worker) : null };
+}
