@@ -60,6 +60,8 @@ export class ClientSession implements Session {
   private lastInput = Date.now();
   private readonly out: OutBuf;
   private closed = false;
+  /** a replay is being read (&L asked again meanwhile is ignored) */
+  private replaying = false;
   private readonly dlog: DaemonLog;
   /** consoles not taking this client's input: its socket is not read while any is here */
   private heldBy: Set<Console> | null = null;
@@ -288,10 +290,17 @@ export class ClientSession implements Session {
     const name = c.name;
     // the newest server replaybuffer= bytes (16 KiB unless set; conman replays 4096), read from the
     // log file: the output that arrives meanwhile waits behind it
+    // one at a time: a client sending &L ten thousand times must not queue ten thousand reads of 16 KiB
+    if (this.replaying) return;
+    this.replaying = true;
     const place = this.out.placeReplay();
+    const put = (b: Buffer): void => {
+      this.replaying = false;
+      place(b, name);
+    };
     c.replayTail().then(
-      (data) => place(data ? Buffer.concat([frameNotice(NOTE.replayBegin(name)), data, frameNotice(NOTE.replayEnd(name))]) : frameNotice(NOTE.notLogged(name)), name),
-      () => place(frameNotice(NOTE.notLogged(name)), name),
+      (data) => put(data ? Buffer.concat([frameNotice(NOTE.replayBegin(name)), data, frameNotice(NOTE.replayEnd(name))]) : frameNotice(NOTE.notLogged(name))),
+      () => put(frameNotice(NOTE.notLogged(name))),
     );
   }
 

@@ -199,6 +199,8 @@ export class ConsoleSocket implements Session {
         if (m.mode === 'monitor' || m.mode === 'join' || m.mode === 'force') return this.setMode(m.mode);
         return this.control({ type: 'error', message: 'mode must be monitor, join or force' });
       case 'replay':
+        // one at a time: a page asking ten thousand times must not queue ten thousand reads
+        if (this.replaysPending > 0) return;
         return this.replayFirst(true);
       case 'resize':
         return;

@@ -200,4 +200,42 @@ describe('hostile input: a console that does not read', () => {
     await leave(fl);
     await memoryReturns(f.pid, base);
   });
+
+  test('&L sent 20,000 times in a burst: one replay read at a time, memory bounded, the daemon keeps serving', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+    const base = rssKiB(f.pid);
+    const sock = net.connect(f.port, '127.0.0.1');
+    cleanup.add(() => sock.destroy());
+    sock.on('error', () => {});
+    let got = '';
+    sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    sock.write("HELLO USER='replayer'\nCONNECT CONSOLE='quiet'\n");
+    await waitFor(() => /^OK\n.*OK[^\n]*\n/s.test(got), 'attached to quiet');
+    const ended = (): number => got.split('End log replay of console [quiet]').length - 1;
+    // the escaped &L of the conman protocol (0xFF 'L')
+    const ask = Buffer.from('\xff\x4c', 'latin1');
+    const asks = 20_000;
+    let maxRss = base;
+    const replays = await underAttack(f, async () => {
+      sock.write(Buffer.concat(Array.from({ length: asks }, () => ask)));
+      await waitFor(() => ended() >= 1, 'a replay', 60000);
+      // then one more &L, asked again each second until answered: its replay comes after the burst is done
+      const before = ended();
+      let last = 0;
+      await waitFor(() => {
+        maxRss = Math.max(maxRss, rssKiB(f.pid));
+        if (ended() > before) return true;
+        if (Date.now() - last >= 1000) {
+          last = Date.now();
+          sock.write(ask);
+        }
+        return false;
+      }, 'a replay asked after the burst', 60000);
+      return ended();
+    });
+    t.diagnostic(`${replays} replays for ${asks + 1}+ requests; RSS ${Math.round(base / 1024)} → max ${Math.round(maxRss / 1024)} MiB`);
+    assert.ok(replays < asks / 10, `${replays} replays`);
+    assert.ok(maxRss <= base + RSS_SLACK_KIB, `RSS reached ${Math.round(maxRss / 1024)} MiB`);
+    sock.destroy();
+    await memoryReturns(f.pid, base);
+  });
 });
