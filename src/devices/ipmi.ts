@@ -9,12 +9,15 @@ import * as net from 'node:net';
 import type { IpmiOpts } from '../config/types.js';
 import type { Backoff, Device, DeviceHandler, DeviceStats } from './device.js';
 import { cipherSuite } from '../ipmi/crypto.js';
-import { bankSolCounts, EarlierSessions, noSolCounts, SolConsole, DEFAULT_TIMING, type SolCounts, type SolTiming, type StealPolicy } from '../ipmi/sol-console.js';
+import { bankSolCounts, EarlierSessions, noSolCounts, SolConsole, DEFAULT_TIMING, type Clock, type SolCounts, type SolTiming, type StealPolicy } from '../ipmi/sol-console.js';
 import { sharedTransport, type IpmiTransport } from '../ipmi/transport.js';
 import type { SessionRecordEntry } from '../ipmi/session-record.js';
 import { longTime, timeDelta } from '../util/notice.js';
 import { stampTime } from '../util/notice.js';
 import { bareHost } from './socket-util.js';
+
+/** every IPMI console's clock: one object, so that their checks share one timer (util/deadlines.ts) */
+const DAEMON_CLOCK: Clock = { now: () => Date.now(), stamp: (ms) => longTime(new Date(ms)), delta: timeDelta };
 
 export const IPMI_DEFAULT_PORT = 623;
 /** suite 3 unless configured: HMAC-SHA1 + HMAC-SHA1-96 + AES-CBC-128, offered by every IPMI 2.0 BMC */
@@ -170,7 +173,7 @@ export class IpmiDevice implements Device {
             up = false;
           },
         },
-        { now: () => Date.now(), stamp: (ms) => longTime(new Date(ms)), delta: timeDelta },
+        DAEMON_CLOCK,
         this.ctx.timing ?? DEFAULT_TIMING,
         this.earlier,
       );

@@ -17,6 +17,7 @@
 // a BMC never has more than one request of ours outstanding.
 
 import { fenceOk } from '../util/fence.js';
+import { deadlinesOf, type Deadline, type Deadlines } from '../util/deadlines.js';
 import { IpmiError } from './errors.js';
 import {
   CMD_DEACTIVATE_PAYLOAD,
@@ -158,7 +159,9 @@ export class SolConsole {
   readonly session: IpmiSession;
   private readonly sol: SolLink;
   private readonly timing: Required<SolTiming>;
-  private timer: NodeJS.Timeout | null = null;
+  /** the next check: a deadline on the clock's one timer (util/deadlines.ts), not a setTimeout per check */
+  private readonly check: Deadline = { due: Infinity, fire: () => this.fire() };
+  private readonly deadlines: Deadlines;
   /** SOL ours: check who owns it at the next firing whatever the data says (SOL stopped ACKing) */
   private checkNow = false;
   /** SOL ours: the last moment it was shown ours (a SOL packet from the BMC, the sending of a confirming request, activation) */
@@ -199,6 +202,7 @@ export class SolConsole {
     newSession: (t: IpmiTransport, o: IpmiSessionOptions) => IpmiSession = (t, o) => new IpmiSession(t, o),
   ) {
     this.timing = { ...DEFAULT_TIMING, ...timing };
+    this.deadlines = deadlinesOf(clock);
     this.session = newSession(transport, opts);
     this.noStatus = opts.workarounds?.has('solstatus') ?? false;
     this.sol = new SolLink(
@@ -468,8 +472,7 @@ export class SolConsole {
   /** the timer at `due` (clock ms); the check runs on the chain */
   private arm(due: number): void {
     if (this.state === 'closed') return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.fire(), Math.max(0, due - this.clock.now()));
+    this.deadlines.set(this.check, due);
   }
 
   /**
@@ -489,7 +492,6 @@ export class SolConsole {
   }
 
   private fire(): void {
-    this.timer = null;
     // SOL data arrived since the timer was armed: the check moves on (no request)
     if (this.state === 'ours' && !this.checkNow) {
       const due = this.ownCheckDue();
@@ -560,8 +562,7 @@ export class SolConsole {
   private release(): void {
     this.endHeld(this.clock.now());
     this.state = 'closed';
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.deadlines.clear(this.check);
     this.sol.stop();
     this.sol.clearQueue();
   }
