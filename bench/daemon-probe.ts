@@ -11,13 +11,13 @@
 
 import * as fs from 'node:fs';
 import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
-import { isMainThread, threadId } from 'node:worker_threads';
+import { isMainThread, threadId, workerData } from 'node:worker_threads';
 
 /** one thread's second */
 export interface ProbeLine {
   /** wall-clock ms at the end of the second */
   t: number;
-  /** 'main' or the worker's thread id */
+  /** 'main', 'ipmi N' (an IPMI thread: its workerData carries the fence) or 'worker N' (the log and index writers), N its thread id */
   thread: string;
   /** event-loop delay ms: p50, p99, max of the second */
   eld: [number, number, number];
@@ -27,6 +27,9 @@ export interface ProbeLine {
 }
 
 const RES_MS = 5;
+
+/** an IPMI thread is given the cluster fence's buffer (src/devices/ipmi-threads.ts); the log and index writers are not */
+const isIpmiThread = (): boolean => typeof workerData === 'object' && workerData !== null && 'fence' in workerData;
 
 function start(out: string): void {
   const h = monitorEventLoopDelay({ resolution: RES_MS });
@@ -49,7 +52,7 @@ function start(out: string): void {
   setInterval(() => {
     const line: ProbeLine = {
       t: Date.now(),
-      thread: isMainThread ? 'main' : String(threadId),
+      thread: isMainThread ? 'main' : `${isIpmiThread() ? 'ipmi' : 'worker'} ${threadId}`,
       eld: [round(late(h.percentile(50))), round(late(h.percentile(99))), round(late(h.max))],
       minor: [gc.minor[0], round(gc.minor[1]), round(gc.minor[2])],
       major: [gc.major[0], round(gc.major[1]), round(gc.major[2])],
@@ -65,7 +68,7 @@ function start(out: string): void {
 const out = process.env.CONCH_PROBE_OUT;
 if (out) start(out);
 
-/** What the probe saw in [from, to] (wall ms) for the main thread and for the worker thread that collected most often. */
+/** What the probe saw in [from, to] (wall ms) for the main thread and for the IPMI thread (else the worker thread) that collected most often. */
 export interface ProbeSummary {
   /** seconds sampled */
   seconds: number;
@@ -110,11 +113,13 @@ export function readProbe(file: string, from: number, to: number): { main: Probe
   }
   const main = byThread.get('main');
   if (!main?.length) return null;
+  // the IPMI thread that collected most; without IPMI threads, the worker that did
+  const ipmi = [...byThread.keys()].some((t) => t.startsWith('ipmi '));
   let worker: ProbeLine[] | null = null;
   let most = -1;
   for (const [t, ls] of byThread) {
-    if (t === 'main') continue;
-    const n = ls.reduce((a, l) => a + l.minor[0], 0);
+    if (t === 'main' || (ipmi && !t.startsWith('ipmi '))) continue;
+    const n = ls.reduce((a, l) => a + l.minor[0] + l.major[0], 0);
     if (n > most) [most, worker] = [n, ls];
   }
   return { main: summarise(main), worker: worker ? summarise(worker) : null };

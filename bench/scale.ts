@@ -134,8 +134,8 @@ function probeRows(rs: RunResult[]): string[] {
   return [
     `| main thread: event-loop delay ms, p50 / p99 (medians of the seconds) / max | – | ${rs.map((r) => cell(r.probe?.main, 'eld')).join(' | ')} | – | – |`,
     `| main thread: scavenges, mean / max ms; full collections, max ms | – | ${rs.map((r) => cell(r.probe?.main, 'gc')).join(' | ')} | – | – |`,
-    `| busiest worker thread: event-loop delay ms | – | ${rs.map((r) => cell(r.probe?.worker, 'eld')).join(' | ')} | – | – |`,
-    `| busiest worker thread: scavenges, mean / max ms; full collections, max ms | – | ${rs.map((r) => cell(r.probe?.worker, 'gc')).join(' | ')} | – | – |`,
+    `| busiest IPMI thread (else worker): event-loop delay ms | – | ${rs.map((r) => cell(r.probe?.worker, 'eld')).join(' | ')} | – | – |`,
+    `| busiest IPMI thread (else worker): scavenges, mean / max ms; full collections, max ms | – | ${rs.map((r) => cell(r.probe?.worker, 'gc')).join(' | ')} | – | – |`,
   ];
 }
 
@@ -163,7 +163,7 @@ function save(results: RunResult[], start: { text: string; loggingS: number[] } 
       'to an echoing UDP BMC and does nothing else (the echo floor); *bare echo* is a TCP echo process (the attach floor). Cells: value (floor) ratio; ' +
       'the worst of the runs in bold; "met" asks the worst run. The last rows are conchd\'s own, from bench/daemon-probe.ts loaded in each of its threads: ' +
       'how late the event loop ran (5 ms sampling; per second p50 and p99, their medians over the window, and the largest delay) and the garbage collections ' +
-      '(young-generation scavenges a second with their mean and longest pause; full mark-compacts with the longest), for the main thread and for the worker thread that collected most (an IPMI thread when there are IPMI consoles).',
+      '(young-generation scavenges a second with their mean and longest pause; full mark-compacts with the longest), for the main thread and for the IPMI thread that collected most (without IPMI consoles, the busiest worker: the log writer).',
     '',
     ...fleetTables(results),
   ];
