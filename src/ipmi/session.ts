@@ -6,6 +6,7 @@
 // Timers exist only while a request or setup step is outstanding.
 
 import * as crypto from 'node:crypto';
+import { Deadlines, type Deadline } from '../util/deadlines.js';
 import type { IpmiTransport, TransportClient } from './transport.js';
 import { IpmiDecodeError, IpmiError } from './errors.js';
 import {
@@ -89,13 +90,16 @@ export interface Response {
   data: Buffer;
 }
 
-interface Pending {
+/** every session's request retransmissions in this thread, on one timer (monotonic ms) */
+const REQUEST_TIMERS = new Deadlines(() => performance.now());
+
+/** a request awaiting its answer; its retransmission is a deadline on the thread's one timer (util/deadlines.ts) */
+interface Pending extends Deadline {
   netFn: number;
   cmd: number;
   data: Buffer;
   tries: number;
   attempts: number;
-  timer: NodeJS.Timeout | null;
   /** when the first try went out (round trips are sampled from answers to a first try only) */
   sentAt: number;
   sessionless: boolean;
@@ -145,7 +149,8 @@ export class IpmiSession implements TransportClient {
   private inHigh = 0;
   private inSeen = 0; // bit i = (inHigh - 1 - i) was received
   private rqSeq = 0;
-  private pending = new Map<number, Pending>();
+  /** requests in flight by their 6-bit sequence number (a slot each: no map to grow and rehash per request) */
+  private readonly pending: (Pending | undefined)[] = new Array<Pending | undefined>(64).fill(undefined);
   private setupWait: SetupWait | null = null;
   private readonly retryMs: number;
   private readonly attempts: number;
@@ -328,12 +333,12 @@ export class IpmiSession implements TransportClient {
       let seq = this.rqSeq;
       for (let i = 0; i < 64; i++) {
         seq = (seq + 1) & 0x3f;
-        if (!this.pending.has(seq)) break;
+        if (this.pending[seq] === undefined) break;
       }
-      if (this.pending.has(seq)) return reject(new IpmiError(`${cmdName(cmd)}: too many requests in flight`));
+      if (this.pending[seq] !== undefined) return reject(new IpmiError(`${cmdName(cmd)}: too many requests in flight`));
       this.rqSeq = seq;
-      const p: Pending = { netFn, cmd, data, tries: 0, attempts, timer: null, sentAt: performance.now(), sessionless, resolve, reject };
-      this.pending.set(seq, p);
+      const p: Pending = { netFn, cmd, data, tries: 0, attempts, due: Infinity, fire: () => this.retry(seq, p), sentAt: performance.now(), sessionless, resolve, reject };
+      this.pending[seq] = p;
       this.transmit(seq, p);
     });
   }
@@ -342,12 +347,15 @@ export class IpmiSession implements TransportClient {
     if (p.tries++ > 0) this.transport.stats.retransmissions++;
     const msg = encodeRequest(p.netFn, p.cmd, seq, p.data);
     this.sendRaw(p.sessionless ? encodeV15(msg) : this.wrap(PT_IPMI, msg));
-    p.timer = setTimeout(() => {
-      p.timer = null;
-      if (p.tries < p.attempts) return this.transmit(seq, p);
-      this.pending.delete(seq);
-      p.reject(new IpmiError(`${cmdName(p.cmd)}: no answer from ${this.address}:${this.port} after ${p.tries} tries`, -1));
-    }, this.transport.timeout(this.retryMs * Math.min(p.tries, 3)));
+    REQUEST_TIMERS.set(p, performance.now() + this.transport.timeout(this.retryMs * Math.min(p.tries, 3)));
+  }
+
+  /** no answer in time: send again, or give up */
+  private retry(seq: number, p: Pending): void {
+    if (this.pending[seq] !== p) return;
+    if (p.tries < p.attempts) return this.transmit(seq, p);
+    this.pending[seq] = undefined;
+    p.reject(new IpmiError(`${cmdName(p.cmd)}: no answer from ${this.address}:${this.port} after ${p.tries} tries`, -1));
   }
 
   /** A SOL payload out; SOL does its own retransmission. */
@@ -425,12 +433,12 @@ export class IpmiSession implements TransportClient {
   }
 
   private response(m: IpmiMessage, sessionless: boolean): void {
-    const p = this.pending.get(m.rqSeq);
+    const p = this.pending[m.rqSeq & 0x3f];
     if (!p || p.sessionless !== sessionless || p.cmd !== m.cmd || p.netFn + 1 !== m.netFn) return this.drop(`unmatched response to ${cmdName(m.cmd)}`);
     if (m.cc === 0xcf) return; // "duplicate request": the real answer follows
-    if (p.timer) clearTimeout(p.timer);
+    REQUEST_TIMERS.clear(p);
     if (p.tries === 1) this.transport.noteRoundTrip(performance.now() - p.sentAt);
-    this.pending.delete(m.rqSeq);
+    this.pending[m.rqSeq & 0x3f] = undefined;
     p.resolve({ cc: m.cc ?? 0, data: m.data });
   }
 
@@ -462,11 +470,12 @@ export class IpmiSession implements TransportClient {
       this.setupWait.reject(why);
       this.setupWait = null;
     }
-    for (const p of this.pending.values()) {
-      if (p.timer) clearTimeout(p.timer);
+    for (const [seq, p] of this.pending.entries()) {
+      if (!p) continue;
+      REQUEST_TIMERS.clear(p);
+      this.pending[seq] = undefined;
       p.reject(why);
     }
-    this.pending.clear();
     this.cs = null;
     this.transport.unregister(this);
   }
