@@ -7,6 +7,7 @@
 
 import * as crypto from 'node:crypto';
 import { Deadlines, type Deadline } from '../util/deadlines.js';
+import { fenceOk } from '../util/fence.js';
 import type { IpmiTransport, TransportClient } from './transport.js';
 import { IpmiDecodeError, IpmiError } from './errors.js';
 import {
@@ -371,6 +372,9 @@ export class IpmiSession implements TransportClient {
   }
 
   private sendRaw(b: Buffer): void {
+    // a cluster node past its lease (woken from a pause) sends nothing to any BMC: not a request, not
+    // a retransmission, not a SOL ACK; another node may own the console now (util/fence.ts)
+    if (!fenceOk()) return;
     this.transport.send(this, b);
   }
 
