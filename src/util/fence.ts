@@ -2,7 +2,7 @@
 // a deadline on the monotonic clock, shared by the main thread and the IPMI
 // threads through one SharedArrayBuffer. Every action that a second holder of
 // a console would make harmful (a log write, a SOL activation or
-// deactivation) checks it first, so a process that was paused (SIGSTOP, a
+// deactivation, any datagram to a BMC) checks it first, so a process that was paused (SIGSTOP, a
 // stalled VM) past its etcd lease does nothing on waking, before any timer of
 // the cluster code has run. Without a cluster the deadline is +Infinity.
 
