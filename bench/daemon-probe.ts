@@ -109,7 +109,9 @@ export function readProbe(file: string, from: number, to: number): { main: Probe
       continue;
     }
     if (l.t < from || l.t > to) continue;
-    byThread.set(l.thread, [...(byThread.get(l.thread) ?? []), l]);
+    const ls = byThread.get(l.thread);
+    if (ls) ls.push(l);
+    else byThread.set(l.thread, [l]);
   }
   const main = byThread.get('main');
   if (!main?.length) return null;

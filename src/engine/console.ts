@@ -158,12 +158,10 @@ export class Console {
    * file, as conman replays the log (notices and logopts' changes
    * included), by the log writer thread after every byte gathered so far:
    * a replay costs no memory per console. Without a log, or while its file
-   * cannot be read, the ring in memory. null: nothing to replay.
+   * cannot be read, the ring in memory.
    */
-  async replayTail(): Promise<Buffer | null> {
-    const fromLog = await this._log?.tail(this.replayBytes).catch(() => null);
-    if (fromLog) return fromLog;
-    return this._replay.capacity > 0 ? this._replay.tail() : null;
+  async replayTail(): Promise<Buffer> {
+    return (await this._log?.tail(this.replayBytes).catch(() => null)) ?? this._replay.tail();
   }
 
   /**

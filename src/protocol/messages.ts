@@ -3,7 +3,7 @@
 // byte, unless marked as a conch addition.
 
 import { encodeQuoted } from './lex.js';
-import { timeDelta } from '../util/notice.js';
+import { frameNotice, timeDelta } from '../util/notice.js';
 import { whoText, type Identity } from '../engine/session.js';
 
 /** conman's `enum err_type` (src/common.h). */
@@ -62,7 +62,6 @@ export const NOTE = {
   down: (c: string, label: string) => `Console [${c}] is currently disconnected from ${label}`,
   replayBegin: (c: string) => `Begin log replay of console [${c}]`,
   replayEnd: (c: string) => `End log replay of console [${c}]`,
-  notLogged: (c: string) => `Console [${c}] is not being logged -- cannot replay`,
   quiet: (on: boolean) =>
     on ? 'Quiet-mode enabled -- info msgs will be suppressed' : 'Quiet-mode disabled -- info msgs will be displayed',
   reset: (c: string, w: Who, pid: number) => `Console [${c}] reset by <${w.user}@${w.host}> (pid ${pid})`,
@@ -82,4 +81,9 @@ export function printable(s: string): string {
     out += c >= 0x20 && c < 0x7f ? ch : c <= 0xff ? `\\x${c.toString(16).padStart(2, '0')}` : `\\u{${c.toString(16)}}`;
   }
   return out;
+}
+
+/** a replay as a client gets it (&L, the web terminal's replay button): between conman's begin and end notices */
+export function framedReplay(c: string, data: Buffer): Buffer {
+  return Buffer.concat([frameNotice(NOTE.replayBegin(c)), data, frameNotice(NOTE.replayEnd(c))]);
 }

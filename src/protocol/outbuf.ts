@@ -23,8 +23,8 @@ export class OutBuf {
   private heldBytes = 0;
   /** &Z */
   private userHeld = false;
-  /** replays asked for and not yet placed */
-  private replays = 0;
+  /** a replay is being read (one at a time: asking again meanwhile is ignored) */
+  private replaying = false;
   private ended = false;
 
   constructor(
@@ -63,33 +63,33 @@ export class OutBuf {
 
   /**
    * A replay is being read: output from now on waits behind it. Call the
-   * function returned with the replay (of console `tag`) once it is read,
-   * or with null if there is none; it is sent, then what waited.
+   * function returned with the replay (of console `tag`) once it is read;
+   * it is sent, then what waited. null: a replay is being read already (a
+   * client asking ten thousand times must not queue ten thousand reads).
    */
-  placeReplay(): (data: Buffer | null, tag: string) => void {
+  placeReplay(): ((data: Buffer, tag: string) => void) | null {
+    if (this.replaying) return null;
+    this.replaying = true;
     const place = {};
-    this.replays++;
     (this.held ??= []).push({ data: EMPTY, tag: '', replay: place });
-    let done = false;
     return (data, tag) => {
-      if (done) return;
-      done = true;
-      this.replays--;
+      if (!this.replaying) return; // ended meanwhile
+      this.replaying = false;
       const held = this.held ?? [];
       const i = held.findIndex((h) => h.replay === place);
       // not found: the output after it filled the limit and pushed its place out
       if (i >= 0) {
-        held[i] = { data: data ?? EMPTY, tag };
-        this.heldBytes += data?.length ?? 0;
+        held[i] = { data, tag };
+        this.heldBytes += data.length;
         this.trim();
-      } else if (data) this.count(tag, data.length);
+      } else this.count(tag, data.length);
       this.release();
     };
   }
 
   /** send what is held unless the client suspended output or a replay is still being read */
   private release(): void {
-    if (this.userHeld || this.replays > 0) return;
+    if (this.userHeld || this.replaying) return;
     const held = this.held;
     this.held = null;
     this.heldBytes = 0;
@@ -101,7 +101,7 @@ export class OutBuf {
   end(graceMs = 10_000): void {
     if (this.ended) return;
     this.userHeld = false;
-    this.replays = 0;
+    this.replaying = false;
     this.release();
     this.ended = true;
     this.stopPoll();

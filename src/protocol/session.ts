@@ -12,7 +12,7 @@ import type { Console } from '../engine/console.js';
 import type { Identity, KickReason, Session } from '../engine/session.js';
 import { frameNotice } from '../util/notice.js';
 import type { DaemonLog } from '../logging/daemon-log.js';
-import { NOTE } from './messages.js';
+import { framedReplay, NOTE } from './messages.js';
 import type { AccessControl } from '../access/access-control.js';
 import type { Right } from '../access/rights.js';
 import { OutBuf } from './outbuf.js';
@@ -60,8 +60,6 @@ export class ClientSession implements Session {
   private lastInput = Date.now();
   private readonly out: OutBuf;
   private closed = false;
-  /** a replay is being read (&L asked again meanwhile is ignored) */
-  private replaying = false;
   private readonly dlog: DaemonLog;
   /** consoles not taking this client's input: its socket is not read while any is here */
   private heldBy: Set<Console> | null = null;
@@ -289,19 +287,9 @@ export class ClientSession implements Session {
     const c = this.consoles[0];
     const name = c.name;
     // the newest server replaybuffer= bytes (16 KiB unless set; conman replays 4096), read from the
-    // log file: the output that arrives meanwhile waits behind it
-    // one at a time: a client sending &L ten thousand times must not queue ten thousand reads of 16 KiB
-    if (this.replaying) return;
-    this.replaying = true;
+    // log file: the output that arrives meanwhile waits behind it; one at a time
     const place = this.out.placeReplay();
-    const put = (b: Buffer): void => {
-      this.replaying = false;
-      place(b, name);
-    };
-    c.replayTail().then(
-      (data) => put(data ? Buffer.concat([frameNotice(NOTE.replayBegin(name)), data, frameNotice(NOTE.replayEnd(name))]) : frameNotice(NOTE.notLogged(name))),
-      () => put(frameNotice(NOTE.notLogged(name))),
-    );
+    if (place) void c.replayTail().then((data) => place(framedReplay(name, data), name));
   }
 
   // ---- links ----------------------------------------------------------------

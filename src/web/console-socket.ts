@@ -20,7 +20,7 @@ import type { AccessControl } from '../access/access-control.js';
 import type { Right } from '../access/rights.js';
 import type { DaemonLog } from '../logging/daemon-log.js';
 import { frameNotice } from '../util/notice.js';
-import { NOTE } from '../protocol/messages.js';
+import { framedReplay, NOTE } from '../protocol/messages.js';
 
 /** WebSocket close codes (4000-4999 are the application's) */
 export const CLOSE = { denied: 4403, busy: 4409, notFound: 4404, stolen: 4001, removed: 4002, moved: 4003, bad: 4400 } as const;
@@ -42,8 +42,6 @@ export interface ConsoleSocketOptions {
 /** The right a mode needs. */
 export const rightFor = (mode: SocketMode): Right => (mode === 'monitor' ? 'monitor' : mode === 'force' ? 'force' : 'attach');
 
-const EMPTY = Buffer.alloc(0);
-
 export class ConsoleSocket implements Session {
   private writing = false;
   private lastInput = Date.now();
@@ -51,13 +49,12 @@ export class ConsoleSocket implements Session {
   private closed = false;
   private paused = 0;
   /**
-   * While a replay is read from the log file, what would be sent waits
-   * here (a frame of output, a control message, or a replay's place), so
-   * that the replay keeps its place in the stream; null: nothing waits.
+   * While a replay is read from the log file (one at a time), what would be
+   * sent waits here (frames of output, control messages) and goes after it;
+   * null: no replay is being read.
    */
-  private waiting: (Buffer | string | { place: object })[] | null = null;
+  private waiting: (Buffer | string)[] | null = null;
   private waitingBytes = 0;
-  private replaysPending = 0;
 
   constructor(
     private readonly ws: WebSocket,
@@ -154,26 +151,18 @@ export class ConsoleSocket implements Session {
    * replay button), else bare (the first screen).
    */
   private replayFirst(framed: boolean): void {
-    const c = this.console;
-    const place = {};
-    (this.waiting ??= []).push({ place });
-    this.replaysPending++;
-    const put = (data: Buffer | null): void => {
-      this.replaysPending--;
-      const w = this.waiting ?? [];
-      const i = w.findIndex((x) => typeof x === 'object' && !Buffer.isBuffer(x) && x.place === place);
-      const bytes = framed ? (data ? Buffer.concat([frameNotice(NOTE.replayBegin(c.name)), data, frameNotice(NOTE.replayEnd(c.name))]) : frameNotice(NOTE.notLogged(c.name))) : data;
-      if (i >= 0) w[i] = bytes ?? EMPTY;
-      if (this.replaysPending > 0) return;
+    // one at a time: a page asking ten thousand times must not queue ten thousand reads
+    if (this.waiting) return;
+    const waiting: (Buffer | string)[] = (this.waiting = []);
+    const name = this.console.name;
+    void this.console.replayTail().then((data) => {
       this.waiting = null;
       this.waitingBytes = 0;
       if (this.closed) return;
-      for (const x of w) {
-        if (typeof x === 'string') this.ws.send(x);
-        else if (Buffer.isBuffer(x) && x.length > 0) this.ws.send(x, { binary: true });
-      }
-    };
-    c.replayTail().then(put, () => put(null));
+      const replay = framed ? framedReplay(name, data) : data;
+      if (replay.length > 0) this.ws.send(replay, { binary: true });
+      for (const x of waiting) this.ws.send(x, { binary: typeof x !== 'string' });
+    });
   }
 
   // ---- client → console -----------------------------------------------------
@@ -199,8 +188,6 @@ export class ConsoleSocket implements Session {
         if (m.mode === 'monitor' || m.mode === 'join' || m.mode === 'force') return this.setMode(m.mode);
         return this.control({ type: 'error', message: 'mode must be monitor, join or force' });
       case 'replay':
-        // one at a time: a page asking ten thousand times must not queue ten thousand reads
-        if (this.replaysPending > 0) return;
         return this.replayFirst(true);
       case 'resize':
         return;
