@@ -4,7 +4,8 @@
 
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { Console } from '../src/engine/console.js';
+import { ALERT_CONTEXT_BYTES, Console } from '../src/engine/console.js';
+import { ConsoleLog } from '../src/logging/console-log.js';
 import type { Identity, KickReason, Session } from '../src/engine/session.js';
 import { BackoffTimer } from '../src/engine/backoff.js';
 import { Ring } from '../src/engine/ring.js';
@@ -190,6 +191,19 @@ describe('console state machine', () => {
     assert.equal(tail.length, 4096);
     assert.ok(tail.endsWith('END'));
     await c.stop();
+  });
+
+  test('a logged console keeps recent output in memory only while an alert rule taps it', () => {
+    // its replay is read back from the log file; the ring is only the alerts' before-lines
+    const log = new ConsoleLog('/nonexistent/%N.log', { lock: false, sanitize: false, timestamp: false }, { name: 'c1', dev: 'test' }, quietLog());
+    const c = new Console(cfg, new ScriptedDevice(), log, quietLog(), 16384);
+    assert.equal(c.replay.capacity, 0);
+    c.tap = () => {};
+    assert.equal(c.replay.capacity, ALERT_CONTEXT_BYTES);
+    c.tap = null;
+    assert.equal(c.replay.capacity, 0);
+    // without a log, the whole replay, tap or not
+    assert.equal(new Console(cfg, new ScriptedDevice(), null, quietLog(), 16384).replay.capacity, 16384);
   });
 });
 

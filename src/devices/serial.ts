@@ -8,9 +8,10 @@
 // gone) spins the CPU instead of reporting end-of-file.
 
 import * as fs from 'node:fs';
-import { SerialPort } from 'serialport';
+import type * as Serialport from 'serialport';
 import { INPUT_HIGH_WATER, type Backoff, type Device, type DeviceHandler } from './device.js';
 import type { SerOpts } from '../config/types.js';
+import { lazyRequire } from '../util/lazy-require.js';
 
 /** The part of serialport's per-port binding that this module uses. */
 interface PortBinding {
@@ -39,7 +40,9 @@ interface OpenOptions {
   vtime: number;
 }
 
-const binding = SerialPort.binding as unknown as { open(o: OpenOptions): Promise<PortBinding> };
+/** serialport's native binding, loaded at the first serial console's first open */
+const serialport = lazyRequire<typeof Serialport>('serialport');
+const binding = (): { open(o: OpenOptions): Promise<PortBinding> } => serialport().SerialPort.binding as unknown as { open(o: OpenOptions): Promise<PortBinding> };
 
 /** How long a break holds the line low; tcsendbreak(fd, 0) uses 0.25–0.5 s. */
 const BREAK_MS = 250;
@@ -153,7 +156,7 @@ export class SerialDevice implements Device {
     }
     if (reason === null) {
       try {
-        const port = await binding.open({
+        const port = await binding().open({
           path: this.path,
           baudRate: this.opts.bps,
           dataBits: this.opts.dataBits,

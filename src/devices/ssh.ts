@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import { createRequire } from 'node:module';
-import ssh2 from 'ssh2';
+import type * as Ssh2 from 'ssh2';
 import type { AuthenticationType, ClientChannel } from 'ssh2';
 import type { SshHostKeys, SshOpts } from '../config/types.js';
 import { INPUT_HIGH_WATER, type Backoff, type Device, type DeviceHandler } from './device.js';
@@ -21,9 +21,11 @@ import { socketErrorReason, bareHost } from './socket-util.js';
 import { DEFAULT_DIALOG_TIMING, ENTRY_PROFILES, EntryDialog, quoteBmc, type DialogTiming, type EntryProfile } from './ssh-entry.js';
 import { blobType, fingerprint, knownHostsFile, knownHostsName, type KnownHosts } from './ssh-known-hosts.js';
 import { longTime, stampTime, timeDelta } from '../util/notice.js';
+import { lazyRequire } from '../util/lazy-require.js';
 
-const { Client, utils: sshUtils } = ssh2;
-type SshClient = InstanceType<typeof Client>;
+/** the ssh2 library, loaded at the first SSH console's first attempt */
+const ssh2 = lazyRequire<typeof Ssh2>('ssh2');
+type SshClient = Ssh2.Client;
 
 // conman's IPMI numbers: 15 s doubling to 30 min; a minute up counts as healthy
 export const SSH_BACKOFF: Backoff = { minMs: 15000, maxMs: 1800000, healthyMs: 60000 };
@@ -132,7 +134,7 @@ export class SshDevice implements Device {
     this.stopWatching();
     const a: Attempt = {
       h,
-      client: new Client(),
+      client: new (ssh2().Client)(),
       sock: null,
       chan: null,
       dialog: null,
@@ -162,7 +164,7 @@ export class SshDevice implements Device {
         this.end(a, `cannot read key ${o.key}: ${socketErrorReason(e)}`);
         return;
       }
-      const parsed = sshUtils.parseKey(privateKey);
+      const parsed = ssh2().utils.parseKey(privateKey);
       if (parsed instanceof Error) {
         this.end(a, `cannot use key ${o.key}: ${parsed.message} (an OpenSSH private key without a passphrase is needed)`);
         return;

@@ -64,11 +64,13 @@ export interface ConsoleStatus {
  * Bytes of recent output a console keeps in memory. Without a log, the
  * whole replay. With one, a replay is read back from the file, and memory
  * keeps only what the alerts read their before-lines from (ALERT_CONTEXT_BYTES,
- * or the replay size if smaller): at 10,000 consoles, 16 KiB each was a
- * quarter of the daemon's memory.
+ * or the replay size if smaller), and nothing for a console no alert rule
+ * watches: at 10,000 consoles, 16 KiB each was a quarter of the daemon's
+ * memory, and 4 KiB each a tenth of a telnet fleet's.
  */
-export function ringBytes(replayBytes: number, log: ConsoleLog | null): number {
-  return log ? Math.min(replayBytes, ALERT_CONTEXT_BYTES) : replayBytes;
+export function ringBytes(replayBytes: number, log: ConsoleLog | null, alerts: boolean): number {
+  if (!log) return replayBytes;
+  return alerts ? Math.min(replayBytes, ALERT_CONTEXT_BYTES) : 0;
 }
 
 export class Console {
@@ -83,11 +85,7 @@ export class Console {
   events: EventHub | null = null;
   /** what it has done since the daemon started it */
   readonly counters: ConsoleCounters = { bytesIn: 0, connects: 0, disconnects: 0 };
-  /**
-   * Sees every byte the device delivers, right after the log (pattern
-   * alerts): must be cheap and must not throw; one per console.
-   */
-  tap: ((data: Buffer) => void) | null = null;
+  private _tap: ((data: Buffer) => void) | null = null;
 
   private _state: ConsoleState = 'down';
   private since = new Date();
@@ -130,7 +128,7 @@ export class Console {
     this.inputCap = opts.inputCap ?? INPUT_CAP;
     this.stallMs = opts.stallMs ?? STALL_MS;
     this.replayBytes = replayBytes;
-    this._replay = new Ring(ringBytes(replayBytes, log));
+    this._replay = new Ring(ringBytes(replayBytes, log, false));
     this.backoff = new BackoffTimer(device.backoff, () => this.attempt());
     this.handler = this.handlerFor(device);
   }
@@ -145,6 +143,19 @@ export class Console {
 
   get log(): ConsoleLog | null {
     return this._log;
+  }
+
+  /**
+   * Sees every byte the device delivers, right after the log (pattern
+   * alerts): must be cheap and must not throw; one per console. A logged
+   * console keeps a ring of recent output only while it has a tap (see ringBytes).
+   */
+  get tap(): ((data: Buffer) => void) | null {
+    return this._tap;
+  }
+  set tap(fn: ((data: Buffer) => void) | null) {
+    this._tap = fn;
+    this.sizeRing();
   }
 
   /** recent output in memory (the alerts read their context lines from it) */
@@ -351,7 +362,7 @@ export class Console {
 
   /** the ring's size follows the replay size and whether there is a log, keeping the newest bytes */
   private sizeRing(): void {
-    const bytes = ringBytes(this.replayBytes, this._log);
+    const bytes = ringBytes(this.replayBytes, this._log, this._tap !== null);
     if (bytes === this._replay.capacity) return;
     const ring = new Ring(bytes);
     ring.push(this._replay.tail());
@@ -613,7 +624,7 @@ export class Console {
     this.counters.bytesIn += data.length;
     // the log first: a slow client must never delay or lose log data
     this._log?.write(data);
-    this.tap?.(data);
+    this._tap?.(data);
     this._replay.push(data);
     // the person typing sees the echo first: with 50 sessions joined, being
     // last behind 49 socket writes cost the typist a millisecond and more

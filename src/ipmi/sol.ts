@@ -217,8 +217,10 @@ export class SolLink {
       if (p.seq === this.lastInSeq) fresh = p.data.length > this.lastInLen ? p.data.subarray(this.lastInLen) : NO_DATA;
       this.lastInSeq = p.seq;
       this.lastInLen = p.data.length;
-      this.s.sendSol(encodeSol({ seq: 0, ackSeq: p.seq, accepted: p.data.length, flags: 0, data: NO_DATA }));
+      // the bytes first, then the ACK: an echo reaches its typist without waiting for the ACK's
+      // encryption and send (a sendmsg took 0.1 ms here, a tenth of a key's whole echo)
       if (fresh.length) this.h.onData(fresh); // p.data is this packet's own decrypted buffer
+      if (this.active) this.s.sendSol(encodeSol({ seq: 0, ackSeq: p.seq, accepted: p.data.length, flags: 0, data: NO_DATA }));
     }
     this.pump();
   }

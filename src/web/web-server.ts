@@ -7,7 +7,8 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type * as net from 'node:net';
-import { WebSocketServer } from 'ws';
+import type * as Ws from 'ws';
+import { lazyRequire } from '../util/lazy-require.js';
 import type { ServerConfig } from '../config/types.js';
 import { tlsOptions, wantsTls } from '../protocol/tls-context.js';
 import { HttpError, field, readJson, sendError, sendJson } from './http-util.js';
@@ -38,13 +39,16 @@ export interface WebServerOptions {
   stateDir: string;
 }
 
+/** the ws library, loaded when a web listener is configured */
+const ws = lazyRequire<typeof Ws>('ws');
+
 export class WebServer {
   readonly router = new Router();
   readonly auth: WebAuth;
   private readonly tokens: TokenStore;
   private readonly ctx: WebContext;
   private listeners: (http.Server | https.Server)[] = [];
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+  private readonly wss = new (ws().WebSocketServer)({ noServer: true, maxPayload: 1024 * 1024 });
   private bound: { port: number; loopback: boolean; secure: boolean } | null = null;
   private server: ServerConfig;
 
