@@ -74,7 +74,8 @@ export class ConsoleLog {
   private index: LogIndex | null = null;
   private replacedIndex: LogIndex | null = null;
   /** who watches the bytes as they are written (search's follow) */
-  private readonly watchers = new Set<(b: Buffer) => void>();
+  /** search's follows (made at the first: most logs are never followed) */
+  private watchers: Set<(b: Buffer) => void> | null = null;
   /** settles when the last open has finished, either way */
   private opened: Promise<void> = Promise.resolve();
   private trimmed = false;
@@ -253,14 +254,15 @@ export class ConsoleLog {
    */
   watch(fn: (b: Buffer) => void): { offset: number | null; stop: () => void } {
     this.flush();
-    this.watchers.add(fn);
-    return { offset: this.index?.offset ?? null, stop: () => this.watchers.delete(fn) };
+    const ws = (this.watchers ??= new Set());
+    ws.add(fn);
+    return { offset: this.index?.offset ?? null, stop: () => void ws.delete(fn) };
   }
 
   private writeRaw(b: Buffer): void {
     if (!this.accepting || b.length === 0) return;
     // (no iterator made per chunk when nobody watches: this runs for every chunk of every console)
-    if (this.watchers.size > 0) for (const w of this.watchers) w(b);
+    if (this.watchers !== null && this.watchers.size > 0) for (const w of this.watchers) w(b);
     // devices never reuse a buffer they delivered (Device contract): no copy
     this.pending.push(b);
     this.pendingBytes += b.length;
@@ -329,7 +331,7 @@ export class ConsoleLog {
     this.openToken = null;
     const ix = this.index;
     this.index = null;
-    this.watchers.clear();
+    this.watchers?.clear();
     await Promise.all([s?.end(), ix?.close()]);
   }
 }
