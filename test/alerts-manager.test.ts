@@ -46,7 +46,15 @@ interface Fake {
 /** A stand-in for a Console: a name, a tap, a log that keeps what it is given, and the replay ring (before-context comes from it). */
 function fake(name: string, replayBytes = 16384): Fake {
   const logged: Buffer[] = [];
-  const raw = { name, tap: null as ((b: Buffer) => void) | null, log: { write: (b: Buffer) => logged.push(b) }, events: null, replay: new Ring(replayBytes) };
+  const raw = {
+    name,
+    tap: null as ((b: Buffer) => void) | null,
+    log: { write: (b: Buffer) => logged.push(b) },
+    events: null,
+    replay: new Ring(replayBytes),
+    // as Console.contextTail for a console that keeps a ring
+    contextTail: () => Promise.resolve({ tail: raw.replay.tail(), cut: raw.replay.size >= raw.replay.capacity }),
+  };
   const out = (s: string | Buffer): void => {
     const b = typeof s === 'string' ? Buffer.from(s, 'utf8') : s;
     // as Console.fromDevice: the log, the tap, then the replay ring

@@ -193,15 +193,20 @@ describe('console state machine', () => {
     await c.stop();
   });
 
-  test('a logged console keeps recent output in memory only while an alert rule taps it', () => {
-    // its replay is read back from the log file; the ring is only the alerts' before-lines
-    const log = new ConsoleLog('/nonexistent/%N.log', { lock: false, sanitize: false, timestamp: false }, { name: 'c1', dev: 'test' }, quietLog());
-    const c = new Console(cfg, new ScriptedDevice(), log, quietLog(), 16384);
-    assert.equal(c.replay.capacity, 0);
+  test('a logged console keeps recent output in memory only for alerts its log cannot give back', () => {
+    // its replay, and the alerts' before-lines, are read back from a log that holds the bytes as they came
+    const plain = new ConsoleLog('/nonexistent/%N.log', { lock: false, sanitize: false, timestamp: false }, { name: 'c1', dev: 'test' }, quietLog());
+    const c = new Console(cfg, new ScriptedDevice(), plain, quietLog(), 16384);
     c.tap = () => {};
-    assert.equal(c.replay.capacity, ALERT_CONTEXT_BYTES);
-    c.tap = null;
     assert.equal(c.replay.capacity, 0);
+    // a stamped log is not what the matcher saw: an alert rule's console keeps its context in memory
+    const stamped = new ConsoleLog('/nonexistent/%N.log', { lock: false, sanitize: false, timestamp: true }, { name: 'c2', dev: 'test' }, quietLog());
+    const d = new Console(cfg, new ScriptedDevice(), stamped, quietLog(), 16384);
+    assert.equal(d.replay.capacity, 0);
+    d.tap = () => {};
+    assert.equal(d.replay.capacity, ALERT_CONTEXT_BYTES);
+    d.tap = null;
+    assert.equal(d.replay.capacity, 0);
     // without a log, the whole replay, tap or not
     assert.equal(new Console(cfg, new ScriptedDevice(), null, quietLog(), 16384).replay.capacity, 16384);
   });

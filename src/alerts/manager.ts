@@ -87,6 +87,8 @@ interface Watched {
   /** <ConMan> notices waiting for the log to reach the end of a line, and since when */
   notices: Buffer[];
   noticesSince: number;
+  /** alerts waiting for their before-lines (read back from the log): later ones of this console go after them */
+  context: Promise<void> | null;
 }
 
 export class AlertManager {
@@ -125,7 +127,9 @@ export class AlertManager {
     this.registry = o.registry;
     this.dlog = o.dlog;
     this.tracker = new AlertTracker((phase, a) => {
-      if (this.processing) this.deferred.push([phase, a]);
+      if (this.processing) return void this.deferred.push([phase, a]);
+      const w = this.watched.get(a.record.console);
+      if (w?.context) this.afterContext(w, () => this.dispatch(phase, a));
       else this.dispatch(phase, a);
     });
     this.recentRing = new RecentAlerts(o.recentMax ?? 1000);
@@ -272,6 +276,7 @@ export class AlertManager {
       line: (text) => this.line(w, text),
       notices: [],
       noticesSince: 0,
+      context: null,
     };
     this.watched.set(c.name, w);
     c.tap = (data) => this.tap(w, data);
@@ -392,23 +397,42 @@ export class AlertManager {
 
   /**
    * What the alerts of `w` said while its bytes were matched, in order, now
-   * that the alerts fired have their before-lines: read from the console's
-   * replay ring (which holds the bytes just matched), counting back over the
-   * lines that came after each alert's line.
+   * that the alerts fired have their before-lines: from the console's recent
+   * output as of now (Console.contextTail: its ring, or its log read back),
+   * counting back over the lines that came after each alert's line.
    */
   private dispatchDeferred(w: Watched): void {
     const deferred = this.deferred;
     this.deferred = [];
-    let tail: TailLines | null = null;
-    for (const [phase, a] of deferred) {
-      if (phase !== 'fired' || a.rule.before === 0) continue;
-      if (!tail) {
-        const ring = w.console.replay;
-        tail = new TailLines(ring.tail(), ring.size >= ring.capacity);
-      }
-      a.record.before = tail.before(w.track.lines - a.lineNo - 1, a.record.line, a.rule.before);
+    const needs = deferred.some(([phase, a]) => phase === 'fired' && a.rule.before > 0);
+    if (!needs && !w.context) {
+      for (const [phase, a] of deferred) this.dispatch(phase, a);
+      return;
     }
-    for (const [phase, a] of deferred) this.dispatch(phase, a);
+    // asked for now, the lines seen now: later output neither shifts nor hides an alert's place
+    const recent = needs ? w.console.contextTail() : null;
+    const seen = w.track.lines;
+    this.afterContext(w, async () => {
+      const r = recent && (await recent);
+      if (r) {
+        const tail = new TailLines(r.tail, r.cut);
+        for (const [phase, a] of deferred) {
+          if (phase === 'fired' && a.rule.before > 0) a.record.before = tail.before(seen - a.lineNo - 1, a.record.line, a.rule.before);
+        }
+      }
+      for (const [phase, a] of deferred) this.dispatch(phase, a);
+    });
+  }
+
+  /** `fn` after the alerts of `w` that wait for their before-lines: one console's alerts keep their order */
+  private afterContext(w: Watched, fn: () => void | Promise<void>): void {
+    const p: Promise<void> = (w.context ?? Promise.resolve())
+      .then(fn)
+      .catch((e: unknown) => this.dlog.err(`Alerts: internal error dispatching an alert of console [${w.console.name}]: ${String(e)}`))
+      .then(() => {
+        if (w.context === p) w.context = null;
+      });
+    w.context = p;
   }
 
   /**

@@ -62,15 +62,17 @@ export interface ConsoleStatus {
 
 /**
  * Bytes of recent output a console keeps in memory. Without a log, the
- * whole replay. With one, a replay is read back from the file, and memory
- * keeps only what the alerts read their before-lines from (ALERT_CONTEXT_BYTES,
- * or the replay size if smaller), and nothing for a console no alert rule
- * watches: at 10,000 consoles, 16 KiB each was a quarter of the daemon's
- * memory, and 4 KiB each a tenth of a telnet fleet's.
+ * whole replay. With one, a replay is read back from the file, and so are
+ * the alerts' before-lines when the file holds the console's bytes as they
+ * came (notices included): nothing in memory. A log that stamps or
+ * sanitizes its lines has other bytes than the matcher saw: for a console
+ * an alert rule taps, memory then keeps ALERT_CONTEXT_BYTES (or the replay
+ * size if smaller). At 10,000 consoles, 16 KiB each was a quarter of the
+ * daemon's memory, and 4 KiB each a tenth of a telnet fleet's.
  */
 export function ringBytes(replayBytes: number, log: ConsoleLog | null, alerts: boolean): number {
   if (!log) return replayBytes;
-  return alerts ? Math.min(replayBytes, ALERT_CONTEXT_BYTES) : 0;
+  return alerts && !log.verbatim ? Math.min(replayBytes, ALERT_CONTEXT_BYTES) : 0;
 }
 
 /** who is attached to a console: made at its first attach (most consoles of a fleet never have one) */
@@ -193,6 +195,21 @@ export class Console {
    */
   async replayTail(): Promise<Buffer> {
     return (await this._log?.tail(this.replayBytes).catch(() => null)) ?? this._replay.tail();
+  }
+
+  /**
+   * Recent output for the alerts' before-lines, as of this call: the ring
+   * when the console keeps one, else the newest ALERT_CONTEXT_BYTES of its
+   * log read back (see ringBytes). `cut`: the first line may be a part.
+   * null: the log cannot be read now.
+   */
+  contextTail(): Promise<{ tail: Buffer; cut: boolean } | null> {
+    const r = this._replay;
+    if (r.capacity > 0 || !this._log) return Promise.resolve({ tail: r.tail(), cut: r.size >= r.capacity });
+    return this._log.tail(ALERT_CONTEXT_BYTES).then(
+      (b) => (b ? { tail: b, cut: b.length >= ALERT_CONTEXT_BYTES } : null),
+      () => null,
+    );
   }
 
   /**

@@ -303,6 +303,11 @@ export class ConsoleLog {
     this.pendingBytes = 0;
   }
 
+  /** the file holds the console's bytes as they came (and the notices): no logopts stamp or sanitize them */
+  get verbatim(): boolean {
+    return this.filter.identity;
+  }
+
   /**
    * A replay: the newest `max` bytes of the log as written, every byte
    * gathered so far included (it is handed over first, and the writer
