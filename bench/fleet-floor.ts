@@ -9,20 +9,28 @@
 //          nothing, in front of a BMC that does nothing. A key wakes four
 //          processes in turn (relay, echo, relay, typist), as it wakes the
 //          daemon, the BMC, the daemon and the typist on a console.
+//   sol    a relay process that does an IPMI console daemon's least: SOL
+//          with conch's own IPMI code, on its one thread, to a BMC of the
+//          typed-at console's simulator process (echo-server.js `sol`): the
+//          relay floor with the BMC's own work in it (its integrity checks,
+//          decryption, ACK, echo, encryption).
 // With ATTACHES, first that many connections, each timed from the connect
 // to the echo of one key (the floor under the typist's attach: connect, a
 // request, its answer). Prints `latency {json}`. The pauses come from SEED,
 // as the typist's do.
 //
-//   node dist/bench/fleet-floor.js KEYSTROKES GAP_MS [bare|relay [SEED [ATTACHES]]]   (echo-server.js is every echo process)
+//   node dist/bench/fleet-floor.js KEYSTROKES GAP_MS [bare|relay|sol [SEED [ATTACHES [MANIFEST NAME]]]]   (echo-server.js is every echo process)
 
 import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { now, WireClient } from './wire-client.js';
-import { pauseStream, typeKey, typingPause, type Latency } from './fleet-typist.js';
+import { KEYS, pauseStream, typeKey, typingPause, type Latency } from './fleet-typist.js';
 import { ReclaimMeter } from './kernel-reclaim.js';
 
-export type FloorMode = 'bare' | 'relay';
+export type FloorMode = 'bare' | 'relay' | 'sol';
+
+/** keys typed at the SOL relay before the measured ones */
+const SOL_WARMUP_KEYS = 200;
 
 /** start echo-server.js with `args`; resolves with the process and the port it listens on */
 function echoProcess(args: string[], children: ChildProcess[]): Promise<number> {
@@ -39,17 +47,24 @@ function echoProcess(args: string[], children: ChildProcess[]): Promise<number> 
   });
 }
 
-async function measure(keys: number, gapMs: number, mode: FloorMode, random: () => number, attaches: number): Promise<Latency> {
+async function measure(keys: number, gapMs: number, mode: FloorMode, random: () => number, attaches: number, bmc: string[]): Promise<Latency> {
   const l: Latency = { attach: [], echo: [], reclaim: [], lostFirstKeys: 0 };
   const children: ChildProcess[] = [];
   const meter = ReclaimMeter.open();
   try {
-    const port = mode === 'bare' ? await echoProcess(['tcp'], children) : await echoProcess(['relay', String(await echoProcess(['udp'], children))], children);
+    const port =
+      mode === 'bare'
+        ? await echoProcess(['tcp'], children)
+        : mode === 'sol'
+          ? await echoProcess(['sol', ...bmc], children)
+          : await echoProcess(['relay', String(await echoProcess(['udp'], children))], children);
+    // a host's own lines never hold these (a BMC's host prints beside the echo)
+    const key = (i: number): string => (mode === 'sol' ? KEYS[i % KEYS.length]! : 'x');
     for (let i = 0; i < attaches; i++) {
       const t0 = now();
       const c = await WireClient.raw(port, 10000);
       try {
-        await c.echo('a', 10000);
+        await c.echo(mode === 'sol' ? KEYS[i % KEYS.length]! : 'a', 10000);
         l.attach.push(now() - t0);
       } finally {
         c.close();
@@ -57,9 +72,11 @@ async function measure(keys: number, gapMs: number, mode: FloorMode, random: () 
     }
     const client = await WireClient.raw(port, 10000);
     try {
+      // the SOL relay's code (IPMI, crypto) runs compiled by now, as a daemon's long since does: keys not counted
+      if (mode === 'sol') for (let i = 0; i < SOL_WARMUP_KEYS; i++) await client.echo(key(i), 10000);
       for (let i = 0; i < keys; i++) {
         await typingPause(gapMs, random);
-        await typeKey(l, meter, () => client.echo('x', 10000));
+        await typeKey(l, meter, () => client.echo(key(i), 10000));
       }
     } finally {
       client.close();
@@ -75,12 +92,12 @@ async function measure(keys: number, gapMs: number, mode: FloorMode, random: () 
 
 const isMain = process.argv[1]?.endsWith('fleet-floor.js');
 if (isMain) {
-  const [k, gap, mode = 'bare', seed, attaches = '0'] = process.argv.slice(2);
-  if (![k, gap, seed ?? '0', attaches].every((x) => Number.isInteger(Number(x))) || (mode !== 'bare' && mode !== 'relay')) {
-    process.stderr.write('usage: fleet-floor.js KEYSTROKES GAP_MS [bare|relay [SEED [ATTACHES]]]\n');
+  const [k, gap, mode = 'bare', seed, attaches = '0', ...bmc] = process.argv.slice(2);
+  if (![k, gap, seed ?? '0', attaches].every((x) => Number.isInteger(Number(x))) || (mode !== 'bare' && mode !== 'relay' && mode !== 'sol') || (mode === 'sol') !== (bmc.length === 2)) {
+    process.stderr.write('usage: fleet-floor.js KEYSTROKES GAP_MS [bare|relay|sol [SEED [ATTACHES [MANIFEST NAME]]]] (MANIFEST NAME with sol only)\n');
     process.exit(1);
   }
-  const l = await measure(Number(k), Number(gap), mode, pauseStream(seed), Number(attaches));
+  const l = await measure(Number(k), Number(gap), mode, pauseStream(seed), Number(attaches), bmc);
   process.stdout.write(`latency ${JSON.stringify(l)}\n`);
   process.exit(0);
 }

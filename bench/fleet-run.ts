@@ -76,6 +76,8 @@ export interface RunResult {
   floor?: Latency;
   /** the same typing through a relay process to a UDP echo process, beside lat1 (fleet-floor.ts) */
   relay?: Latency;
+  /** IPMI fleets: the same typing through a relay process that speaks SOL itself to a BMC of the typed-at simulator, beside lat1 (fleet-floor.ts `sol`) */
+  sol?: Latency;
   /** ms the log stayed dark after the other SOL client left; Infinity = still dark when we stopped looking */
   darkMs?: number;
   darkLookedMs?: number;
@@ -240,14 +242,16 @@ function startBursts({ c, s, f, dir, r }: Running, bursted: string[]): Promise<v
 }
 
 /** Echo with 1 client beside the machine's floor (bare and relay), then with the extra joined readers. */
-async function measureLatencies({ c, s, r, log }: Running, port: number, echoName: string): Promise<void> {
+async function measureLatencies({ c, s, f, r, log }: Running, port: number, echoName: string): Promise<void> {
   log(`  latency, 1 client, and the machine's floor beside it`);
   const floorTimeout = s.keystrokes * (2 * s.keyGapMs + 10000) + 60000;
   const floor = latencyChild(c, 'fleet-floor.js', [s.keystrokes, s.keyGapMs, 'bare', streamSeed(s.seed, 'floor-bare'), s.attaches], floorTimeout);
   const relay = latencyChild(c, 'fleet-floor.js', [s.keystrokes, s.keyGapMs, 'relay', streamSeed(s.seed, 'floor-relay')], floorTimeout);
+  const sol = f.solFloor ? latencyChild(c, 'fleet-floor.js', [s.keystrokes, s.keyGapMs, 'sol', streamSeed(s.seed, 'floor-sol'), 0, f.solFloor.manifest, f.solFloor.name], floorTimeout) : null;
   r.lat1 = await measureLatency(c, port, echoName, s.attaches, s.keystrokes, s.keyGapMs, streamSeed(s.seed, 'typist-1'));
   r.floor = await floor;
   r.relay = await relay;
+  if (sol) r.sol = await sol;
   if (s.readers > 0) {
     const readers = c.child(process.execPath, [path.join(DIST_BENCH, 'join-readers.js'), String(port), echoName, String(s.readers)], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {

@@ -40,6 +40,8 @@ export interface Fleet {
   pids: number[];
   /** the simulators' control channels (conch-bmcsim only): GET /counters there sums their BMCs */
   controls?: string[];
+  /** a BMC beside the typed-at one, in its simulator process, that the daemon does not hold: the SOL floor's (fleet-floor.ts `sol`) */
+  solFloor?: { manifest: string; name: string };
   /** a burst spec for fleet-bursts.js (null: bursts come from this process) */
   burstTarget: BurstTarget | null;
   burstHere?(name: string, bytes: number): void;
@@ -168,9 +170,10 @@ async function spawnIpmiSim(c: Cleanup, n: number, prefix: string, o: SimOptions
  * the daemon under test before it was echoed (a real BMC or terminal server
  * answers from its own CPU). The relay floor's UDP echo process runs at 0 too.
  */
-export async function typedAndRest<S>(n: number, prefix: string, o: SimOptions, spawn: (count: number, prefix: string, o: SimOptions) => Promise<S>): Promise<{ typed: S; rest: S | null; sims: S[] }> {
+export async function typedAndRest<S>(n: number, prefix: string, o: SimOptions, spawn: (count: number, prefix: string, o: SimOptions) => Promise<S>, extra = 0): Promise<{ typed: S; rest: S | null; sims: S[] }> {
   const own = Math.min(n, o.ownCpu ?? 1);
-  const typed = await spawn(own, 'typed', { ...o, nodeArgs: [], nice: 0 });
+  // `extra` more in the typed-at process, for the caller's own use (not the daemon's)
+  const typed = await spawn(own + extra, 'typed', { ...o, nodeArgs: [], nice: 0 });
   const rest = n > own ? await spawn(n - own, prefix, o) : null;
   return { typed, rest, sims: rest ? [typed, rest] : [typed] };
 }
@@ -184,14 +187,17 @@ export async function typedAndRest<S>(n: number, prefix: string, o: SimOptions, 
  * measured the simulator more than the daemon.
  */
 export async function startBmcsimIpmi(c: Cleanup, n: number, o: SimOptions, dir: string): Promise<Fleet> {
-  const { typed, rest, sims } = await typedAndRest(n, 'node', o, (count, prefix, so) => spawnIpmiSim(c, count, prefix, so, path.join(dir, `manifest-${prefix}.json`)));
+  // one more BMC in the typed-at process, for the SOL floor: the last of its manifest, not the daemon's
+  const { typed, rest, sims } = await typedAndRest(n, 'node', o, (count, prefix, so) => spawnIpmiSim(c, count, prefix, so, path.join(dir, `manifest-${prefix}.json`)), 1);
+  const floorBmc = typed.entries.at(-1)!;
   const controlOf = new Map<string, string>();
   for (const s of sims) for (const e of s.entries) controlOf.set(e.name, s.control);
-  const entries = sims.flatMap((s) => s.entries);
+  const entries = sims.flatMap((s) => s.entries).filter((e) => e !== floorBmc);
   const shared = rest?.control ?? typed.control;
   const ctl = (name: string): string => controlOf.get(name) ?? shared;
   return {
     kind: 'ipmi',
+    solFloor: { manifest: path.join(dir, 'manifest-typed.json'), name: floorBmc.name },
     names: entries.map((e) => e.name),
     consoleLines: entries.map((e) => `console name="${e.name}" dev="ipmi:${e.address}:${e.port}" ipmiopts="U:${e.user},P:${e.password}"`),
     pids: sims.map((s) => s.pid),

@@ -17,7 +17,7 @@ import { ReclaimMeter } from './kernel-reclaim.js';
 import { freshSeed, rng } from './seeded.js';
 
 /** Keystrokes the hosts never print on their own (their lines are letters, digits, `[]/:-`). */
-const KEYS = '!$%*+=?{}|_;';
+export const KEYS = '!$%*+=?{}|_;';
 
 /** A person's pause between two keys: 0.4-1.6 × `gapMs` (none for 0), `random` in [0, 1) drawing where. */
 export function typingPause(gapMs: number, random: () => number): Promise<void> {

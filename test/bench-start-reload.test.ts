@@ -89,6 +89,15 @@ test('bench/scale --quick: two runs of 6 IPMI and 6 telnet consoles and of a sta
       assert.match(row('busiest IPMI thread (else worker): event-loop delay')[c]!, /^[\d.]+ \/ [\d.]+ \/ \d+$/, md);
     }
   }
+  // IPMI only: the same typing through a relay that speaks SOL itself to a BMC of the typed-at simulator, measured beside the daemon
+  const [ipmi, telnet] = fleets;
+  const sol = ipmi!.rows.find((x) => x[0] === 'echo p50, 1 client, against the SOL floor ms');
+  assert.ok(sol, md);
+  for (const c of [column(ipmi!, 'run 1'), column(ipmi!, 'run 2')]) {
+    const m = /^\**([\d.]+) \(([\d.]+)\) ([\d.]+)×\**$/.exec(sol[c]!);
+    assert.ok(m && Number(m[2]) > 0, `SOL floor: ${sol[c]}`);
+  }
+  assert.ok(!telnet!.rows.some((x) => x[0]!.includes('SOL floor')), md);
   const start = tables.find((t) => t.columns.some((c) => c.includes('all logging')));
   assert.ok(start, md);
   assert.equal(start.rows.length, 2, md);
