@@ -169,8 +169,9 @@ export class Console {
 
   /**
    * Sees every byte the device delivers, right after the log (pattern
-   * alerts): must be cheap and must not throw; one per console. A logged
-   * console keeps a ring of recent output only while it has a tap (see ringBytes).
+   * alerts): must be cheap and must not throw; one per console. A console
+   * whose log stamps or sanitizes its lines keeps a ring of recent output
+   * only while it has a tap (see ringBytes).
    */
   get tap(): ((data: Buffer) => void) | null {
     return this._tap;
