@@ -58,13 +58,13 @@ async function measure(keys: number, gapMs: number, mode: FloorMode, random: () 
         : mode === 'sol'
           ? await echoProcess(['sol', ...bmc], children)
           : await echoProcess(['relay', String(await echoProcess(['udp'], children))], children);
-    // a host's own lines never hold these (a BMC's host prints beside the echo)
-    const key = (i: number): string => (mode === 'sol' ? KEYS[i % KEYS.length]! : 'x');
+    // the typist's keys: a host's own lines never hold them (the SOL floor's host prints beside the echo)
+    const key = (i: number): string => KEYS[i % KEYS.length]!;
     for (let i = 0; i < attaches; i++) {
       const t0 = now();
       const c = await WireClient.raw(port, 10000);
       try {
-        await c.echo(mode === 'sol' ? KEYS[i % KEYS.length]! : 'a', 10000);
+        await c.echo(key(i), 10000);
         l.attach.push(now() - t0);
       } finally {
         c.close();

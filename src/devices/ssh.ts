@@ -12,7 +12,6 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
-import { createRequire } from 'node:module';
 import type * as Ssh2 from 'ssh2';
 import type { AuthenticationType, ClientChannel } from 'ssh2';
 import type { SshHostKeys, SshOpts } from '../config/types.js';
@@ -25,6 +24,8 @@ import { lazyRequire } from '../util/lazy-require.js';
 
 /** the ssh2 library, loaded at the first SSH console's first attempt */
 const ssh2 = lazyRequire<typeof Ssh2>('ssh2');
+/** ssh2's packet writer, for the break request it has no call for */
+const ssh2Protocol = lazyRequire<{ sendPacket?: unknown }>('ssh2/lib/protocol/utils.js');
 type SshClient = Ssh2.Client;
 
 // conman's IPMI numbers: 15 s doubling to 30 min; a minute up counts as healthy
@@ -525,7 +526,7 @@ let sendPacket: ((proto: unknown, packet: Buffer) => void) | null | undefined;
 export function requestBreak(client: SshClient, chan: ClientChannel, ms: number): string | null {
   if (sendPacket === undefined) {
     try {
-      const utils = createRequire(import.meta.url)('ssh2/lib/protocol/utils.js') as { sendPacket?: unknown };
+      const utils = ssh2Protocol();
       sendPacket = typeof utils.sendPacket === 'function' ? (utils.sendPacket as (p: unknown, b: Buffer) => void) : null;
     } catch {
       sendPacket = null;

@@ -325,7 +325,12 @@ export class SolConsole {
    */
   private async stillOurs(): Promise<boolean> {
     const sentAt = this.clock.now();
-    const owner = await this.instanceOwner();
+    return this.oursIn(await this.session.request(NETFN_APP, CMD_GET_PAYLOAD_INSTANCE_INFO, SOL_INSTANCE_1), sentAt);
+  }
+
+  /** an Instance Info answer to the request sent at `sentAt`: SOL ours (then proven as of `sentAt`) or not */
+  private oursIn(r: Response, sentAt: number): boolean {
+    const owner = this.owner(r);
     const ours = owner === null || owner === this.session.sidC;
     if (ours) this.proven(sentAt);
     return ours;
@@ -534,15 +539,10 @@ export class SolConsole {
       (r) => {
         this.exchanges--;
         if (this.state !== 'ours') return;
-        const owner = this.owner(r);
-        if (owner !== null && owner !== this.session.sidC) {
-          this.lost();
-          // taken: what a poll does next (a take-back by policy, the next check)
-          void this.serial(() => this.afterLost());
-          return;
-        }
-        this.proven(sentAt);
-        this.armOwnCheck();
+        if (this.oursIn(r, sentAt)) return this.armOwnCheck();
+        this.lost();
+        // taken: what a poll does next (a take-back by policy, the next check)
+        void this.serial(() => this.afterLost());
       },
       (e: unknown) => {
         this.exchanges--;
@@ -562,8 +562,10 @@ export class SolConsole {
       if (!this.checkNow && this.ownCheckDue() > this.clock.now()) return this.armOwnCheck();
       this.checkNow = false;
       this.polls++;
-      if (!(await this.stillOurs())) this.lost();
-      if ((this.state as SolState) === 'elsewhere' && this.policy === 'always') await this.takeOver('(steal policy "always")', null);
+      if (!(await this.stillOurs())) {
+        this.lost();
+        return this.afterLost();
+      }
     } else if (this.state === 'elsewhere') {
       this.polls++;
       await this.checkElsewhere();
