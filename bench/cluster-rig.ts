@@ -128,6 +128,8 @@ export class TcpRelay {
   private readonly conns = new Set<net.Socket>();
   private isCut = false;
   port = 0;
+  /** connections accepted so far */
+  accepted = 0;
 
   static async start(c: Cleanup, target: { host: string; port: number }): Promise<TcpRelay> {
     const r = new TcpRelay();
@@ -139,6 +141,7 @@ export class TcpRelay {
   }
 
   private accept(sock: net.Socket, target: { host: string; port: number }): void {
+    this.accepted++;
     this.conns.add(sock);
     sock.on('close', () => this.conns.delete(sock));
     sock.on('error', () => {});

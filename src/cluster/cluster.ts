@@ -199,6 +199,35 @@ export class Cluster {
     return [...this.nodes].filter(([n]) => n !== this.node).map(([node, v]) => ({ node, addr: v.addr }));
   }
 
+  /**
+   * A reload gave other etcd endpoints or TLS files (or the files changed)
+   * with the same prefix, name and lease: if the new endpoints answer as
+   * the same etcd cluster, the node's calls move to them in place — the
+   * lease, the ownership keys and the consoles stay. false: another etcd
+   * cluster (the daemon then leaves and joins it). Throws when either side
+   * cannot be asked: nothing changes.
+   */
+  async retarget(endpoints: string[], tls: EtcdTls | null): Promise<boolean> {
+    const probe = new Etcd(endpoints, tls);
+    try {
+      const [now, then] = await Promise.all([this.etcd.clusterId(), probe.clusterId()]);
+      if (now !== then) return false;
+    } finally {
+      probe.close();
+    }
+    this.etcd.retarget(endpoints, tls);
+    this.opts.endpoints = [...endpoints];
+    this.opts.tls = tls;
+    // the watch runs on a connection of its own to the old endpoint: the next tick reads everything and watches anew
+    this.watching = false;
+    return true;
+  }
+
+  /** the TLS files given differ from those in use (other paths, or the same paths with new contents: a renewed certificate) */
+  tlsDiffers(tls: EtcdTls | null): boolean {
+    return this.etcd.tlsDiffers(tls);
+  }
+
   /** is `name` run by this node? */
   runs(name: string): boolean {
     return this.mine.has(name);

@@ -115,25 +115,61 @@ export interface TxnResult {
 export class Etcd {
   private next = 0;
   private readonly agentHttp = new http.Agent({ keepAlive: true, maxSockets: 16 });
-  private readonly agentHttps: https.Agent | null;
+  private agentHttps: https.Agent | null = null;
   /** the lease's renewals have connections of their own: they must never queue behind a burst of claims */
   private readonly leaseHttp = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  private readonly leaseHttps: https.Agent | null;
-  private readonly tlsFiles: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
+  private leaseHttps: https.Agent | null = null;
+  private tlsFiles: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
+  private endpoints: string[] = [];
 
   constructor(
-    private readonly endpoints: string[],
+    endpoints: string[],
     tls: EtcdTls | null = null,
-    /** every call's deadline, ms */
     /** every call's deadline (the lease's renewals: their own), ms; queueing for a connection counts */
     private readonly timeoutMs = 5000,
   ) {
-    if (tls?.ca) this.tlsFiles.ca = fs.readFileSync(tls.ca);
-    if (tls?.cert) this.tlsFiles.cert = fs.readFileSync(tls.cert);
-    if (tls?.key) this.tlsFiles.key = fs.readFileSync(tls.key);
+    this.retarget(endpoints, tls);
+  }
+
+  /**
+   * Other endpoints or TLS files (a reload): calls from now on use them.
+   * The files are read here, so a file that cannot be read throws and
+   * changes nothing. Connections of the old agents finish what they carry.
+   */
+  retarget(endpoints: string[], tls: EtcdTls | null): void {
+    const files: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
+    if (tls?.ca) files.ca = fs.readFileSync(tls.ca);
+    if (tls?.cert) files.cert = fs.readFileSync(tls.cert);
+    if (tls?.key) files.key = fs.readFileSync(tls.key);
+    const old = [this.agentHttps, this.leaseHttps];
     const tlsUsed = endpoints.some((e) => e.startsWith('https:'));
-    this.agentHttps = tlsUsed ? new https.Agent({ keepAlive: true, maxSockets: 16, ...this.tlsFiles }) : null;
-    this.leaseHttps = tlsUsed ? new https.Agent({ keepAlive: true, maxSockets: 1, ...this.tlsFiles }) : null;
+    this.tlsFiles = files;
+    this.endpoints = [...endpoints];
+    this.next = 0;
+    this.agentHttps = tlsUsed ? new https.Agent({ keepAlive: true, maxSockets: 16, ...files }) : null;
+    this.leaseHttps = tlsUsed ? new https.Agent({ keepAlive: true, maxSockets: 1, ...files }) : null;
+    for (const a of old) if (a) setTimeout(() => a.destroy(), this.timeoutMs).unref();
+  }
+
+  /** whether `tls` names files whose contents are not those in use */
+  tlsDiffers(tls: EtcdTls | null): boolean {
+    const read = (f: string | null | undefined): Buffer | undefined => {
+      try {
+        return f ? fs.readFileSync(f) : undefined;
+      } catch {
+        return Buffer.alloc(0); // unreadable: different (retarget then says why)
+      }
+    };
+    const same = (a: Buffer | undefined, b: Buffer | undefined): boolean => (a && b ? a.equals(b) : a === b);
+    return !same(read(tls?.ca), this.tlsFiles.ca) || !same(read(tls?.cert), this.tlsFiles.cert) || !same(read(tls?.key), this.tlsFiles.key);
+  }
+
+  /** the etcd cluster's ID as the endpoints answer it (two endpoint lists are the same store when it is the same) */
+  async clusterId(): Promise<string> {
+    const j = await this.call('/v3/maintenance/status', {});
+    const id = (j.header as Record<string, unknown> | undefined)?.cluster_id;
+    if (typeof id !== 'string' && typeof id !== 'number') throw new Error('etcd /v3/maintenance/status: no cluster_id');
+    return String(id);
   }
 
   /** POST `body` to `path` on the current endpoint; on a transport failure the next endpoint is tried, each within the deadline */

@@ -103,15 +103,15 @@ export const SERVER_KEYS: Record<keyof ServerConfig, { key: string; apply: Serve
   alertNotice: { key: 'alertnotice', apply: 'live' },
   alertWebhook: { key: 'alertwebhook', apply: 'live' },
   alertExec: { key: 'alertexec', apply: 'live' },
-  // the cluster's membership is the process's: a node changes cluster, name or lease by restarting (a rolling restart hands its consoles over)
-  clusterEtcd: { key: 'cluster', apply: 'restart' },
-  clusterPrefix: { key: 'clusterprefix', apply: 'restart' },
-  node: { key: 'node', apply: 'restart' },
+  // the cluster's settings: the same etcd cluster through other endpoints or TLS files is taken in place; another membership (etcd cluster, prefix, name, TTL) is a leave and a join (daemon.ts reloadCluster)
+  clusterEtcd: { key: 'cluster', apply: 'live' },
+  clusterPrefix: { key: 'clusterprefix', apply: 'live' },
+  node: { key: 'node', apply: 'live' },
   nodeAddr: { key: 'nodeaddr', apply: 'live' },
-  clusterTtl: { key: 'clusterttl', apply: 'restart' },
-  clusterCa: { key: 'clusterca', apply: 'restart' },
-  clusterCert: { key: 'clustercert', apply: 'restart' },
-  clusterKey: { key: 'clusterkey', apply: 'restart' },
+  clusterTtl: { key: 'clusterttl', apply: 'live' },
+  clusterCa: { key: 'clusterca', apply: 'live' },
+  clusterCert: { key: 'clustercert', apply: 'live' },
+  clusterKey: { key: 'clusterkey', apply: 'live' },
 };
 
 /** The device part of a spec without its options (those are compared as their own keys). */

@@ -21,6 +21,10 @@ import { keepAliveMark, SessionStore } from '../ipmi/session-record.js';
 import { applyReload, type ReloadHost } from './reload.js';
 import { AlertManager } from '../alerts/manager.js';
 import { Cluster } from '../cluster/cluster.js';
+import type { EtcdTls } from '../cluster/etcd.js';
+import { oneLine } from '../cluster/keys.js';
+import { longTime } from '../util/notice.js';
+import { setFence } from '../util/fence.js';
 import type { SolHandover } from '../devices/index.js';
 import * as os from 'node:os';
 
@@ -136,7 +140,7 @@ export class Daemon {
     const cluster = new Cluster(
       {
         endpoints,
-        tls: server.clusterCa || server.clusterCert ? { ca: server.clusterCa, cert: server.clusterCert, key: server.clusterKey } : null,
+        tls: clusterTls(server),
         prefix: server.clusterPrefix,
         node: server.node ?? host,
         addr: server.nodeAddr ?? `${host}:${this.port}`,
@@ -164,6 +168,7 @@ export class Daemon {
   /** The web listener, sharing the conman port's access control and reset runner. */
   private async startWeb(server: ServerConfig): Promise<void> {
     const conman = this.server!;
+    const cluster = (): Cluster | null => this.cluster;
     const web = new WebServer({
       registry: this.registry,
       access: conman.access,
@@ -177,7 +182,13 @@ export class Daemon {
         lastReload: () => this.lastReload,
         clientsByTransport: () => clientsByTransport(this.registry),
         alerts: this.alerts,
-        ...(this.cluster ? { ownerOf: (n: string) => this.cluster!.ownerOf(n), node: this.cluster.node } : {}),
+        // a reload may make this daemon a cluster node, or a single daemon again
+        get ownerOf() {
+          return cluster() ? (n: string) => cluster()?.ownerOf(n) ?? null : undefined;
+        },
+        get node() {
+          return cluster()?.node;
+        },
       },
     });
     await web.listen();
@@ -254,10 +265,59 @@ export class Daemon {
       startConsole: (c) => {
         if (!this.cluster) c.start();
       },
-      reloadCluster: (next) => {
-        if (this.cluster) this.cluster.addr = next.nodeAddr ?? this.cluster.addr;
-      },
+      reloadCluster: (before, next) => this.reloadCluster(before, next),
     };
+  }
+
+  /**
+   * A reload's cluster settings (docs/cluster.md, "Reload"). Other etcd
+   * endpoints or TLS files for the same etcd cluster are taken in place:
+   * no console moves. Another etcd cluster, prefix, node name or lease TTL
+   * is another membership: the node leaves (its consoles handed over, as at
+   * a stop) and joins with the new settings. A node joining stops its
+   * consoles first; one leaving runs them all again as a single daemon.
+   */
+  private async reloadCluster(before: ServerConfig, next: ServerConfig): Promise<void> {
+    const cl = this.cluster;
+    if (cl && next.nodeAddr !== before.nodeAddr) cl.addr = next.nodeAddr ?? `${os.hostname()}:${this.port}`;
+    const membership = (s: ServerConfig): string => JSON.stringify([s.clusterEtcd !== null, s.clusterPrefix, s.node ?? os.hostname(), s.clusterTtl]);
+    const tls = clusterTls(next);
+    if (cl && next.clusterEtcd && membership(before) === membership(next)) {
+      const moved = next.clusterEtcd.join(',') !== before.clusterEtcd!.join(',');
+      if (!moved && !cl.tlsDiffers(tls)) return;
+      const to = next.clusterEtcd.join(',');
+      let same: boolean;
+      try {
+        same = await cl.retarget(next.clusterEtcd, tls);
+      } catch (e) {
+        // nothing changed: what is in force stays the old settings (the next reload tries again)
+        for (const k of ['clusterEtcd', 'clusterCa', 'clusterCert', 'clusterKey'] as const) (this._cfg.server as unknown as Record<string, unknown>)[k] = before[k];
+        this.dlog.err(`Reload: cluster: etcd through ${to} not taken: ${oneLine((e as Error).message)}; still through ${before.clusterEtcd!.join(',')}`);
+        return;
+      }
+      if (same) {
+        this.dlog.notice(`Reload: cluster: etcd now reached through ${to}${tls ? ' (TLS files read again)' : ''}, the same etcd cluster: no console moves`);
+        return;
+      }
+      this.dlog.notice(`Reload: cluster: ${to} is another etcd cluster: node ${cl.node} leaves this one and joins it`);
+    }
+    if (!cl && !next.clusterEtcd) return;
+    if (cl) {
+      this.dlog.notice(`Reload: cluster: node ${cl.node} leaves the cluster to ${next.clusterEtcd ? 'join again with the new settings' : 'run every console alone (cluster= removed)'}`);
+      await cl.leave();
+      this.cluster = null;
+      this.server!.cluster = null;
+    } else {
+      this.dlog.notice(`Reload: cluster: this daemon joins a cluster: its consoles stop here until etcd gives them to it`);
+      await Promise.all(this.registry.list().map((c) => c.stop('this node joins a cluster (a reload)')));
+    }
+    if (next.clusterEtcd) {
+      this.startCluster(next, next.clusterEtcd);
+      return;
+    }
+    // a single daemon acts without a lease (the one it left closed the fence)
+    setFence(Infinity);
+    for (const c of this.registry.list()) c.startWith(this.device(c.cfg, next), this.consoleLog(c.cfg, next, false), `Console [${c.name}] run by this daemon alone since ${longTime()}: it left its cluster (a reload)`);
   }
 
   /** SIGTERM/SIGINT: stop listening, release every device, flush every log. */
@@ -280,6 +340,11 @@ export class Daemon {
     await this.sessions?.flush();
     this.dlog.notice(`conchd stopped (in ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   }
+}
+
+/** the etcd TLS files of `s` (null: none given) */
+function clusterTls(s: ServerConfig): EtcdTls | null {
+  return s.clusterCa || s.clusterCert ? { ca: s.clusterCa, cert: s.clusterCert, key: s.clusterKey } : null;
 }
 
 /** descriptors a console holds beyond its log: IPMI consoles share their threads' sockets, a pty has two ends */

@@ -44,8 +44,8 @@ export interface ReloadHost {
   reloadAlerts?(next: ServerConfig): void;
   /** start a console a reload added (a cluster node leaves that to the cluster) */
   startConsole?(c: Console): void;
-  /** cluster settings that apply live (nodeaddr) */
-  reloadCluster?(next: ServerConfig): void;
+  /** the cluster settings (docs/cluster.md, "Reload"); `before`: those in force until now */
+  reloadCluster?(before: ServerConfig, next: ServerConfig): Promise<void>;
 }
 
 /** Read the file and apply it; logs one summary line (or the refusal with every error). Whether it applied. */
@@ -100,7 +100,7 @@ export async function applyReload(h: ReloadHost): Promise<boolean> {
   const inForce: Config = { ...next, consoles };
   h.commit(inForce);
   h.reloadAlerts?.(inForce.server);
-  h.reloadCluster?.(inForce.server);
+  await h.reloadCluster?.(before.server, inForce.server);
   h.server?.reconfigure(inForce.server, h.reserved(inForce));
   h.dlog.notice(summaryLine(file, diff, kept.size));
   return true;
