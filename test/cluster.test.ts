@@ -236,6 +236,102 @@ test('n2 back: it takes its share by graceful handover (stop, then start), the g
   await noFights();
 });
 
+test("a console's history through any node: the log API, the &L replay and the API's search gather its pieces in time order", async () => {
+  const owners = await settled(NAMES);
+  const seqOf = (l: string): number => Number(/\[seq (\d+)\]/.exec(l)![1]);
+  const seqsIn = (t: string): number[] => [...t.matchAll(/\[seq (\d+)\]/g)].map((m) => Number(m[1]));
+  // a console n2 ran, lost to another node X when it was killed and got back from X: its log on n2 and on X only
+  const pick = all
+    .filter((c) => owners.get(c) === 'n2')
+    .map((c) => ({ c, on: NAMES.filter((n) => /\[seq \d+\]/.test(logOf(n, c))) }))
+    .find(({ c, on }) => on.length === 2 && new RegExp(`taken over by node n2 from node (n1|n3)`).test(logOf('n2', c)) && logOf('n2', c).length - logOf('n2', c).lastIndexOf('log opened at') < 10_000);
+  assert.ok(pick, 'a console with history on n2 and one other node');
+  const c = pick.c;
+  const x = pick.on.find((n) => n !== 'n2')!;
+  const never = NAMES.find((n) => !pick.on.includes(n))!;
+  const handover = new RegExp(`Console \\[${c}\\] taken over by node n2 from node ${x}`);
+  /** the seq lines in a text before and after n2's handover line */
+  const split = (t: string): { before: number[]; after: number[] } => {
+    const i = t.search(handover);
+    assert.ok(i > 0, `the handover line in ${t.slice(0, 2000)}`);
+    return { before: seqsIn(t.slice(0, i)), after: seqsIn(t.slice(i)) };
+  };
+  const increasing = (xs: number[], what: string): void => {
+    for (let i = 1; i < xs.length; i++) assert.ok(xs[i]! > xs[i - 1]!, `${what} in order: ${xs[i - 1]} then ${xs[i]}`);
+  };
+  const inX = new Set(seqsIn(logOf(x, c)));
+
+  // (a) the log API on every node: the newest lines reach back into X's piece
+  for (const via of NAMES) {
+    // n2's piece now and half of X's: the cut falls in X's piece (n2's grows a line a second meanwhile)
+    const piece = (t: string): number => t.slice(t.lastIndexOf('log opened at')).split('\n').length;
+    const n = piece(logOf('n2', c)) + Math.max(1, Math.floor(piece(logOf(x, c)) / 2));
+    const res = await fetch(`http://127.0.0.1:${webPorts[via]}/api/v1/consoles/${c}/log?lines=${n}`);
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    assert.equal(res.headers.get('x-log-nodes'), `${x},n2`, `through ${via}: missing ${res.headers.get('x-log-missing')}; ${text.slice(0, 3000)}`);
+    assert.equal(res.headers.get('x-log-missing'), null);
+    assert.equal(Number(res.headers.get('content-length')), Buffer.byteLength(text, 'latin1'));
+    const lines = text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
+    assert.ok(lines === n || lines === n - 1, `${lines} lines for lines=${n} through ${via}`);
+    const { before, after } = split(text);
+    assert.ok(before.length > 0 && before.every((q) => inX.has(q)), `X's lines first through ${via}: ${before.join(',')}`);
+    assert.ok(after.length > 0 && after.every((q) => !inX.has(q)), `then n2's through ${via}`);
+    increasing([...before, ...after], `the log through ${via}`);
+  }
+  // the whole history, from a node that never ran the console: every piece, in order
+  const whole = await (await fetch(`http://127.0.0.1:${webPorts[never]}/api/v1/consoles/${c}/log`)).text();
+  const every = seqsIn(whole);
+  increasing(every, 'the whole log');
+  for (const q of inX) assert.ok(every.includes(q), `seq ${q} of ${x} in the whole log`);
+  assert.ok(every[0]! < Math.min(...inX), "n2's first piece first");
+
+  // (b) the &L replay through the node that never ran it (passed on to n2, which gathers)
+  const sock = net.connect(nodes[never]!.port, '127.0.0.1');
+  let got = '';
+  sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
+  sock.on('error', () => {});
+  sock.write(`HELLO USER="dave"\nMONITOR CONSOLE="${c}"\n`);
+  await waitFor(() => /OK CONSOLE=[\s\S]*\[seq \d+\]/.test(got), `${c} watched through ${never}`, 30000);
+  const from = got.length;
+  sock.write(Buffer.from([0xff, 0x4c]));
+  const replay = await waitFor(() => new RegExp(`Begin log replay of console \\[${c}\\]([\\s\\S]*)End log replay of console \\[${c}\\]`).exec(got.slice(from))?.[1] ?? null, 'the replay', 30000);
+  sock.destroy();
+  const r = split(replay);
+  // X's newest lines before the handover (and n2's first piece before them if the replay reaches back that far)
+  const xs = r.before.filter((q) => inX.has(q));
+  assert.ok(xs.length > 0 && xs.at(-1) === Math.max(...inX), `the replay holds X's lines before the handover: ${r.before.join(',')}`);
+  assert.ok(r.after.length > 0, "and n2's after it");
+  increasing([...r.before, ...r.after], 'the replay');
+  assert.doesNotMatch(replay, /replay without/);
+
+  // (d) the web terminal's first screen on the owner (n2) gathers X's piece too
+  const { WebSocket } = await import('ws');
+  const ws = new WebSocket(`ws://127.0.0.1:${webPorts.n2}/api/v1/consoles/${c}/stream?mode=monitor`);
+  cleanup.add(() => ws.terminate());
+  let screen = '';
+  ws.on('message', (d: Buffer) => (screen += d.toString('latin1')));
+  ws.on('error', () => {});
+  const first = await waitFor(() => (handover.test(screen) && /\[seq \d+\]/.test(screen.slice(screen.search(handover))) ? screen : null), "the first screen with n2's handover line", 30000);
+  ws.terminate();
+  const w = split(first);
+  assert.ok(w.before.some((q) => inX.has(q)), `the first screen holds X's lines before the handover: ${w.before.join(',')}`);
+  increasing([...w.before, ...w.after], 'the first screen');
+
+  // (c) the API's search on the node that never ran it finds both pieces
+  const sres = await fetch(`http://127.0.0.1:${webPorts[never]}/api/v1/search?re=${encodeURIComponent('seq [0-9]+')}&consoles=${c}&limit=100000`);
+  assert.equal(sres.status, 200);
+  const found = (await sres.text())
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { line?: string; note?: string })
+    .filter((j) => j.line)
+    .map((j) => seqOf(j.line!));
+  increasing(found, 'the search');
+  for (const q of inX) assert.ok(found.includes(q), `seq ${q} of ${x} found`);
+  assert.ok(found.some((q) => !inX.has(q) && q > Math.max(...inX)) && found.some((q) => q < Math.min(...inX)), "n2's pieces found too");
+});
+
 test("a search through any node reads the pieces of a console's history on every node, in time order", async () => {
   const owners = await settled(NAMES);
   // a console n2 ran, lost to another node when it was killed, and got back

@@ -142,7 +142,7 @@ test('greeting and request parsing is as lenient as conmand, later USER wins', (
   );
   assert.deepEqual(r, {
     ok: true,
-    value: { command: 'CONNECT', patterns: ['a', 'b'], quiet: true, regex: true, force: true, join: true, broadcast: true, status: false, search: null },
+    value: { command: 'CONNECT', patterns: ['a', 'b'], quiet: true, regex: true, force: true, join: true, broadcast: true, status: false, search: null, history: null },
   });
   // a control character in a user name never reaches notices or logs
   const ctl = parseGreeting(Buffer.from("HELLO USER='ev\x1b[2Jil'\n", 'latin1'));

@@ -189,6 +189,9 @@ export class Daemon {
         get node() {
           return cluster()?.node;
         },
+        get peers() {
+          return cluster() ? () => cluster()?.peers() ?? [] : undefined;
+        },
       },
     });
     await web.listen();

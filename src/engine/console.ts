@@ -198,6 +198,11 @@ export class Console {
     return (await this._log?.tail(this.replayBytes).catch(() => null)) ?? this._replay.tail();
   }
 
+  /** server replaybuffer=: the most a replay gives (a cluster's replay gathers that much history from every node, src/cluster/history.ts) */
+  get replaySize(): number {
+    return this.replayBytes;
+  }
+
   /**
    * Recent output for the alerts' before-lines, as of this call: the ring
    * when the console keeps one, else the newest ALERT_CONTEXT_BYTES of its

@@ -30,6 +30,7 @@ import type { ResetRunner } from './reset.js';
 import { parseQuery, PatternError, QueryError } from '../search/query.js';
 import { searchSlot, TOO_MANY } from '../search/search.js';
 import { serveSearch, targetOf } from '../search/serve.js';
+import { prepareHistory } from '../web/log-history-serve.js';
 
 /** conman HEAD's MAX_SOCK_LINE */
 export const MAX_LINE = 131072;
@@ -231,6 +232,7 @@ export class Handshake {
   }
 
   private async request(req: Request): Promise<void> {
+    if (req.command === 'HISTORY') return this.history(req, this.id!);
     const m = await matchConsoles(this.ctx.registry, req.patterns, req.regex, this.matching.signal);
     if (m === null || this.stage !== 'matching' || this.sock.destroyed) return;
     if (!m.ok) return this.fail(m.code, m.error);
@@ -289,6 +291,7 @@ export class Handshake {
       resets: this.ctx.resets,
       access,
       peer: this.peer,
+      history: this.ctx.cluster,
     });
     this.ctx.attached(s, this.sock);
     s.start(early);
@@ -362,6 +365,44 @@ export class Handshake {
     void done.then(() => {
       if (!sock.destroyed) this.endAndClose(Buffer.alloc(0));
     });
+  }
+
+  /**
+   * conch's HISTORY (src/web/log-history-serve.ts): one console, named
+   * exactly, that the user may monitor; the OK line, then the index or the
+   * bytes, then the server closes. The other nodes of a cluster ask it of
+   * this one to gather a console's history (src/cluster/history.ts).
+   */
+  private history(req: Request, id: Identity): void {
+    const name = req.patterns.length === 1 ? req.patterns[0]! : null;
+    if (name === null) return this.fail(ErrCode.BAD_REQUEST, 'Invalid request: HISTORY names one console');
+    const access = this.ctx.access;
+    const c = this.ctx.registry.get(name);
+    // a console the user may not even monitor is not there for it
+    if (!c || (access.enforcing && !access.allows(id, c.name, 'monitor'))) return this.fail(ErrCode.NO_CONSOLES, MSG.noConsoles);
+    void prepareHistory(c, req.history!, this.ctx.server.logSymlinks).then(
+      (a) => {
+        const sock = this.sock;
+        if (this.stage !== 'matching' || sock.destroyed) {
+          // the client went: an open file is closed by a write that fails
+          if (a.ok) void a.write(sock).catch(() => {});
+          return;
+        }
+        if (!a.ok) return this.fail(ErrCode.BAD_REQUEST, `History refused: ${a.error}`);
+        access.record(id, 'monitor', 'ok', { console: c.name, detail: `${a.what}${this.greeting?.via ? ` for node ${this.greeting.via}` : ''}` });
+        this.finish();
+        sock.resume(); // what the client sends now is read and dropped
+        sock.write(okLine([c.name]));
+        a.write(sock).then(
+          () => this.endAndClose(Buffer.alloc(0)),
+          () => sock.destroy(),
+        );
+      },
+      (e: unknown) => {
+        this.ctx.dlog.err(`Client ${this.peer}: history of [${c.name}]: ${(e as Error).stack ?? String(e)}`);
+        this.fail(ErrCode.LOCAL, `History of console [${c.name}] could not be read`);
+      },
+    );
   }
 
   /** ERROR line (plus conman's plain-text lines), then close. */

@@ -17,8 +17,26 @@ export interface Greeting {
   via: string | null;
 }
 
-/** SEARCH: a conch extension (docs/search.md); conman clients never send it */
-export type Command = 'QUERY' | 'MONITOR' | 'CONNECT' | 'SEARCH';
+/** SEARCH (docs/search.md) and HISTORY (docs/cluster.md): conch extensions; conman clients never send them */
+export type Command = 'QUERY' | 'MONITOR' | 'CONNECT' | 'SEARCH' | 'HISTORY';
+
+/**
+ * HISTORY: one console's log as the nodes of a cluster ask each other for
+ * it (src/cluster/history.ts). `INDEX` (the default): the holding periods
+ * in the range the keys choose, as the log API chooses it; `BYTES`: the
+ * bytes [FROM, TO) of the file whose first bytes hash to FILE. Values are
+ * the texts as sent; the server checks them.
+ */
+export interface HistoryText {
+  bytes: boolean;
+  tail: string | null;
+  lines: string | null;
+  since: string | null;
+  until: string | null;
+  from: string | null;
+  to: string | null;
+  file: string | null;
+}
 
 export interface Request {
   command: Command;
@@ -32,6 +50,8 @@ export interface Request {
   status: boolean;
   /** conch addition (SEARCH): what to search for */
   search: QueryText | null;
+  /** conch addition (HISTORY): which part of the console's log */
+  history: HistoryText | null;
 }
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -85,8 +105,9 @@ const COMMANDS = new Set(['QUERY', 'MONITOR', 'CONNECT']);
  */
 const isWord = (x: Token | undefined, w: string): boolean => x?.kind === 'str' && !x.quoted && x.value.toUpperCase() === w;
 const SEARCH_KEYS = new Set(['RE', 'SINCE', 'UNTIL', 'TAIL', 'LIMIT']);
+const HISTORY_KEYS = new Set(['TAIL', 'LINES', 'SINCE', 'UNTIL', 'FROM', 'TO', 'FILE']);
 
-/** `KEY=value` at tokens[i] of a SEARCH: a quoted or bare string, or a number. */
+/** `KEY=value` at tokens[i] of a SEARCH or HISTORY: a quoted or bare string, or a number. */
 function searchValue(t: Token[], i: number): Parsed<string> | null {
   const eq = t[i + 1];
   const v = t[i + 2];
@@ -97,16 +118,17 @@ function searchValue(t: Token[], i: number): Parsed<string> | null {
   return { ok: true, value: v.value };
 }
 
-/** `QUERY|MONITOR|CONNECT [OPTION=x]... [CONSOLE='pattern']...`, or conch's `SEARCH RE='re' …` */
+/** `QUERY|MONITOR|CONNECT [OPTION=x]... [CONSOLE='pattern']...`, or conch's `SEARCH RE='re' …` and `HISTORY [INDEX|BYTES] …` */
 export function parseRequest(line: Buffer): Parsed<Request> {
   const t = lexLine(line);
   if (t.some((x) => x.kind === 'error')) return { ok: false, error: MSG.unterminated('request') };
-  const at = t.findIndex((x) => (x.kind === 'kw' && COMMANDS.has(x.kw)) || isWord(x, 'SEARCH'));
+  const at = t.findIndex((x) => (x.kind === 'kw' && COMMANDS.has(x.kw)) || isWord(x, 'SEARCH') || isWord(x, 'HISTORY'));
   if (at < 0) return { ok: false, error: MSG.noCommand };
   const first = t[at]!;
-  const search = first.kind !== 'kw';
+  const history = isWord(first, 'HISTORY');
+  const search = first.kind !== 'kw' && !history;
   const req: Request = {
-    command: search ? 'SEARCH' : (first as { kw: Command }).kw,
+    command: search ? 'SEARCH' : history ? 'HISTORY' : (first as { kw: Command }).kw,
     patterns: [],
     quiet: false,
     regex: false,
@@ -115,9 +137,25 @@ export function parseRequest(line: Buffer): Parsed<Request> {
     broadcast: false,
     status: false,
     search: search ? { re: null, since: null, until: null, tail: null, limit: null, follow: false } : null,
+    history: history ? { bytes: false, tail: null, lines: null, since: null, until: null, from: null, to: null, file: null } : null,
   };
   for (let i = at + 1; i < t.length; i++) {
     const x = t[i];
+    if (req.history && x.kind === 'str' && !x.quoted) {
+      const w = x.value.toUpperCase();
+      if (w === 'BYTES' || w === 'INDEX') {
+        req.history.bytes = w === 'BYTES';
+        continue;
+      }
+      if (HISTORY_KEYS.has(w)) {
+        const v = searchValue(t, i);
+        if (!v) continue;
+        if (!v.ok) return v;
+        req.history[w.toLowerCase() as 'tail' | 'lines' | 'since' | 'until' | 'from' | 'to' | 'file'] = v.value;
+        i += 2;
+        continue;
+      }
+    }
     if (req.search && x.kind === 'str' && !x.quoted && SEARCH_KEYS.has(x.value.toUpperCase())) {
       const v = searchValue(t, i);
       if (!v) continue;

@@ -16,6 +16,7 @@ import { framedReplay, NOTE } from './messages.js';
 import type { AccessControl } from '../access/access-control.js';
 import type { Right } from '../access/rights.js';
 import { OutBuf } from './outbuf.js';
+import { replayHistory, type HistoryNodes } from '../cluster/history.js';
 import type { ResetRunner } from './reset.js';
 
 /** conman's in-band escape byte and the commands that may follow it. */
@@ -48,6 +49,8 @@ export interface ClientSessionOptions {
   access: AccessControl;
   /** for log lines: `<user@host:port>` */
   peer: string;
+  /** a cluster node: a replay gathers the console's history from the other nodes too (src/cluster/history.ts) */
+  history?: HistoryNodes | null;
 }
 
 export class ClientSession implements Session {
@@ -289,7 +292,7 @@ export class ClientSession implements Session {
     // the newest server replaybuffer= bytes (16 KiB unless set; conman replays 4096), read from the
     // log file: the output that arrives meanwhile waits behind it; one at a time
     const place = this.out.placeReplay();
-    if (place) void c.replayTail().then((data) => place(framedReplay(name, data), name));
+    if (place) void replayHistory(c, this.opts.history, this.identity).then((data) => place(framedReplay(name, data), name));
   }
 
   // ---- links ----------------------------------------------------------------

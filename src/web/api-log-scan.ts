@@ -14,7 +14,7 @@ import type { FileHandle } from 'node:fs/promises';
 
 export const CHUNK = 64 * 1024;
 /** the start of a line looked at for a stamp or a mark (a notice is at most 1 KiB) */
-const HEAD = 1100;
+export const HEAD = 1100;
 const NL = 0x0a;
 
 const STAMP = /^\r*(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d) /;
@@ -39,7 +39,8 @@ export interface Anchor {
 /** The log has neither line stamps nor marks: times cannot be found in it. */
 export class NoTimesError extends Error {}
 
-const localTime = (m: RegExpExecArray): number => new Date(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!).getTime();
+/** The local time of a match whose groups 1–6 are year, month, day, hours, minutes, seconds. */
+export const localTime = (m: RegExpExecArray): number => new Date(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!).getTime();
 
 /** The time a line gives: its own stamp, or the mark it holds. */
 export function anchorOf(l: LogLine): Anchor | null {
@@ -177,6 +178,26 @@ export class LogScanner {
   }
 
   /**
+   * The time of the last line with one that starts in [from, pos) (null:
+   * none), read backwards a chunk at a time: for a part of a log whose own
+   * lines have no time, the time of the nearest one before it.
+   */
+  async lastAnchorBefore(from: number, pos: number): Promise<Anchor | null> {
+    let hi = pos;
+    while (hi > from) {
+      // the whole lines starting in [lo, hi): a line longer than a chunk moves lo back further
+      let lo = await this.lineStartAtOrAfter(Math.max(from, hi - this.chunk));
+      for (let back = 2; lo >= hi && hi - back * this.chunk > from; back++) lo = await this.lineStartAtOrAfter(hi - back * this.chunk);
+      if (lo >= hi) lo = from;
+      let last: Anchor | null = null;
+      await this.eachLine(lo, hi, (l) => void (last = anchorOf(l) ?? last));
+      if (last) return last;
+      hi = lo;
+    }
+    return null;
+  }
+
+  /**
    * The byte range [start, end) of the lines from `since` to `until` (ms,
    * null: open). Throws NoTimesError when the log has no stamps nor marks.
    */
@@ -198,4 +219,29 @@ export class LogScanner {
     }
     return { start, end: Math.max(start, end) };
   }
+}
+
+/** what part of a log a request asks for (the log API's tail=, lines=, since=, until=) */
+export interface LogRange {
+  tail: number | null;
+  lines: number | null;
+  since: number | null;
+  until: number | null;
+}
+
+/**
+ * The byte range of the log `q` asks for: the lines between its times, then
+ * the last `tail` bytes or `lines` lines of those. `within`: the part of the
+ * file to look in (default all of it). Throws NoTimesError as timeRange.
+ */
+export async function rangeOf(scan: LogScanner, q: LogRange, within?: { start: number; end: number }): Promise<{ start: number; end: number }> {
+  let { start, end } = within ?? { start: 0, end: scan.size };
+  if (q.since !== null || q.until !== null) {
+    const t = await scan.timeRange(q.since, q.until);
+    start = Math.max(start, t.start);
+    end = Math.max(start, Math.min(end, t.end));
+  }
+  if (q.tail !== null) start = Math.max(start, end - q.tail);
+  else if (q.lines !== null) start = await scan.tailLines(start, end, q.lines);
+  return { start, end };
 }

@@ -3,90 +3,31 @@
 // `log=` pattern expanded as conchd expands it), never anything the request
 // says: the console name only picks a console the user may monitor. Ranges
 // (tail=BYTES, lines=N, since=/until= times) are found by seeking (see
-// api-log-scan.ts); nothing is read into memory whole.
+// api-log-scan.ts); nothing is read into memory whole. On a node of a
+// cluster the pieces of the console's history on the other live nodes are
+// gathered in time order (src/cluster/history.ts).
 
-import * as fs from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
+import type { FileHandle } from 'node:fs/promises';
+import type { ServerResponse } from 'node:http';
 import type { Console } from '../engine/console.js';
-import { deviceSpecifier, expandSpecifiers } from '../config/specifiers.js';
+import type { Identity } from '../engine/session.js';
+import { fileSource, gather, INDEX_MS, nodesOf, plan, writePieces, type HistoryNodes } from '../cluster/history.js';
 import { HttpError } from './http-util.js';
-import { LogScanner, NoTimesError } from './api-log-scan.js';
+import { LogScanner, NoTimesError, rangeOf } from './api-log-scan.js';
 import { visibleConsole, who } from './api-consoles.js';
+import { logFileOf, openLog } from './log-file.js';
+import { indexFile, type LogIndex } from './log-index.js';
+import { parseLogQuery, type LogQuery } from './log-query.js';
+import { webNodes } from './cluster-peers.js';
 import type { Router } from './router.js';
 import type { WebContext } from './web-context.js';
 
-/** the most tail= may ask for */
-export const MAX_TAIL = 64 * 1024 * 1024;
-/** the most lines= may ask for */
-export const MAX_LINES = 100_000;
+export { logFileOf } from './log-file.js';
+export { MAX_LINES, MAX_TAIL, parseLogQuery, type LogQuery } from './log-query.js';
 
-const ISO_TIME = /^\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,9})?)?(?:Z|[+-]\d\d(?::?\d\d)?)?)?$/i;
-
-export interface LogQuery {
-  tail: number | null;
-  lines: number | null;
-  since: number | null;
-  until: number | null;
-  download: boolean;
-}
-
-function count(q: URLSearchParams, key: string, max: number, unit: string): number | null {
-  const v = q.get(key);
-  if (v === null) return null;
-  if (!/^\d{1,16}$/.test(v)) throw new HttpError(400, `${key}= must be a whole number of ${unit}`);
-  const n = Number(v);
-  if (n > max) throw new HttpError(400, `${key}= is at most ${max} ${unit}; leave it out to get the whole log`);
-  return n;
-}
-
-function time(q: URLSearchParams, key: string): number | null {
-  let v = q.get(key);
-  if (v === null) return null;
-  // a `+01:00` offset sent unencoded arrives as ` 01:00`
-  if (v.includes('T')) v = v.replace(/ (\d\d(?::?\d\d)?)$/, '+$1');
-  const t = ISO_TIME.test(v) ? Date.parse(v) : NaN;
-  if (Number.isNaN(t)) throw new HttpError(400, `${key}= must be an ISO 8601 time such as 2025-01-02T03:04:05Z (got ${JSON.stringify(v.slice(0, 64))})`);
-  return t;
-}
-
-export function parseLogQuery(q: URLSearchParams): LogQuery {
-  const tail = count(q, 'tail', MAX_TAIL, 'bytes');
-  const lines = count(q, 'lines', MAX_LINES, 'lines');
-  if (tail !== null && lines !== null) throw new HttpError(400, 'give tail= (bytes) or lines=, not both');
-  const since = time(q, 'since');
-  const until = time(q, 'until');
-  if (since !== null && until !== null && since > until) throw new HttpError(400, 'since= is after until=');
-  const d = q.get('download');
-  return { tail, lines, since, until, download: d === '1' || d === 'true' };
-}
-
-/** The file the console is logging to now, from its configuration (null: it has no log). */
-export function logFileOf(c: Console): string | null {
-  const pattern = c.cfg.log;
-  if (pattern === null || c.log === null) return null;
-  return expandSpecifiers(pattern, { name: c.name, dev: deviceSpecifier(c.cfg.spec), pid: process.pid, now: new Date() });
-}
-
-/** Open for reading: no symbolic link unless `server logsymlinks=on`, never blocking on a FIFO; a regular file only. */
-async function openLog(c: Console, file: string, followSymlinks: boolean): Promise<FileHandle> {
-  const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
-  let fh: FileHandle;
-  try {
-    fh = await fs.promises.open(file, O_RDONLY | O_NONBLOCK | (followSymlinks ? 0 : O_NOFOLLOW));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new HttpError(404, `console [${c.name}] has no log file yet`);
-    if (code === 'ELOOP') throw new HttpError(404, `the log of console [${c.name}] is a symbolic link, which conchd does not follow (server logsymlinks=off)`);
-    throw new HttpError(500, `cannot read the log of console [${c.name}]: ${code ?? (e as Error).message}`);
-  }
-  const st = await fh.stat();
-  if (!st.isFile()) {
-    await fh.close();
-    throw new HttpError(404, `the log of console [${c.name}] is not a regular file`);
-  }
-  return fh;
-}
+const noTimes = (c: Console): HttpError =>
+  new HttpError(400, `the log of console [${c.name}] has no times to search: neither line stamps (logopts="timestamp") nor "log at" marks (server timestamp=); use tail= or lines=`);
 
 /** `filename="x.log"` in ASCII, and the exact name for clients that read filename*. */
 function attachment(name: string): string {
@@ -101,22 +42,19 @@ export function register(router: Router, ctx: WebContext): void {
     const q = parseLogQuery(r.url.searchParams);
     const file = logFileOf(c);
     if (file === null) throw new HttpError(404, `console [${c.name}] has no log (no log= in its configuration)`);
+    const nodes = webNodes(ctx);
+    if (nodes && nodes.peers().length > 0) return clusterLog(r.res, r.req.method === 'HEAD', ctx, nodes, id, c, file, q);
     const fh = await openLog(c, file, ctx.server().logSymlinks);
     try {
       const scan = new LogScanner(fh, (await fh.stat()).size);
-      let { start, end } = { start: 0, end: scan.size };
-      if (q.since !== null || q.until !== null) {
-        try {
-          ({ start, end } = await scan.timeRange(q.since, q.until));
-        } catch (e) {
-          if (!(e instanceof NoTimesError)) throw e;
-          throw new HttpError(400, `the log of console [${c.name}] has no times to search: neither line stamps (logopts="timestamp") nor "log at" marks (server timestamp=); use tail= or lines=`);
-        }
+      let range;
+      try {
+        range = await rangeOf(scan, q);
+      } catch (e) {
+        throw e instanceof NoTimesError ? noTimes(c) : e;
       }
-      if (q.tail !== null) start = Math.max(start, end - q.tail);
-      else if (q.lines !== null) start = await scan.tailLines(start, end, q.lines);
-      const what = [q.tail !== null && `tail=${q.tail}`, q.lines !== null && `lines=${q.lines}`, q.since !== null && 'since', q.until !== null && 'until'].filter(Boolean).join(' ');
-      ctx.access.record(id, 'monitor', 'ok', { console: c.name, detail: `log read over the web API${what ? ` (${what})` : ''}: ${end - start} bytes` });
+      const { start, end } = range;
+      ctx.access.record(id, 'monitor', 'ok', { console: c.name, detail: `log read over the web API${described(q)}: ${end - start} bytes` });
       r.res.writeHead(200, {
         'content-type': 'text/plain; charset=utf-8',
         'content-length': String(end - start),
@@ -139,3 +77,67 @@ export function register(router: Router, ctx: WebContext): void {
     }
   });
 }
+
+const described = (q: LogQuery): string => {
+  const what = [q.tail !== null && `tail=${q.tail}`, q.lines !== null && `lines=${q.lines}`, q.since !== null && 'since', q.until !== null && 'until'].filter(Boolean).join(' ');
+  return what ? ` (${what})` : '';
+};
+
+/**
+ * A cluster node: the console's history from every live node, in time
+ * order. `x-log-range` still describes this node's file; `x-log-nodes`
+ * names the nodes whose pieces are in, `x-log-missing` the live ones that
+ * did not answer. This node may never have run the console (no file here).
+ */
+async function clusterLog(res: ServerResponse, head: boolean, ctx: WebContext, nodes: HistoryNodes, id: Identity, c: Console, file: string, q: LogQuery): Promise<void> {
+  let fh: FileHandle | null = null;
+  try {
+    fh = await openLog(c, file, ctx.server().logSymlinks);
+  } catch (e) {
+    if (!(e instanceof HttpError && e.status === 404)) throw e;
+  }
+  try {
+    let mine: LogIndex | null = null;
+    if (fh) {
+      try {
+        mine = await indexFile(fh, q);
+      } catch (e) {
+        throw e instanceof NoTimesError ? noTimes(c) : e;
+      }
+    }
+    const ac = new AbortController();
+    res.once('close', () => ac.abort());
+    const g = await gather(nodes, { id, via: nodes.node, console: c.name }, q, fh && mine ? fileSource(nodes.node, fh, mine) : null, Date.now() + INDEX_MS, ac.signal);
+    const pieces = await plan(g.sources, q);
+    const length = pieces.reduce((n, p) => n + p.end - p.start, 0);
+    if (g.sources.length === 0) throw new HttpError(404, `console [${c.name}] has no log file yet on any node that answered${g.missing.length ? ` (not answering: ${g.missing.join(', ')})` : ''}`);
+    const names = nodesOf(pieces);
+    ctx.access.record(id, 'monitor', 'ok', { console: c.name, detail: `log read over the web API${described(q)}: ${length} bytes from node${names.length === 1 ? '' : 's'} ${names.join(',') || '(none)'}` });
+    res.writeHead(200, {
+      'content-type': 'text/plain; charset=utf-8',
+      'content-length': String(length),
+      'cache-control': 'no-store',
+      ...(mine ? { 'x-log-range': `bytes ${mine.start}-${mine.end}/${mine.size}` } : {}),
+      'x-log-nodes': names.join(','),
+      ...(g.missing.length ? { 'x-log-missing': headerText(g.missing.join(', ')) } : {}),
+      ...(q.download ? { 'content-disposition': attachment(c.name) } : {}),
+    });
+    if (length === 0 || head) {
+      res.end();
+      return;
+    }
+    try {
+      await writePieces(pieces, res);
+      res.end();
+    } catch (e) {
+      // the length is promised: a piece that cannot be read ends the connection short
+      ctx.dlog.notice(`Log of console [${c.name}] for <${id.user}@${id.address}>: ${(e as Error).message}`);
+      res.destroy();
+    }
+  } finally {
+    await fh?.close().catch(() => {});
+  }
+}
+
+/** printable ASCII for a header value */
+const headerText = (s: string): string => s.replace(/[^\x20-\x7e]/g, '?').slice(0, 2000);

@@ -5,14 +5,20 @@
 // searched (others are not there for it, as everywhere in the API); the
 // search is audited as a monitor action. Bad requests are a 400 before
 // anything streams; a search cut short by its bounds says so in its summary.
+// On a cluster node the other live nodes search their logs too (the same
+// request passed on as a SEARCH, src/cluster/gather.ts), merged in time order.
 
+import type { Writable } from 'node:stream';
 import type { Console } from '../engine/console.js';
+import { gatherSearch } from '../cluster/gather.js';
+import { searchLine } from '../client/proto.js';
 import { matchConsoles } from '../protocol/match.js';
 import { parseQuery, PatternError, QueryError, type SearchQuery } from '../search/query.js';
 import { searchSlot, TOO_MANY } from '../search/search.js';
 import { serveSearch, targetOf } from '../search/serve.js';
 import { who } from './api-consoles.js';
 import { HttpError } from './http-util.js';
+import { webNodes } from './cluster-peers.js';
 import type { Router } from './router.js';
 import type { WebContext } from './web-context.js';
 
@@ -28,6 +34,16 @@ function query(q: URLSearchParams): SearchQuery {
     if (e instanceof QueryError) throw new HttpError(400, e.message);
     throw e;
   }
+}
+
+/** the search's keys as they came, for the SEARCH passed on to the other nodes */
+function texts(q: URLSearchParams): { since?: string; until?: string; tail?: string; limit?: string } {
+  const out: Record<string, string> = {};
+  for (const k of ['since', 'until', 'tail', 'limit']) {
+    const v = q.get(k);
+    if (v !== null) out[k] = v;
+  }
+  return out;
 }
 
 export function register(router: Router, ctx: WebContext): void {
@@ -55,7 +71,23 @@ export function register(router: Router, ctx: WebContext): void {
       r.res.end();
       return;
     }
-    await serveSearch(r.res, found.map(targetOf), q, slot, ac.signal, { dlog: ctx.dlog, peer: `<${id.user}@${id.address}:${id.port}> (web)` });
+    const run = (into: Writable): Promise<void> => serveSearch(into, found.map(targetOf), q, slot, ac.signal, { dlog: ctx.dlog, peer: `<${id.user}@${id.address}:${id.port}> (web)` });
+    // in a cluster a console's history is split between the nodes that ran it: the same SEARCH to every live node, merged (as conch --grep)
+    const nodes = webNodes(ctx);
+    const peers = nodes?.peers() ?? [];
+    if (nodes && peers.length > 0) {
+      const requestLine = searchLine({
+        command: 'search',
+        quiet: false,
+        regex,
+        force: false,
+        join: false,
+        broadcast: false,
+        consoles: patterns,
+        search: { re: params.get('re') ?? '', ...texts(params), follow: q.follow },
+      });
+      await gatherSearch({ peers, id, via: nodes.node, requestLine, limit: q.bounds.limit, follow: q.follow }, run, r.res, ac.signal);
+    } else await run(r.res);
     if (!r.res.destroyed) r.res.end();
   });
 }

@@ -21,6 +21,7 @@ import type { Right } from '../access/rights.js';
 import type { DaemonLog } from '../logging/daemon-log.js';
 import { frameNotice } from '../util/notice.js';
 import { framedReplay, NOTE } from '../protocol/messages.js';
+import { replayHistory, type HistoryNodes } from '../cluster/history.js';
 
 /** WebSocket close codes (4000-4999 are the application's) */
 export const CLOSE = { denied: 4403, busy: 4409, notFound: 4404, stolen: 4001, removed: 4002, moved: 4003, bad: 4400 } as const;
@@ -35,6 +36,8 @@ export interface ConsoleSocketOptions {
   dlog: DaemonLog;
   /** output queued for this client before it loses data (server clientbuffer=) */
   bufferBytes: number;
+  /** a cluster node: the first screen and a replay gather the console's history from the other nodes too (src/cluster/history.ts) */
+  history?: HistoryNodes | null;
   /** a cluster node: why this console cannot be had here (another node runs it), else null */
   elsewhere?: (name: string) => string | null;
 }
@@ -155,7 +158,7 @@ export class ConsoleSocket implements Session {
     if (this.waiting) return;
     const waiting: (Buffer | string)[] = (this.waiting = []);
     const name = this.console.name;
-    void this.console.replayTail().then((data) => {
+    void replayHistory(this.console, this.opts.history, this.identity).then((data) => {
       this.waiting = null;
       this.waitingBytes = 0;
       if (this.closed) return;

@@ -145,7 +145,7 @@ function document(): unknown {
         get: {
           summary: "The console's current log file, streamed",
           description:
-            'Needs the `monitor` right; audited. `since`/`until` select lines by their `YYYY-MM-DD HH:MM:SS` stamps (logopts="timestamp"), else by the `log at` / `log opened at` marks conchd writes (server timestamp=), a mark dating the lines after it; times in the logs are the server\'s local time. `tail`/`lines` then take the end of that range. The `x-log-range` header gives `bytes START-END/SIZE` of the file.',
+            'Needs the `monitor` right; audited. `since`/`until` select lines by their `YYYY-MM-DD HH:MM:SS` stamps (logopts="timestamp"), else by the `log at` / `log opened at` marks conchd writes (server timestamp=), a mark dating the lines after it; times in the logs are the server\'s local time. `tail`/`lines` then take the end of that range. The `x-log-range` header gives `bytes START-END/SIZE` of the file. On a node of a cluster the console\'s history is split between the nodes that held it: the pieces of every live node are gathered in time order (tail/lines are then the end of the whole history), `x-log-range` describes this node\'s own file (absent if it has none), `x-log-nodes` names the nodes whose pieces are in, and `x-log-missing` the live nodes that did not answer, with why.',
           tags: ['consoles'],
           parameters: [
             NAME_PARAM,
@@ -156,7 +156,15 @@ function document(): unknown {
             { name: 'download', in: 'query', description: '1: as an attachment named NAME.log', schema: { type: 'string', enum: ['1'] } },
           ],
           responses: {
-            '200': { description: 'The log text', content: { 'text/plain': { schema: { type: 'string' } } } },
+            '200': {
+              description: 'The log text',
+              headers: {
+                'x-log-range': { description: "`bytes START-END/SIZE`: the range of this node's log file", schema: { type: 'string' } },
+                'x-log-nodes': { description: 'a cluster node: the nodes whose pieces of the history are in, comma-separated, oldest first', schema: { type: 'string' } },
+                'x-log-missing': { description: 'a cluster node: live nodes that did not answer, `NODE (why)`, comma-separated', schema: { type: 'string' } },
+              },
+              content: { 'text/plain': { schema: { type: 'string' } } },
+            },
             ...COMMON_ERRORS,
             '400': errorReply('Bad parameters, or since/until on a log with neither stamps nor marks'),
             '404': errorReply('No such console, one the user may not monitor, or a console with no log (file)'),

@@ -35,4 +35,6 @@ export interface DaemonFacts {
   ownerOf?: (name: string) => { node: string; addr: string | null } | null;
   /** a cluster node: its own name */
   node?: string;
+  /** a cluster node: the other live nodes and their addresses (a console's history is gathered from them) */
+  peers?: () => { node: string; addr: string }[];
 }

@@ -17,6 +17,7 @@ import { WebAuth } from './web-auth.js';
 import { TokenStore } from './tokens.js';
 import { ConsoleSocket, CLOSE, type SocketMode } from './console-socket.js';
 import type { DaemonFacts, WebContext } from './web-context.js';
+import { webNodes } from './cluster-peers.js';
 import type { ConsoleRegistry } from '../engine/registry.js';
 import type { AccessControl } from '../access/access-control.js';
 import type { DaemonLog } from '../logging/daemon-log.js';
@@ -267,6 +268,7 @@ export class WebServer {
           dlog: this.o.dlog,
           bufferBytes: this.server.clientBufferBytes,
           elsewhere: (name) => elsewhere(this.o.daemon, name),
+          history: webNodes(this.ctx),
         }).start(mode);
       });
     } catch (e) {

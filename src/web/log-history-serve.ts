@@ -1,0 +1,83 @@
+// The HISTORY request (src/protocol/request.ts) served: one console's log
+// on this node, as the other nodes of a cluster ask for it to gather a
+// history (src/cluster/history.ts). `INDEX`: one JSON line, the holding
+// periods in the range the keys choose (chosen as the log API chooses it,
+// within [FROM, TO) when given); `BYTES`: the bytes [FROM, TO) of the file
+// the index described (FILE: its id), then the server closes.
+
+import type { FileHandle } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Console } from '../engine/console.js';
+import type { HistoryText } from '../protocol/request.js';
+import { NoTimesError } from './api-log-scan.js';
+import { HttpError } from './http-util.js';
+import { logFileOf, NoLogFile, openLog } from './log-file.js';
+import { fileId, indexFile, type LogIndex } from './log-index.js';
+import { parseLogQuery } from './log-query.js';
+
+export type HistoryAnswer =
+  | { ok: false; error: string }
+  | {
+      ok: true;
+      /** for the audit line */
+      what: string;
+      /** the answer after the OK line; the file is closed when it resolves or rejects */
+      write(out: Writable): Promise<void>;
+    };
+
+const offset = (v: string | null, key: string): number | null => {
+  if (v === null) return null;
+  if (!/^\d{1,15}$/.test(v)) throw new HttpError(400, `${key}= must be a byte offset`);
+  return Number(v);
+};
+
+/** Check the request and open the log: the answer to write, or why not (before any OK). */
+export async function prepareHistory(c: Console, h: HistoryText, followSymlinks: boolean): Promise<HistoryAnswer> {
+  let fh: FileHandle | null = null;
+  try {
+    const from = offset(h.from, 'FROM');
+    const to = offset(h.to, 'TO');
+    if (from !== null && to !== null && from > to) throw new HttpError(400, 'FROM= is after TO=');
+    const params = new URLSearchParams();
+    for (const k of ['tail', 'lines', 'since', 'until'] as const) if (h[k] !== null) params.set(k, h[k]);
+    const q = parseLogQuery(params);
+    const file = logFileOf(c);
+    if (file === null) throw new HttpError(404, `console [${c.name}] has no log (no log= in its configuration)`);
+    try {
+      fh = await openLog(c, file, followSymlinks);
+    } catch (e) {
+      // a node that never ran the console has no piece of its history: an empty index, not an error
+      if (!(e instanceof NoLogFile) || h.bytes) throw e;
+      const empty: LogIndex = { size: 0, mtime: 0, start: 0, end: 0, file: '', segments: [] };
+      return { ok: true, what: 'history index (no log file)', write: (out) => Promise.resolve(void out.write(JSON.stringify(empty) + '\n')) };
+    }
+    const size = (await fh.stat()).size;
+    const f = fh;
+    if (h.bytes) {
+      if (from === null || to === null || h.file === null) throw new HttpError(400, 'HISTORY BYTES needs FROM=, TO= and FILE=');
+      if (to > size) throw new HttpError(400, `the log of console [${c.name}] has ${size} bytes, fewer than TO=${to}`);
+      if ((await fileId(f, size)) !== h.file) throw new HttpError(409, `the log file of console [${c.name}] is no longer the one indexed`);
+      fh = null;
+      return {
+        ok: true,
+        what: `history bytes ${from}-${to}`,
+        write: async (out) => {
+          try {
+            if (to > from) await pipeline(f.createReadStream({ start: from, end: to - 1, autoClose: false, highWaterMark: 64 * 1024 }), out, { end: false });
+          } finally {
+            await f.close().catch(() => {});
+          }
+        },
+      };
+    }
+    const ix = await indexFile(f, q, from !== null || to !== null ? { start: from ?? 0, end: to ?? size } : undefined);
+    return { ok: true, what: `history index ${ix.start}-${ix.end}/${ix.size}`, write: (out) => Promise.resolve(void out.write(JSON.stringify(ix) + '\n')) };
+  } catch (e) {
+    if (e instanceof HttpError) return { ok: false, error: e.message };
+    if (e instanceof NoTimesError) return { ok: false, error: `the log of console [${c.name}] has no times to search` };
+    throw e;
+  } finally {
+    await fh?.close().catch(() => {});
+  }
+}
