@@ -25,7 +25,11 @@
 // lagging logs there.
 //
 //   node dist/bench/cluster.js [--consoles 3000] [--nodes 3] [--runs 1]
-//        [--seconds 60] [--warmup 10] [--ttl 10] [--sim-nice 19] [--quick] [--out FILE]
+//        [--seconds 60] [--warmup 10] [--ttl 10] [--sim-nice 19] [--victim-sim-nice N] [--quick] [--out FILE]
+//
+// --victim-sim-nice N: the BMCs of the node that is killed in a simulator
+// process of their own at niceness N (real BMCs answer from CPUs of their
+// own; in the shared process each take-back waits behind 3,000 BMCs' work).
 
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -46,7 +50,7 @@ import { prefixEnd } from '../src/cluster/etcd.js';
 const o = benchArgs(
   process.argv.slice(2),
   'cluster',
-  { consoles: 3000, nodes: 3, runs: 1, seconds: 60, warmup: 10, ttl: 10, 'sim-nice': 19 },
+  { consoles: 3000, nodes: 3, runs: 1, seconds: 60, warmup: 10, ttl: 10, 'sim-nice': 19, 'victim-sim-nice': -1 },
   { consoles: 60, seconds: 10, warmup: 3 },
 );
 const N = o.consoles;
@@ -91,8 +95,8 @@ const logOf = (dir: string, name: string): string => path.join(dir, `${name}.log
 // ------------------------------------------------------------ the simulator
 
 interface Sim {
-  control: string;
-  pid: number;
+  /** the simulator processes: one, or with --victim-sim-nice the victim's BMCs in a second */
+  procs: { who: string; control: string; pid: number }[];
   /** console name → its conman.conf line */
   lines: Map<string, string>;
   names: string[];
@@ -100,21 +104,47 @@ interface Sim {
 
 type ManifestEntry = { name: string; address: string; port: number; user: string; password: string };
 
-/** conch-bmcsim: N BMCs, one loopback address each, hosts printing a heartbeat line a second */
+/**
+ * conch-bmcsim: N BMCs, one loopback address each, hosts printing a heartbeat
+ * line a second, consoles named bmcNNNN. With --victim-sim-nice, the BMCs of
+ * the consoles the victim will run (the assignment of all K nodes, as every
+ * node computes it) are in a simulator process of their own at that
+ * niceness, as real BMCs answer from CPUs of their own; the others share
+ * one process at --sim-nice.
+ */
 async function startSim(c: Cleanup, dir: string): Promise<Sim> {
-  const manifest = path.join(dir, 'manifest.json');
-  const { sim } = await spawnOnFreeNet(
-    c,
-    (net0) => ['--count', String(N), '--prefix', 'bmc', '--per-address', '--address', net0.address, '--base-port', String(net0.port), '--heartbeat', '1', '--no-boot', '--manifest', manifest],
-    { rate: 0, profileArgs: [], nice: o['sim-nice'] },
-  );
-  const entries = JSON.parse(fs.readFileSync(manifest, 'utf8')) as ManifestEntry[];
-  return {
-    control: sim.control,
-    pid: sim.child.proc.pid!,
-    names: entries.map((e) => e.name),
-    lines: new Map(entries.map((e) => [e.name, `console name="${e.name}" dev="ipmi:${e.address}:${e.port}" ipmiopts="U:${e.user},P:${e.password}"`])),
+  const spawn = async (count: number, prefix: string, nice: number, who: string): Promise<{ who: string; control: string; pid: number; entries: ManifestEntry[] }> => {
+    const manifest = path.join(dir, `manifest-${prefix}.json`);
+    const { sim } = await spawnOnFreeNet(
+      c,
+      (net0) => ['--count', String(count), '--prefix', prefix, '--per-address', '--address', net0.address, '--base-port', String(net0.port), '--heartbeat', '1', '--no-boot', '--manifest', manifest],
+      { rate: 0, profileArgs: [], nice },
+    );
+    return { who, control: sim.control, pid: sim.child.proc.pid!, entries: JSON.parse(fs.readFileSync(manifest, 'utf8')) as ManifestEntry[] };
   };
+  const line = (name: string, e: ManifestEntry): string => `console name="${name}" dev="ipmi:${e.address}:${e.port}" ipmiopts="U:${e.user},P:${e.password}"`;
+  if (o['victim-sim-nice'] < 0) {
+    const one = await spawn(N, 'bmc', o['sim-nice'], 'sim');
+    return { procs: [one], names: one.entries.map((e) => e.name), lines: new Map(one.entries.map((e) => [e.name, line(e.name, e)])) };
+  }
+  const names = Array.from({ length: N }, (_, i) => `bmc${String(i + 1).padStart(String(N).length, '0')}`);
+  const share = assign(names, NAMES);
+  const victims = names.filter((n) => share.get(n) === VICTIM);
+  const rest = await spawn(N - victims.length, 'bmc', o['sim-nice'], 'sim');
+  const own = await spawn(victims.length, 'vic', o['victim-sim-nice'], `sim of ${VICTIM}'s BMCs`);
+  const next = { rest: 0, own: 0 };
+  const bmc = new Map(names.map((n) => [n, share.get(n) === VICTIM ? own.entries[next.own++]! : rest.entries[next.rest++]!]));
+  // the hosts print their BMC's name in their lines
+  hostOf = (c) => bmc.get(c)?.name ?? c;
+  return { procs: [rest, own], names, lines: new Map(names.map((n) => [n, line(n, bmc.get(n)!)])) };
+}
+
+/** the simulated host behind console `c`, as its `[seq N] HOST` lines name it */
+let hostOf = (c: string): string => c;
+
+/** every simulator's /bmcs, one list */
+async function allBmcs<T>(sim: Sim): Promise<T[]> {
+  return (await Promise.all(sim.procs.map((p) => request(p.control, 'GET', '/bmcs') as Promise<T[]>))).flat();
 }
 
 /**
@@ -124,7 +154,7 @@ async function startSim(c: Cleanup, dir: string): Promise<Sim> {
  * address:port is the same node replacing a session of its own).
  */
 async function takeovers(sim: Sim, since: number): Promise<{ all: number; live: string[]; liveOther: number }> {
-  const bmcs = (await request(sim.control, 'GET', '/bmcs')) as { name: string; takeovers: { at: number; by: string; from: string; fromSilentMs: number }[] }[];
+  const bmcs = await allBmcs<{ name: string; takeovers: { at: number; by: string; from: string; fromSilentMs: number }[] }>(sim);
   const recent = bmcs.flatMap((b) => b.takeovers.filter((t) => t.at >= since).map((t) => ({ ...t, name: b.name })));
   const live = recent.filter((t) => t.fromSilentMs < LIVE_MS);
   return { all: recent.length, live: live.map((t) => `${t.name}: ${t.by} took SOL from ${t.from}, silent only ${t.fromSilentMs} ms`), liveOther: live.filter((t) => t.by !== t.from).length };
@@ -132,7 +162,7 @@ async function takeovers(sim: Sim, since: number): Promise<{ all: number; live: 
 
 /** the simulated hosts' `[seq]` lines printed so far, summed, and when */
 async function hostLines(sim: Sim): Promise<{ lines: number; at: number }> {
-  const bmcs = (await request(sim.control, 'GET', '/bmcs')) as { host: { lastSeq: number } }[];
+  const bmcs = await allBmcs<{ host: { lastSeq: number } }>(sim);
   return { lines: bmcs.reduce((a, b) => a + b.host.lastSeq, 0), at: Date.now() };
 }
 
@@ -160,7 +190,16 @@ class Probe {
   }
   private async counters(): Promise<Record<string, number> | null> {
     const t = new Promise<null>((r) => setTimeout(() => r(null), 3000).unref());
-    return Promise.race([request(this.sim.control, 'GET', '/counters').catch(() => null) as Promise<Record<string, number> | null>, t]);
+    // the simulators' counters added up (null: one of them did not answer)
+    const all = Promise.all(this.sim.procs.map((p) => request(p.control, 'GET', '/counters') as Promise<Record<string, number>>)).then(
+      (cs) => {
+        const sum: Record<string, number> = {};
+        for (const c of cs) for (const [k, v] of Object.entries(c)) if (typeof v === 'number') sum[k] = (sum[k] ?? 0) + v;
+        return sum;
+      },
+      () => null,
+    );
+    return Promise.race([all, t]);
   }
   async look(): Promise<string> {
     const c = await this.counters();
@@ -296,7 +335,7 @@ async function plainPhase(c: Cleanup, root: string, sim: Sim, names: string[]): 
   const usage = await measure(
     [
       { who: 'plain conchd', pid: d.proc.pid!, consoles: `${names.length} of ${names.length}` },
-      { who: 'conch-bmcsim, plain window', pid: sim.pid, consoles: '–' },
+      ...sim.procs.map((p) => ({ who: `conch-bmcsim${sim.procs.length > 1 ? ` (${p.who})` : ''}, plain window`, pid: p.pid, consoles: '–' })),
     ],
     o.seconds,
   );
@@ -412,7 +451,7 @@ async function failover(etcd: EtcdServer, nodes: Map<string, ClusterNode>, owner
   const cpu0 = new Map(NAMES.map((n) => [n, treeCpuSeconds(nodes.get(n)!.child.proc.pid!)]));
   say(`kill -9 ${VICTIM} (${lost.length} consoles; ${unpublished} of them with no SOL session of ${VICTIM} in etcd)`);
   const seen = new Map(lost.map((c) => [c, new Map(survivors.map((s) => [s, offset.get(c)!.get(s)!]))]));
-  const probe = await new Probe(sim, [...survivors.map((n) => ({ who: n, pid: nodes.get(n)!.child.proc.pid! })), { who: 'etcd', pid: etcd.child!.proc.pid! }, { who: 'sim', pid: sim.pid }]).init();
+  const probe = await new Probe(sim, [...survivors.map((n) => ({ who: n, pid: nodes.get(n)!.child.proc.pid! })), { who: 'etcd', pid: etcd.child!.proc.pid! }, ...sim.procs]).init();
   const progress: string[] = [];
   /** per console: ms from the kill until its new owner's log said it is connected (polled like `back`) */
   const up = new Map<string, number>();
@@ -432,7 +471,7 @@ async function failover(etcd: EtcdServer, nodes: Map<string, ClusterNode>, owner
         const text = read(f, offset.get(c)!.get(s)!);
         const m = takeover(c).exec(text);
         if (m && m[1] === s && !up.has(c) && text.includes(`Console [${c}] connected to`, m.index)) up.set(c, Date.now() - t0);
-        if (m && m[1] === s && seqsIn(text.slice(m.index), c).length > 0) {
+        if (m && m[1] === s && seqsIn(text.slice(m.index), hostOf(c)).length > 0) {
           back.set(c, { node: s, ms: Date.now() - t0, text: text.slice(m.index) });
           break;
         }
@@ -474,8 +513,8 @@ async function failover(etcd: EtcdServer, nodes: Map<string, ClusterNode>, owner
       upToLog.push((b.ms - u) / 1000);
     }
     to.set(b.node, (to.get(b.node) ?? 0) + 1);
-    const dead = seqsIn(read(logOf(victim.dir, c)), c);
-    const first = seqsIn(b.text, c)[0]!;
+    const dead = seqsIn(read(logOf(victim.dir, c)), hostOf(c));
+    const first = seqsIn(b.text, hostOf(c))[0]!;
     if (dead.length) lines.push(first - Math.max(...dead) - 1);
   }
   const missing = lost.filter((c) => !back.has(c));
@@ -496,7 +535,7 @@ function laterGaps(nodes: Map<string, ClusterNode>, fo: Failover): { lines: numb
   for (const [c, b] of fo.back) {
     const text = read(logOf(nodes.get(b.node)!.dir, c), b.offset);
     const i = text.search(new RegExp(`Console \\[${c}\\] taken over by node `));
-    const seqs = seqsIn(text.slice(Math.max(0, i)), c);
+    const seqs = seqsIn(text.slice(Math.max(0, i)), hostOf(c));
     if (seqs.length === 0) continue;
     const gap = Math.max(...seqs) - Math.min(...seqs) + 1 - new Set(seqs).size;
     lines += gap;
@@ -600,7 +639,7 @@ async function oneRun(run: number): Promise<RunResult> {
   process.once('SIGINT', onSig);
   try {
     const root = c.dir('conch-bench-cluster-');
-    say(`run ${run}: starting ${N} simulated BMCs (heartbeat 1 s, nice ${o['sim-nice']})`);
+    say(`run ${run}: starting ${N} simulated BMCs (heartbeat 1 s, nice ${o['sim-nice']}${o['victim-sim-nice'] >= 0 ? `; ${VICTIM}'s in a process of their own at nice ${o['victim-sim-nice']}` : ''})`);
     const sim = await startSim(c, root);
     const since = Date.now();
     const all = sim.names;
@@ -618,7 +657,7 @@ async function oneRun(run: number): Promise<RunResult> {
         nodes.set(name, await startNode(c, { name, dir: path.join(root, name), etcd: etcd.url, prefix: PREFIX, consoles, ttl: o.ttl }));
       }),
     );
-    const procs = [...NAMES.map((n) => ({ who: n, pid: nodes.get(n)!.child.proc.pid! })), { who: 'etcd', pid: etcd.child!.proc.pid! }, { who: 'sim', pid: sim.pid }];
+    const procs = [...NAMES.map((n) => ({ who: n, pid: nodes.get(n)!.child.proc.pid! })), { who: 'etcd', pid: etcd.child!.proc.pid! }, ...sim.procs];
     const up = await startup(etcd, nodes, all, t0, 240000, await new Probe(sim, procs).init());
     const byNode = new Map(NAMES.map((n) => [n, all.filter((x) => up.owners.get(x) === n)]));
     say(
@@ -631,7 +670,7 @@ async function oneRun(run: number): Promise<RunResult> {
       [
         ...NAMES.map((n) => ({ who: `node ${n}`, pid: nodes.get(n)!.child.proc.pid!, consoles: `${byNode.get(n)!.length} of ${N}` })),
         { who: 'etcd', pid: etcd.child!.proc.pid!, consoles: '–' },
-        { who: 'conch-bmcsim', pid: sim.pid, consoles: '–' },
+        ...sim.procs.map((p) => ({ who: `conch-bmcsim${sim.procs.length > 1 ? ` (${p.who})` : ''}`, pid: p.pid, consoles: '–' })),
       ],
       o.seconds,
     );
@@ -758,7 +797,7 @@ async function main(): Promise<void> {
     `# Cluster: ${N} IPMI consoles on ${K} nodes — ${new Date().toISOString().slice(0, 10)}`,
     '',
     `Machine: ${os.hostname()}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node.js ${process.version}; load average at the start ${load0.map((x) => x.toFixed(2)).join(' ')}, at the end ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}.`,
-    `Command: \`node dist/bench/cluster.js ${process.argv.slice(2).join(' ')}\` (conch-bmcsim at nice ${o['sim-nice']}, heartbeat 1 s; TTL ${o.ttl} s; ${o.warmup} s warm-up, ${o.seconds} s measured).`,
+    `Command: \`node dist/bench/cluster.js ${process.argv.slice(2).join(' ')}\` (conch-bmcsim at nice ${o['sim-nice']}${o['victim-sim-nice'] >= 0 ? `, ${VICTIM}'s BMCs in a process of their own at nice ${o['victim-sim-nice']}` : ''}, heartbeat 1 s; TTL ${o.ttl} s; ${o.warmup} s warm-up, ${o.seconds} s measured).`,
     '',
     `CPU s/min and RSS (largest, read every 5 s) over the steady window; "plain" is one conchd without \`cluster=\` running n1's share of the consoles alone, before the cluster starts, on the same BMCs. Failover: from the kill -9 of ${VICTIM} until the new owner's log has the takeover line and a \`[seq]\` line after it (polled every 0.2 s). Lines lost: the first seq after the takeover line minus the last in the dead node's log, minus 1. Live sessions displaced: SOL takeovers at the BMCs from a session silent < ${LIVE_MS / 1000} s (must be 0); "by another node": of them, those by another client address:port.`,
     '',
