@@ -231,10 +231,10 @@ test('HISTORY requests: what a node sends is what the other parses; conman reque
   assert.ok(ix.ok);
   assert.equal(ix.value.command, 'HISTORY');
   assert.deepEqual(ix.value.patterns, ["it's"]);
-  assert.deepEqual(ix.value.history, { bytes: false, tail: '16384', lines: null, since: '2026-01-05T10:00:00.000Z', until: null, from: '0', to: '99', file: null });
+  assert.deepEqual(ix.value.history, { bytes: false, log: false, tail: '16384', lines: null, since: '2026-01-05T10:00:00.000Z', until: null, from: '0', to: '99', file: null });
   const b = parseRequest(historyLine(true, 'n1', { FROM: 10, TO: 20, FILE: '0a1b' }));
   assert.ok(b.ok);
-  assert.deepEqual(b.value.history, { bytes: true, tail: null, lines: null, since: null, until: null, from: '10', to: '20', file: '0a1b' });
+  assert.deepEqual(b.value.history, { bytes: true, log: false, tail: null, lines: null, since: null, until: null, from: '10', to: '20', file: '0a1b' });
   const bare = parseRequest(Buffer.from('history bytes from=1 to=2 file=ab console=n1\n'));
   assert.ok(bare.ok && bare.value.history?.bytes && bare.value.history.from === '1' && bare.value.patterns[0] === 'n1');
   // the words are bare: a console pattern written without quotes is still a pattern

@@ -286,6 +286,14 @@ test("a console's history through any node: the log API, the &L replay and the A
   for (const q of inX) assert.ok(every.includes(q), `seq ${q} of ${x} in the whole log`);
   assert.ok(every[0]! < Math.min(...inX), "n2's first piece first");
 
+  // (e) conch --log through the node that never ran it: the same history
+  const cli = spawnSync(process.execPath, [CONCH, '-d', `127.0.0.1:${nodes[never]!.port}`, '--log', c], { encoding: 'latin1', timeout: 30000 });
+  assert.equal(cli.status, 0, cli.stderr);
+  const viaCli = seqsIn(cli.stdout);
+  increasing(viaCli, 'conch --log');
+  for (const q of inX) assert.ok(viaCli.includes(q), `seq ${q} of ${x} in conch --log`);
+  assert.ok(split(cli.stdout).after.length > 0, "n2's lines in conch --log");
+
   // (b) the &L replay through the node that never ran it (passed on to n2, which gathers)
   const sock = net.connect(nodes[never]!.port, '127.0.0.1');
   let got = '';

@@ -218,6 +218,43 @@ test('rules: a console the user may not monitor is not searched, nor nameable; t
   await waitForFile(audit, /search \/secret-needle\//);
 });
 
+test("conch --log prints a console's log as it is on disk: the newest lines, a byte tail, a time range; rules and bad options", async () => {
+  const { d, tC, audit } = await daemon();
+  const on = ['-d', `127.0.0.1:${d.port}`];
+  const file = fs.readFileSync(path.join(d.logdir, 'n1.log'), 'latin1');
+  const last = await conch([...on, '--log', '--lines', '2', 'n1']);
+  assert.equal(last.code, 0, last.stderr);
+  assert.equal(last.stdout, file.split('\n').slice(-3).join('\n'));
+  assert.equal(lines(last.stdout).length, 2, last.stdout);
+  const tail = await conch([...on, '--log', '--tail', '100', 'n1']);
+  assert.equal(tail.code, 0, tail.stderr);
+  assert.equal(tail.stdout, file.slice(-100));
+  const whole = await conch([...on, '--log', 'n1']);
+  assert.equal(whole.stdout, file);
+  // a stamped log by time: the lines from a second before needle-C on, none older
+  const since = await conch([...on, '--log', '--since', iso(tC - 1000), 's1']);
+  assert.equal(since.code, 0, since.stderr);
+  assert.match(since.stdout, /needle-C charlie/);
+  for (const l of lines(since.stdout)) {
+    const m = /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) /.exec(l);
+    if (m) assert.ok(new Date(m[1]!.replace(' ', 'T')).getTime() >= Math.floor((tC - 1000) / 1000) * 1000 - 1000, l);
+  }
+  // a console the user may not monitor does not exist for it; bob may
+  const hidden = await conch([...on, '--log', 'secret']);
+  assert.notEqual(hidden.code, 0);
+  assert.match(hidden.stderr, /Found no matching consoles/);
+  const bob = await conch([...on, '--user', 'bob', '--log', 'secret']);
+  assert.equal(bob.stdout, fs.readFileSync(path.join(d.logdir, 'secret.log'), 'latin1'));
+  assert.match(bob.stdout, /secret-needle here/);
+  await waitForFile(audit, /"console":"secret".*"detail":"history: \d+ bytes/);
+  // options that do not go with --log
+  for (const bad of [['--log', '--follow', 'n1'], ['--log', 'n1', 's1'], ['--log', '--lines', '2', '--tail', '9', 'n1'], ['--lines', '2', 'n1'], ['--log', '--grep', 'x', 'n1']]) {
+    const r = await conch([...on, ...bad]);
+    assert.notEqual(r.code, 0, bad.join(' '));
+    assert.match(r.stderr, /CMDLINE/, bad.join(' '));
+  }
+});
+
 test('GET /api/v1/search streams JSON lines: matches with console, time and line, then a summary', async () => {
   const { web, tB } = await daemon();
   const url = `http://127.0.0.1:${web}/api/v1/search?re=${encodeURIComponent('needle-[ab]')}&consoles=n1,s1,secret&since=${encodeURIComponent(iso(tB - 300))}`;

@@ -2,14 +2,16 @@
 // over "bd:e:fF:hjl:LmqQrvV" (options may follow console names), consoles
 // split on commas and spaces, CONMAN_* then CONCH_* environment, -f/-j exclusive,
 // -m drops -b/-f/-j, no consoles and no -q shows the help. conch's own long
-// options (--tls, --ca, --cert, --key, --user, and --grep with --since,
-// --until, --tail, --limit, --follow) mix freely with the short ones: long
-// only, so no console name is ever taken for a sub-command.
+// options (--tls, --ca, --cert, --key, --user, --grep with --since,
+// --until, --tail, --limit, --follow, and --log with --lines, --tail,
+// --since, --until) mix freely with the short ones: long only, so no
+// console name is ever taken for a sub-command.
 
 import * as fs from 'node:fs';
 import { FatalError, sysText } from './errors.js';
 import type { Command } from './proto.js';
 import { checkSearch, type SearchOptions } from './search.js';
+import { checkHistory, type HistoryOptions } from './history.js';
 
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 7890;
@@ -38,6 +40,8 @@ export interface ClientOptions {
   user?: string;
   /** --grep: search the logs of the consoles instead of connecting */
   search?: SearchOptions;
+  /** --log: print a console's log instead of connecting */
+  history?: HistoryOptions;
 }
 
 export type Parsed =
@@ -48,8 +52,8 @@ export type Parsed =
 
 const WITH_ARG = new Set(['d', 'e', 'F', 'l']);
 const FLAGS = new Set(['b', 'f', 'h', 'j', 'L', 'm', 'q', 'Q', 'r', 'v', 'V']);
-const LONG_WITH_ARG = new Set(['ca', 'cert', 'key', 'user', 'grep', 'since', 'until', 'tail', 'limit']);
-const LONG_FLAGS = new Set(['tls', 'follow']);
+const LONG_WITH_ARG = new Set(['ca', 'cert', 'key', 'user', 'grep', 'since', 'until', 'tail', 'limit', 'lines']);
+const LONG_FLAGS = new Set(['tls', 'follow', 'log']);
 
 /**
  * Split `host[:port]`, `[v6addr]:port` or a bare IPv6 address. A port that is
@@ -181,6 +185,7 @@ function longOption(argv: string[], i: number, opts: ClientOptions, given: Set<s
     case 'grep': (opts.search ??= { re: '', follow: false }).re = value!; break;
     case 'since': case 'until': case 'tail': case 'limit': (opts.search ??= { re: '', follow: false })[name] = value; break;
     case 'follow': (opts.search ??= { re: '', follow: false }).follow = true; break;
+    case 'lines': (opts.history ??= {}).lines = value; break;
   }
   return i;
 }
@@ -257,9 +262,10 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     opts.broadcast = opts.force = opts.join = false;
   }
   opts.consoles = [...fromFiles, ...positional.flatMap((a) => a.split(/[\s,]+/)).filter((s) => s !== '')];
+  checkHistory(opts, givenLong);
   if (opts.search && !givenLong.has('grep')) opts.search = undefined;
   checkSearch(opts, givenLong);
-  if (help || (opts.command !== 'query' && opts.command !== 'search' && opts.consoles.length === 0)) return { action: 'help', opts };
+  if (help || (opts.command !== 'query' && opts.command !== 'search' && opts.command !== 'history' && opts.consoles.length === 0)) return { action: 'help', opts };
   checkTls(opts, givenLong);
   return { action: 'run', opts };
 }

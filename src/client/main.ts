@@ -10,6 +10,7 @@ import { isAuthRequired, login } from './login.js';
 import { licenseText, usage, versionText, type SessionView } from './messages.js';
 import { requestLine, searchLine } from './proto.js';
 import { printResults } from './search.js';
+import { historyLine } from './history.js';
 import { SessionLog } from './session-log.js';
 import { runSession } from './session.js';
 import { Terminal } from './tty.js';
@@ -59,6 +60,14 @@ async function run(opts: ClientOptions, log: SessionLog, term: Terminal): Promis
   try {
     link = await login(opts, process.env, (l) => (link = l));
     const { socket, reader, ep } = link;
+    if (opts.command === 'history' && opts.history) {
+      await exchange(link, historyLine(opts.consoles[0]!, opts.history));
+      await link.reader.readToEnd((d) => {
+        process.stdout.write(d);
+        log.write(d);
+      });
+      return 0;
+    }
     if (opts.command === 'search' && opts.search) {
       await exchange(link, searchLine({ ...opts, search: opts.search }));
       const put = (s: string): void => {

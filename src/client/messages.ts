@@ -42,6 +42,8 @@ export function usage(prog: string, o: ClientOptions): string {
     '            Log in as NAME (default: your login name).',
     '  --grep RE [--since T] [--until T] [--tail N] [--limit N] [--follow]',
     "            Search the consoles' logs (all consoles when none is named).",
+    '  --log [--lines N | --tail BYTES] [--since T] [--until T] CONSOLE',
+    "            Print a console's log (in a cluster: from every node that ran it).",
     '',
     `  Once a connection is established, enter "${esc}." to close the session,`,
     `    or "${esc}?" to see a list of currently available escape sequences.`,

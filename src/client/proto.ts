@@ -5,7 +5,7 @@
 
 import { encodeQuoted, lexLine, type Token } from '../protocol/lex.js';
 
-export type Command = 'connect' | 'monitor' | 'query' | 'search';
+export type Command = 'connect' | 'monitor' | 'query' | 'search' | 'history';
 
 export interface RequestOptions {
   command: Command;
@@ -19,7 +19,7 @@ export interface RequestOptions {
   verbose?: boolean;
 }
 
-const quoted = (key: string, value: string): Buffer => Buffer.concat([Buffer.from(` ${key}=`, 'latin1'), encodeQuoted(value)]);
+export const quoted = (key: string, value: string): Buffer => Buffer.concat([Buffer.from(` ${key}=`, 'latin1'), encodeQuoted(value)]);
 
 /**
  * `HELLO USER='u'[ TTY='t'][ PASSWORD='base64']\n`: the password travels as

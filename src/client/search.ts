@@ -76,7 +76,8 @@ export async function printResults(link: Link, write: (s: string) => void, write
 export function checkSearch(opts: ClientOptions, given: Set<string>): void {
   const extra = ['since', 'until', 'tail', 'limit', 'follow'].find((n) => given.has(n));
   if (!opts.search) {
-    if (extra) throw new FatalError(`CMDLINE: option "--${extra}" needs --grep`);
+    // (--log takes --tail, --since and --until too: history.ts)
+    if (extra && opts.command !== 'history') throw new FatalError(`CMDLINE: option "--${extra}" needs --grep`);
     return;
   }
   if (opts.command !== 'connect' || opts.broadcast || opts.force || opts.join) {

@@ -60,8 +60,8 @@ interface Owner extends OwnerValue {
 
 type Phase = 'joining' | 'member' | 'releasing' | 'rejoining' | 'leaving' | 'stopped';
 
-/** claims and handovers run at most this many at once (their transactions go to etcd in batches: txn-batch.ts) */
-const PARALLEL = 128;
+/** claims and handovers run at most this many at once (their transactions go to etcd in batches: txn-batch.ts; a survivor's ~500 claims at once) */
+const PARALLEL = 512;
 /** after joining, how long the node watches the membership before it claims (nodes started together do not hand consoles back and forth) */
 const SETTLE_MS = 2500;
 /** a console whose holder's lease still lives after its key vanished: wait this much past the TTL */
@@ -498,6 +498,8 @@ export class Cluster {
     await this.batch.txn(
       [{ key: this.keys.owner(name), target: 'CREATE', createRevision: rev }],
       [{ put: this.keys.held(name), value: JSON.stringify({ node: this.node, at: Date.now(), sessions }) }],
+      [],
+      true,
     );
   }
 

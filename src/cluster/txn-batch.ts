@@ -9,11 +9,12 @@ import type { Compare, Etcd, Op, SubTxn, TxnResult } from './etcd.js';
 
 /** transactions per request: etcd allows 128 operations per level (--max-txn-ops) */
 const MAX_BATCH = 64;
-/** requests of batches in flight at once */
-const MAX_IN_FLIGHT = 4;
+/** requests of batches in flight at once (a survivor's ~500 claims: one round trip) */
+const MAX_IN_FLIGHT = 8;
 
 interface Pending {
   t: SubTxn;
+  later: boolean;
   keys: string[];
   resolve(r: TxnResult): void;
   reject(e: unknown): void;
@@ -35,14 +36,20 @@ export class TxnBatcher {
   private inFlight = 0;
   /** keys written by requests in flight: a later transaction on one of them waits, so that they apply in order */
   private readonly busyKeys = new Set<string>();
+  /** queued transactions that may wait behind the others (`queue`'s go first) */
+  private lazy: Pending[] = [];
 
   constructor(private readonly etcd: Etcd) {}
 
-  /** as Etcd.txn, sent with the others of this turn */
-  txn(compare: Compare[], success: Op[], failure: Op[] = []): Promise<TxnResult> {
+  /**
+   * As Etcd.txn, sent with the others of this turn. `later`: it may wait
+   * behind the others (a SOL session list, wanted only by the next owner:
+   * a failover's claims go first).
+   */
+  txn(compare: Compare[], success: Op[], failure: Op[] = [], later = false): Promise<TxnResult> {
     const t: SubTxn = { compare, success, failure };
     return new Promise((resolve, reject) => {
-      this.queue.push({ t, keys: writes(t), resolve, reject });
+      (later ? this.lazy : this.queue).push({ t, keys: writes(t), resolve, reject, later });
       this.schedule();
     });
   }
@@ -57,18 +64,20 @@ export class TxnBatcher {
   }
 
   private send(): void {
-    while (this.queue.length > 0 && this.inFlight < MAX_IN_FLIGHT) {
+    while ((this.queue.length > 0 || this.lazy.length > 0) && this.inFlight < MAX_IN_FLIGHT) {
       const batch: Pending[] = [];
       const written = new Set(this.busyKeys);
       const rest: Pending[] = [];
-      for (const p of this.queue) {
-        if (batch.length >= MAX_BATCH || p.keys.some((k) => written.has(k))) rest.push(p);
+      const restLazy: Pending[] = [];
+      for (const p of [...this.queue, ...this.lazy]) {
+        if (batch.length >= MAX_BATCH || p.keys.some((k) => written.has(k))) (p.later ? restLazy : rest).push(p);
         else {
           batch.push(p);
           for (const k of p.keys) written.add(k);
         }
       }
       this.queue = rest;
+      this.lazy = restLazy;
       if (batch.length === 0) return; // all wait for keys in flight
       const keys = batch.flatMap((p) => p.keys);
       for (const k of keys) this.busyKeys.add(k);

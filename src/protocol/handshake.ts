@@ -30,7 +30,7 @@ import type { ResetRunner } from './reset.js';
 import { parseQuery, PatternError, QueryError } from '../search/query.js';
 import { searchSlot, TOO_MANY } from '../search/search.js';
 import { serveSearch, targetOf } from '../search/serve.js';
-import { prepareHistory } from '../web/log-history-serve.js';
+import { prepareHistory, prepareHistoryLog } from '../web/log-history-serve.js';
 
 /** conman HEAD's MAX_SOCK_LINE */
 export const MAX_LINE = 131072;
@@ -380,7 +380,14 @@ export class Handshake {
     const c = this.ctx.registry.get(name);
     // a console the user may not even monitor is not there for it
     if (!c || (access.enforcing && !access.allows(id, c.name, 'monitor'))) return this.fail(ErrCode.NO_CONSOLES, MSG.noConsoles);
-    void prepareHistory(c, req.history!, this.ctx.server.logSymlinks).then(
+    const ac = new AbortController();
+    this.sock.once('close', () => ac.abort());
+    // LOG: the history itself, gathered from the cluster's live nodes unless a node asks (then this node's part only)
+    const cluster = this.ctx.cluster;
+    const nodes = cluster && !this.greeting?.via ? cluster : { node: cluster?.node ?? 'this node', peers: () => [] };
+    const h = req.history!;
+    const prepared = h.log ? prepareHistoryLog(nodes, { id, via: nodes.node, console: c.name }, c, h, this.ctx.server.logSymlinks, ac.signal) : prepareHistory(c, h, this.ctx.server.logSymlinks);
+    void prepared.then(
       (a) => {
         const sock = this.sock;
         if (this.stage !== 'matching' || sock.destroyed) {

@@ -24,11 +24,14 @@ export type Command = 'QUERY' | 'MONITOR' | 'CONNECT' | 'SEARCH' | 'HISTORY';
  * HISTORY: one console's log as the nodes of a cluster ask each other for
  * it (src/cluster/history.ts). `INDEX` (the default): the holding periods
  * in the range the keys choose, as the log API chooses it; `BYTES`: the
- * bytes [FROM, TO) of the file whose first bytes hash to FILE. Values are
- * the texts as sent; the server checks them.
+ * bytes [FROM, TO) of the file whose first bytes hash to FILE; `LOG`: the
+ * console's history itself, gathered from every node that held it and cut
+ * to the keys (`conch --log`). Values are the texts as sent; the server
+ * checks them.
  */
 export interface HistoryText {
   bytes: boolean;
+  log: boolean;
   tail: string | null;
   lines: string | null;
   since: string | null;
@@ -137,14 +140,15 @@ export function parseRequest(line: Buffer): Parsed<Request> {
     broadcast: false,
     status: false,
     search: search ? { re: null, since: null, until: null, tail: null, limit: null, follow: false } : null,
-    history: history ? { bytes: false, tail: null, lines: null, since: null, until: null, from: null, to: null, file: null } : null,
+    history: history ? { bytes: false, log: false, tail: null, lines: null, since: null, until: null, from: null, to: null, file: null } : null,
   };
   for (let i = at + 1; i < t.length; i++) {
     const x = t[i];
     if (req.history && x.kind === 'str' && !x.quoted) {
       const w = x.value.toUpperCase();
-      if (w === 'BYTES' || w === 'INDEX') {
+      if (w === 'BYTES' || w === 'INDEX' || w === 'LOG') {
         req.history.bytes = w === 'BYTES';
+        req.history.log = w === 'LOG';
         continue;
       }
       if (HISTORY_KEYS.has(w)) {

@@ -8,16 +8,15 @@
 // gathered in time order (src/cluster/history.ts).
 
 import { pipeline } from 'node:stream/promises';
-import type { FileHandle } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import type { Console } from '../engine/console.js';
 import type { Identity } from '../engine/session.js';
-import { fileSource, gather, INDEX_MS, nodesOf, plan, writePieces, type HistoryNodes } from '../cluster/history.js';
+import { nodesOf, writePieces, type HistoryNodes } from '../cluster/history.js';
+import { gatherHistory } from './log-history-serve.js';
 import { HttpError } from './http-util.js';
 import { LogScanner, NoTimesError, rangeOf } from './api-log-scan.js';
 import { visibleConsole, who } from './api-consoles.js';
 import { logFileOf, openLog } from './log-file.js';
-import { indexFile, type LogIndex } from './log-index.js';
 import { parseLogQuery, type LogQuery } from './log-query.js';
 import { webNodes } from './cluster-peers.js';
 import type { Router } from './router.js';
@@ -43,7 +42,7 @@ export function register(router: Router, ctx: WebContext): void {
     const file = logFileOf(c);
     if (file === null) throw new HttpError(404, `console [${c.name}] has no log (no log= in its configuration)`);
     const nodes = webNodes(ctx);
-    if (nodes && nodes.peers().length > 0) return clusterLog(r.res, r.req.method === 'HEAD', ctx, nodes, id, c, file, q);
+    if (nodes && nodes.peers().length > 0) return clusterLog(r.res, r.req.method === 'HEAD', ctx, nodes, id, c, q);
     const fh = await openLog(c, file, ctx.server().logSymlinks);
     try {
       const scan = new LogScanner(fh, (await fh.stat()).size);
@@ -89,28 +88,19 @@ const described = (q: LogQuery): string => {
  * names the nodes whose pieces are in, `x-log-missing` the live ones that
  * did not answer. This node may never have run the console (no file here).
  */
-async function clusterLog(res: ServerResponse, head: boolean, ctx: WebContext, nodes: HistoryNodes, id: Identity, c: Console, file: string, q: LogQuery): Promise<void> {
-  let fh: FileHandle | null = null;
+async function clusterLog(res: ServerResponse, head: boolean, ctx: WebContext, nodes: HistoryNodes, id: Identity, c: Console, q: LogQuery): Promise<void> {
+  const ac = new AbortController();
+  res.once('close', () => ac.abort());
+  let h;
   try {
-    fh = await openLog(c, file, ctx.server().logSymlinks);
+    h = await gatherHistory(nodes, { id, via: nodes.node, console: c.name }, c, q, ctx.server().logSymlinks, ac.signal);
   } catch (e) {
-    if (!(e instanceof HttpError && e.status === 404)) throw e;
+    throw e instanceof NoTimesError ? noTimes(c) : e;
   }
   try {
-    let mine: LogIndex | null = null;
-    if (fh) {
-      try {
-        mine = await indexFile(fh, q);
-      } catch (e) {
-        throw e instanceof NoTimesError ? noTimes(c) : e;
-      }
-    }
-    const ac = new AbortController();
-    res.once('close', () => ac.abort());
-    const g = await gather(nodes, { id, via: nodes.node, console: c.name }, q, fh && mine ? fileSource(nodes.node, fh, mine) : null, Date.now() + INDEX_MS, ac.signal);
-    const pieces = await plan(g.sources, q);
+    const { pieces, missing, mine } = h;
     const length = pieces.reduce((n, p) => n + p.end - p.start, 0);
-    if (g.sources.length === 0) throw new HttpError(404, `console [${c.name}] has no log file yet on any node that answered${g.missing.length ? ` (not answering: ${g.missing.join(', ')})` : ''}`);
+    if (h.sources === 0) throw new HttpError(404, `console [${c.name}] has no log file yet on any node that answered${missing.length ? ` (not answering: ${missing.join(', ')})` : ''}`);
     const names = nodesOf(pieces);
     ctx.access.record(id, 'monitor', 'ok', { console: c.name, detail: `log read over the web API${described(q)}: ${length} bytes from node${names.length === 1 ? '' : 's'} ${names.join(',') || '(none)'}` });
     res.writeHead(200, {
@@ -119,7 +109,7 @@ async function clusterLog(res: ServerResponse, head: boolean, ctx: WebContext, n
       'cache-control': 'no-store',
       ...(mine ? { 'x-log-range': `bytes ${mine.start}-${mine.end}/${mine.size}` } : {}),
       'x-log-nodes': names.join(','),
-      ...(g.missing.length ? { 'x-log-missing': headerText(g.missing.join(', ')) } : {}),
+      ...(missing.length ? { 'x-log-missing': headerText(missing.join(', ')) } : {}),
       ...(q.download ? { 'content-disposition': attachment(c.name) } : {}),
     });
     if (length === 0 || head) {
@@ -135,7 +125,7 @@ async function clusterLog(res: ServerResponse, head: boolean, ctx: WebContext, n
       res.destroy();
     }
   } finally {
-    await fh?.close().catch(() => {});
+    await h.close();
   }
 }
 

@@ -9,12 +9,15 @@ import type { FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Console } from '../engine/console.js';
+import { fileSource, gather, INDEX_MS, nodesOf, plan, writePieces, type HistoryAsk, type HistoryNodes, type Piece } from '../cluster/history.js';
+import { parseTime, QueryError } from '../search/query.js';
+import { frameNotice } from '../util/notice.js';
 import type { HistoryText } from '../protocol/request.js';
 import { NoTimesError } from './api-log-scan.js';
 import { HttpError } from './http-util.js';
 import { logFileOf, NoLogFile, openLog } from './log-file.js';
 import { fileId, indexFile, type LogIndex } from './log-index.js';
-import { parseLogQuery } from './log-query.js';
+import { parseLogQuery, type LogQuery } from './log-query.js';
 
 export type HistoryAnswer =
   | { ok: false; error: string }
@@ -80,4 +83,82 @@ export async function prepareHistory(c: Console, h: HistoryText, followSymlinks:
   } finally {
     await fh?.close().catch(() => {});
   }
+}
+
+/** a console's history as gathered: the pieces in time order, cut to the query */
+export interface GatheredHistory {
+  pieces: Piece[];
+  /** live nodes that did not answer, each `node (why)` */
+  missing: string[];
+  /** how many nodes (this one included) have a piece at all */
+  sources: number;
+  /** this node's own file, indexed (null: it has none) */
+  mine: LogIndex | null;
+  /** close this node's file (after the pieces are written) */
+  close(): Promise<void>;
+}
+
+/**
+ * Console `c`'s history from this node's log and every live peer's (none:
+ * a single daemon's own log), cut to `q`: the log API and `conch --log`.
+ * Rejects with NoTimesError when since/until meet a log without times.
+ */
+export async function gatherHistory(nodes: HistoryNodes, a: HistoryAsk, c: Console, q: LogQuery, followSymlinks: boolean, signal?: AbortSignal): Promise<GatheredHistory> {
+  let fh: FileHandle | null = null;
+  const file = logFileOf(c);
+  if (file === null) throw new HttpError(404, `console [${c.name}] has no log (no log= in its configuration)`);
+  try {
+    fh = await openLog(c, file, followSymlinks);
+  } catch (e) {
+    // this node may never have run the console
+    if (!(e instanceof NoLogFile)) throw e;
+  }
+  const close = async (): Promise<void> => void (await fh?.close().catch(() => {}));
+  try {
+    const mine = fh ? await indexFile(fh, q) : null;
+    const g = await gather(nodes, a, q, fh && mine ? fileSource(nodes.node, fh, mine) : null, Date.now() + INDEX_MS, signal);
+    return { pieces: await plan(g.sources, q), missing: g.missing, sources: g.sources.length, mine, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/**
+ * `HISTORY LOG` (`conch --log`): console `c`'s history gathered from every
+ * live node (`nodes`; a single daemon: none), cut to TAIL= bytes or LINES=
+ * lines, SINCE=/UNTIL= in the forms a search takes (ISO 8601, @epoch, now,
+ * 90m ago). A live node that did not answer is named in a notice first.
+ */
+export async function prepareHistoryLog(nodes: HistoryNodes, a: HistoryAsk, c: Console, h: HistoryText, followSymlinks: boolean, signal: AbortSignal): Promise<HistoryAnswer> {
+  let g: GatheredHistory;
+  try {
+    if (h.from !== null || h.to !== null || h.file !== null) throw new HttpError(400, 'HISTORY LOG takes TAIL=, LINES=, SINCE= and UNTIL= only');
+    const params = new URLSearchParams();
+    for (const k of ['tail', 'lines'] as const) if (h[k] !== null) params.set(k, h[k]);
+    for (const k of ['since', 'until'] as const) if (h[k] !== null) params.set(k, new Date(parseTime(h[k], k.toUpperCase())).toISOString());
+    g = await gatherHistory(nodes, a, c, parseLogQuery(params), followSymlinks, signal);
+  } catch (e) {
+    if (e instanceof HttpError || e instanceof QueryError) return { ok: false, error: e.message };
+    if (e instanceof NoTimesError) return { ok: false, error: `the log of console [${c.name}] has no times to search (no line stamps, no "log at" marks): use TAIL= or LINES=` };
+    throw e;
+  }
+  if (g.sources === 0) {
+    await g.close();
+    return { ok: false, error: `console [${c.name}] has no log file yet${g.missing.length ? ` on any node that answered (not answering: ${g.missing.join(', ')})` : ''}` };
+  }
+  const bytes = g.pieces.reduce((n, p) => n + p.end - p.start, 0);
+  const from = nodesOf(g.pieces);
+  return {
+    ok: true,
+    what: `history: ${bytes} bytes${nodes.peers().length > 0 ? ` from node${from.length === 1 ? '' : 's'} ${from.join(',') || '(none)'}` : ''}`,
+    write: async (out) => {
+      try {
+        for (const m of g.missing) out.write(frameNotice(`Console [${c.name}] history without its log on node ${m}`));
+        await writePieces(g.pieces, out);
+      } finally {
+        await g.close();
+      }
+    },
+  };
 }
