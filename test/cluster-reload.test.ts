@@ -1,8 +1,9 @@
 // The cluster's settings follow a reload (docs/cluster.md, "Reload"), against
 // a real etcd: a single daemon joins a cluster; the same etcd reached
-// through another address is taken in place (no console moves); an address
-// that does not answer changes nothing; a new lease TTL is a leave and a
-// join; cluster= removed runs every console alone again.
+// through another address is taken in place (no console moves); etcd moved
+// (the old address refuses) is a leave and a join; an address that does not
+// answer changes nothing; a new lease TTL is a leave and a join; cluster=
+// removed runs every console alone again.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -75,11 +76,25 @@ test('cluster settings reload: join, other endpoints in place, a bad endpoint re
   await waitFor(() => since(at, NAMES[0]!).length > 2000, 'output logged after the move', 30000);
   for (const n of NAMES) assert.doesNotMatch(since(at, n), /log closed|held again|taken over/, `console ${n} did not move`);
 
+  // 2b. etcd moved: the old address (the relay) refuses, the new one answers: the node leaves and joins through the new one,
+  // and its old lease (which etcd could not be told to revoke) goes before its claims: no wait-out of that lease
+  await relay.close();
+  at = sizes();
+  out = d.output.length;
+  write(clusterLine(etcd.url));
+  d.proc.kill('SIGHUP');
+  await waitFor(() => /Reload: cluster: http:\/\/127\.0\.0\.1:\d+ is another etcd cluster, or the old endpoints do not answer: node n1 leaves and joins through/.test(d.output.slice(out)), 'n1 to leave the unreachable endpoints', 30000);
+  await waitFor(() => new RegExp(`joined through ${etcd.url} `).test(d.output.slice(out)), 'n1 to join through etcd directly', 30000);
+  await waitFor(() => NAMES.every((n) => /held again by node n1 at [\s\S]*\n[^<\r\n]+\r?\n/.test(since(at, n))), 'each console held again, with output after', 30000);
+  assert.doesNotMatch(d.output.slice(out), /vanished while its lease lives/);
+
   // 3. an address that does not answer: nothing changes, and the daemon log says why
+  at = sizes();
   out = d.output.length;
   write(clusterLine(`http://127.0.0.1:${await freePort()}`));
   d.proc.kill('SIGHUP');
   await waitFor(() => /Reload: cluster: etcd through http:\/\/127\.0\.0\.1:\d+ not taken: .*; still through http:\/\/127\.0\.0\.1:\d+/.test(d.output.slice(out)), 'the bad endpoint refused', 30000);
+  await waitFor(() => since(at, NAMES[0]!).length > 2000, 'output logged after the refused reload', 30000);
   for (const n of NAMES) assert.doesNotMatch(since(at, n), /log closed/, `console ${n} still runs`);
 
   // 4. a new TTL is a new membership: the node leaves (handing over) and joins again with it

@@ -204,14 +204,16 @@ export class Cluster {
    * with the same prefix, name and lease: if the new endpoints answer as
    * the same etcd cluster, the node's calls move to them in place — the
    * lease, the ownership keys and the consoles stay. false: another etcd
-   * cluster (the daemon then leaves and joins it). Throws when either side
-   * cannot be asked: nothing changes.
+   * cluster, or the old endpoints no longer answer (then the lease cannot
+   * be renewed there anyway): the daemon leaves and joins through the new
+   * ones. Throws when the new endpoints cannot be asked: nothing changes.
    */
   async retarget(endpoints: string[], tls: EtcdTls | null): Promise<boolean> {
     const probe = new Etcd(endpoints, tls);
     try {
-      const [now, then] = await Promise.all([this.etcd.clusterId(), probe.clusterId()]);
-      if (now !== then) return false;
+      const [now, then] = await Promise.allSettled([this.etcd.clusterId(), probe.clusterId()]);
+      if (then.status === 'rejected') throw then.reason;
+      if (now.status === 'rejected' || now.value !== then.value) return false;
     } finally {
       probe.close();
     }
@@ -564,12 +566,23 @@ export class Cluster {
       await this.etcd.txn([], [{ del: this.keys.node(this.node) }]).catch(() => {});
       const names = [...this.mine.keys()];
       await Promise.all(names.map((n) => this.handOver(n, `node ${this.node} leaving the cluster`).catch(() => {})));
-      if (this.lease.id) await this.etcd.revoke(this.lease.id).catch(() => {});
+      const id = this.lease.id;
+      if (id) await this.etcd.revoke(id).then(() => void 0, () => void this.oldLeases.push(id));
       this.host.dlog.notice(`Cluster: node ${this.node} left the cluster, ${names.length} console${names.length === 1 ? '' : 's'} handed over`);
     }
     this.lease.stop();
     this.phase = 'stopped';
     this.etcd.close();
+  }
+
+  /** leases of this node etcd could not be told to revoke (a reload's next Cluster revokes them when it joins: revokeOnJoin) */
+  leasesLeft(): string[] {
+    return [...this.oldLeases];
+  }
+
+  /** leases of this node's earlier membership (a reload): revoked when this one joins, so their ownership keys go before any claim */
+  revokeOnJoin(ids: string[]): void {
+    this.oldLeases.push(...ids);
   }
 }
 

@@ -135,7 +135,7 @@ export class Daemon {
    * A node of a cluster (docs/cluster.md): no console starts here until
    * etcd gives it to this node; joining is retried until etcd answers.
    */
-  private startCluster(server: ServerConfig, endpoints: string[]): void {
+  private startCluster(server: ServerConfig, endpoints: string[], revoke: string[] = []): void {
     const host = os.hostname();
     const cluster = new Cluster(
       {
@@ -160,6 +160,8 @@ export class Daemon {
         },
       },
     );
+    // a reload's earlier membership: its lease, if etcd could not be told (an etcd that moved), goes before any claim
+    cluster.revokeOnJoin(revoke);
     this.cluster = cluster;
     this.server!.cluster = cluster;
     void cluster.start();
@@ -302,12 +304,14 @@ export class Daemon {
         this.dlog.notice(`Reload: cluster: etcd now reached through ${to}${tls ? ' (TLS files read again)' : ''}, the same etcd cluster: no console moves`);
         return;
       }
-      this.dlog.notice(`Reload: cluster: ${to} is another etcd cluster: node ${cl.node} leaves this one and joins it`);
+      this.dlog.notice(`Reload: cluster: ${to} is another etcd cluster, or the old endpoints do not answer: node ${cl.node} leaves and joins through ${to}`);
     }
     if (!cl && !next.clusterEtcd) return;
+    let left: string[] = [];
     if (cl) {
       this.dlog.notice(`Reload: cluster: node ${cl.node} leaves the cluster to ${next.clusterEtcd ? 'join again with the new settings' : 'run every console alone (cluster= removed)'}`);
       await cl.leave();
+      left = cl.leasesLeft();
       this.cluster = null;
       this.server!.cluster = null;
     } else {
@@ -315,7 +319,7 @@ export class Daemon {
       await Promise.all(this.registry.list().map((c) => c.stop('this node joins a cluster (a reload)')));
     }
     if (next.clusterEtcd) {
-      this.startCluster(next, next.clusterEtcd);
+      this.startCluster(next, next.clusterEtcd, left);
       return;
     }
     // a single daemon acts without a lease (the one it left closed the fence)
