@@ -100,6 +100,8 @@ interface Sim {
   /** console name → its conman.conf line */
   lines: Map<string, string>;
   names: string[];
+  /** the simulated host behind a console, as its `[seq N] HOST` lines name it */
+  host(console: string): string;
 }
 
 type ManifestEntry = { name: string; address: string; port: number; user: string; password: string };
@@ -125,7 +127,7 @@ async function startSim(c: Cleanup, dir: string): Promise<Sim> {
   const line = (name: string, e: ManifestEntry): string => `console name="${name}" dev="ipmi:${e.address}:${e.port}" ipmiopts="U:${e.user},P:${e.password}"`;
   if (o['victim-sim-nice'] < 0) {
     const one = await spawn(N, 'bmc', o['sim-nice'], 'sim');
-    return { procs: [one], names: one.entries.map((e) => e.name), lines: new Map(one.entries.map((e) => [e.name, line(e.name, e)])) };
+    return { procs: [one], names: one.entries.map((e) => e.name), lines: new Map(one.entries.map((e) => [e.name, line(e.name, e)])), host: (c) => c };
   }
   const names = Array.from({ length: N }, (_, i) => `bmc${String(i + 1).padStart(String(N).length, '0')}`);
   const share = assign(names, NAMES);
@@ -135,12 +137,8 @@ async function startSim(c: Cleanup, dir: string): Promise<Sim> {
   const next = { rest: 0, own: 0 };
   const bmc = new Map(names.map((n) => [n, share.get(n) === VICTIM ? own.entries[next.own++]! : rest.entries[next.rest++]!]));
   // the hosts print their BMC's name in their lines
-  hostOf = (c) => bmc.get(c)?.name ?? c;
-  return { procs: [rest, own], names, lines: new Map(names.map((n) => [n, line(n, bmc.get(n)!)])) };
+  return { procs: [rest, own], names, lines: new Map(names.map((n) => [n, line(n, bmc.get(n)!)])), host: (c) => bmc.get(c)?.name ?? c };
 }
-
-/** the simulated host behind console `c`, as its `[seq N] HOST` lines name it */
-let hostOf = (c: string): string => c;
 
 /** every simulator's /bmcs, one list */
 async function allBmcs<T>(sim: Sim): Promise<T[]> {
@@ -471,7 +469,7 @@ async function failover(etcd: EtcdServer, nodes: Map<string, ClusterNode>, owner
         const text = read(f, offset.get(c)!.get(s)!);
         const m = takeover(c).exec(text);
         if (m && m[1] === s && !up.has(c) && text.includes(`Console [${c}] connected to`, m.index)) up.set(c, Date.now() - t0);
-        if (m && m[1] === s && seqsIn(text.slice(m.index), hostOf(c)).length > 0) {
+        if (m && m[1] === s && seqsIn(text.slice(m.index), sim.host(c)).length > 0) {
           back.set(c, { node: s, ms: Date.now() - t0, text: text.slice(m.index) });
           break;
         }
@@ -513,8 +511,8 @@ async function failover(etcd: EtcdServer, nodes: Map<string, ClusterNode>, owner
       upToLog.push((b.ms - u) / 1000);
     }
     to.set(b.node, (to.get(b.node) ?? 0) + 1);
-    const dead = seqsIn(read(logOf(victim.dir, c)), hostOf(c));
-    const first = seqsIn(b.text, hostOf(c))[0]!;
+    const dead = seqsIn(read(logOf(victim.dir, c)), sim.host(c));
+    const first = seqsIn(b.text, sim.host(c))[0]!;
     if (dead.length) lines.push(first - Math.max(...dead) - 1);
   }
   const missing = lost.filter((c) => !back.has(c));
@@ -529,13 +527,13 @@ async function failover(etcd: EtcdServer, nodes: Map<string, ClusterNode>, owner
  * after its first line there (a console stopped and started again loses its
  * lines meanwhile): lines, and consoles with any.
  */
-function laterGaps(nodes: Map<string, ClusterNode>, fo: Failover): { lines: number; consoles: number } {
+function laterGaps(nodes: Map<string, ClusterNode>, fo: Failover, sim: Sim): { lines: number; consoles: number } {
   let lines = 0;
   let consoles = 0;
   for (const [c, b] of fo.back) {
     const text = read(logOf(nodes.get(b.node)!.dir, c), b.offset);
     const i = text.search(new RegExp(`Console \\[${c}\\] taken over by node `));
-    const seqs = seqsIn(text.slice(Math.max(0, i)), hostOf(c));
+    const seqs = seqsIn(text.slice(Math.max(0, i)), sim.host(c));
     if (seqs.length === 0) continue;
     const gap = Math.max(...seqs) - Math.min(...seqs) + 1 - new Set(seqs).size;
     lines += gap;
@@ -684,7 +682,7 @@ async function oneRun(run: number): Promise<RunResult> {
     const lines3 = await hostLines(sim);
     if (fo.missing.length === 0) await settled(etcd, all, NAMES.filter((n) => n !== VICTIM), 60000).catch((e: Error) => say(`after the failover: ${e.message}`));
     await sleep(5000); // consoles stopped and started again after their takeover have logged again
-    const gaps = laterGaps(nodes, fo);
+    const gaps = laterGaps(nodes, fo, sim);
     const before = await takeovers(sim, since);
     const startT = await takeovers(sim, t0);
     const after = await takeovers(sim, fo.t0);

@@ -10,8 +10,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { Cleanup } from './helpers/wait.js';
-import { checkIndex, fileSource, historyLine, plan, writePieces, type Source } from '../src/cluster/history.js';
-import { parseRequest } from '../src/protocol/request.js';
+import { checkIndex, fileSource, plan, writePieces, type Source } from '../src/cluster/history.js';
+import { historyLine, parseRequest } from '../src/protocol/request.js';
 import { fold, indexFile, MAX_SEGMENTS, type Segment } from '../src/web/log-index.js';
 import { LogScanner, type LogRange } from '../src/web/api-log-scan.js';
 import { frameNotice, longTime, stampTime } from '../src/util/notice.js';
@@ -227,16 +227,16 @@ test("a peer's index is read as hostile; more periods than the limit are folded"
 });
 
 test('HISTORY requests: what a node sends is what the other parses; conman requests are lexed as before', () => {
-  const ix = parseRequest(historyLine(false, "it's", { TAIL: 16384, LINES: null, SINCE: '2026-01-05T10:00:00.000Z', UNTIL: undefined, FROM: 0, TO: 99 }));
+  const ix = parseRequest(historyLine('index', "it's", { TAIL: 16384, LINES: null, SINCE: '2026-01-05T10:00:00.000Z', UNTIL: undefined, FROM: 0, TO: 99 }));
   assert.ok(ix.ok);
   assert.equal(ix.value.command, 'HISTORY');
   assert.deepEqual(ix.value.patterns, ["it's"]);
-  assert.deepEqual(ix.value.history, { bytes: false, log: false, tail: '16384', lines: null, since: '2026-01-05T10:00:00.000Z', until: null, from: '0', to: '99', file: null });
-  const b = parseRequest(historyLine(true, 'n1', { FROM: 10, TO: 20, FILE: '0a1b' }));
+  assert.deepEqual(ix.value.history, { form: 'index', tail: '16384', lines: null, since: '2026-01-05T10:00:00.000Z', until: null, from: '0', to: '99', file: null });
+  const b = parseRequest(historyLine('bytes', 'n1', { FROM: 10, TO: 20, FILE: '0a1b' }));
   assert.ok(b.ok);
-  assert.deepEqual(b.value.history, { bytes: true, log: false, tail: null, lines: null, since: null, until: null, from: '10', to: '20', file: '0a1b' });
+  assert.deepEqual(b.value.history, { form: 'bytes', tail: null, lines: null, since: null, until: null, from: '10', to: '20', file: '0a1b' });
   const bare = parseRequest(Buffer.from('history bytes from=1 to=2 file=ab console=n1\n'));
-  assert.ok(bare.ok && bare.value.history?.bytes && bare.value.history.from === '1' && bare.value.patterns[0] === 'n1');
+  assert.ok(bare.ok && bare.value.history?.form === 'bytes' && bare.value.history.from === '1' && bare.value.patterns[0] === 'n1');
   // the words are bare: a console pattern written without quotes is still a pattern
   const q = parseRequest(Buffer.from('MONITOR CONSOLE=history\n'));
   assert.ok(q.ok);

@@ -5,7 +5,7 @@
 
 import type { ClientOptions } from './args.js';
 import { FatalError } from './errors.js';
-import { quoted } from './proto.js';
+import { historyLine } from '../protocol/request.js';
 
 export interface HistoryOptions {
   lines?: string;
@@ -37,12 +37,6 @@ export function checkHistory(opts: ClientOptions, given: Set<string>): void {
 }
 
 /** `HISTORY LOG [TAIL=n] [LINES=n] [SINCE='t'] [UNTIL='t'] CONSOLE='c'` */
-export function historyLine(console: string, h: HistoryOptions): Buffer {
-  const parts: Buffer[] = [Buffer.from('HISTORY LOG', 'latin1')];
-  if (h.tail !== undefined) parts.push(quoted('TAIL', h.tail));
-  if (h.lines !== undefined) parts.push(quoted('LINES', h.lines));
-  if (h.since !== undefined) parts.push(quoted('SINCE', h.since));
-  if (h.until !== undefined) parts.push(quoted('UNTIL', h.until));
-  parts.push(quoted('CONSOLE', console), Buffer.from('\n', 'latin1'));
-  return Buffer.concat(parts);
+export function historyLogLine(console: string, h: HistoryOptions): Buffer {
+  return historyLine('log', console, { TAIL: h.tail, LINES: h.lines, SINCE: h.since, UNTIL: h.until });
 }

@@ -10,7 +10,7 @@ import { isAuthRequired, login } from './login.js';
 import { licenseText, usage, versionText, type SessionView } from './messages.js';
 import { requestLine, searchLine } from './proto.js';
 import { printResults } from './search.js';
-import { historyLine } from './history.js';
+import { historyLogLine } from './history.js';
 import { SessionLog } from './session-log.js';
 import { runSession } from './session.js';
 import { Terminal } from './tty.js';
@@ -61,7 +61,7 @@ async function run(opts: ClientOptions, log: SessionLog, term: Terminal): Promis
     link = await login(opts, process.env, (l) => (link = l));
     const { socket, reader, ep } = link;
     if (opts.command === 'history' && opts.history) {
-      await exchange(link, historyLine(opts.consoles[0]!, opts.history));
+      await exchange(link, historyLogLine(opts.consoles[0]!, opts.history));
       await link.reader.readToEnd((d) => {
         process.stdout.write(d);
         log.write(d);

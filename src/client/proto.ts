@@ -3,7 +3,7 @@
 // the OK / ERROR response line. conch extensions: PASSWORD in the greeting
 // (the caller sends it over TLS only) and OPTION=STATUS on a verbose query.
 
-import { encodeQuoted, lexLine, type Token } from '../protocol/lex.js';
+import { keyQuoted, lexLine, type Token } from '../protocol/lex.js';
 
 export type Command = 'connect' | 'monitor' | 'query' | 'search' | 'history';
 
@@ -19,7 +19,6 @@ export interface RequestOptions {
   verbose?: boolean;
 }
 
-export const quoted = (key: string, value: string): Buffer => Buffer.concat([Buffer.from(` ${key}=`, 'latin1'), encodeQuoted(value)]);
 
 /**
  * `HELLO USER='u'[ TTY='t'][ PASSWORD='base64']\n`: the password travels as
@@ -27,9 +26,9 @@ export const quoted = (key: string, value: string): Buffer => Buffer.concat([Buf
  * (0xA2 and 0xA7 come back as quotes).
  */
 export function greetingLine(user: string, tty?: string, password?: string): Buffer {
-  const parts: Buffer[] = [Buffer.from('HELLO', 'latin1'), quoted('USER', user)];
-  if (tty) parts.push(quoted('TTY', tty));
-  if (password !== undefined) parts.push(quoted('PASSWORD', Buffer.from(password, 'utf8').toString('base64')));
+  const parts: Buffer[] = [Buffer.from('HELLO', 'latin1'), keyQuoted('USER', user)];
+  if (tty) parts.push(keyQuoted('TTY', tty));
+  if (password !== undefined) parts.push(keyQuoted('PASSWORD', Buffer.from(password, 'utf8').toString('base64')));
   parts.push(Buffer.from('\n', 'latin1'));
   return Buffer.concat(parts);
 }
@@ -46,7 +45,7 @@ export function requestLine(req: RequestOptions): Buffer {
     if (req.broadcast) words.push('OPTION=BROADCAST');
   }
   const parts: Buffer[] = [Buffer.from(words.join(' '), 'latin1')];
-  for (const c of req.consoles) parts.push(quoted('CONSOLE', c));
+  for (const c of req.consoles) parts.push(keyQuoted('CONSOLE', c));
   parts.push(Buffer.from('\n', 'latin1'));
   return Buffer.concat(parts);
 }
@@ -57,16 +56,16 @@ export function requestLine(req: RequestOptions): Buffer {
  */
 export function searchLine(req: RequestOptions & { search: { re: string; since?: string; until?: string; tail?: string; limit?: string; follow: boolean } }): Buffer {
   const s = req.search;
-  const parts: Buffer[] = [Buffer.from('SEARCH', 'latin1'), quoted('RE', s.re)];
-  if (s.since !== undefined) parts.push(quoted('SINCE', s.since));
-  if (s.until !== undefined) parts.push(quoted('UNTIL', s.until));
-  if (s.tail !== undefined) parts.push(quoted('TAIL', s.tail));
-  if (s.limit !== undefined) parts.push(quoted('LIMIT', s.limit));
+  const parts: Buffer[] = [Buffer.from('SEARCH', 'latin1'), keyQuoted('RE', s.re)];
+  if (s.since !== undefined) parts.push(keyQuoted('SINCE', s.since));
+  if (s.until !== undefined) parts.push(keyQuoted('UNTIL', s.until));
+  if (s.tail !== undefined) parts.push(keyQuoted('TAIL', s.tail));
+  if (s.limit !== undefined) parts.push(keyQuoted('LIMIT', s.limit));
   const words: string[] = [];
   if (s.follow) words.push('OPTION=FOLLOW');
   if (req.regex) words.push('OPTION=REGEX');
   if (words.length) parts.push(Buffer.from(` ${words.join(' ')}`, 'latin1'));
-  for (const c of req.consoles) parts.push(quoted('CONSOLE', c));
+  for (const c of req.consoles) parts.push(keyQuoted('CONSOLE', c));
   parts.push(Buffer.from('\n', 'latin1'));
   return Buffer.concat(parts);
 }

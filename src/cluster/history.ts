@@ -24,13 +24,14 @@ import { Writable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
 import type { Console } from '../engine/console.js';
 import type { Identity } from '../engine/session.js';
-import { encodeQuoted } from '../protocol/lex.js';
+import { historyLine } from '../protocol/request.js';
 import { frameNotice } from '../util/notice.js';
 import type { LogRange } from '../web/api-log-scan.js';
 import { LogScanner } from '../web/api-log-scan.js';
 import { fileId, indexBuffer, MAX_SEGMENTS, type LogIndex, type Segment } from '../web/log-index.js';
 import { logFileOf } from '../web/log-file.js';
 import { peerGreeting, splitAddr } from './proxy.js';
+import { oneLine } from './keys.js';
 
 export interface Peer {
   node: string;
@@ -86,16 +87,6 @@ export interface Piece {
 }
 
 // ---- the wire ---------------------------------------------------------------
-
-const kv = (k: string, v: string): Buffer => Buffer.concat([Buffer.from(` ${k}=`, 'latin1'), encodeQuoted(v)]);
-
-/** `HISTORY INDEX|BYTES KEY='v'… CONSOLE='name'` */
-export function historyLine(bytes: boolean, console: string, keys: Record<string, string | number | null | undefined>): Buffer {
-  const parts: Buffer[] = [Buffer.from(bytes ? 'HISTORY BYTES' : 'HISTORY INDEX', 'latin1')];
-  for (const [k, v] of Object.entries(keys)) if (v !== null && v !== undefined) parts.push(kv(k, String(v)));
-  parts.push(kv('CONSOLE', console), Buffer.from('\n', 'latin1'));
-  return Buffer.concat(parts);
-}
 
 /** the keys of an index request for range `q` (times as ISO 8601) */
 function rangeKeys(q: LogRange): Record<string, string | number | null> {
@@ -186,7 +177,7 @@ export function checkIndex(j: unknown): LogIndex | null {
 /** `p`'s index of its log of the console: the range `q` (within [from, to) if given) */
 async function peerIndex(p: Peer, a: HistoryAsk, q: LogRange, deadline: number, within?: { start: number; end: number }, signal?: AbortSignal): Promise<LogIndex> {
   const keys = { ...rangeKeys(q), FROM: within?.start, TO: within?.end };
-  const { sock, rest } = await call(p, a, historyLine(false, a.console, keys), deadline, signal);
+  const { sock, rest } = await call(p, a, historyLine('index', a.console, keys), deadline, signal);
   return new Promise((resolve, reject) => {
     let buf = rest;
     let done = false;
@@ -228,7 +219,7 @@ async function peerIndex(p: Peer, a: HistoryAsk, q: LogRange, deadline: number, 
 
 /** `p`'s bytes [from, to) of the file named `file`, written to `out` (with its back-pressure); exactly those or an error */
 async function peerBytes(p: Peer, a: HistoryAsk, file: string, from: number, to: number, out: Writable, deadline: number, signal?: AbortSignal): Promise<void> {
-  const { sock, rest } = await call(p, a, historyLine(true, a.console, { FROM: from, TO: to, FILE: file }), deadline, signal);
+  const { sock, rest } = await call(p, a, historyLine('bytes', a.console, { FROM: from, TO: to, FILE: file }), deadline, signal);
   const want = to - from;
   let got = 0;
   await new Promise<void>((resolve, reject) => {
@@ -367,8 +358,6 @@ export async function gather(
   return { sources, missing };
 }
 
-// eslint-disable-next-line no-control-regex
-const oneLine = (s: string): string => s.replace(/[\x00-\x1f\x7f]+/g, ' ').slice(0, 300);
 
 // ---- merging ------------------------------------------------------------------
 

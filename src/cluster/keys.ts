@@ -100,7 +100,8 @@ export function heldValue(kv: EtcdKv | null): HeldValue | null {
   return { node: j.node, at: j.at, sessions };
 }
 
-/** an error's text on one line, for the daemon log (OpenSSL's end in a newline) */
+/** an error's text on one line, for the daemon log (OpenSSL's end in a newline; a peer's may hold anything): controls as one space, at most 300 characters */
 export function oneLine(s: string): string {
-  return s.replace(/\s*\n\s*/g, ' ').trim();
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/\s*[\x00-\x1f\x7f]+\s*/g, ' ').trim().slice(0, 300);
 }

@@ -8,7 +8,7 @@
 // console, refuses instead of proxying back.
 
 import * as net from 'node:net';
-import { encodeQuoted } from '../protocol/lex.js';
+import { keyQuoted } from '../protocol/lex.js';
 import type { Identity } from '../engine/session.js';
 import { bareHost } from '../devices/socket-util.js';
 
@@ -34,11 +34,10 @@ export function splitAddr(addr: string): { host: string; port: number } {
   return { host: bareHost(addr.slice(0, i)), port: Number(addr.slice(i + 1)) };
 }
 
-const kv = (k: string, v: string): Buffer => Buffer.concat([Buffer.from(` ${k}=`, 'latin1'), encodeQuoted(v)]);
 
 /** the greeting a node sends a peer on behalf of client `id`: `HELLO USER='u'[ TTY='t'] VIA='node'` */
 export function peerGreeting(id: Identity, via: string): Buffer {
-  return Buffer.concat([Buffer.from('HELLO', 'latin1'), kv('USER', id.user), ...(id.tty ? [kv('TTY', id.tty)] : []), kv('VIA', via), Buffer.from('\n', 'latin1')]);
+  return Buffer.concat([Buffer.from('HELLO', 'latin1'), keyQuoted('USER', id.user), ...(id.tty ? [keyQuoted('TTY', id.tty)] : []), keyQuoted('VIA', via), Buffer.from('\n', 'latin1')]);
 }
 
 /**

@@ -185,14 +185,8 @@ export class Daemon {
         clientsByTransport: () => clientsByTransport(this.registry),
         alerts: this.alerts,
         // a reload may make this daemon a cluster node, or a single daemon again
-        get ownerOf() {
-          return cluster() ? (n: string) => cluster()?.ownerOf(n) ?? null : undefined;
-        },
-        get node() {
-          return cluster()?.node;
-        },
-        get peers() {
-          return cluster() ? () => cluster()?.peers() ?? [] : undefined;
+        get cluster() {
+          return cluster();
         },
       },
     });

@@ -386,7 +386,7 @@ export class Handshake {
     const cluster = this.ctx.cluster;
     const nodes = cluster && !this.greeting?.via ? cluster : { node: cluster?.node ?? 'this node', peers: () => [] };
     const h = req.history!;
-    const prepared = h.log ? prepareHistoryLog(nodes, { id, via: nodes.node, console: c.name }, c, h, this.ctx.server.logSymlinks, ac.signal) : prepareHistory(c, h, this.ctx.server.logSymlinks);
+    const prepared = h.form === 'log' ? prepareHistoryLog(nodes, { id, via: nodes.node, console: c.name }, c, h, this.ctx.server.logSymlinks, ac.signal) : prepareHistory(c, h, this.ctx.server.logSymlinks);
     void prepared.then(
       (a) => {
         const sock = this.sock;

@@ -121,3 +121,8 @@ export function encodeQuoted(value: string): Buffer {
   }
   return Buffer.concat([Buffer.from("'"), body, Buffer.from("'")]);
 }
+
+/** ` KEY='value'`, as a request's or greeting's key travels */
+export function keyQuoted(key: string, value: string): Buffer {
+  return Buffer.concat([Buffer.from(` ${key}=`, 'latin1'), encodeQuoted(value)]);
+}

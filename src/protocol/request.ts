@@ -4,7 +4,7 @@
 // where conmand would silently mangle or ignore: unterminated quotes and
 // non-ASCII console patterns.
 
-import { lexLine, type Token } from './lex.js';
+import { keyQuoted, lexLine, type Token } from './lex.js';
 import { MSG } from './messages.js';
 import type { QueryText } from '../search/query.js';
 
@@ -30,8 +30,7 @@ export type Command = 'QUERY' | 'MONITOR' | 'CONNECT' | 'SEARCH' | 'HISTORY';
  * checks them.
  */
 export interface HistoryText {
-  bytes: boolean;
-  log: boolean;
+  form: 'index' | 'bytes' | 'log';
   tail: string | null;
   lines: string | null;
   since: string | null;
@@ -140,15 +139,14 @@ export function parseRequest(line: Buffer): Parsed<Request> {
     broadcast: false,
     status: false,
     search: search ? { re: null, since: null, until: null, tail: null, limit: null, follow: false } : null,
-    history: history ? { bytes: false, log: false, tail: null, lines: null, since: null, until: null, from: null, to: null, file: null } : null,
+    history: history ? { form: 'index', tail: null, lines: null, since: null, until: null, from: null, to: null, file: null } : null,
   };
   for (let i = at + 1; i < t.length; i++) {
     const x = t[i];
     if (req.history && x.kind === 'str' && !x.quoted) {
       const w = x.value.toUpperCase();
       if (w === 'BYTES' || w === 'INDEX' || w === 'LOG') {
-        req.history.bytes = w === 'BYTES';
-        req.history.log = w === 'LOG';
+        req.history.form = w === 'BYTES' ? 'bytes' : w === 'LOG' ? 'log' : 'index';
         continue;
       }
       if (HISTORY_KEYS.has(w)) {
@@ -195,4 +193,12 @@ export function parseRequest(line: Buffer): Parsed<Request> {
     }
   }
   return { ok: true, value: req };
+}
+
+/** `HISTORY INDEX|BYTES|LOG KEY='v'… CONSOLE='name'`, as a node (or `conch --log`) sends it; keys without a value are left out */
+export function historyLine(form: HistoryText['form'], console: string, keys: Record<string, string | number | null | undefined>): Buffer {
+  const parts: Buffer[] = [Buffer.from(`HISTORY ${form.toUpperCase()}`, 'latin1')];
+  for (const [k, v] of Object.entries(keys)) if (v !== null && v !== undefined) parts.push(keyQuoted(k, String(v)));
+  parts.push(keyQuoted('CONSOLE', console), Buffer.from('\n', 'latin1'));
+  return Buffer.concat(parts);
 }

@@ -44,7 +44,8 @@ export type StateCounts = Record<ConsoleState | 'total', number>;
 
 export function consoleJson(c: Console, daemon?: DaemonFacts): ConsoleJson {
   const s = c.status();
-  const owner = daemon?.ownerOf ? { o: daemon.ownerOf(c.name) } : null;
+  const cl = daemon?.cluster;
+  const owner = cl ? { o: cl.ownerOf(c.name) } : null;
   return {
     ...(owner ? { node: owner.o?.node ?? null, nodeAddr: owner.o?.addr ?? null } : {}),
     name: s.name,

@@ -7,23 +7,18 @@
 // cluster the pieces of the console's history on the other live nodes are
 // gathered in time order (src/cluster/history.ts).
 
-import { pipeline } from 'node:stream/promises';
 import type { ServerResponse } from 'node:http';
 import type { Console } from '../engine/console.js';
 import type { Identity } from '../engine/session.js';
 import { nodesOf, writePieces, type HistoryNodes } from '../cluster/history.js';
 import { gatherHistory } from './log-history-serve.js';
 import { HttpError } from './http-util.js';
-import { LogScanner, NoTimesError, rangeOf } from './api-log-scan.js';
+import { NoTimesError } from './api-log-scan.js';
 import { visibleConsole, who } from './api-consoles.js';
-import { logFileOf, openLog } from './log-file.js';
 import { parseLogQuery, type LogQuery } from './log-query.js';
-import { webNodes } from './cluster-peers.js';
 import type { Router } from './router.js';
 import type { WebContext } from './web-context.js';
 
-export { logFileOf } from './log-file.js';
-export { MAX_LINES, MAX_TAIL, parseLogQuery, type LogQuery } from './log-query.js';
 
 const noTimes = (c: Console): HttpError =>
   new HttpError(400, `the log of console [${c.name}] has no times to search: neither line stamps (logopts="timestamp") nor "log at" marks (server timestamp=); use tail= or lines=`);
@@ -38,42 +33,7 @@ export function register(router: Router, ctx: WebContext): void {
   router.add('GET', '/api/v1/consoles/:name/log', async (r) => {
     const id = who(r);
     const c = visibleConsole(ctx, id, r.params.name!);
-    const q = parseLogQuery(r.url.searchParams);
-    const file = logFileOf(c);
-    if (file === null) throw new HttpError(404, `console [${c.name}] has no log (no log= in its configuration)`);
-    const nodes = webNodes(ctx);
-    if (nodes && nodes.peers().length > 0) return clusterLog(r.res, r.req.method === 'HEAD', ctx, nodes, id, c, q);
-    const fh = await openLog(c, file, ctx.server().logSymlinks);
-    try {
-      const scan = new LogScanner(fh, (await fh.stat()).size);
-      let range;
-      try {
-        range = await rangeOf(scan, q);
-      } catch (e) {
-        throw e instanceof NoTimesError ? noTimes(c) : e;
-      }
-      const { start, end } = range;
-      ctx.access.record(id, 'monitor', 'ok', { console: c.name, detail: `log read over the web API${described(q)}: ${end - start} bytes` });
-      r.res.writeHead(200, {
-        'content-type': 'text/plain; charset=utf-8',
-        'content-length': String(end - start),
-        'cache-control': 'no-store',
-        'x-log-range': `bytes ${start}-${end}/${scan.size}`,
-        ...(q.download ? { 'content-disposition': attachment(c.name) } : {}),
-      });
-      if (end <= start || r.req.method === 'HEAD') {
-        r.res.end();
-        return;
-      }
-      try {
-        await pipeline(fh.createReadStream({ start, end: end - 1, autoClose: false, highWaterMark: 64 * 1024 }), r.res);
-      } catch {
-        // the client went away, or the file shrank under us: the connection ends either way
-        r.res.destroy();
-      }
-    } finally {
-      await fh.close().catch(() => {});
-    }
+    await serveLog(r.res, r.req.method === 'HEAD', ctx, ctx.daemon.cluster ?? null, id, c, parseLogQuery(r.url.searchParams));
   });
 }
 
@@ -83,17 +43,18 @@ const described = (q: LogQuery): string => {
 };
 
 /**
- * A cluster node: the console's history from every live node, in time
- * order. `x-log-range` still describes this node's file; `x-log-nodes`
- * names the nodes whose pieces are in, `x-log-missing` the live ones that
- * did not answer. This node may never have run the console (no file here).
+ * The console's log; on a cluster node (`nodes`) its history from every
+ * live node, in time order. `x-log-range` describes this node's file;
+ * `x-log-nodes` names the nodes whose pieces are in, `x-log-missing` the
+ * live ones that did not answer. A cluster node may never have run the
+ * console (no file here).
  */
-async function clusterLog(res: ServerResponse, head: boolean, ctx: WebContext, nodes: HistoryNodes, id: Identity, c: Console, q: LogQuery): Promise<void> {
+async function serveLog(res: ServerResponse, head: boolean, ctx: WebContext, nodes: HistoryNodes | null, id: Identity, c: Console, q: LogQuery): Promise<void> {
   const ac = new AbortController();
   res.once('close', () => ac.abort());
   let h;
   try {
-    h = await gatherHistory(nodes, { id, via: nodes.node, console: c.name }, c, q, ctx.server().logSymlinks, ac.signal);
+    h = await gatherHistory(nodes ?? { node: '', peers: () => [] }, { id, via: nodes?.node ?? '', console: c.name }, c, q, ctx.server().logSymlinks, ac.signal);
   } catch (e) {
     throw e instanceof NoTimesError ? noTimes(c) : e;
   }
@@ -102,13 +63,14 @@ async function clusterLog(res: ServerResponse, head: boolean, ctx: WebContext, n
     const length = pieces.reduce((n, p) => n + p.end - p.start, 0);
     if (h.sources === 0) throw new HttpError(404, `console [${c.name}] has no log file yet on any node that answered${missing.length ? ` (not answering: ${missing.join(', ')})` : ''}`);
     const names = nodesOf(pieces);
-    ctx.access.record(id, 'monitor', 'ok', { console: c.name, detail: `log read over the web API${described(q)}: ${length} bytes from node${names.length === 1 ? '' : 's'} ${names.join(',') || '(none)'}` });
+    const from = nodes ? ` from node${names.length === 1 ? '' : 's'} ${names.join(',') || '(none)'}` : '';
+    ctx.access.record(id, 'monitor', 'ok', { console: c.name, detail: `log read over the web API${described(q)}: ${length} bytes${from}` });
     res.writeHead(200, {
       'content-type': 'text/plain; charset=utf-8',
       'content-length': String(length),
       'cache-control': 'no-store',
       ...(mine ? { 'x-log-range': `bytes ${mine.start}-${mine.end}/${mine.size}` } : {}),
-      'x-log-nodes': names.join(','),
+      ...(nodes ? { 'x-log-nodes': names.join(',') } : {}),
       ...(missing.length ? { 'x-log-missing': headerText(missing.join(', ')) } : {}),
       ...(q.download ? { 'content-disposition': attachment(c.name) } : {}),
     });
@@ -120,8 +82,8 @@ async function clusterLog(res: ServerResponse, head: boolean, ctx: WebContext, n
       await writePieces(pieces, res);
       res.end();
     } catch (e) {
-      // the length is promised: a piece that cannot be read ends the connection short
-      ctx.dlog.notice(`Log of console [${c.name}] for <${id.user}@${id.address}>: ${(e as Error).message}`);
+      // the length is promised: a piece that cannot be read (a peer's, or a file that shrank) ends the connection short
+      if (nodes) ctx.dlog.notice(`Log of console [${c.name}] for <${id.user}@${id.address}>: ${(e as Error).message}`);
       res.destroy();
     }
   } finally {

@@ -18,7 +18,6 @@ import { searchSlot, TOO_MANY } from '../search/search.js';
 import { serveSearch, targetOf } from '../search/serve.js';
 import { who } from './api-consoles.js';
 import { HttpError } from './http-util.js';
-import { webNodes } from './cluster-peers.js';
 import type { Router } from './router.js';
 import type { WebContext } from './web-context.js';
 
@@ -73,7 +72,7 @@ export function register(router: Router, ctx: WebContext): void {
     }
     const run = (into: Writable): Promise<void> => serveSearch(into, found.map(targetOf), q, slot, ac.signal, { dlog: ctx.dlog, peer: `<${id.user}@${id.address}:${id.port}> (web)` });
     // in a cluster a console's history is split between the nodes that ran it: the same SEARCH to every live node, merged (as conch --grep)
-    const nodes = webNodes(ctx);
+    const nodes = ctx.daemon.cluster ?? null;
     const peers = nodes?.peers() ?? [];
     if (nodes && peers.length > 0) {
       const requestLine = searchLine({

@@ -13,7 +13,7 @@ import { fileSource, gather, INDEX_MS, nodesOf, plan, writePieces, type HistoryA
 import { parseTime, QueryError } from '../search/query.js';
 import { frameNotice } from '../util/notice.js';
 import type { HistoryText } from '../protocol/request.js';
-import { NoTimesError } from './api-log-scan.js';
+import { LogScanner, NoTimesError, rangeOf } from './api-log-scan.js';
 import { HttpError } from './http-util.js';
 import { logFileOf, NoLogFile, openLog } from './log-file.js';
 import { fileId, indexFile, type LogIndex } from './log-index.js';
@@ -51,13 +51,13 @@ export async function prepareHistory(c: Console, h: HistoryText, followSymlinks:
       fh = await openLog(c, file, followSymlinks);
     } catch (e) {
       // a node that never ran the console has no piece of its history: an empty index, not an error
-      if (!(e instanceof NoLogFile) || h.bytes) throw e;
+      if (!(e instanceof NoLogFile) || h.form === 'bytes') throw e;
       const empty: LogIndex = { size: 0, mtime: 0, start: 0, end: 0, file: '', segments: [] };
       return { ok: true, what: 'history index (no log file)', write: (out) => Promise.resolve(void out.write(JSON.stringify(empty) + '\n')) };
     }
     const size = (await fh.stat()).size;
     const f = fh;
-    if (h.bytes) {
+    if (h.form === 'bytes') {
       if (from === null || to === null || h.file === null) throw new HttpError(400, 'HISTORY BYTES needs FROM=, TO= and FILE=');
       if (to > size) throw new HttpError(400, `the log of console [${c.name}] has ${size} bytes, fewer than TO=${to}`);
       if ((await fileId(f, size)) !== h.file) throw new HttpError(409, `the log file of console [${c.name}] is no longer the one indexed`);
@@ -99,22 +99,32 @@ export interface GatheredHistory {
 }
 
 /**
- * Console `c`'s history from this node's log and every live peer's (none:
- * a single daemon's own log), cut to `q`: the log API and `conch --log`.
- * Rejects with NoTimesError when since/until meet a log without times.
+ * Console `c`'s history from this node's log and every live peer's, cut to
+ * `q`: the log API and `conch --log`. Without peers (a single daemon) the
+ * range of this node's file, found by seeking: no index, nothing read twice.
+ * Rejects with NoTimesError when since/until meet a log without times, and
+ * (without peers) with NoLogFile when the file is not there yet.
  */
 export async function gatherHistory(nodes: HistoryNodes, a: HistoryAsk, c: Console, q: LogQuery, followSymlinks: boolean, signal?: AbortSignal): Promise<GatheredHistory> {
   let fh: FileHandle | null = null;
   const file = logFileOf(c);
   if (file === null) throw new HttpError(404, `console [${c.name}] has no log (no log= in its configuration)`);
+  const alone = nodes.peers().length === 0;
   try {
     fh = await openLog(c, file, followSymlinks);
   } catch (e) {
-    // this node may never have run the console
-    if (!(e instanceof NoLogFile)) throw e;
+    // a node of a cluster may never have run the console
+    if (!(e instanceof NoLogFile) || alone) throw e;
   }
   const close = async (): Promise<void> => void (await fh?.close().catch(() => {}));
   try {
+    if (alone) {
+      const st = await fh!.stat();
+      const { start, end } = await rangeOf(new LogScanner(fh!, st.size), q);
+      const mine: LogIndex = { size: st.size, mtime: Math.floor(st.mtimeMs), start, end, file: '', segments: [{ start, end, until: Math.floor(st.mtimeMs), lines: 0, open: null }] };
+      const pieces = end > start ? [{ src: fileSource(nodes.node, fh!, mine), start, end }] : [];
+      return { pieces, missing: [], sources: 1, mine, close };
+    }
     const mine = fh ? await indexFile(fh, q) : null;
     const g = await gather(nodes, a, q, fh && mine ? fileSource(nodes.node, fh, mine) : null, Date.now() + INDEX_MS, signal);
     return { pieces: await plan(g.sources, q), missing: g.missing, sources: g.sources.length, mine, close };

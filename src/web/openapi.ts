@@ -2,7 +2,7 @@
 // API, served without a login so that tools can read it. Built once.
 
 import { MAX_MATCH, STATES } from './api-consoles.js';
-import { MAX_LINES, MAX_TAIL } from './api-log.js';
+import { MAX_LINES, MAX_TAIL } from './log-query.js';
 import { EVENT_STREAM_DEFAULTS } from './api-events.js';
 import { COOKIE } from './web-auth.js';
 import { sendJson } from './http-util.js';

@@ -31,10 +31,13 @@ export interface DaemonFacts {
   clientsByTransport(): Record<string, number>;
   /** pattern alerts: recent ones and the counters (src/alerts/manager.ts) */
   alerts: Pick<AlertManager, 'recent' | 'counters'> | null;
-  /** a cluster node: which node runs each console (null: none now); absent for a single daemon */
-  ownerOf?: (name: string) => { node: string; addr: string | null } | null;
-  /** a cluster node: its own name */
-  node?: string;
-  /** a cluster node: the other live nodes and their addresses (a console's history is gathered from them) */
-  peers?: () => { node: string; addr: string }[];
+  /** this daemon as a node of a cluster (null or absent: a single daemon; a reload may change it) */
+  readonly cluster?: WebCluster | null;
+}
+
+/** what the web side needs of a cluster node: its name, who runs each console, the other live nodes (a console's history is gathered from them) */
+export interface WebCluster {
+  readonly node: string;
+  ownerOf(name: string): { node: string; addr: string | null } | null;
+  peers(): { node: string; addr: string }[];
 }

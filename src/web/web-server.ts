@@ -17,7 +17,6 @@ import { WebAuth } from './web-auth.js';
 import { TokenStore } from './tokens.js';
 import { ConsoleSocket, CLOSE, type SocketMode } from './console-socket.js';
 import type { DaemonFacts, WebContext } from './web-context.js';
-import { webNodes } from './cluster-peers.js';
 import type { ConsoleRegistry } from '../engine/registry.js';
 import type { AccessControl } from '../access/access-control.js';
 import type { DaemonLog } from '../logging/daemon-log.js';
@@ -268,7 +267,7 @@ export class WebServer {
           dlog: this.o.dlog,
           bufferBytes: this.server.clientBufferBytes,
           elsewhere: (name) => elsewhere(this.o.daemon, name),
-          history: webNodes(this.ctx),
+          history: this.ctx.daemon.cluster ?? null,
         }).start(mode);
       });
     } catch (e) {
@@ -300,9 +299,10 @@ function isNoFamily(e: unknown): boolean {
 
 /** a cluster node's refusal of a console another node runs: where to find it (the web terminal is not proxied) */
 function elsewhere(d: DaemonFacts, name: string): string | null {
-  if (!d.ownerOf) return null;
-  const o = d.ownerOf(name);
-  if (o?.node === d.node) return null;
+  const cl = d.cluster;
+  if (!cl) return null;
+  const o = cl.ownerOf(name);
+  if (o?.node === cl.node) return null;
   if (!o) return `Console [${name}] is run by no node of the cluster right now (a handover is under way); try again`;
   return `Console [${name}] is run by node ${o.node} (${o.addr ?? 'address unknown'}); open it on that node's web terminal`;
 }
