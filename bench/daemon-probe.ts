@@ -10,7 +10,7 @@
 // the steady window (readProbe below).
 
 import * as fs from 'node:fs';
-import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { constants, monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { isMainThread, threadId, workerData } from 'node:worker_threads';
 
 /** one thread's second */
@@ -24,7 +24,14 @@ export interface ProbeLine {
   /** [count, total ms, longest ms] of young-generation collections and of full ones */
   minor: [number, number, number];
   major: [number, number, number];
+  /** the second's stalls: [wall ms the loop was due, ms late, ms of it the loop was busy] for a 5 ms timer at least STALL_MS late (busy ≈ late: the thread ran something; busy ≪ late: it was not scheduled) */
+  stalls?: [number, number, number][];
+  /** the second's collections of at least STALL_MS: [wall ms at start, ms, 'minor' | 'major'] */
+  gcs?: [number, number, string][];
 }
+
+/** a delay worth naming a key's wait: shorter ones are the machine's noise */
+export const STALL_MS = 3;
 
 const RES_MS = 5;
 
@@ -35,6 +42,9 @@ function start(out: string): void {
   const h = monitorEventLoopDelay({ resolution: RES_MS });
   h.enable();
   const gc = { minor: [0, 0, 0] as [number, number, number], major: [0, 0, 0] as [number, number, number] };
+  const wall = (perfMs: number): number => Math.round((performance.timeOrigin + perfMs) * 10) / 10;
+  let stalls: [number, number, number][] = [];
+  let gcs: [number, number, string][] = [];
   const obs = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
       const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
@@ -43,12 +53,28 @@ function start(out: string): void {
       g[0]++;
       g[1] += e.duration;
       g[2] = Math.max(g[2], e.duration);
+      if (e.duration >= STALL_MS) gcs.push([wall(e.startTime), round(e.duration), g === gc.minor ? 'minor' : 'major']);
     }
   });
   obs.observe({ entryTypes: ['gc'] });
   const fd = fs.openSync(out, 'a');
   const late = (ns: number): number => Math.max(0, ns / 1e6 - RES_MS);
   const round = (x: number): number => Math.round(x * 100) / 100;
+  // the stalls with their times, for a slow key to be matched against
+  // (fleet-keys.ts): a 5 ms timer chain, and the loop's busy time
+  // (eventLoopUtilization) over each period
+  let due = performance.now() + RES_MS;
+  let elu = performance.eventLoopUtilization();
+  const tick = (): void => {
+    const t = performance.now();
+    const e = performance.eventLoopUtilization();
+    const late = t - due;
+    if (late >= STALL_MS) stalls.push([wall(due), round(late), round(e.active - elu.active)]);
+    elu = e;
+    due = t + RES_MS;
+    setTimeout(tick, RES_MS).unref();
+  };
+  setTimeout(tick, RES_MS).unref();
   setInterval(() => {
     const line: ProbeLine = {
       t: Date.now(),
@@ -56,7 +82,11 @@ function start(out: string): void {
       eld: [round(late(h.percentile(50))), round(late(h.percentile(99))), round(late(h.max))],
       minor: [gc.minor[0], round(gc.minor[1]), round(gc.minor[2])],
       major: [gc.major[0], round(gc.major[1]), round(gc.major[2])],
+      stalls,
+      gcs,
     };
+    stalls = [];
+    gcs = [];
     h.reset();
     gc.minor = [0, 0, 0];
     gc.major = [0, 0, 0];

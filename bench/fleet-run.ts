@@ -17,6 +17,7 @@ import { startBmcsimSsh } from './fleet-ssh.js';
 import { takeoverTrials, type TakeoverResult } from './fleet-takeovers.js';
 import { rng, streamSeed } from './seeded.js';
 import { readProbe, type ProbeSummary } from './daemon-probe.js';
+import { probeEvents, slowKeys, type SlowKeys } from './fleet-keys.js';
 
 export type { Latency };
 
@@ -86,6 +87,9 @@ export interface RunResult {
   takeovers?: TakeoverResult;
   /** conchd's event-loop delay and collections in the steady window (daemon-probe.ts): the main thread, the worker that collected most */
   probe?: { main: ProbeSummary; worker: ProbeSummary | null };
+  /** conchd: the keys of lat1 and lat50 slower than twice the relay floor's p99, and what they waited behind (fleet-keys.ts) */
+  slow1?: SlowKeys;
+  slow50?: SlowKeys;
   notes: string[];
   wallS: number;
 }
@@ -299,7 +303,14 @@ async function steadyWindow(x: Running, port: number, victim: string | null): Pr
   r.simCpuPerMin = sims.reduce((a, m) => a + m.cpuPerMinute(), 0);
   r.rssMiB = dms.reduce((a, m) => a + m.peakRss, 0);
   r.pssMiB = ds.reduce((a, d) => a + treePssMiB(d.proc.pid!), 0);
-  if (s.daemon === 'conchd') r.probe = readProbe(probeFile(x.dir), w0, Date.now()) ?? undefined;
+  if (s.daemon === 'conchd') {
+    r.probe = readProbe(probeFile(x.dir), w0, Date.now()) ?? undefined;
+    // the keys over the p99 bound (twice the relay floor's), each matched against the daemon's stalls
+    const events = probeEvents(probeFile(x.dir));
+    const bound = r.relay?.echo.length ? 2 * percentile(r.relay.echo, 99) : 20;
+    r.slow1 = slowKeys(r.lat1, events, bound);
+    r.slow50 = slowKeys(r.lat50, events, bound);
+  }
   r.windowS = (Date.now() - w0) / 1000;
   clearInterval(rssTimer);
 }

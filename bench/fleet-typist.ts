@@ -11,6 +11,7 @@
 //
 //   node dist/bench/fleet-typist.js PORT CONSOLE ATTACHES KEYSTROKES [GAP_MS [SEED]]
 
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WireClient } from './wire-client.js';
 import { ReclaimMeter } from './kernel-reclaim.js';
@@ -32,6 +33,8 @@ export function pauseStream(seed: string | undefined): () => number {
 export interface Latency {
   attach: number[];
   echo: number[];
+  /** wall-clock ms each key of `echo` was sent (to match a slow key with the daemon's stalls: fleet-keys.ts) */
+  echoAt?: number[];
   /** ms the kernel's memory-reclaim threads ran during each key of `echo` (kernel-reclaim.ts) */
   reclaim?: number[];
   lostFirstKeys: number;
@@ -44,6 +47,7 @@ export interface Latency {
  */
 export async function typeKey(l: Latency, meter: ReclaimMeter, echo: () => Promise<number>): Promise<void> {
   const r0 = meter.cpuMs();
+  (l.echoAt ??= []).push(Math.round((performance.timeOrigin + performance.now()) * 10) / 10);
   l.echo.push(await echo());
   (l.reclaim ??= []).push(meter.cpuMs() - r0);
 }

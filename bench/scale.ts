@@ -22,7 +22,8 @@ import { run, type Latency, type RunResult } from './fleet-run.js';
 import { baseSpec, runSpec, telnetFit } from './fleet-plan.js';
 import { nofileLimits } from './fleet-proc.js';
 import { seedFrom } from './seeded.js';
-import type { ProbeSummary } from './daemon-probe.js';
+import { STALL_MS, type ProbeSummary } from './daemon-probe.js';
+import { slowKeysCell } from './fleet-keys.js';
 import { percentile } from './stats.js';
 import type { FleetKind } from './fleet-sims.js';
 
@@ -144,6 +145,11 @@ function probeRows(rs: RunResult[]): string[] {
     `| main thread: scavenges, mean / max ms; full collections, max ms | – | ${rs.map((r) => cell(r.probe?.main, 'gc')).join(' | ')} | – | – |`,
     `| busiest IPMI thread (else worker): event-loop delay ms | – | ${rs.map((r) => cell(r.probe?.worker, 'eld')).join(' | ')} | – | – |`,
     `| busiest IPMI thread (else worker): scavenges, mean / max ms; full collections, max ms | – | ${rs.map((r) => cell(r.probe?.worker, 'gc')).join(' | ')} | – | – |`,
+    ...(['1', '50'] as const).map((w) => {
+      const ipmi = rs[0]?.spec.kind === 'ipmi';
+      const what = `main thread collecting/busy/not scheduled${ipmi ? '; the same of an IPMI thread' : ''}; nothing seen`;
+      return `| keys over 2× the relay p99, ${w === '1' ? '1 client' : `${READERS + 1} clients`}: what overlapped their wait (${what}) | – | ${rs.map((r) => slowKeysCell(w === '1' ? r.slow1 : r.slow50, ipmi)).join(' | ')} | – | – |`;
+    }),
   ];
 }
 
@@ -172,7 +178,8 @@ function save(results: RunResult[], start: { text: string; loggingS: number[] } 
       'relays to a BMC of the typed-at simulator over SOL with conch\'s own IPMI code on one thread and does nothing else (the relay floor with the BMC\'s own work in it; no target). Cells: value (floor) ratio; ' +
       'the worst of the runs in bold; "met" asks the worst run. The last rows are conchd\'s own, from bench/daemon-probe.ts loaded in each of its threads: ' +
       'how late the event loop ran (5 ms sampling; per second p50 and p99, their medians over the window, and the largest delay) and the garbage collections ' +
-      '(young-generation scavenges a second with their mean and longest pause; full mark-compacts with the longest), for the main thread and for the IPMI thread that collected most (without IPMI consoles, the busiest worker: the log writer).',
+      '(young-generation scavenges a second with their mean and longest pause; full mark-compacts with the longest), for the main thread and for the IPMI thread that collected most (without IPMI consoles, the busiest worker: the log writer). ' +
+      'Then the keys slower than twice the relay floor\'s p99, each matched (bench/fleet-keys.ts) against what overlapped its wait in any thread that carries keys: a collection of ' + STALL_MS + ' ms or more, a stall of the event loop of ' + STALL_MS + ' ms or more with the loop busy for most of it, or one with the loop mostly idle (the thread not scheduled); a key may count under several.',
     '',
     ...fleetTables(results),
   ];
