@@ -10,6 +10,7 @@
 // the steady window (readProbe below).
 
 import * as fs from 'node:fs';
+import * as v8 from 'node:v8';
 import { constants, monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { isMainThread, threadId, workerData } from 'node:worker_threads';
 
@@ -28,12 +29,27 @@ export interface ProbeLine {
   stalls?: [number, number, number][];
   /** the second's collections of at least STALL_MS: [wall ms at start, ms, 'minor' | 'major'] */
   gcs?: [number, number, string][];
+  /** MB committed at the end of the second: the young generation, the rest of the heap, array buffers (process-wide); and the process's RSS (main thread only) */
+  mem?: { young: number; old: number; buffers: number; rss?: number };
 }
 
 /** a delay worth naming a key's wait: shorter ones are the machine's noise */
 export const STALL_MS = 3;
 
 const RES_MS = 5;
+
+/** this thread's heap as committed (MB): the young generation (new space) apart from the rest */
+function memory(): NonNullable<ProbeLine['mem']> {
+  const mb = (b: number): number => Math.round(b / 1e5) / 10;
+  let young = 0;
+  let all = 0;
+  for (const s of v8.getHeapSpaceStatistics()) {
+    all += s.space_size;
+    if (s.space_name === 'new_space') young += s.space_size;
+  }
+  const u = process.memoryUsage();
+  return { young: mb(young), old: mb(all - young), buffers: mb(u.arrayBuffers), ...(isMainThread ? { rss: mb(u.rss) } : {}) };
+}
 
 /** an IPMI thread is given the cluster fence's buffer (src/devices/ipmi-threads.ts); the log and index writers are not */
 const isIpmiThread = (): boolean => typeof workerData === 'object' && workerData !== null && 'fence' in workerData;
@@ -84,6 +100,7 @@ function start(out: string): void {
       major: [gc.major[0], round(gc.major[1]), round(gc.major[2])],
       stalls,
       gcs,
+      mem: memory(),
     };
     stalls = [];
     gcs = [];

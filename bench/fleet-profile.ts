@@ -107,7 +107,7 @@ export function longTurns(file: string, minMs = 10, fromMs = 0, top = 12): strin
   for (const x of turns) for (const [k, ms] of x.what) what.set(k, (what.get(k) ?? 0) + ms);
   const total = [...what.values()].reduce((a, b) => a + b, 0);
   const out = [
-    `Main-thread turns of ${minMs} ms or more: ${turns.length} (${lens.length ? `median ${lens[Math.floor(lens.length / 2)]!.toFixed(0)} ms, max ${lens.at(-1)!.toFixed(0)} ms` : 'none'}), busy with:`,
+    `Turns of ${minMs} ms or more: ${turns.length} (${lens.length ? `median ${lens[Math.floor(lens.length / 2)]!.toFixed(0)} ms, max ${lens.at(-1)!.toFixed(0)} ms` : 'none'}), busy with:`,
     '',
     '| ms in long turns | share | in |',
     '|---:|---:|---|',

@@ -23,7 +23,7 @@ import { run, type RunResult } from './fleet-run.js';
 import { report, type BaseSpec, type FleetReport } from './fleet-report.js';
 import { baseSpec, runSpec, telnetFit } from './fleet-plan.js';
 import { reclaimDescription } from './kernel-reclaim.js';
-import { summarise } from './fleet-profile.js';
+import { longTurns, summarise } from './fleet-profile.js';
 import { idleNodeRssMiB, nofileLimits } from './fleet-proc.js';
 import { seedFrom } from './seeded.js';
 import type { FleetKind } from './fleet-sims.js';
@@ -182,12 +182,20 @@ async function calibrate(p: Plan, calib: RunResult[], at: Progress): Promise<voi
   }
 }
 
-/** The top functions of every CPU profile (--cpu-prof); removes them. */
+/** long turns are counted from this far into a profile: past a 10,000-console start and its settling */
+const LONG_TURNS_FROM_S = 40;
+
+/** The top functions of every CPU profile (--cpu-prof), and conchd's long turns in each thread; removes them. */
 function cpuProfiles(profDir: string): string[] {
   const lines = ['## Where the CPU goes (node --cpu-prof, whole run)', ''];
   for (const d of fs.readdirSync(profDir).sort()) {
     lines.push(`### ${d}`, '');
-    for (const who of fs.readdirSync(path.join(profDir, d)).sort()) lines.push(`#### ${who}`, '', ...summarise(path.join(profDir, d, who)));
+    for (const who of fs.readdirSync(path.join(profDir, d)).sort()) {
+      lines.push(`#### ${who}`, '', ...summarise(path.join(profDir, d, who)));
+      // conchd's turns of 3 ms or more in each thread, after the start (what a typed key waits behind)
+      if (who !== 'conchd') continue;
+      for (const f of fs.readdirSync(path.join(profDir, d, who)).filter((x) => x.endsWith('.cpuprofile')).sort()) lines.push(`Turns in ${f}, from ${LONG_TURNS_FROM_S} s into it:`, '', ...longTurns(path.join(profDir, d, who, f), 3, LONG_TURNS_FROM_S * 1000), '');
+    }
   }
   fs.rmSync(profDir, { recursive: true, force: true });
   return lines;

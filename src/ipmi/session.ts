@@ -93,6 +93,8 @@ export interface Response {
 
 /** every session's request retransmissions in this thread, on one timer (monotonic ms) */
 const REQUEST_TIMERS = new Deadlines(() => performance.now());
+/** how long after a keystroke a session's datagrams skip the transport's queue (a person's pauses between keys are shorter) */
+const URGENT_MS = 2000;
 
 /** a request awaiting its answer; its retransmission is a deadline on the thread's one timer (util/deadlines.ts) */
 interface Pending extends Deadline {
@@ -137,6 +139,10 @@ export class IpmiSession implements TransportClient {
   onSol: (payload: Buffer) => void = () => {};
   /** unsolicited requests from the BMC (e.g. OpenBMC's SOL Activating) */
   onUnsolicited: (m: IpmiMessage) => void = () => {};
+  /** until when (performance.now()) the transport hands this session's datagrams on ahead of the fleet's: see typed() */
+  urgentUntil = 0;
+  /** the transport's count of this session's queued datagrams */
+  waiting = 0;
 
   private cs: CipherState | null = null;
   private suite: CipherSuite;
@@ -167,6 +173,11 @@ export class IpmiSession implements TransportClient {
     this.attempts = o.attempts ?? 6;
     this.suite = o.suite;
     this.sidM = transport.newSessionId();
+  }
+
+  /** someone typed at this session's console: its answers (the echo) skip the transport's queue for a while */
+  typed(): void {
+    this.urgentUntil = performance.now() + URGENT_MS;
   }
 
   /** Establish the session; rejects with an IpmiError that names the failing step. */

@@ -129,12 +129,14 @@ export class SolLink {
   write(b: Buffer): void {
     if (b.length === 0) return;
     if (this.queued + b.length > MAX_QUEUED) return;
+    this.s.typed();
     this.queue.push(Buffer.from(b));
     this.queued += b.length;
     this.pump();
   }
 
   sendBreak(): void {
+    this.s.typed();
     this.queue.push('break');
     this.pump();
   }

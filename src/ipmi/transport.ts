@@ -2,6 +2,14 @@
 // session ID they carry (ours, SIDm) or, for session setup and sessionless
 // replies, to every session talking to that address. Nothing here keeps
 // timers: sessions arm their own only while they wait for something.
+//
+// A person typing comes first. A datagram of a session someone typed at in
+// the last seconds is handled as soon as it is read; the fleet's are queued
+// and handled in slices of SLICE_MS between the loop's reads of the socket
+// (and of the main thread's messages: the next key). Read with the fleet's,
+// an echo waited for every datagram read before it to be checked,
+// decrypted, acknowledged and handed on (about 50 µs each at 5,000 consoles
+// a thread), i.e. behind the whole backlog of a busy moment.
 
 import * as dgram from 'node:dgram';
 import * as crypto from 'node:crypto';
@@ -14,6 +22,10 @@ const SOCKET_BUFFER = 8 * 1024 * 1024;
 const MAX_SETUPS = 512;
 /** a timeout stretches with the measured round trip up to this many times its base */
 const MAX_STRETCH = 8;
+/** the fleet's queued datagrams are handled this long at a time (ms), the loop's reads between */
+const SLICE_MS = 1;
+/** at most this many wait; beyond, the queue is handled in full first (order kept, nothing dropped) */
+const MAX_WAITING = 8192;
 
 /** What a session must offer to receive datagrams. */
 export interface TransportClient {
@@ -22,6 +34,10 @@ export interface TransportClient {
   readonly port: number;
   /** a datagram for this session (already header-decoded) */
   receive(d: Datagram): void;
+  /** performance.now() until which this session's datagrams skip the queue (its console was typed at) */
+  readonly urgentUntil: number;
+  /** this session's datagrams in the transport's queue (kept by the transport: an urgent one waits behind them) */
+  waiting: number;
 }
 
 export interface TransportStats extends IpmiCounts {
@@ -62,6 +78,9 @@ export class IpmiTransport {
   private bySid = new Map<number, TransportClient>();
   private byAddr = new Map<string, Set<TransportClient>>();
   readonly stats: TransportStats = { received: 0, dropped: 0, sent: 0, ...noIpmiCounts() };
+  /** the fleet's datagrams read and not yet handled, in order: each with its session, or null and its peer's key (setup, sessionless) */
+  private readonly queue = new DatagramQueue();
+  private draining = false;
   /** last few drop reasons, for diagnostics (no secrets: only header facts) */
   lastDrop = '';
 
@@ -192,12 +211,57 @@ export class IpmiTransport {
       // a session ID is only honoured from the address the session talks to
       // (compared field by field: no key string per datagram on this path)
       if (!c || c.port !== rinfo.port || c.address !== from) return this.drop(`no session 0x${d.sessionId.toString(16)} for ${addrKey(from, rinfo.port)}`);
-      return this.safely(c, d);
+      // typed at, and nothing of its own queued (its order kept): now
+      if (c.waiting === 0 && c.urgentUntil > 0 && c.urgentUntil > performance.now()) return this.safely(c, d);
+      c.waiting++;
+      return this.enqueue(c, d, '');
     }
-    const fromKey = addrKey(from, rinfo.port);
-    const peers = this.byAddr.get(fromKey);
-    if (!peers) return this.drop(`datagram from unknown peer ${fromKey}`);
-    for (const c of [...peers]) this.safely(c, d);
+    this.enqueue(null, d, addrKey(from, rinfo.port));
+  }
+
+  private enqueue(c: TransportClient | null, d: Datagram, peer: string): void {
+    // a backlog past the bound is handled in full first: late, but in order and never dropped
+    if (this.queue.size >= MAX_WAITING) this.handleQueued(Infinity);
+    this.queue.push(c, d, peer);
+    if (this.draining) return;
+    this.draining = true;
+    setImmediate(this.drain);
+  }
+
+  /** one slice of the queue, after the loop's reads; the rest in the next turns */
+  private readonly drain = (): void => {
+    this.draining = false;
+    this.handleQueued(performance.now() + SLICE_MS);
+    if (this.queue.size === 0) return;
+    this.draining = true;
+    setImmediate(this.drain);
+  };
+
+  /** queued datagrams in order until `until` (performance.now() ms, looked at every 8) or the queue is empty */
+  private handleQueued(until: number): void {
+    let n = 0;
+    for (;;) {
+      const c = this.queue.shiftClient();
+      if (c === undefined) return;
+      const d = this.queue.shiftDatagram();
+      const peer = this.queue.shiftPeer();
+      if (c !== null) {
+        c.waiting--;
+        // a session closed while its datagram waited: as if it had come after
+        if (this.bySid.get(c.sidM) === c) this.safely(c, d);
+        else this.drop(`no session 0x${c.sidM.toString(16)} any more`);
+      } else {
+        const peers = this.byAddr.get(peer);
+        if (!peers) this.drop(`datagram from unknown peer ${peer}`);
+        else for (const p of [...peers]) this.safely(p, d);
+      }
+      if ((++n & 7) === 0 && performance.now() >= until) return;
+    }
+  }
+
+  /** datagrams waiting in the queue (tests) */
+  get queued(): number {
+    return this.queue.size;
   }
 
   private safely(c: TransportClient, d: Datagram): void {
@@ -207,6 +271,60 @@ export class IpmiTransport {
       // a session bug must not disturb the other sessions on the socket
       this.drop(`session 0x${c.sidM.toString(16)}: ${(e as Error).message}`);
     }
+  }
+}
+
+/**
+ * A FIFO of (session or null, datagram, peer key) in three parallel arrays
+ * read from a head index: no object per datagram, and the arrays are reused
+ * once emptied (compacted when a long backlog has been half read).
+ */
+class DatagramQueue {
+  private cs: (TransportClient | null)[] = [];
+  private ds: Datagram[] = [];
+  private ps: string[] = [];
+  private head = 0;
+
+  get size(): number {
+    return this.cs.length - this.head;
+  }
+
+  push(c: TransportClient | null, d: Datagram, peer: string): void {
+    this.cs.push(c);
+    this.ds.push(d);
+    this.ps.push(peer);
+  }
+
+  /** the next entry's session (null: routed by its peer), or undefined when empty; then shiftDatagram and shiftPeer */
+  shiftClient(): TransportClient | null | undefined {
+    if (this.head >= this.cs.length) return undefined;
+    const c = this.cs[this.head]!;
+    this.cs[this.head] = null;
+    return c;
+  }
+
+  shiftDatagram(): Datagram {
+    const d = this.ds[this.head]!;
+    (this.ds as (Datagram | undefined)[])[this.head] = undefined;
+    return d;
+  }
+
+  shiftPeer(): string {
+    const p = this.ps[this.head]!;
+    this.ps[this.head] = '';
+    this.head++;
+    if (this.head === this.cs.length) {
+      this.cs.length = 0;
+      this.ds.length = 0;
+      this.ps.length = 0;
+      this.head = 0;
+    } else if (this.head >= 4096 && this.head * 2 >= this.cs.length) {
+      this.cs = this.cs.slice(this.head);
+      this.ds = this.ds.slice(this.head);
+      this.ps = this.ps.slice(this.head);
+      this.head = 0;
+    }
+    return p;
   }
 }
 
