@@ -123,6 +123,8 @@ export interface ProbeSummary {
   eld: { p50: number; p99: number; worstP99: number; max: number };
   minor: { count: number; meanMs: number; maxMs: number };
   major: { count: number; meanMs: number; maxMs: number };
+  /** the largest of each in the window (MB): the thread's young generation and the rest of its heap, array buffers, the process's RSS (main thread) */
+  mem?: { young: number; old: number; buffers: number; rss: number };
 }
 
 const median = (xs: number[]): number => {
@@ -141,6 +143,14 @@ function summarise(ls: ProbeLine[]): ProbeSummary {
     eld: { p50: median(ls.map((l) => l.eld[0])), p99: median(ls.map((l) => l.eld[1])), worstP99: Math.max(...ls.map((l) => l.eld[1])), max: Math.max(...ls.map((l) => l.eld[2])) },
     minor: sum('minor'),
     major: sum('major'),
+    mem: ls.some((l) => l.mem)
+      ? {
+          young: Math.max(...ls.map((l) => l.mem?.young ?? 0)),
+          old: Math.max(...ls.map((l) => l.mem?.old ?? 0)),
+          buffers: Math.max(...ls.map((l) => l.mem?.buffers ?? 0)),
+          rss: Math.max(...ls.map((l) => l.mem?.rss ?? 0)),
+        }
+      : undefined,
   };
 }
 

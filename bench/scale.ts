@@ -133,6 +133,13 @@ function fleetTables(results: RunResult[]): string[] {
   return out;
 }
 
+function memCell(p: RunResult['probe']): string {
+  const m = p?.main.mem;
+  if (!m) return '–';
+  const w = p.worker?.mem;
+  return `${f(m.young, 0)} / ${f(m.old, 0)}; ${w ? `${f(w.young, 0)} / ${f(w.old, 0)}` : '–'}; ${f(m.buffers, 0)}; ${f(m.rss, 0)}`;
+}
+
 /** the daemon's own figures of each run's window (bench/daemon-probe.ts): event-loop delay and collections, main thread and busiest worker */
 function probeRows(rs: RunResult[]): string[] {
   const cell = (p: ProbeSummary | null | undefined, what: 'eld' | 'gc'): string => {
@@ -145,6 +152,7 @@ function probeRows(rs: RunResult[]): string[] {
     `| main thread: scavenges, mean / max ms; full collections, max ms | – | ${rs.map((r) => cell(r.probe?.main, 'gc')).join(' | ')} | – | – |`,
     `| busiest IPMI thread (else worker): event-loop delay ms | – | ${rs.map((r) => cell(r.probe?.worker, 'eld')).join(' | ')} | – | – |`,
     `| busiest IPMI thread (else worker): scavenges, mean / max ms; full collections, max ms | – | ${rs.map((r) => cell(r.probe?.worker, 'gc')).join(' | ')} | – | – |`,
+    `| heap at most, MB: main thread's young generation / rest of its heap; busiest worker's the same; array buffers; RSS | – | ${rs.map((r) => memCell(r.probe)).join(' | ')} | – | – |`,
     ...(['1', '50'] as const).map((w) => {
       const ipmi = rs[0]?.spec.kind === 'ipmi';
       const what = `main thread collecting/busy/not scheduled${ipmi ? '; the same of an IPMI thread' : ''}; nothing seen`;
