@@ -110,7 +110,7 @@ test('a backlog past the bound is handled in full, in order, nothing lost', asyn
   const log: string[] = [];
   const c = new Recorder(21, 22000, log);
   t.register(c);
-  const n = 10000;
+  const n = 40000;
   for (let k = 1; k <= n; k++) t.feed(c.sidM, k, c.port);
   assert.ok(c.got.length > 0 && t.queued < n, 'the bound made the backlog be handled before more was queued');
   await until(() => t.queued === 0, 'backlog handled');
@@ -121,7 +121,7 @@ test('a backlog past the bound is handled in full, in order, nothing lost', asyn
   );
 });
 
-test('a datagram from an unknown peer waits its turn and is then dropped and counted', async () => {
+test('a datagram from an unknown peer is dropped and counted', async () => {
   const t = new FedTransport();
   const log: string[] = [];
   const c = new Recorder(31, 23000, log);

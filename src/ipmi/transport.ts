@@ -22,10 +22,11 @@ const SOCKET_BUFFER = 8 * 1024 * 1024;
 const MAX_SETUPS = 512;
 /** a timeout stretches with the measured round trip up to this many times its base */
 const MAX_STRETCH = 8;
-/** the fleet's queued datagrams are handled this long at a time (ms), the loop's reads between */
+/** the fleet's queued datagrams are handled this long at a time (ms) per SLICE_PER waiting, the loop's reads between */
 const SLICE_MS = 1;
-/** at most this many wait; beyond, the queue is handled in full first (order kept, nothing dropped) */
-const MAX_WAITING = 8192;
+const SLICE_PER = 500;
+/** at most this many wait (~10 MB); beyond, the queue is handled in full first (order kept, nothing dropped) */
+const MAX_WAITING = 32768;
 
 /** What a session must offer to receive datagrams. */
 export interface TransportClient {
@@ -78,7 +79,7 @@ export class IpmiTransport {
   private bySid = new Map<number, TransportClient>();
   private byAddr = new Map<string, Set<TransportClient>>();
   readonly stats: TransportStats = { received: 0, dropped: 0, sent: 0, ...noIpmiCounts() };
-  /** the fleet's datagrams read and not yet handled, in order: each with its session, or null and its peer's key (setup, sessionless) */
+  /** the fleet's datagrams read and not yet handled, in order, each with its session */
   private readonly queue = new DatagramQueue();
   private draining = false;
   /** last few drop reasons, for diagnostics (no secrets: only header facts) */
@@ -214,24 +215,34 @@ export class IpmiTransport {
       // typed at, and nothing of its own queued (its order kept): now
       if (c.waiting === 0 && c.urgentUntil > 0 && c.urgentUntil > performance.now()) return this.safely(c, d);
       c.waiting++;
-      return this.enqueue(c, d, '');
+      return this.enqueue(c, d);
     }
-    this.enqueue(null, d, addrKey(from, rinfo.port));
+    // session setup and sessionless answers at once: a start's thousands of
+    // setups are its critical path, and no session has datagrams queued yet
+    const fromKey = addrKey(from, rinfo.port);
+    const peers = this.byAddr.get(fromKey);
+    if (!peers) return this.drop(`datagram from unknown peer ${fromKey}`);
+    for (const c of [...peers]) this.safely(c, d);
   }
 
-  private enqueue(c: TransportClient | null, d: Datagram, peer: string): void {
+  private enqueue(c: TransportClient, d: Datagram): void {
     // a backlog past the bound is handled in full first: late, but in order and never dropped
     if (this.queue.size >= MAX_WAITING) this.handleQueued(Infinity);
-    this.queue.push(c, d, peer);
+    this.queue.push(c, d);
     if (this.draining) return;
     this.draining = true;
     setImmediate(this.drain);
   }
 
-  /** one slice of the queue, after the loop's reads; the rest in the next turns */
+  /**
+   * One slice of the queue, after the loop's reads; the rest in the next
+   * turns. The slice grows with the backlog (SLICE_MS per SLICE_PER
+   * datagrams waiting) so that the handling keeps up with the reads: a
+   * backlog that only grew would at last be handled in one long turn.
+   */
   private readonly drain = (): void => {
     this.draining = false;
-    this.handleQueued(performance.now() + SLICE_MS);
+    this.handleQueued(performance.now() + SLICE_MS * Math.max(1, this.queue.size / SLICE_PER));
     if (this.queue.size === 0) return;
     this.draining = true;
     setImmediate(this.drain);
@@ -241,25 +252,18 @@ export class IpmiTransport {
   private handleQueued(until: number): void {
     let n = 0;
     for (;;) {
-      const c = this.queue.shiftClient();
+      const c = this.queue.shift();
       if (c === undefined) return;
-      const d = this.queue.shiftDatagram();
-      const peer = this.queue.shiftPeer();
-      if (c !== null) {
-        c.waiting--;
-        // a session closed while its datagram waited: as if it had come after
-        if (this.bySid.get(c.sidM) === c) this.safely(c, d);
-        else this.drop(`no session 0x${c.sidM.toString(16)} any more`);
-      } else {
-        const peers = this.byAddr.get(peer);
-        if (!peers) this.drop(`datagram from unknown peer ${peer}`);
-        else for (const p of [...peers]) this.safely(p, d);
-      }
+      const d = this.queue.shiftedDatagram();
+      c.waiting--;
+      // a session closed while its datagram waited: as if it had come after
+      if (this.bySid.get(c.sidM) === c) this.safely(c, d);
+      else this.drop(`no session 0x${c.sidM.toString(16)} any more`);
       if ((++n & 7) === 0 && performance.now() >= until) return;
     }
   }
 
-  /** datagrams waiting in the queue (tests) */
+  /** datagrams waiting in the transport's queue (tests) */
   get queued(): number {
     return this.queue.size;
   }
@@ -275,56 +279,49 @@ export class IpmiTransport {
 }
 
 /**
- * A FIFO of (session or null, datagram, peer key) in three parallel arrays
- * read from a head index: no object per datagram, and the arrays are reused
- * once emptied (compacted when a long backlog has been half read).
+ * A FIFO of (session, datagram) in two parallel arrays read from a head
+ * index: no object per datagram, and the arrays are reused once emptied
+ * (compacted when a long backlog has been half read).
  */
 class DatagramQueue {
-  private cs: (TransportClient | null)[] = [];
-  private ds: Datagram[] = [];
-  private ps: string[] = [];
+  private cs: (TransportClient | undefined)[] = [];
+  private ds: (Datagram | undefined)[] = [];
   private head = 0;
+  private last: Datagram | undefined;
 
   get size(): number {
     return this.cs.length - this.head;
   }
 
-  push(c: TransportClient | null, d: Datagram, peer: string): void {
+  push(c: TransportClient, d: Datagram): void {
     this.cs.push(c);
     this.ds.push(d);
-    this.ps.push(peer);
   }
 
-  /** the next entry's session (null: routed by its peer), or undefined when empty; then shiftDatagram and shiftPeer */
-  shiftClient(): TransportClient | null | undefined {
+  /** the next entry's session (its datagram: shiftedDatagram()), or undefined when empty */
+  shift(): TransportClient | undefined {
     if (this.head >= this.cs.length) return undefined;
-    const c = this.cs[this.head]!;
-    this.cs[this.head] = null;
-    return c;
-  }
-
-  shiftDatagram(): Datagram {
-    const d = this.ds[this.head]!;
-    (this.ds as (Datagram | undefined)[])[this.head] = undefined;
-    return d;
-  }
-
-  shiftPeer(): string {
-    const p = this.ps[this.head]!;
-    this.ps[this.head] = '';
+    const c = this.cs[this.head];
+    this.last = this.ds[this.head];
+    this.cs[this.head] = undefined;
+    this.ds[this.head] = undefined;
     this.head++;
     if (this.head === this.cs.length) {
       this.cs.length = 0;
       this.ds.length = 0;
-      this.ps.length = 0;
       this.head = 0;
     } else if (this.head >= 4096 && this.head * 2 >= this.cs.length) {
       this.cs = this.cs.slice(this.head);
       this.ds = this.ds.slice(this.head);
-      this.ps = this.ps.slice(this.head);
       this.head = 0;
     }
-    return p;
+    return c;
+  }
+
+  shiftedDatagram(): Datagram {
+    const d = this.last!;
+    this.last = undefined;
+    return d;
   }
 }
 

@@ -11,7 +11,7 @@
 // were written.
 
 import * as fs from 'node:fs';
-import { Batcher, WorkerPool } from '../util/worker-pool.js';
+import { Batcher, BULK_NICE, WorkerPool } from '../util/worker-pool.js';
 import { decodeBatchDone, encodeWriteBatch, type BatchDone, type BatchDoneWire, type WriteBatchWire } from './log-writer-protocol.js';
 
 /** What the writer tells an appender about its entries of a batch. */
@@ -62,7 +62,7 @@ export class LogWriter {
 
   /** `script`: the thread's code */
   constructor(script = new URL('./log-writer-worker.js', import.meta.url)) {
-    this.thread = new WorkerPool({ script, size: 1, onMessage: (_, w) => this.done(decodeBatchDone(w)), onLost: (_, why) => this.lost(why) });
+    this.thread = new WorkerPool({ script, size: 1, nice: BULK_NICE, onMessage: (_, w) => this.done(decodeBatchDone(w)), onLost: (_, why) => this.lost(why) });
   }
 
   /**

@@ -30,7 +30,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { WorkerPool } from '../util/worker-pool.js';
+import { BULK_NICE, WorkerPool } from '../util/worker-pool.js';
 import { consolePart, FP_BYTES, fingerprint, indexConsole, indexDir, indexPath, sameConsole, readHead } from './index-format.js';
 import { decodeSaveDone, encodeSaveBatch, TRUNCATE, type SaveBatchWire, type SaveDone, type SaveDoneWire } from './index-writer-protocol.js';
 import { consoleFiles } from './sources.js';
@@ -357,6 +357,7 @@ class Saver {
     const pool = (this.pool ??= new WorkerPool({
       script: new URL('./index-writer-worker.js', import.meta.url),
       size: 1,
+      nice: BULK_NICE,
       name: () => 'conch index writer',
       onMessage: (_, w) => this.done(decodeSaveDone(w)),
       onLost: (_, why) => this.lost(why),

@@ -17,7 +17,32 @@
 //   (which arrives as a plain Uint8Array) that a decoder does not convert
 //   fails to type-check.
 
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { parentPort, Worker } from 'node:worker_threads';
+
+/** the log and index writers' niceness: they yield to the main and IPMI threads, and use what those leave */
+export const BULK_NICE = 10;
+
+/** how a pool tells its threads their niceness (a worker's own copy of the environment) */
+const NICE_ENV = 'CONCH_THREAD_NICE';
+
+/**
+ * This thread's niceness raised by `by` (Linux: a thread is a task with an ID
+ * of its own, /proc/thread-self names it, and setpriority takes it). Where
+ * that cannot be done the thread runs as it is: a scheduling preference, not
+ * a requirement.
+ */
+export function lowerPriority(by: number): void {
+  if (!(by > 0)) return;
+  try {
+    const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
+    if (!Number.isInteger(tid) || tid <= 0) return;
+    os.setPriority(tid, Math.min(19, os.getPriority(tid) + by));
+  } catch {
+    /* not Linux, or not allowed: as it is */
+  }
+}
 
 /**
  * What a value of type T is on the other side of postMessage (a structured
@@ -52,6 +77,12 @@ export interface WorkerPoolOptions<FromWire> {
   name?: (i: number) => string;
   /** given to every thread as its workerData */
   workerData?: unknown;
+  /**
+   * the threads' CPU niceness above the daemon's (Linux): bulk work (the
+   * log and index writers) yields the cores to the threads a typing person
+   * waits on, and still runs in full when they leave it room
+   */
+  nice?: number;
   /** a message from thread i, as it crossed (decode it) */
   onMessage: (i: number, wire: FromWire) => void;
   /**
@@ -106,7 +137,8 @@ export class WorkerPool<ToWire, FromWire> {
     const running = this.workers[i];
     if (running) return running;
     const name = this.opts.name?.(i);
-    const w = new Worker(this.opts.script, { ...(name === undefined ? {} : { name }), workerData: this.opts.workerData });
+    const nice = this.opts.nice ? { env: { ...process.env, [NICE_ENV]: String(this.opts.nice) } } : {};
+    const w = new Worker(this.opts.script, { ...(name === undefined ? {} : { name }), workerData: this.opts.workerData, ...nice });
     // what uses the threads keeps the process alive, not an idle thread
     if (this.holds[i] === 0) w.unref();
     w.on('message', (m: FromWire) => this.opts.onMessage(i, m));
@@ -132,6 +164,7 @@ export class WorkerPool<ToWire, FromWire> {
 export function poolThread<ToWire, FromWire>(onMessage: (wire: ToWire) => void): (m: Encoded<FromWire>) => void {
   const port = parentPort;
   if (!port) throw new Error('poolThread: not on a worker thread');
+  lowerPriority(Number(process.env[NICE_ENV] ?? 0));
   port.on('message', onMessage);
   return (m) => port.postMessage(m.wire, m.transfer);
 }
