@@ -5,7 +5,7 @@
 
 import type * as net from 'node:net';
 import { INPUT_HIGH_WATER, type DeviceHandler } from './device.js';
-import { guarded, socketErrorReason } from './socket-util.js';
+import { socketErrorReason } from './socket-util.js';
 
 /** How long a connect may take before the attempt is given up. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 30000;
@@ -20,15 +20,106 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 30000;
  */
 const READ_BUF = Buffer.allocUnsafe(64 * 1024);
 
-interface Attempt {
-  sock: net.Socket;
-  h: DeviceHandler;
-  up: boolean;
-  done: boolean;
-  timer: NodeJS.Timeout | null;
-  closed: Promise<void>;
+/**
+ * One connection attempt and, once up, the connection. Its listeners are
+ * methods (a telnet console is one of thousands: at 2,000 consoles the
+ * closures an attempt made — a guard around each listener, a promise for its
+ * close — were about 15 functions and their contexts per console, the
+ * largest share of a telnet console's heap). Every listener catches what it
+ * throws and reports it as a notice: nothing escapes a socket callback.
+ */
+class Attempt {
+  up = false;
+  done = false;
+  /** the socket has emitted 'close' */
+  closed = false;
+  timer: NodeJS.Timeout | null = null;
   /** write() said the peer is not keeping up: report onDrain at the socket's next 'drain' */
-  full: boolean;
+  full = false;
+  /** close() waits for the socket's 'close' */
+  private onClosed: (() => void) | null = null;
+
+  constructor(
+    private readonly dev: SocketDevice,
+    readonly sock: net.Socket,
+    readonly h: DeviceHandler,
+  ) {}
+
+  listen(timeoutMs: number): void {
+    this.timer = setTimeout(() => this.end('connect timed out'), timeoutMs);
+    this.sock.once('connect', () => this.guard(() => this.connected()));
+    // the user-space queue is empty again (low-water mark 0: the kernel's buffer still holds plenty)
+    this.sock.on('drain', () => this.guard(() => this.drained()));
+    this.sock.on('error', (err: Error) => this.end(socketErrorReason(err)));
+    this.sock.on('end', () => this.end('connection closed by peer'));
+    this.sock.on('close', () => {
+      this.closed = true;
+      this.onClosed?.();
+      this.end(this.up ? 'connection closed' : 'connection failed');
+    });
+  }
+
+  /** `n` bytes read into READ_BUF */
+  read(n: number): void {
+    this.guard(() => {
+      if (this.done || !this.up || n <= 0) return;
+      // a buffer of its own (small ones from Node's pool): devices never reuse what they deliver
+      const chunk = Buffer.allocUnsafe(n);
+      READ_BUF.copy(chunk, 0, 0, n);
+      const data = this.dev.receivedFrom(chunk, this.sock);
+      if (data.length > 0) this.h.onData(data);
+    });
+  }
+
+  private connected(): void {
+    if (this.done) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.up = true;
+    this.dev.openedOn(this.sock);
+    this.h.onUp();
+  }
+
+  private drained(): void {
+    if (!this.full || this.done) return;
+    this.full = false;
+    this.h.onDrain?.();
+  }
+
+  /** End the attempt: exactly once, resources first, then the handler. */
+  end(reason: string): void {
+    this.guard(() => {
+      if (this.done) return;
+      this.done = true;
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      this.sock.destroy();
+      this.dev.ended(this);
+      this.h.onDown(reason);
+    });
+  }
+
+  /** The engine's close: no onDown; resolves once the socket has closed. */
+  close(): Promise<void> {
+    this.done = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.sock.destroy();
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => (this.onClosed = resolve));
+  }
+
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      try {
+        this.h.onNotice(`internal error in ${this.dev.label()}: ${(e as Error)?.message ?? String(e)}`);
+      } catch {
+        /* nothing more we can do without risking the daemon */
+      }
+    }
+  }
 }
 
 export abstract class SocketDevice {
@@ -67,63 +158,41 @@ export abstract class SocketDevice {
 
   connect(h: DeviceHandler): void {
     if (this.cur) return; // one attempt at a time; the live one will report
-    const where = `${this.label()}`;
-    const report = (t: string) => h.onNotice(t);
     // the reader is the attempt's once it exists
-    let read: ((n: number) => void) | null = null;
+    let a: Attempt | null = null;
     let sock: net.Socket;
     try {
-      sock = this.open({ buffer: READ_BUF, callback: (n) => (read?.(n), true) });
+      sock = this.open({ buffer: READ_BUF, callback: (n) => (a?.read(n), true) });
     } catch (e) {
       // bad parameters (e.g. a port out of range): still report asynchronously
       const reason = (e as Error)?.message ?? String(e);
-      setImmediate(guarded(where, report, () => h.onDown(reason)));
+      setImmediate(() => {
+        try {
+          h.onDown(reason);
+        } catch {
+          /* a handler that throws must not take the daemon down */
+        }
+      });
       return;
     }
-    const a: Attempt = {
-      sock,
-      h,
-      up: false,
-      done: false,
-      timer: null,
-      closed: new Promise((resolve) => sock.once('close', () => resolve())),
-      full: false,
-    };
+    a = new Attempt(this, sock, h);
     this.cur = a;
-    const end = guarded(where, report, (reason: string) => this.end(a, reason));
+    a.listen(this.connectTimeoutMs);
+  }
 
-    a.timer = setTimeout(() => end('connect timed out'), this.connectTimeoutMs);
-    sock.once(
-      'connect',
-      guarded(where, report, () => {
-        if (a.done) return;
-        if (a.timer) clearTimeout(a.timer);
-        a.timer = null;
-        a.up = true;
-        this.opened(sock);
-        h.onUp();
-      }),
-    );
-    read = guarded(where, report, (n: number) => {
-      if (a.done || !a.up || n <= 0) return;
-      // a buffer of its own (small ones from Node's pool): devices never reuse what they deliver
-      const chunk = Buffer.allocUnsafe(n);
-      READ_BUF.copy(chunk, 0, 0, n);
-      const data = this.received(chunk, sock);
-      if (data.length > 0) h.onData(data);
-    });
-    // the user-space queue is empty again (low-water mark 0: the kernel's buffer still holds plenty)
-    sock.on(
-      'drain',
-      guarded(where, report, () => {
-        if (!a.full || a.done) return;
-        a.full = false;
-        h.onDrain?.();
-      }),
-    );
-    sock.on('error', (err: Error) => end(socketErrorReason(err)));
-    sock.on('end', () => end('connection closed by peer'));
-    sock.on('close', () => end(a.up ? 'connection closed' : 'connection failed'));
+  /** (for the attempt) bytes from the peer → console data */
+  receivedFrom(chunk: Buffer, sock: net.Socket): Buffer {
+    return this.received(chunk, sock);
+  }
+
+  /** (for the attempt) it connected */
+  openedOn(sock: net.Socket): void {
+    this.opened(sock);
+  }
+
+  /** (for the attempt) it ended */
+  ended(a: Attempt): void {
+    if (this.cur === a) this.cur = null;
   }
 
   write(buf: Buffer): boolean {
@@ -132,7 +201,7 @@ export abstract class SocketDevice {
     try {
       this.sendRaw(this.encode(buf));
     } catch (e) {
-      this.end(a, `write failed: ${(e as Error)?.message ?? String(e)}`);
+      a.end(`write failed: ${(e as Error)?.message ?? String(e)}`);
       return true;
     }
     // over the mark the stream's own write() has returned false too, so 'drain' will come
@@ -150,20 +219,6 @@ export abstract class SocketDevice {
     const a = this.cur;
     this.cur = null;
     if (!a) return;
-    a.done = true; // close() is the engine's doing: no onDown for it
-    if (a.timer) clearTimeout(a.timer);
-    a.sock.destroy();
-    await a.closed;
-  }
-
-  /** End an attempt: exactly once, resources first, then the handler. */
-  private end(a: Attempt, reason: string): void {
-    if (a.done) return;
-    a.done = true;
-    if (a.timer) clearTimeout(a.timer);
-    a.timer = null;
-    a.sock.destroy();
-    if (this.cur === a) this.cur = null;
-    a.h.onDown(reason);
+    await a.close(); // the engine's doing: no onDown for it
   }
 }

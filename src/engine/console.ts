@@ -224,28 +224,33 @@ export class Console {
    * last bytes still do).
    */
   private handlerFor(dev: Device): DeviceHandler {
-    const current = (): boolean => this._device === dev;
-    return {
-      onData: (b) => this.fromDevice(b),
-      onUp: () => {
-        if (current()) this.onUp();
-      },
-      onDown: (r) => {
-        if (current()) this.onDown(r);
-      },
-      onReady: () => {
-        if (current() && this._state === 'backoff') this.attemptNow();
-      },
-      onNotice: (t) => {
-        if (!current()) return;
-        this.dlog.info(`Console [${this.name}] ${t}`);
-        this.notify(t);
-        this.events?.emit({ type: 'notice', console: this.name, text: t });
-      },
-      onDrain: () => {
-        if (current()) this.unjam();
-      },
-    };
+    return new DeviceDoor(this, dev);
+  }
+
+  /** (DeviceDoor) what device `dev` said; all but its bytes are ignored once `dev` is not this console's */
+  heard(dev: Device, what: Exclude<keyof DeviceHandler, 'onData'>, text = ''): void {
+    if (this._device !== dev) return;
+    switch (what) {
+      case 'onUp':
+        return this.onUp();
+      case 'onDown':
+        return this.onDown(text);
+      case 'onReady':
+        if (this._state === 'backoff') this.attemptNow();
+        return;
+      case 'onNotice':
+        this.dlog.info(`Console [${this.name}] ${text}`);
+        this.notify(text);
+        this.events?.emit({ type: 'notice', console: this.name, text });
+        return;
+      case 'onDrain':
+        return this.unjam();
+    }
+  }
+
+  /** (DeviceDoor) bytes from the device */
+  heardData(b: Buffer): void {
+    this.fromDevice(b);
   }
 
   get state(): ConsoleState {
@@ -744,5 +749,35 @@ export class Console {
     this.since = new Date();
     this._state = s;
     this.events?.emit({ type: 'state', console: this.name, state: s, since: this.since, error: this.lastError });
+  }
+}
+
+/**
+ * A console's handler for one of its devices, as methods: one small object
+ * per console where seven closures and their context were (a telnet
+ * console's heap is mostly such small things, times thousands).
+ */
+class DeviceDoor implements DeviceHandler {
+  constructor(
+    private readonly c: Console,
+    private readonly dev: Device,
+  ) {}
+  onData(b: Buffer): void {
+    this.c.heardData(b);
+  }
+  onUp(): void {
+    this.c.heard(this.dev, 'onUp');
+  }
+  onDown(reason: string): void {
+    this.c.heard(this.dev, 'onDown', reason);
+  }
+  onReady(): void {
+    this.c.heard(this.dev, 'onReady');
+  }
+  onNotice(text: string): void {
+    this.c.heard(this.dev, 'onNotice', text);
+  }
+  onDrain(): void {
+    this.c.heard(this.dev, 'onDrain');
   }
 }

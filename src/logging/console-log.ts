@@ -196,7 +196,7 @@ export class ConsoleLog {
     void old?.end();
     void this.replacedIndex?.close();
     this.replacedIndex = null;
-    this.index = LogIndex.open(file, fd, { name, dev: this.ctx.dev, pattern: this.pattern }, { err: (t) => this.dlog.err(t) });
+    this.index = LogIndex.open(file, fd, { name, dev: this.ctx.dev, pattern: this.pattern }, this.dlog);
     const now = new Date();
     const head = [frameNotice(`Console [${name}] log opened at ${longTime(now)}`)];
     if (this.held || this.lost > 0) head.push(lossMarker(name, this.lost, now));
