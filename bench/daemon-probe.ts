@@ -154,17 +154,24 @@ function summarise(ls: ProbeLine[]): ProbeSummary {
   };
 }
 
-export function readProbe(file: string, from: number, to: number): { main: ProbeSummary; worker: ProbeSummary | null } | null {
-  if (!fs.existsSync(file)) return null;
-  const byThread = new Map<string, ProbeLine[]>();
+/** every thread's lines of a probe file (a line cut short by the daemon's end is skipped) */
+export function probeLines(file: string): ProbeLine[] {
+  if (!fs.existsSync(file)) return [];
+  const out: ProbeLine[] = [];
   for (const text of fs.readFileSync(file, 'utf8').split('\n')) {
     if (!text) continue;
-    let l: ProbeLine;
     try {
-      l = JSON.parse(text) as ProbeLine;
+      out.push(JSON.parse(text) as ProbeLine);
     } catch {
-      continue;
+      /* cut short */
     }
+  }
+  return out;
+}
+
+export function readProbe(lines: ProbeLine[], from: number, to: number): { main: ProbeSummary; worker: ProbeSummary | null } | null {
+  const byThread = new Map<string, ProbeLine[]>();
+  for (const l of lines) {
     if (l.t < from || l.t > to) continue;
     const ls = byThread.get(l.thread);
     if (ls) ls.push(l);

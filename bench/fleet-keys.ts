@@ -6,7 +6,6 @@
 // for most of its delay), or a thread that was late without being busy (not
 // scheduled: the machine's other threads and processes had the cores).
 
-import * as fs from 'node:fs';
 import type { Latency } from './fleet-typist.js';
 import type { ProbeLine } from './daemon-probe.js';
 
@@ -33,18 +32,10 @@ interface Event {
   what: 'gc' | 'busy' | 'unscheduled';
 }
 
-/** every stall and long collection in the probe file, by thread kind */
-export function probeEvents(file: string): Event[] {
-  if (!fs.existsSync(file)) return [];
+/** every stall and long collection of the probe's lines (daemon-probe.ts probeLines), by thread kind */
+export function probeEvents(lines: ProbeLine[]): Event[] {
   const out: Event[] = [];
-  for (const text of fs.readFileSync(file, 'utf8').split('\n')) {
-    if (!text) continue;
-    let l: ProbeLine;
-    try {
-      l = JSON.parse(text) as ProbeLine;
-    } catch {
-      continue;
-    }
+  for (const l of lines) {
     const thread = l.thread === 'main' ? 'main' : l.thread.startsWith('ipmi ') ? 'ipmi' : 'other';
     for (const [due, late, busy] of l.stalls ?? []) out.push({ thread, from: due, to: due + late, what: busy >= late / 2 ? 'busy' : 'unscheduled' });
     for (const [at, ms] of l.gcs ?? []) out.push({ thread, from: at, to: at + ms, what: 'gc' });

@@ -16,7 +16,7 @@ import { startBmcsimIpmi, startBmcsimTelnet, startIpmiSims, type Fleet, type Fle
 import { startBmcsimSsh } from './fleet-ssh.js';
 import { takeoverTrials, type TakeoverResult } from './fleet-takeovers.js';
 import { rng, streamSeed } from './seeded.js';
-import { readProbe, type ProbeSummary } from './daemon-probe.js';
+import { probeLines, readProbe, type ProbeSummary } from './daemon-probe.js';
 import { probeEvents, slowKeys, type SlowKeys } from './fleet-keys.js';
 
 export type { Latency };
@@ -304,9 +304,10 @@ async function steadyWindow(x: Running, port: number, victim: string | null): Pr
   r.rssMiB = dms.reduce((a, m) => a + m.peakRss, 0);
   r.pssMiB = ds.reduce((a, d) => a + treePssMiB(d.proc.pid!), 0);
   if (s.daemon === 'conchd') {
-    r.probe = readProbe(probeFile(x.dir), w0, Date.now()) ?? undefined;
+    const lines = probeLines(probeFile(x.dir));
+    r.probe = readProbe(lines, w0, Date.now()) ?? undefined;
     // the keys over the p99 bound (twice the relay floor's), each matched against the daemon's stalls
-    const events = probeEvents(probeFile(x.dir));
+    const events = probeEvents(lines);
     const bound = r.relay?.echo.length ? 2 * percentile(r.relay.echo, 99) : 20;
     r.slow1 = slowKeys(r.lat1, events, bound);
     r.slow50 = slowKeys(r.lat50, events, bound);

@@ -5,7 +5,7 @@
 
 import type * as net from 'node:net';
 import { INPUT_HIGH_WATER, type DeviceHandler } from './device.js';
-import { socketErrorReason } from './socket-util.js';
+import { guarded, reportFault, socketErrorReason } from './socket-util.js';
 
 /** How long a connect may take before the attempt is given up. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 30000;
@@ -47,9 +47,9 @@ class Attempt {
 
   listen(timeoutMs: number): void {
     this.timer = setTimeout(() => this.end('connect timed out'), timeoutMs);
-    this.sock.once('connect', () => this.guard(() => this.connected()));
+    this.sock.once('connect', () => this.connected());
     // the user-space queue is empty again (low-water mark 0: the kernel's buffer still holds plenty)
-    this.sock.on('drain', () => this.guard(() => this.drained()));
+    this.sock.on('drain', () => this.drained());
     this.sock.on('error', (err: Error) => this.end(socketErrorReason(err)));
     this.sock.on('end', () => this.end('connection closed by peer'));
     this.sock.on('close', () => {
@@ -61,14 +61,16 @@ class Attempt {
 
   /** `n` bytes read into READ_BUF */
   read(n: number): void {
-    this.guard(() => {
-      if (this.done || !this.up || n <= 0) return;
+    if (this.done || !this.up || n <= 0) return;
+    try {
       // a buffer of its own (small ones from Node's pool): devices never reuse what they deliver
       const chunk = Buffer.allocUnsafe(n);
       READ_BUF.copy(chunk, 0, 0, n);
       const data = this.dev.receivedFrom(chunk, this.sock);
       if (data.length > 0) this.h.onData(data);
-    });
+    } catch (e) {
+      this.fault(e);
+    }
   }
 
   private connected(): void {
@@ -76,27 +78,37 @@ class Attempt {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.up = true;
-    this.dev.openedOn(this.sock);
-    this.h.onUp();
+    try {
+      this.dev.openedOn(this.sock);
+      this.h.onUp();
+    } catch (e) {
+      this.fault(e);
+    }
   }
 
   private drained(): void {
     if (!this.full || this.done) return;
     this.full = false;
-    this.h.onDrain?.();
+    try {
+      this.h.onDrain?.();
+    } catch (e) {
+      this.fault(e);
+    }
   }
 
   /** End the attempt: exactly once, resources first, then the handler. */
   end(reason: string): void {
-    this.guard(() => {
-      if (this.done) return;
-      this.done = true;
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = null;
+    if (this.done) return;
+    this.done = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    try {
       this.sock.destroy();
       this.dev.ended(this);
       this.h.onDown(reason);
-    });
+    } catch (e) {
+      this.fault(e);
+    }
   }
 
   /** The engine's close: no onDown; resolves once the socket has closed. */
@@ -109,16 +121,9 @@ class Attempt {
     return new Promise((resolve) => (this.onClosed = resolve));
   }
 
-  private guard(fn: () => void): void {
-    try {
-      fn();
-    } catch (e) {
-      try {
-        this.h.onNotice(`internal error in ${this.dev.label()}: ${(e as Error)?.message ?? String(e)}`);
-      } catch {
-        /* nothing more we can do without risking the daemon */
-      }
-    }
+  /** what a listener threw, as a notice: nothing escapes a socket callback */
+  private fault(e: unknown): void {
+    reportFault(this.dev.label(), (t) => this.h.onNotice(t), e);
   }
 }
 
@@ -166,13 +171,13 @@ export abstract class SocketDevice {
     } catch (e) {
       // bad parameters (e.g. a port out of range): still report asynchronously
       const reason = (e as Error)?.message ?? String(e);
-      setImmediate(() => {
-        try {
-          h.onDown(reason);
-        } catch {
-          /* a handler that throws must not take the daemon down */
-        }
-      });
+      setImmediate(
+        guarded(
+          this.label(),
+          (t) => h.onNotice(t),
+          () => h.onDown(reason),
+        ),
+      );
       return;
     }
     a = new Attempt(this, sock, h);

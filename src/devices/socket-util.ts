@@ -50,13 +50,18 @@ export function guarded<A extends unknown[]>(
     try {
       fn(...args);
     } catch (e) {
-      try {
-        report(`internal error in ${where}: ${(e as Error)?.message ?? String(e)}`);
-      } catch {
-        /* nothing more we can do without risking the daemon */
-      }
+      reportFault(where, report, e);
     }
   };
+}
+
+/** An exception caught in a callback of `where`, reported; a failing reporter is ignored. */
+export function reportFault(where: string, report: (text: string) => void, e: unknown): void {
+  try {
+    report(`internal error in ${where}: ${(e as Error)?.message ?? String(e)}`);
+  } catch {
+    /* nothing more we can do without risking the daemon */
+  }
 }
 
 /** A host as written in `dev=` (an IPv6 address in brackets) as the network calls want it: no brackets. */

@@ -5,8 +5,9 @@
 //
 // A person typing comes first. A datagram of a session someone typed at in
 // the last seconds is handled as soon as it is read; the fleet's are queued
-// and handled in slices of SLICE_MS between the loop's reads of the socket
-// (and of the main thread's messages: the next key). Read with the fleet's,
+// and handled in slices (SLICE_MS per SLICE_PER waiting) between the loop's
+// reads of the socket (and of the main thread's messages: the next key).
+// Session setup and sessionless answers are handled at once. Read with the fleet's,
 // an echo waited for every datagram read before it to be checked,
 // decrypted, acknowledged and handed on (about 50 µs each at 5,000 consoles
 // a thread), i.e. behind the whole backlog of a busy moment.
@@ -251,17 +252,15 @@ export class IpmiTransport {
   /** queued datagrams in order until `until` (performance.now() ms, looked at every 8) or the queue is empty */
   private handleQueued(until: number): void {
     let n = 0;
-    for (;;) {
-      const c = this.queue.shift();
-      if (c === undefined) return;
-      const d = this.queue.shiftedDatagram();
-      c.waiting--;
-      // a session closed while its datagram waited: as if it had come after
-      if (this.bySid.get(c.sidM) === c) this.safely(c, d);
-      else this.drop(`no session 0x${c.sidM.toString(16)} any more`);
-      if ((++n & 7) === 0 && performance.now() >= until) return;
-    }
+    while (this.queue.shift(this.handleOne)) if ((++n & 7) === 0 && performance.now() >= until) return;
   }
+
+  private readonly handleOne = (c: TransportClient, d: Datagram): void => {
+    c.waiting--;
+    // a session closed while its datagram waited: as if it had come after
+    if (this.bySid.get(c.sidM) === c) this.safely(c, d);
+    else this.drop(`no session 0x${c.sidM.toString(16)} any more`);
+  };
 
   /** datagrams waiting in the transport's queue (tests) */
   get queued(): number {
@@ -287,7 +286,6 @@ class DatagramQueue {
   private cs: (TransportClient | undefined)[] = [];
   private ds: (Datagram | undefined)[] = [];
   private head = 0;
-  private last: Datagram | undefined;
 
   get size(): number {
     return this.cs.length - this.head;
@@ -298,11 +296,11 @@ class DatagramQueue {
     this.ds.push(d);
   }
 
-  /** the next entry's session (its datagram: shiftedDatagram()), or undefined when empty */
-  shift(): TransportClient | undefined {
-    if (this.head >= this.cs.length) return undefined;
-    const c = this.cs[this.head];
-    this.last = this.ds[this.head];
+  /** the oldest entry handed to `to` and taken out; false when there is none */
+  shift(to: (c: TransportClient, d: Datagram) => void): boolean {
+    if (this.head >= this.cs.length) return false;
+    const c = this.cs[this.head]!;
+    const d = this.ds[this.head]!;
     this.cs[this.head] = undefined;
     this.ds[this.head] = undefined;
     this.head++;
@@ -315,13 +313,8 @@ class DatagramQueue {
       this.ds = this.ds.slice(this.head);
       this.head = 0;
     }
-    return c;
-  }
-
-  shiftedDatagram(): Datagram {
-    const d = this.last!;
-    this.last = undefined;
-    return d;
+    to(c, d);
+    return true;
   }
 }
 

@@ -33,7 +33,7 @@ const NICE_ENV = 'CONCH_THREAD_NICE';
  * that cannot be done the thread runs as it is: a scheduling preference, not
  * a requirement.
  */
-export function lowerPriority(by: number): void {
+function lowerPriority(by: number): void {
   if (!(by > 0)) return;
   try {
     const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
