@@ -4,7 +4,6 @@
 
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { DaemonKind } from './rig.js';
 import type { RunSpec } from './fleet-run.js';
 import { BOOTS_PER_S, type BaseSpec } from './fleet-report.js';
 import { nofileLimits } from './fleet-proc.js';
@@ -33,6 +32,8 @@ export interface LoadOptions {
   steady?: number;
   settle?: number;
   steal?: number;
+  /** attaches each typist times before its keys (default 20; a p99 of 20 is their largest) */
+  attaches?: number;
   ipmiThreads?: string;
   simNice: number;
   takeovers: number;
@@ -49,7 +50,7 @@ export function baseSpec(o: LoadOptions): BaseSpec {
     steadyS: o.steady ?? (o.quick ? 10 : Math.max(60, Math.ceil((2 * o.keys * KEY_GAP_MS * 1.25) / 1000))),
     settleS: o.settle ?? (o.quick ? 1 : 10),
     stealS: o.steal ?? (o.quick ? 3 : 10),
-    attaches: o.quick ? 3 : 20,
+    attaches: o.attaches ?? (o.quick ? 3 : 20),
     // 400 keys: ~20 s of typing for 1 client and again for 50, inside the 60 s window while echoes are fast
     // (where they take hundreds of ms, from 5,000 consoles, the window stretches to fit them)
     keystrokes: o.keys,
@@ -67,7 +68,7 @@ export function baseSpec(o: LoadOptions): BaseSpec {
 }
 
 /** One run's spec: the console type, N and the daemon (`profDir`: conchd's CPU profiles under it). */
-export function runSpec(base: BaseSpec, kind: FleetKind, n: number, daemon: DaemonKind, profDir?: string): RunSpec {
+export function runSpec(base: BaseSpec, kind: FleetKind, n: number, daemon: RunSpec['daemon'], profDir?: string): RunSpec {
   // bursts (simulated reboots) come at most BOOTS_PER_S a second fleet-wide
   const steadyS = Math.max(base.steadyS, Math.ceil(n / BOOTS_PER_S / 0.8));
   // one conmand cannot start more than CONMAND_IPMI_MAX IPMI consoles: share them out, one conmand per core at least

@@ -2,6 +2,9 @@
 // clean-up. Start the fleet, write conman.conf, start the daemon (t0), wait
 // until every console logs, settle, then a steady window with bursts, a
 // takeover and the latency clients; then stop the load and count the logs.
+// With the daemon `ipmi-floor` (bench/ipmi-floor.ts: the fleet's IPMI work
+// and nothing else) the run waits for every console's SOL instead of its log,
+// and there are no logs to count.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -24,7 +27,7 @@ export type { Latency };
 export interface RunSpec {
   kind: FleetKind;
   n: number;
-  daemon: DaemonKind;
+  daemon: DaemonKind | 'ipmi-floor';
   rate: number;
   burstBytes: number;
   steadyS: number;
@@ -112,8 +115,15 @@ async function startFleet(c: Cleanup, s: RunSpec, dir: string): Promise<Fleet> {
   return startIpmiSims(c, s.n, o);
 }
 
-async function startDaemon(c: Cleanup, s: RunSpec, conf: string, dir: string, port: number): Promise<Child> {
+/** `typed`: the typist's console (the IPMI floor relays it alone) */
+async function startDaemon(c: Cleanup, s: RunSpec, conf: string, dir: string, port: number, typed: string): Promise<Child> {
   const nofile = Math.max(65536, s.n * 8);
+  if (s.daemon === 'ipmi-floor') {
+    const [cmd, args] = withNofile(process.execPath, [path.join(DIST_BENCH, 'ipmi-floor.js'), conf, typed], nofile);
+    const d = c.child(cmd, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    await d.waitOutput(/listening port \d+/, 120000);
+    return d;
+  }
   if (s.daemon === 'conchd') {
     const prof = s.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(s.cpuProfDir, 'conchd')}`] : [];
     // every thread's event-loop delay and collections, once a second (daemon-probe.ts)
@@ -182,7 +192,7 @@ async function writeConfs(s: RunSpec, f: Fleet, dir: string, logdir: string): Pr
     const sharePort = await freePort();
     const conf = path.join(dir, shards > 1 ? `conman-${i + 1}.conf` : 'conman.conf');
     const header = [`server port=${sharePort}`, 'server loopback=on', `server logdir="${logdir}"`, `server pidfile="${path.join(dir, `d${i}.pid`)}"`, ...(f.serverLines ?? []), 'global log="%N.log"'];
-    if (s.daemon === 'conchd' && s.ipmiThreads !== undefined) header.push(`server ipmithreads=${s.ipmiThreads}`);
+    if (s.daemon !== 'conmand' && s.ipmiThreads !== undefined) header.push(`server ipmithreads=${s.ipmiThreads}`);
     if (s.daemon === 'conchd') header.push(`server statedir="${path.join(dir, 'state')}"`);
     fs.writeFileSync(conf, [...header, ...consoleLines.slice(i * per, (i + 1) * per), ''].join('\n'));
     shares.push({ conf, port: sharePort });
@@ -208,6 +218,13 @@ interface Running {
 /** Until every console logs (or the timeout): the figures into `r`, and what the silent ones said into its notes. */
 async function awaitLogging({ s, f, logdir, ds, aliveAll, r, log }: Running, t0: number): Promise<void> {
   const d = ds[0]!;
+  if (s.daemon === 'ipmi-floor') {
+    await d.waitOutput(`up ${s.n}/${s.n}`, s.loggingTimeoutS * 1000);
+    r.loggingMs = Date.now() - t0;
+    r.logging = s.n;
+    log(`  ${s.n}/${s.n} consoles with SOL up after ${(r.loggingMs / 1000).toFixed(1)} s`);
+    return;
+  }
   const lg = await waitAllLogging(logdir, f.names, t0, s.loggingTimeoutS * 1000, aliveAll);
   r.loggingMs = lg.ms;
   r.logging = lg.logging;
@@ -349,7 +366,7 @@ export async function run(s: RunSpec, log: (m: string) => void): Promise<RunResu
     const t0 = Date.now();
     log(`  starting ${s.daemon}`);
     const ds: Child[] = [];
-    for (const sh of shares) ds.push(await startDaemon(c, s, sh.conf, dir, sh.port));
+    for (const sh of shares) ds.push(await startDaemon(c, s, sh.conf, dir, sh.port, f.names[0]!));
     const aliveAll = (): void => ds.forEach((d) => alive(d, s.daemon));
     const x: Running = { c, s, f, dir, logdir, ds, aliveAll, r, log };
     await awaitLogging(x, t0);
@@ -357,7 +374,7 @@ export async function run(s: RunSpec, log: (m: string) => void): Promise<RunResu
     aliveAll();
 
     const echoName = f.names[0]!;
-    const victim = f.steal && f.names.length > 2 && s.stealS > 0 ? f.names[1]! : null;
+    const victim = f.steal && f.names.length > 2 && s.stealS > 0 && s.daemon !== 'ipmi-floor' ? f.names[1]! : null;
     await steadyWindow(x, port, victim);
     aliveAll();
 
@@ -371,8 +388,11 @@ export async function run(s: RunSpec, log: (m: string) => void): Promise<RunResu
       aliveAll();
     }
 
-    log(`  stopping the load, counting the logs`);
-    await countLoss(x, f.names.filter((n) => n !== victim && !trialVictims.includes(n)));
+    if (s.daemon === 'ipmi-floor') await f.finish();
+    else {
+      log(`  stopping the load, counting the logs`);
+      await countLoss(x, f.names.filter((n) => n !== victim && !trialVictims.includes(n)));
+    }
     log(`  stopping ${s.daemon}`);
     for (const d of ds) await d.stop(30000);
   } catch (e) {

@@ -7,10 +7,14 @@
 // process): echo and attach against those floors, RSS per console, lines
 // lost and doubled, CPU per minute. Then bench/start.ts at 10,000 IPMI
 // consoles, three runs. Every figure with its target, the worst of the runs
-// marked; written to bench/results/scale-<date>-<machine>.md.
+// marked; written to bench/results/scale-<date>-<machine>.md. At each IPMI
+// size, after conchd's runs, as many runs of the IPMI floor
+// (bench/ipmi-floor.ts: the fleet's IPMI work on conch's IPMI threads and
+// nothing else) under the same load and typing: how far the IPMI work alone
+// sits from the relay floor on this machine (--ipmi-floor 0: none).
 //
 //   node dist/bench/scale.js [--runs 3] [--ipmi 5000,10000] [--telnet 5000,10000] [--start 10000]
-//        [--keys 400] [--steady S] [--quick] [--out FILE]
+//        [--ipmi-floor 1] [--keys 400] [--steady S] [--quick] [--out FILE]
 
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -33,6 +37,7 @@ const { values: a } = parseArgs({
     ipmi: { type: 'string' },
     telnet: { type: 'string' },
     start: { type: 'string' },
+    'ipmi-floor': { type: 'string' },
     keys: { type: 'string' },
     steady: { type: 'string' },
     quick: { type: 'boolean' },
@@ -46,6 +51,7 @@ const IPMI = sizes(a.ipmi, quick ? '20' : '5000,10000');
 const TELNET = sizes(a.telnet, quick ? '20' : '5000,10000').map(telnetFit);
 const START = Number(a.start ?? (quick ? 20 : 10000));
 const KEYS = Number(a.keys ?? (quick ? 20 : 400));
+const IPMI_FLOOR = (a['ipmi-floor'] ?? '1') !== '0';
 for (const n of [...IPMI, ...TELNET]) if (!Number.isInteger(n) || n < 3 || n > 60000) throw new Error(`scale: '${n}' is not a console count from 3 to 60000`);
 if (!(Number.isInteger(RUNS) && RUNS >= 1 && Number.isInteger(START) && START >= 0 && Number.isInteger(KEYS) && KEYS >= 1)) throw new Error('scale: --runs R ≥ 1, --start N ≥ 0 (0: no start runs), --keys K ≥ 1');
 const date = new Date().toISOString().slice(0, 10);
@@ -59,7 +65,8 @@ const START_MAX_S = 10;
 
 const seed = seedFrom('CONCH_BENCH_SEED');
 const steady = a.steady === undefined ? (quick ? 6 : undefined) : Number(a.steady);
-const base = baseSpec({ quick, keys: KEYS, steady, settle: quick ? 0 : undefined, steal: quick ? 1 : undefined, simNice: 19, takeovers: 0, trialsOwnCpu: false, seed });
+// 200 attaches: their p99 is the second largest, not the largest as of 20
+const base = baseSpec({ quick, keys: KEYS, attaches: quick ? 3 : 200, steady, settle: quick ? 0 : undefined, steal: quick ? 1 : undefined, simNice: 19, takeovers: 0, trialsOwnCpu: false, seed });
 /** the joined readers beside the typist for the many-clients figures */
 const READERS = base.readers;
 
@@ -100,26 +107,26 @@ const lost = (r: RunResult): number => (r.loss ? r.loss.missingLines + r.loss.du
 function fleetTables(results: RunResult[]): string[] {
   const out: string[] = [];
   const groups = new Map<string, RunResult[]>();
-  for (const r of results) groups.set(`${r.spec.kind} ${r.spec.n}`, [...(groups.get(`${r.spec.kind} ${r.spec.n}`) ?? []), r]);
+  for (const r of results) {
+    const key = `${r.spec.kind} ${r.spec.n} ${r.spec.daemon}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
   for (const [key, rs] of groups) {
-    const [kind, n] = key.split(' ');
+    const [kind, n, daemon] = key.split(' ');
+    if (daemon === 'ipmi-floor') {
+      out.push(...floorTable(Number(n), rs));
+      continue;
+    }
     out.push(`### ${Number(n).toLocaleString('en')} ${kind} consoles`, '');
     out.push(`| figure | target | ${rs.map((_, i) => `run ${i + 1}: value (floor) ratio`).join(' | ')} | worst | met |`);
     out.push(`|---|---|${rs.map(() => '---:').join('|')}|---:|:---:|`);
-    const perRun = rs.map(figures);
-    perRun[0]!.forEach((fig0, k) => {
-      const ratios = perRun.map((fs_) => ratioOf(fs_[k]!));
-      const worst = Math.max(...ratios.map((x) => (Number.isNaN(x) ? Infinity : x)));
-      const cells = perRun.map((fs_, i) => {
-        const x = fs_[k]!;
-        const cell = `${f(x.value)} (${f(x.floor)}) ${f(ratios[i])}×`;
-        return ratios[i] === worst ? `**${cell}**` : cell;
-      });
+    for (const { fig0, cells, worst } of figureRows(rs)) {
       const target = Number.isNaN(fig0.max) ? ['–', '–'] : [`≤ ${fig0.max}× floor`, worst <= fig0.max ? 'yes' : 'no'];
       out.push(`| ${fig0.label} ms | ${target[0]} | ${cells.join(' | ')} | ${worst === Infinity ? '–' : `${f(worst)}×`} | ${target[1]} |`);
-    });
+    }
     const rss = rs.map((r) => r.rssMiB / r.spec.n);
-    const rssMax = RSS_MAX[kind!];
+    // the memory target is the largest telnet fleet's and 10,000 IPMI consoles' (smaller fleets share the empty daemon among fewer)
+    const rssMax = Number(n) === Math.max(...(kind === 'ipmi' ? IPMI : TELNET)) ? RSS_MAX[kind!] : undefined;
     out.push(`| RSS per console MiB | ${rssMax === undefined ? '–' : `≤ ${rssMax}`} | ${rss.map((x) => f(x, 3)).join(' | ')} | ${f(Math.max(...rss), 3)} | ${rssMax === undefined ? '–' : Math.max(...rss) <= rssMax ? 'yes' : 'no'} |`);
     const ls = rs.map(lost);
     out.push(`| lines lost + doubled | 0 | ${rs.map((r) => (r.loss ? `${r.loss.missingLines} + ${r.loss.duplicateLines}` : `– (${(r.error ?? 'no count').slice(0, 60)})`)).join(' | ')} | ${Math.max(...ls)} | ${ls.every((x) => x === 0) ? 'yes' : 'no'} |`);
@@ -130,6 +137,44 @@ function fleetTables(results: RunResult[]): string[] {
     for (const [i, r] of rs.entries()) if (r.error) out.push(`- run ${i + 1}: ${r.error}`);
     if (rs.some((r) => r.error)) out.push('');
   }
+  return out;
+}
+
+/** each figure's row of cells over the runs, the worst ratio in bold */
+function figureRows(rs: RunResult[]): { fig0: Figure; cells: string[]; worst: number; best: number }[] {
+  const perRun = rs.map(figures);
+  return perRun[0]!.map((fig0, k) => {
+    const ratios = perRun.map((fs_) => ratioOf(fs_[k]!));
+    const worst = Math.max(...ratios.map((x) => (Number.isNaN(x) ? Infinity : x)));
+    const best = Math.min(...ratios.map((x) => (Number.isNaN(x) ? Infinity : x)));
+    const cells = perRun.map((fs_, i) => {
+      const x = fs_[k]!;
+      const cell = `${f(x.value)} (${f(x.floor)}) ${f(ratios[i])}×`;
+      return ratios[i] === worst ? `**${cell}**` : cell;
+    });
+    return { fig0, cells, worst, best };
+  });
+}
+
+/**
+ * The IPMI floor's runs at one size: the same figures against the same
+ * floors, and whether even its best run is within conchd's target (if not,
+ * the target sits below what the IPMI work alone gets on this machine).
+ */
+function floorTable(n: number, rs: RunResult[]): string[] {
+  const out = [`### ${n.toLocaleString('en')} ipmi consoles: the IPMI floor (the fleet's IPMI work alone, no daemon)`, ''];
+  out.push(`| figure | conchd's target | ${rs.map((_, i) => `run ${i + 1}: value (floor) ratio`).join(' | ')} | best | within the target in its best run |`);
+  out.push(`|---|---|${rs.map(() => '---:').join('|')}|---:|:---:|`);
+  for (const { fig0, cells, best } of figureRows(rs)) {
+    const target = Number.isNaN(fig0.max) ? ['–', '–'] : [`≤ ${fig0.max}× floor`, best <= fig0.max ? 'yes' : 'no'];
+    out.push(`| ${fig0.label} ms | ${target[0]} | ${cells.join(' | ')} | ${best === Infinity ? '–' : `${f(best)}×`} | ${target[1]} |`);
+  }
+  const rss = rs.map((r) => r.rssMiB / r.spec.n);
+  out.push(`| RSS per console MiB | – | ${rss.map((x) => f(x, 3)).join(' | ')} | ${f(Math.min(...rss), 3)} | – |`);
+  out.push(`| all SOL up after s | – | ${rs.map((r) => f(r.loggingMs / 1000, 1)).join(' | ')} | ${f(Math.min(...rs.map((r) => r.loggingMs / 1000)), 1)} | – |`);
+  out.push(`| the floor's CPU s/min | – | ${rs.map((r) => f(r.cpuPerMin)).join(' | ')} | ${f(Math.min(...rs.map((r) => r.cpuPerMin)))} | – |`, '');
+  for (const [i, r] of rs.entries()) if (r.error) out.push(`- run ${i + 1}: ${r.error}`);
+  if (rs.some((r) => r.error)) out.push('');
   return out;
 }
 
@@ -214,6 +259,14 @@ async function main(): Promise<void> {
     for (let i = 1; i <= RUNS; i++) {
       say(`${kind} N=${n}, run ${i} of ${RUNS}`);
       const r = await run(runSpec(base, kind, n, 'conchd'), say);
+      results.push(r);
+      save(results, null, false);
+      say(`  done in ${r.wallS.toFixed(0)} s`);
+    }
+    if (kind !== 'ipmi' || !IPMI_FLOOR) continue;
+    for (let i = 1; i <= RUNS; i++) {
+      say(`${kind} N=${n}, the IPMI floor, run ${i} of ${RUNS}`);
+      const r = await run(runSpec(base, kind, n, 'ipmi-floor'), say);
       results.push(r);
       save(results, null, false);
       say(`  done in ${r.wallS.toFixed(0)} s`);

@@ -55,13 +55,13 @@ test('bench/reload at 30 consoles (churn 10, on a CPU of their own): nothing los
   assert.match(value('new set in force', 'SIGHUP \\S+ '), /^\d+\.\d\d s$/);
 });
 
-test('bench/scale --quick: two runs of 6 IPMI and 6 telnet consoles and of a start, every figure against its floor, the worst marked', { timeout: 300000 }, async () => {
+test('bench/scale --quick: two runs of 6 IPMI and 6 telnet consoles, of the IPMI floor and of a start, every figure against its floor, the worst marked', { timeout: 300000 }, async () => {
   const dir = cleanup.dir('bench-scale-');
   const file = path.join(dir, 'scale.md');
   await run('scale.js', ['--quick', '--runs', '2', '--ipmi', '6', '--telnet', '6', '--start', '10', '--out', file]);
   const md = fs.readFileSync(file, 'utf8');
   const tables = mdTables(md);
-  const fleets = tables.filter((t) => t.columns[0] === 'figure');
+  const fleets = tables.filter((t) => t.columns[0] === 'figure' && t.columns.includes('met'));
   assert.equal(fleets.length, 2, md);
   for (const t of fleets) {
     assert.equal(t.columns.filter((c) => c.startsWith('run ')).length, 2, md);
@@ -98,6 +98,18 @@ test('bench/scale --quick: two runs of 6 IPMI and 6 telnet consoles and of a sta
     assert.ok(m && Number(m[2]) > 0, `SOL floor: ${sol[c]}`);
   }
   assert.ok(!telnet!.rows.some((x) => x[0]!.includes('SOL floor')), md);
+  // the IPMI floor (bench/ipmi-floor.ts): the same load and typing through the fleet's IPMI work alone, against the same floors
+  const floors = tables.filter((t) => t.columns.includes('within the target in its best run'));
+  assert.equal(floors.length, 1, md);
+  const fl = floors[0]!;
+  for (const label of ['echo p50, 1 client ms', 'echo p99, 10 clients ms', 'attach p99, 1 client ms']) {
+    const r = fl.rows.find((x) => x[0] === label);
+    assert.ok(r, `no "${label}" row in the IPMI floor's table:\n${md}`);
+    for (const c of [column(fl, 'run 1'), column(fl, 'run 2')]) assert.match(r[c]!, /^\**[\d.]+ \([\d.]+\) [\d.]+×\**$/, `${label}: ${r[c]}`);
+    assert.match(r[column(fl, 'within the target in its best run')]!, /^(yes|no)$/, md);
+  }
+  const up = fl.rows.find((x) => x[0] === 'all SOL up after s');
+  assert.ok(up && Number(up[column(fl, 'run 1')]) > 0 && Number(up[column(fl, 'run 2')]) > 0, md);
   const start = tables.find((t) => t.columns.some((c) => c.includes('all logging')));
   assert.ok(start, md);
   assert.equal(start.rows.length, 2, md);
