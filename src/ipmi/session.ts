@@ -6,7 +6,7 @@
 // Timers exist only while a request or setup step is outstanding.
 
 import * as crypto from 'node:crypto';
-import { Deadlines, type Deadline } from '../util/deadlines.js';
+import { DEADLINE_LINKS, Deadlines, type Deadline } from '../util/deadlines.js';
 import { fenceOk } from '../util/fence.js';
 import type { IpmiTransport, TransportClient } from './transport.js';
 import { IpmiDecodeError, IpmiError } from './errors.js';
@@ -349,7 +349,7 @@ export class IpmiSession implements TransportClient {
       }
       if (this.pending[seq] !== undefined) return reject(new IpmiError(`${cmdName(cmd)}: too many requests in flight`));
       this.rqSeq = seq;
-      const p: Pending = { netFn, cmd, data, tries: 0, attempts, due: Infinity, fire: () => this.retry(seq, p), sentAt: performance.now(), sessionless, resolve, reject };
+      const p: Pending = { netFn, cmd, data, tries: 0, attempts, due: Infinity, fire: () => this.retry(seq, p), ...DEADLINE_LINKS, sentAt: performance.now(), sessionless, resolve, reject };
       this.pending[seq] = p;
       this.transmit(seq, p);
     });

@@ -17,7 +17,7 @@
 // a BMC never has more than one request of ours outstanding.
 
 import { fenceOk } from '../util/fence.js';
-import { deadlinesOf, type Deadline, type Deadlines } from '../util/deadlines.js';
+import { DEADLINE_LINKS, deadlinesOf, type Deadline, type Deadlines } from '../util/deadlines.js';
 import { IpmiError } from './errors.js';
 import {
   CMD_DEACTIVATE_PAYLOAD,
@@ -162,7 +162,7 @@ export class SolConsole {
   private readonly sol: SolLink;
   private readonly timing: Required<SolTiming>;
   /** the next check: a deadline on the clock's one timer (util/deadlines.ts), not a setTimeout per check */
-  private readonly check: Deadline = { due: Infinity, fire: () => this.fire() };
+  private readonly check: Deadline = { due: Infinity, fire: () => this.fire(), ...DEADLINE_LINKS };
   private readonly deadlines: Deadlines;
   /** SOL ours: check who owns it at the next firing whatever the data says (SOL stopped ACKing) */
   private checkNow = false;

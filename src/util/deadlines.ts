@@ -10,8 +10,13 @@
 // thread's busy time, all of it scanning. So the entries now sit in buckets
 // of `slackMs` by due time (`Math.floor(due / slackMs)`) with a min-heap of
 // bucket keys: a run takes the buckets that are due and scans at most one
-// more (the bucket `now` is in), never the rest; `set`/`clear` are a Set
-// delete and add (plus a heap push when a bucket is new).
+// more (the bucket `now` is in), never the rest.
+//
+// A bucket, and the run under way, is a list linked through the entries
+// themselves, not a Set: a Set's table grows and shrinks as entries move in
+// and out, and those tables were a third of what an IPMI thread promoted to
+// its old generation at 10,000 consoles (a sampling heap profile). Now a
+// `set`, `clear` or run allocates nothing but, rarely, a bucket's list.
 //
 // Timing as before: an entry fires at most once per `set`, never before its
 // `due`; the timer runs at the earliest due, and a run that fired something
@@ -19,19 +24,61 @@
 // most that late).
 
 export interface Deadline {
-  /**
-   * when it is due (the clock's ms). Written by `set`; its owner must not
-   * change it while the entry is set (its bucket is found from it).
-   */
+  /** when it is due (the clock's ms). Written by `set`; its owner does not write it. */
   due: number;
   fire(): void;
+  /**
+   * The Deadlines' own links: the list the entry is in (a bucket, or the run
+   * under way) and its neighbours there. An entry is set on one Deadlines at
+   * a time. Its owner starts them as `null` (the object keeps its shape; see
+   * `DEADLINE_LINKS`) and never writes them.
+   */
+  dlList?: DeadlineList | null;
+  dlPrev?: Deadline | null;
+  dlNext?: Deadline | null;
+}
+
+/** an entry's links before it is first set: spread into the entry where it is made */
+export const DEADLINE_LINKS = { dlList: null, dlPrev: null, dlNext: null } as const;
+
+/** entries in the order they came: a bucket (`key`), or the run under way */
+export class DeadlineList {
+  head: Deadline | null = null;
+  tail: Deadline | null = null;
+  size = 0;
+
+  constructor(public key: number) {}
+
+  append(d: Deadline): void {
+    d.dlList = this;
+    d.dlNext = null;
+    d.dlPrev = this.tail;
+    if (this.tail !== null) this.tail.dlNext = d;
+    else this.head = d;
+    this.tail = d;
+    this.size++;
+  }
+
+  remove(d: Deadline): void {
+    const prev = d.dlPrev ?? null;
+    const next = d.dlNext ?? null;
+    if (prev !== null) prev.dlNext = next;
+    else this.head = next;
+    if (next !== null) next.dlPrev = prev;
+    else this.tail = prev;
+    d.dlList = d.dlPrev = d.dlNext = null;
+    this.size--;
+  }
 }
 
 const SLACK_MS = 25;
+/** emptied bucket lists kept for new buckets */
+const SPARE_LISTS = 64;
 
 export class Deadlines {
   /** the entries set, by bucket key `Math.floor(due / width)`; an empty bucket is deleted */
-  private readonly buckets = new Map<number, Set<Deadline>>();
+  private readonly buckets = new Map<number, DeadlineList>();
+  private readonly spare: DeadlineList[] = [];
   /**
    * min-heap of the bucket keys. Lazy: the key of a bucket that emptied
    * stays until it reaches the top (or the heap is rebuilt), so a key may be
@@ -45,7 +92,7 @@ export class Deadlines {
   /** no run before this: a run that fired something leaves `slackMs` to the next */
   private quietUntil = -Infinity;
   /** the run under way: its entries still to fire (`clear`/`set` take one out), and entries set meanwhile wait for the next run */
-  private readonly firing = new Set<Deadline>();
+  private readonly firing = new DeadlineList(NaN);
   private running = false;
 
   constructor(
@@ -59,7 +106,8 @@ export class Deadlines {
   set(d: Deadline, at: number): void {
     const k = Math.floor(at / this.width);
     // a move within its bucket (e.g. a console's check put off by a packet) is one write
-    if (Math.floor(d.due / this.width) !== k || !this.buckets.get(k)?.has(d)) {
+    // (the run's list has key NaN, equal to none; no bucket has key Infinity or NaN)
+    if (d.dlList?.key !== k) {
       this.unlink(d);
       if (!(at < Infinity)) {
         // never due: holding it would only keep it alive
@@ -68,11 +116,12 @@ export class Deadlines {
       }
       let b = this.buckets.get(k);
       if (b === undefined) {
-        b = new Set();
+        b = this.spare.pop() ?? new DeadlineList(k);
+        b.key = k;
         this.buckets.set(k, b);
         this.push(k);
       }
-      b.add(d);
+      b.append(d);
       this.count++;
     }
     d.due = at;
@@ -95,16 +144,20 @@ export class Deadlines {
     return this.count;
   }
 
-  /** take `d` out of its bucket (found from its due, not yet overwritten) or out of the run under way */
+  /** take `d` out of its bucket or out of the run under way */
   private unlink(d: Deadline): void {
-    const k = Math.floor(d.due / this.width);
-    const b = this.buckets.get(k);
-    if (b !== undefined && b.delete(d)) {
-      this.count--;
-      if (b.size === 0) this.buckets.delete(k); // its heap key goes stale
-    } else if (this.running) {
-      this.firing.delete(d);
-    }
+    const l = d.dlList;
+    if (l == null) return;
+    l.remove(d);
+    if (l === this.firing) return;
+    this.count--;
+    if (l.size === 0) this.drop(l); // its heap key goes stale
+  }
+
+  /** an empty bucket out of the map, its list kept for another */
+  private drop(b: DeadlineList): void {
+    this.buckets.delete(b.key);
+    if (this.spare.length < SPARE_LISTS) this.spare.push(b);
   }
 
   private arm(at: number): void {
@@ -126,21 +179,29 @@ export class Deadlines {
       const b = this.buckets.get(k)!;
       if (k < cut) {
         this.pop();
-        this.buckets.delete(k);
         this.count -= b.size;
-        for (const d of b) firing.add(d);
+        for (let d = b.head; d !== null; ) {
+          const next = d.dlNext ?? null; // append rewrites the links
+          firing.append(d);
+          d = next;
+        }
+        b.head = b.tail = null;
+        b.size = 0;
+        this.drop(b);
         continue;
       }
-      for (const d of b) {
+      for (let d = b.head; d !== null; ) {
+        const next = d.dlNext ?? null;
         if (d.due <= now) {
-          b.delete(d);
+          b.remove(d);
           this.count--;
-          firing.add(d);
+          firing.append(d);
         } else if (d.due < rest) rest = d.due;
+        d = next;
       }
       if (b.size === 0) {
         this.pop();
-        this.buckets.delete(k);
+        this.drop(b);
       }
       break;
     }
@@ -148,8 +209,8 @@ export class Deadlines {
     // one entry that throws must not stop the others, nor the timer
     let err: unknown = null;
     this.running = true;
-    for (const d of firing) {
-      firing.delete(d);
+    for (let d = firing.head; d !== null; d = firing.head) {
+      firing.remove(d);
       try {
         d.fire();
       } catch (e) {
