@@ -36,6 +36,22 @@ test('bytes written before the file is open land after the "log opened" line, in
   fs.rmSync(dir, { recursive: true });
 });
 
+test('a replay asked for while the file is still opening waits for the open and has every byte written before it', async () => {
+  const dir = tmp();
+  const { dlog } = daemonLog(dir);
+  const log = new ConsoleLog(path.join(dir, '%N.log'), OPTS, { name: 'n5', dev: 'test' }, dlog);
+  log.open();
+  log.write(Buffer.from('before the open\n'));
+  // the open has not finished: the file is not there yet (the open runs in the background)
+  const tail = log.tail(4096);
+  log.write(Buffer.from('after the ask\n'));
+  const got = await tail;
+  assert.ok(got, 'a replay, not null');
+  assert.match(got.toString('latin1'), /log opened at .*\r?\n?before the open\n/s);
+  await log.close();
+  fs.rmSync(dir, { recursive: true });
+});
+
 test('close() right after open() still writes every byte before it resolves', async () => {
   const dir = tmp();
   const { dlog } = daemonLog(dir);

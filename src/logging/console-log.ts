@@ -312,12 +312,21 @@ export class ConsoleLog {
    * A replay: the newest `max` bytes of the log as written, every byte
    * gathered so far included (it is handed over first, and the writer
    * thread reads after writing it): the processed stream conman replays,
-   * notices and logopts' changes included. null: no file is open.
+   * notices and logopts' changes included. While the file is being opened
+   * (a daemon's first seconds, a reopen) the replay waits for the open,
+   * whose file then holds the bytes kept meanwhile: an alert's before-lines
+   * asked for then are not lost. null: no file is open.
    */
   tail(max: number): Promise<Buffer | null> {
-    if (!this.stream || this.closing) return Promise.resolve(null);
+    if (this.closing) return Promise.resolve(null);
+    if (this.stream) return this.tailNow(this.stream, max);
+    if (this.openToken === null) return Promise.resolve(null);
+    return this.opened.then(() => (this.stream && !this.closing ? this.tailNow(this.stream, max) : null));
+  }
+
+  private tailNow(stream: FileAppender, max: number): Promise<Buffer | null> {
     this.flush();
-    return this.stream.tail(max);
+    return stream.tail(max);
   }
 
   /** Flush and close; resolves when every byte is on disk (after an open still running). */
