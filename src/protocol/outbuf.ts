@@ -107,7 +107,9 @@ export class OutBuf {
     this.stopPoll();
     if (this.sock.destroyed) return;
     this.sock.end();
-    setTimeout(() => this.sock.destroy(), graceMs).unref();
+    // cleared at the close: a pending timer would hold the socket and its session for graceMs after it
+    const t = setTimeout(() => this.sock.destroy(), graceMs).unref();
+    this.sock.once('close', () => clearTimeout(t));
   }
 
   /** Close at once, dropping anything queued. */
