@@ -20,11 +20,16 @@ function daemonLog(dir: string): { dlog: DaemonLog; text: () => string } {
   return { dlog: new DaemonLog({ file, echo: false }), text: () => read(file) };
 }
 
+/** a console log named `name` under `dir` (`%N.log`, or `pattern`), its open started */
+function openedLog(dir: string, name: string, pattern = '%N.log'): ConsoleLog {
+  const log = new ConsoleLog(path.join(dir, pattern), OPTS, { name, dev: 'test' }, daemonLog(dir).dlog);
+  log.open();
+  return log;
+}
+
 test('bytes written before the file is open land after the "log opened" line, in order', async () => {
   const dir = tmp();
-  const { dlog } = daemonLog(dir);
-  const log = new ConsoleLog(path.join(dir, 'sub', '%N.log'), OPTS, { name: 'n1', dev: 'test' }, dlog);
-  log.open();
+  const log = openedLog(dir, 'n1', 'sub/%N.log');
   for (let i = 0; i < 100; i++) log.write(Buffer.from(`line ${i}\n`));
   const file = path.join(dir, 'sub', 'n1.log');
   await waitFor(() => read(file).includes('line 99\n'), 'line 99 in the log', 20000);
@@ -38,9 +43,7 @@ test('bytes written before the file is open land after the "log opened" line, in
 
 test('a replay asked for while the file is still opening waits for the open and has every byte written before it', async () => {
   const dir = tmp();
-  const { dlog } = daemonLog(dir);
-  const log = new ConsoleLog(path.join(dir, '%N.log'), OPTS, { name: 'n5', dev: 'test' }, dlog);
-  log.open();
+  const log = openedLog(dir, 'n5');
   log.write(Buffer.from('before the open\n'));
   // the open has not finished: the file is not there yet (the open runs in the background)
   const tail = log.tail(4096);
@@ -54,9 +57,7 @@ test('a replay asked for while the file is still opening waits for the open and 
 
 test('close() right after open() still writes every byte before it resolves', async () => {
   const dir = tmp();
-  const { dlog } = daemonLog(dir);
-  const log = new ConsoleLog(path.join(dir, '%N.log'), OPTS, { name: 'n2', dev: 'test' }, dlog);
-  log.open();
+  const log = openedLog(dir, 'n2');
   log.write(Buffer.from('first\n'));
   const closed = log.close();
   log.write(Buffer.from('second\n')); // still before the close finished: kept

@@ -16,7 +16,7 @@
 // themselves, not a Set: a Set's table grows and shrinks as entries move in
 // and out, and those tables were a third of what an IPMI thread promoted to
 // its old generation at 10,000 consoles (a sampling heap profile). Now a
-// `set`, `clear` or run allocates nothing but, rarely, a bucket's list.
+// `set`, `clear` or run allocates nothing but a new bucket's list.
 //
 // Timing as before: an entry fires at most once per `set`, never before its
 // `due`; the timer runs at the earliest due, and a run that fired something
@@ -47,7 +47,7 @@ export class DeadlineList {
   tail: Deadline | null = null;
   size = 0;
 
-  constructor(public key: number) {}
+  constructor(readonly key: number) {}
 
   append(d: Deadline): void {
     d.dlList = this;
@@ -69,16 +69,24 @@ export class DeadlineList {
     d.dlList = d.dlPrev = d.dlNext = null;
     this.size--;
   }
+
+  /** every entry moved to the end of `into`, in order; this list left empty */
+  moveAllTo(into: DeadlineList): void {
+    for (let d = this.head; d !== null; ) {
+      const next = d.dlNext ?? null; // append rewrites the links
+      into.append(d);
+      d = next;
+    }
+    this.head = this.tail = null;
+    this.size = 0;
+  }
 }
 
 const SLACK_MS = 25;
-/** emptied bucket lists kept for new buckets */
-const SPARE_LISTS = 64;
 
 export class Deadlines {
   /** the entries set, by bucket key `Math.floor(due / width)`; an empty bucket is deleted */
   private readonly buckets = new Map<number, DeadlineList>();
-  private readonly spare: DeadlineList[] = [];
   /**
    * min-heap of the bucket keys. Lazy: the key of a bucket that emptied
    * stays until it reaches the top (or the heap is rebuilt), so a key may be
@@ -116,8 +124,7 @@ export class Deadlines {
       }
       let b = this.buckets.get(k);
       if (b === undefined) {
-        b = this.spare.pop() ?? new DeadlineList(k);
-        b.key = k;
+        b = new DeadlineList(k);
         this.buckets.set(k, b);
         this.push(k);
       }
@@ -151,13 +158,7 @@ export class Deadlines {
     l.remove(d);
     if (l === this.firing) return;
     this.count--;
-    if (l.size === 0) this.drop(l); // its heap key goes stale
-  }
-
-  /** an empty bucket out of the map, its list kept for another */
-  private drop(b: DeadlineList): void {
-    this.buckets.delete(b.key);
-    if (this.spare.length < SPARE_LISTS) this.spare.push(b);
+    if (l.size === 0) this.buckets.delete(l.key); // its heap key goes stale
   }
 
   private arm(at: number): void {
@@ -179,15 +180,9 @@ export class Deadlines {
       const b = this.buckets.get(k)!;
       if (k < cut) {
         this.pop();
+        this.buckets.delete(k);
         this.count -= b.size;
-        for (let d = b.head; d !== null; ) {
-          const next = d.dlNext ?? null; // append rewrites the links
-          firing.append(d);
-          d = next;
-        }
-        b.head = b.tail = null;
-        b.size = 0;
-        this.drop(b);
+        b.moveAllTo(firing);
         continue;
       }
       for (let d = b.head; d !== null; ) {
@@ -201,7 +196,7 @@ export class Deadlines {
       }
       if (b.size === 0) {
         this.pop();
-        this.drop(b);
+        this.buckets.delete(k);
       }
       break;
     }
