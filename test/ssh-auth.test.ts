@@ -17,6 +17,7 @@ import { SshDevice, type SshTiming } from '../src/devices/ssh.js';
 import { defaultSshOpts } from '../src/config/opts.js';
 import type { SshHostKeys, SshOpts } from '../src/config/types.js';
 import { fingerprint } from '../src/devices/ssh-known-hosts.js';
+import { newEd25519Key } from '../src/simulator/ssh-keys.js';
 import type { DeviceHandler } from '../src/devices/device.js';
 import { Cleanup, waitFor } from './helpers/wait.js';
 
@@ -26,7 +27,7 @@ after(() => cleanup.run());
 const dir = cleanup.dir('conch-ssh-auth-');
 
 const PASSWORD = 'correct horse, battery: staple';
-const hostKey = utils.generateKeyPairSync('ed25519').private;
+const hostKey = newEd25519Key('conch-test').private;
 const hostBlob = (utils.parseKey(hostKey) as ssh2.ParsedKey).getPublicSSH();
 
 interface Served {

@@ -3,6 +3,7 @@
 // (made, mode 600, with a `.pub` beside it, when the file does not exist),
 // and the public keys that may log in (OpenSSH authorized_keys format).
 
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -37,10 +38,52 @@ function parsed(data: Buffer | string, what: string): ParsedKey {
 /** parseKey may answer a list (OpenSSH files can hold several keys): the first */
 const first = (k: ParsedKey | ParsedKey[]): ParsedKey => (Array.isArray(k) ? k[0]! : k);
 
+/** an SSH wire string: uint32 length, then the bytes */
+const sshString = (b: Buffer | string): Buffer => {
+  const body = typeof b === 'string' ? Buffer.from(b) : b;
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(body.length);
+  return Buffer.concat([len, body]);
+};
+
+/**
+ * A new ed25519 key pair in OpenSSH's formats (unencrypted `openssh-key-v1`
+ * private key, `ssh-ed25519 AAAA… comment` public line), made with node:crypto.
+ * ssh2's own generator writes a key that neither it nor ssh-keygen can read
+ * again about once in 250 (measured: 83 of 20,000).
+ */
+export function newEd25519Key(comment: string): { private: string; public: string } {
+  const { publicKey, privateKey } = crypto.generateKeyPairSync('ed25519');
+  const pub = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url');
+  const seed = Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url');
+  const pubBlob = Buffer.concat([sshString('ssh-ed25519'), sshString(pub)]);
+  const check = crypto.randomBytes(4);
+  let secret = Buffer.concat([check, check, pubBlob, sshString(Buffer.concat([seed, pub])), sshString(comment)]);
+  // padded with 1, 2, 3, … to the cipher's block size (8 for "none")
+  const pad = (8 - (secret.length % 8)) % 8;
+  secret = Buffer.concat([secret, Buffer.from(Array.from({ length: pad }, (_, i) => i + 1))]);
+  const count = Buffer.alloc(4);
+  count.writeUInt32BE(1);
+  const body = Buffer.concat([
+    Buffer.from('openssh-key-v1\0'),
+    sshString('none'),
+    sshString('none'),
+    sshString(''),
+    count,
+    sshString(pubBlob),
+    sshString(secret),
+  ]);
+  const b64 = body.toString('base64').replace(/.{1,70}/g, '$&\n');
+  return {
+    private: `-----BEGIN OPENSSH PRIVATE KEY-----\n${b64}-----END OPENSSH PRIVATE KEY-----\n`,
+    public: `ssh-ed25519 ${pubBlob.toString('base64')} ${comment}`,
+  };
+}
+
 /** The fleet's host key: read from `file`, or made (ed25519) and written there first. */
 export function loadHostKey(file: string): HostKey {
   if (!fs.existsSync(file)) {
-    const pair = utils.generateKeyPairSync('ed25519', { comment: 'conch-bmcsim' });
+    const pair = newEd25519Key('conch-bmcsim');
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     // exclusive: two simulators starting at once keep the first one's key
     try {
