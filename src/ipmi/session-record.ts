@@ -70,7 +70,8 @@ function lastAlive(stateDir: string): number {
  */
 export class SessionStore {
   readonly file: string;
-  private readonly byKey = new Map<string, { console: string; bmc: string; sessions: SessionRecordEntry[] }>();
+  /** each console's record, and its JSON made when it changed (a start of 10,000 consoles writes the file some 60 times: stringifying all of it each time cost the main thread 0.4 s) */
+  private readonly byKey = new Map<string, { sessions: SessionRecordEntry[]; json: string }>();
   private readonly alive: number;
   private timer: NodeJS.Timeout | null = null;
   private writing: Promise<void> | null = null;
@@ -92,7 +93,7 @@ export class SessionStore {
   save(consoleName: string, bmc: string, entries: SessionRecordEntry[]): void {
     const k = keyOf(consoleName, bmc);
     if (entries.length === 0) this.byKey.delete(k);
-    else this.byKey.set(k, { console: consoleName, bmc, sessions: entries.slice(-MAX_IDS) });
+    else this.byKey.set(k, record(consoleName, bmc, entries.slice(-MAX_IDS)));
     this.dirty = true;
     this.timer ??= setTimeout(() => {
       this.timer = null;
@@ -107,7 +108,9 @@ export class SessionStore {
     while (this.writing) await this.writing;
     if (!this.dirty) return;
     this.dirty = false;
-    this.writing = this.write([...this.byKey.values()]).finally(() => (this.writing = null));
+    const parts: string[] = [];
+    for (const r of this.byKey.values()) parts.push(r.json);
+    this.writing = this.write(`{"consoles":[${parts.join(',')}]}`).finally(() => (this.writing = null));
     await this.writing;
   }
 
@@ -136,11 +139,11 @@ export class SessionStore {
     for (const r of list as { console?: unknown; bmc?: unknown; sessions?: unknown }[]) {
       if (typeof r?.console !== 'string' || typeof r.bmc !== 'string' || !Array.isArray(r.sessions)) continue;
       const sessions = (r.sessions as unknown[]).filter(validEntry).slice(-MAX_IDS).map((e) => ({ sid: e.sid, at: e.at, ...(e.live === true ? { live: true } : {}) }));
-      if (sessions.length) this.byKey.set(keyOf(r.console, r.bmc), { console: r.console, bmc: r.bmc, sessions });
+      if (sessions.length) this.byKey.set(keyOf(r.console, r.bmc), record(r.console, r.bmc, sessions));
     }
   }
 
-  private async write(consoles: { console: string; bmc: string; sessions: SessionRecordEntry[] }[]): Promise<void> {
+  private async write(json: string): Promise<void> {
     const tmp = `${this.file}.${process.pid}.tmp`;
     try {
       await fs.promises.mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
@@ -148,7 +151,7 @@ export class SessionStore {
       await fs.promises.rm(tmp, { force: true });
       const fh = await fs.promises.open(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
       try {
-        await fh.writeFile(JSON.stringify({ consoles }));
+        await fh.writeFile(json);
       } finally {
         await fh.close();
       }
@@ -162,6 +165,11 @@ export class SessionStore {
 }
 
 const keyOf = (consoleName: string, bmc: string): string => `${consoleName}\0${bmc}`;
+
+/** one console's entry of the file, with its JSON (`{"console":…,"bmc":…,"sessions":[…]}`) */
+function record(consoleName: string, bmc: string, sessions: SessionRecordEntry[]): { sessions: SessionRecordEntry[]; json: string } {
+  return { sessions, json: JSON.stringify({ console: consoleName, bmc, sessions }) };
+}
 
 function validEntry(e: unknown): e is SessionRecordEntry {
   const x = e as SessionRecordEntry;
