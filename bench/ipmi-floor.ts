@@ -47,8 +47,11 @@ const tell = (): void => {
 };
 setInterval(tell, 1000).unref();
 
+const devices: Device[] = [];
+let stopping = false;
 for (const c of ipmi) {
   const dev = createDevice(c, cfg.server, threads, undefined, null);
+  devices.push(dev);
   const isTyped = c.name === typed;
   if (isTyped) typedDev = dev;
   const h: DeviceHandler = {
@@ -60,7 +63,7 @@ for (const c of ipmi) {
     onDown: (why) => {
       up--;
       process.stderr.write(`ipmi-floor: ${c.name}: ${why}\n`);
-      setTimeout(() => dev.connect(h), 2000);
+      if (!stopping) setTimeout(() => !stopping && dev.connect(h), 2000);
     },
     onReady: () => {},
     onNotice: () => {},
@@ -97,6 +100,15 @@ function serve(sock: net.Socket): void {
 
 const server = net.createServer(serve);
 server.listen(cfg.server.port, '127.0.0.1', () => process.stdout.write(`listening port ${(server.address() as net.AddressInfo).port}\n`));
-const stop = (): void => void (threads?.terminate() ?? Promise.resolve()).finally(() => process.exit(0));
+// as conchd stops: every session closed (SOL deactivated) so that the next daemon on the same fleet
+// finds SOL free, at most 20 s for all (a BMC that no longer answers does not hold the exit up)
+const stop = (): void => {
+  if (stopping) return;
+  stopping = true;
+  const closed = Promise.allSettled(devices.map((d) => d.close()));
+  void Promise.race([closed, new Promise((r) => setTimeout(r, 20000))])
+    .then(() => threads?.terminate())
+    .finally(() => process.exit(0));
+};
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
