@@ -187,6 +187,8 @@ export class IpmiSession implements TransportClient {
     this.transport.register(this);
     const release = await this.transport.setupSlot();
     this.transport.stats.setups++;
+    const retx = this.retransmitted;
+    let done = false;
     try {
       await this.authCaps();
       // the first choice first, as ipmitool and ipmiconsole do: nearly every BMC takes suite 3, and asking
@@ -207,13 +209,22 @@ export class IpmiSession implements TransportClient {
         const r = await this.request(NETFN_APP, CMD_SET_SESSION_PRIVILEGE, Buffer.from([lvl]));
         if (r.cc !== 0) throw new IpmiError(`Set Session Privilege Level (${this.o.privilege}) refused: completion code 0x${r.cc.toString(16)}`, r.cc);
       }
+      done = true;
     } catch (e) {
       this.transport.stats.setupFailures++;
       this.teardown(e as Error);
       throw e;
     } finally {
-      release();
+      release(!done ? 'failed' : this.retransmitted === retx ? 'clean' : 'retransmitted');
     }
+  }
+
+  /** requests sent again and setups started over by this session (the setup window's signal) */
+  private retransmitted = 0;
+
+  private countRetransmission(): void {
+    this.retransmitted++;
+    this.transport.stats.retransmissions++;
   }
 
   private hasWorkaround(name: string): boolean {
@@ -261,7 +272,7 @@ export class IpmiSession implements TransportClient {
     let lastErr: Error | null = null;
     // lost setup packets are not retransmitted one by one: start over from Open Session
     for (let attempt = 0; attempt < 3; attempt++) {
-      if (attempt > 0) this.transport.stats.retransmissions++;
+      if (attempt > 0) this.countRetransmission();
       try {
         await this.handshake(suite);
         this.suite = suite;
@@ -356,7 +367,7 @@ export class IpmiSession implements TransportClient {
   }
 
   private transmit(seq: number, p: Pending): void {
-    if (p.tries++ > 0) this.transport.stats.retransmissions++;
+    if (p.tries++ > 0) this.countRetransmission();
     const msg = encodeRequest(p.netFn, p.cmd, seq, p.data);
     this.sendRaw(p.sessionless ? encodeV15(msg) : this.wrap(PT_IPMI, msg));
     REQUEST_TIMERS.set(p, performance.now() + this.transport.timeout(this.retryMs * Math.min(p.tries, 3)));

@@ -16,11 +16,10 @@ import * as dgram from 'node:dgram';
 import * as crypto from 'node:crypto';
 import { decodeDatagram, type Datagram } from './packet.js';
 import { IpmiDecodeError } from './errors.js';
+import { SetupWindow, type SetupOutcome } from './setup-window.js';
 
 /** SO_RCVBUF / SO_SNDBUF asked for on the shared socket (the kernel caps it). */
 const SOCKET_BUFFER = 8 * 1024 * 1024;
-/** session setups in flight at once, across all consoles (a setup is latency-bound: 5 round trips) */
-const MAX_SETUPS = 512;
 /** a timeout stretches with the measured round trip up to this many times its base */
 const MAX_STRETCH = 8;
 /** the fleet's queued datagrams are handled this long at a time (ms) per SLICE_PER waiting, the loop's reads between */
@@ -139,24 +138,15 @@ export class IpmiTransport {
   }
 
   /**
-   * A slot for one session setup (Open Session … RAKP 4). At most
-   * MAX_SETUPS run at once, so that a daemon starting thousands of consoles
-   * does not flood the socket and the BMCs; the rest wait their turn.
+   * A slot for one session setup (Open Session … Set Session Privilege).
+   * A window of them run at once (setup-window.ts), so that a daemon
+   * starting thousands of consoles does not flood the socket and the BMCs;
+   * the rest wait their turn.
    */
-  async setupSlot(): Promise<() => void> {
-    if (this.setups >= MAX_SETUPS) await new Promise<void>((r) => this.setupQueue.push(r));
-    else this.setups++;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.setupQueue.shift();
-      if (next) next();
-      else this.setups--;
-    };
+  setupSlot(): Promise<(outcome: SetupOutcome) => void> {
+    return this.setups.slot();
   }
-  private setups = 0;
-  private readonly setupQueue: (() => void)[] = [];
+  private readonly setups = new SetupWindow();
 
   private socket(kind: SocketKind): dgram.Socket {
     let s = this.sockets.get(kind);
