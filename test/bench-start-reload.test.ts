@@ -36,9 +36,9 @@ test('bench/start at 30 consoles: two runs, every console activated and logging,
     assert.ok(numbers(row[column(t, 'conchd CPU')]!, 1)[0]! > 0, out);
     assert.ok(numbers(row[column(t, 'twice')]!, 1)[0]! >= 0, out);
     numbers(row[column(t, 'round trip')]!, 3);
-    // the disk's cost of the creates a first start makes: seconds and their system CPU
+    // the disk's cost of the creates a first start makes: seconds and their system CPU (30 take well under 5 ms: 0.00)
     const [wall, sys] = numbers(row[column(t, '30 creates')]!, 2);
-    assert.ok(wall! > 0 && sys! >= 0, `creates ${wall} s (${sys})`);
+    assert.ok(wall! >= 0 && sys! >= 0 && wall! < 60, `creates ${wall} s (${sys})`);
   }
 });
 

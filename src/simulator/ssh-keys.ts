@@ -46,6 +46,9 @@ const sshString = (b: Buffer | string): Buffer => {
   return Buffer.concat([len, body]);
 };
 
+/** PKCS #8 DER of an ed25519 private key, before its 32-byte seed (RFC 8410) */
+const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex');
+
 /**
  * A new ed25519 key pair in OpenSSH's formats (unencrypted `openssh-key-v1`
  * private key, `ssh-ed25519 AAAA… comment` public line), made with node:crypto.
@@ -53,9 +56,11 @@ const sshString = (b: Buffer | string): Buffer => {
  * again about once in 250 (measured: 83 of 20,000).
  */
 export function newEd25519Key(comment: string): { private: string; public: string } {
-  const { publicKey, privateKey } = crypto.generateKeyPairSync('ed25519');
-  const pub = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url');
-  const seed = Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url');
+  // the key from a random seed, not generateKeyPairSync: Node 20 can deadlock when a collection
+  // finalizes the generating job while a JWK export of its key holds the key's lock (seen in CI)
+  const seed = crypto.randomBytes(32);
+  const privateKey = crypto.createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, seed]), format: 'der', type: 'pkcs8' });
+  const pub = crypto.createPublicKey(privateKey).export({ format: 'der', type: 'spki' }).subarray(-32);
   const pubBlob = Buffer.concat([sshString('ssh-ed25519'), sshString(pub)]);
   const check = crypto.randomBytes(4);
   let secret = Buffer.concat([check, check, pubBlob, sshString(Buffer.concat([seed, pub])), sshString(comment)]);
