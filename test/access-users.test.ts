@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { hashPassword, parseHash, verifyPassword, PasswordHashError } from '../src/access/password.js';
-import { Limiter } from '../src/access/limiter.js';
+import { Limiter } from '../src/util/limiter.js';
 import { UsersFile, UsersFileError } from '../src/access/users.js';
 import { tmpDir } from './helpers/wait.js';
 

@@ -9,7 +9,7 @@ import type { DaemonLog } from '../logging/daemon-log.js';
 import type { AuthMethod, Identity, Transport } from '../engine/session.js';
 import { AccessRules } from './rules.js';
 import { UsersFile } from './users.js';
-import { Limiter } from './limiter.js';
+import { Limiter } from '../util/limiter.js';
 import { AuthThrottle, sourceKey } from './throttle.js';
 import { AuditLog, type AuditAction, type AuditEvent } from './audit.js';
 import { RIGHTS, type Right } from './rights.js';

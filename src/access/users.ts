@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from '../config/types.js';
-import { Limiter } from './limiter.js';
+import { Limiter } from '../util/limiter.js';
 import { GROUP_NAME_RULE, isGroupName, isUserName, USER_NAME_RULE } from './names.js';
 import { DEFAULT_PARAMS, parseHash, PasswordHashError, verifyParsed, type ScryptHash } from './password.js';
 import { FileErrors, readText } from './read-file.js';

@@ -16,6 +16,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Limiter } from '../util/limiter.js';
 
 const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW, O_TRUNC, O_NONBLOCK } = fs.constants;
 
@@ -64,45 +65,21 @@ function isLink(file: string): boolean {
  */
 export const OPENS_PER_DIRECTORY = 1;
 
-interface Gate {
-  running: number;
-  waiting: (() => void)[];
-  /** the first not yet started in `waiting` (an index: shift() is O(n) on a long queue) */
-  head: number;
-}
-const gates = new Map<string, Gate>();
-
-/** run `fn` when the directory has a free slot; `fn` calls `done` when its opens are over */
-function inDirectoryTurn(dir: string, fn: (done: () => void) => void): void {
-  let g = gates.get(dir);
-  if (!g) gates.set(dir, (g = { running: 0, waiting: [], head: 0 }));
-  const gate = g;
-  const run = (): void => {
-    let once = false;
-    fn(() => {
-      if (once) return;
-      once = true;
-      const next = gate.head < gate.waiting.length ? gate.waiting[gate.head++] : undefined;
-      if (next) return next();
-      gate.running--;
-      gate.waiting.length = gate.head = 0;
-      if (gate.running === 0) gates.delete(dir);
-    });
-  };
-  if (gate.running < OPENS_PER_DIRECTORY) {
-    gate.running++;
-    run();
-  } else gate.waiting.push(run);
-}
+/** each directory's opens, while any is under way or waiting (every console's log may wait: no overflow) */
+const directories = new Map<string, Limiter>();
 
 /** Open `file` for appending in the background (creating it and its directory if missing). */
 export function openLog(file: string, o: OpenLogOptions, cb: (e: NodeJS.ErrnoException | null, fd: number) => void): void {
-  inDirectoryTurn(path.dirname(file), (done) =>
-    openLogNow(file, o, (e, fd) => {
-      done();
+  const dir = path.dirname(file);
+  let turns = directories.get(dir);
+  if (!turns) directories.set(dir, (turns = new Limiter(OPENS_PER_DIRECTORY, Infinity)));
+  const limiter = turns;
+  void limiter
+    .run(() => new Promise<[NodeJS.ErrnoException | null, number]>((done) => openLogNow(file, o, (e, fd) => done([e, fd]))), [null, -1])
+    .then(([e, fd]) => {
+      if (limiter.active === 0 && limiter.waiting === 0 && directories.get(dir) === limiter) directories.delete(dir);
       cb(e, fd);
-    }),
-  );
+    });
 }
 
 function openLogNow(file: string, o: OpenLogOptions, cb: (e: NodeJS.ErrnoException | null, fd: number) => void): void {
