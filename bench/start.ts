@@ -132,13 +132,15 @@ async function oneRun(cleanup: Cleanup, fleet: Fleet, dir: string, run: number, 
   clearInterval(poll);
   if (floor) say(`${run > 100 ? `warm-up ${run - 100} (IPMI floor)` : `IPMI floor run ${run}`}: all activated after ${activatedS.toFixed(1)} s; ${daemonCpuS.toFixed(1)} CPU s, simulator ${simCpuS.toFixed(1)}`);
   else say(`run ${run}: all ${up.logging} logging after ${(up.ms / 1000).toFixed(1)} s (activated ${activatedS.toFixed(1)} s); conchd ${daemonCpuS.toFixed(1)} CPU s, simulator ${simCpuS.toFixed(1)}`);
-  holdFrom.push(Date.now() - t0);
+  const heldFrom = Date.now() - t0;
+  // conchd's runs only: their profiles (the floor writes none) are matched to these by index
+  if (!floor) holdFrom.push(heldFrom);
   if (Number(a.hold) > 0 && !floor) {
     say(`run ${run}: holding ${a.hold} s`);
     await new Promise((r) => setTimeout(r, Number(a.hold) * 1000));
   }
   // the hold's start in conchd's output, then all of it, for a look at what it printed (e.g. with --trace-gc)
-  const holdMark = `# hold from ${holdFrom.at(-1)} ms after the spawn\n`;
+  const holdMark = `# hold from ${heldFrom} ms after the spawn\n`;
   await d.stop(60000);
   if (process.env.CONCH_BENCH_DAEMON_OUT) fs.writeFileSync(`${process.env.CONCH_BENCH_DAEMON_OUT}.${run}`, holdMark + d.output);
   // the logs stay until the end: on a file system without a journal (this VM's), ext4 passes over
